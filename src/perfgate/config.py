@@ -1,0 +1,697 @@
+"""perfgate.yml -> one frozen Config.
+
+Precedence, highest first: command line (`--set key=value`, dedicated flags) > environment
+(`PERFGATE_SECTION__KEY=value`) > the YAML file > defaults. Validation walks the merged tree once
+and reports every problem at once, each naming its key path (and where the value came from when it
+was not the file), e.g. `load.concurrency: expected an integer >= 1, got "ten"`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from perfgate.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "perfgate.yml"
+ENV_PREFIX = "PERFGATE_"
+REQUIRED = object()
+DEFAULT_DURATION_S = 5.0
+
+
+# ---------------------------------------------------------------- dataclasses
+@dataclass(frozen=True)
+class TlsConfig:
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+    skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    address: str
+    call: str
+    proto: str | None
+    import_paths: tuple[str, ...]
+    data_json: str | None
+    metadata: Mapping[str, str]
+    insecure: bool
+    tls: TlsConfig
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    concurrency: int
+    connections: int
+    duration_s: float | None
+    total: int | None
+    rps: int
+    warmup_s: float
+    repetitions: int
+    request_timeout_s: float
+    max_run_s: float
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str | None
+    ready: str
+    start_timeout_s: float
+
+
+@dataclass(frozen=True)
+class CpuConfig:
+    enabled: bool
+    pprof_url: str | None
+    required: bool
+    start_offset_s: float | None
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    enabled: bool
+    required: bool
+    service_comm: str | None
+    service_pids: tuple[int, ...]
+    depth_interval_ms: int
+
+
+@dataclass(frozen=True)
+class ContentionConfig:
+    max_runq_p99_ratio: float
+    max_runq_p99_us: float | None
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    mode: str
+    alpha: float
+    confidence: float
+    correction: str
+    fail_on_inconclusive: bool
+    environment_keys: tuple[str, ...]
+    contention: ContentionConfig
+    baseline_service: ServiceConfig | None
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    path: str | None
+    missing: str
+    artifact: str
+    branch: str | None
+    workflow: str | None
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """One rule of `gates:`. Which fields apply depends on `metric` (see docs/configuration.md)."""
+
+    metric: str
+    severity: str = "fail"
+    max_increase_pct: float | None = None
+    max_increase_abs: float | None = None
+    max_decrease_pct: float | None = None
+    max_value: float | None = None
+    min_value: float | None = None
+    pattern: str | None = None
+    kind: str = "flat"
+    max_share_pct: float | None = None
+    max_share_increase_pp: float | None = None
+    scope: str = "service"
+    max_depth: int | None = None
+    consecutive: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric}[{self.pattern}]" if self.pattern else self.metric
+
+
+@dataclass(frozen=True)
+class PushgatewayConfig:
+    url: str
+    job: str
+    instance: str | None
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    comment: str
+    plots: bool
+    title: str
+    pushgateway: PushgatewayConfig | None
+
+
+@dataclass(frozen=True)
+class Config:
+    target: TargetConfig
+    load: LoadConfig
+    service: ServiceConfig | None
+    cpu: CpuConfig
+    kernel: KernelConfig
+    compare: CompareConfig
+    baseline: BaselineConfig
+    gates: tuple[GateRule, ...]
+    report: ReportConfig
+    output: str
+    source: str = field(default="defaults", compare=False)
+
+    def digest(self) -> str:
+        """A stable fingerprint of what was measured and how (not of where results go)."""
+        essentials = {"target": _jsonable(self.target), "load": _jsonable(self.load)}
+        text = json.dumps(essentials, sort_keys=True)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- schema
+@dataclass(frozen=True)
+class Field:
+    """A leaf key: its default and a checker returning (value, problem or None)."""
+
+    default: Any
+    check: Callable[[Any], tuple[Any, str | None]]
+
+
+def _describe(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value) if value is not None else "null"
+
+
+def integer(minimum: int | None = None, *, optional: bool = False) -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None and optional:
+            return None, None
+        bound = f" >= {minimum}" if minimum is not None else ""
+        if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+            return value, f"expected an integer{bound}, got {_describe(value)}"
+        return value, None
+
+    return check
+
+
+def number(minimum: float | None = None, *, maximum: float | None = None, optional: bool = False,
+           exclusive_min: bool = False) -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None and optional:
+            return None, None
+        low = "" if minimum is None else (f" > {minimum:g}" if exclusive_min else f" >= {minimum:g}")
+        high = "" if maximum is None else f" <= {maximum:g}"
+        expected = f"expected a number{low}{' and' if low and high else ''}{high}, got {_describe(value)}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value, expected
+        too_low = minimum is not None and (value <= minimum if exclusive_min else value < minimum)
+        too_high = maximum is not None and value > maximum
+        return (float(value), expected if too_low or too_high else None)
+
+    return check
+
+
+def boolean() -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if not isinstance(value, bool):
+            return value, f"expected true or false, got {_describe(value)}"
+        return value, None
+
+    return check
+
+
+def text(*, optional: bool = False, choices: tuple[str, ...] = ()) -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None and optional:
+            return None, None
+        if choices and value not in choices:
+            return value, f"expected one of {', '.join(choices)}, got {_describe(value)}"
+        if not isinstance(value, str) or not value:
+            return value, f"expected a non-empty string, got {_describe(value)}"
+        return value, None
+
+    return check
+
+
+def string_list() -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return (), None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return value, f"expected a list of strings, got {_describe(value)}"
+        return tuple(value), None
+
+    return check
+
+
+def command() -> Callable:
+    """A command as an argv list, or a string split like a POSIX shell would (no shell runs it)."""
+
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return (), None
+        if isinstance(value, str):
+            try:
+                return tuple(shlex.split(value)), None
+            except ValueError as error:
+                return value, f"cannot split the command: {error}"
+        if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+            return tuple(str(v) for v in value), None
+        return value, f"expected a command (a string or a list of strings), got {_describe(value)}"
+
+    return check
+
+
+def string_map() -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return MappingProxyType({}), None
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            return value, f"expected a mapping of names to strings, got {_describe(value)}"
+        bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool)]
+        if bad:
+            return value, f"expected string values, got a nested value under {bad[0]!r}"
+        return MappingProxyType({k: str(v) for k, v in value.items()}), None
+
+    return check
+
+
+def request_data() -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return None, None
+        if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+            return json.dumps(value, sort_keys=True), None
+        return value, f"expected a mapping (one request message) or a non-empty list of mappings, got {_describe(value)}"
+
+    return check
+
+
+def pid_list() -> Callable:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return (), None
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                  for v in value):
+            return value, f"expected a list of process ids, got {_describe(value)}"
+        return tuple(value), None
+
+    return check
+
+
+def _service_schema(command_default: Any) -> dict[str, Any]:
+    return {
+        "command": Field(command_default, command()),
+        "env": Field(None, string_map()),
+        "cwd": Field(None, text(optional=True)),
+        "ready": Field("grpc_health", text(choices=("grpc_health", "port", "none"))),
+        "start_timeout_s": Field(30.0, number(0, exclusive_min=True)),
+    }
+
+
+SCHEMA: dict[str, Any] = {
+    "target": {
+        "address": Field(REQUIRED, text()),
+        "call": Field(REQUIRED, text()),
+        "proto": Field(None, text(optional=True)),
+        "import_paths": Field(None, string_list()),
+        "data": Field(None, request_data()),
+        "metadata": Field(None, string_map()),
+        "insecure": Field(True, boolean()),
+        "tls": {
+            "cacert": Field(None, text(optional=True)),
+            "cert": Field(None, text(optional=True)),
+            "key": Field(None, text(optional=True)),
+            "server_name": Field(None, text(optional=True)),
+            "skip_verify": Field(False, boolean()),
+        },
+    },
+    "load": {
+        "concurrency": Field(8, integer(1)),
+        "connections": Field(1, integer(1)),
+        "duration_s": Field(None, number(0, exclusive_min=True, optional=True)),
+        "total": Field(None, integer(1, optional=True)),
+        "rps": Field(0, integer(0)),
+        "warmup_s": Field(2.0, number(0)),
+        "repetitions": Field(5, integer(1)),
+        "request_timeout_s": Field(20.0, number(0, exclusive_min=True)),
+        "max_run_s": Field(600.0, number(0, exclusive_min=True)),
+    },
+    "service": _service_schema(None),
+    "cpu": {
+        "enabled": Field(True, boolean()),
+        "pprof_url": Field(None, text(optional=True)),
+        "required": Field(False, boolean()),
+        "start_offset_s": Field(None, number(0, optional=True)),
+    },
+    "kernel": {
+        "enabled": Field(True, boolean()),
+        "required": Field(False, boolean()),
+        "service_comm": Field(None, text(optional=True)),
+        "service_pids": Field(None, pid_list()),
+        "depth_interval_ms": Field(100, integer(10)),
+    },
+    "compare": {
+        "mode": Field("baseline", text(choices=("baseline", "interleaved"))),
+        "alpha": Field(0.05, number(0, maximum=0.5, exclusive_min=True)),
+        "confidence": Field(0.95, number(0.5, maximum=0.999)),
+        "correction": Field("holm", text(choices=("holm", "bh", "none"))),
+        "fail_on_inconclusive": Field(False, boolean()),
+        "environment_keys": Field(["cpu_model", "nproc", "kernel"], string_list()),
+        "contention": {
+            "max_runq_p99_ratio": Field(3.0, number(1)),
+            "max_runq_p99_us": Field(None, number(0, exclusive_min=True, optional=True)),
+        },
+        "baseline_service": _service_schema(None),
+    },
+    "baseline": {
+        "path": Field(None, text(optional=True)),
+        "missing": Field("error", text(choices=("error", "pass"))),
+        "artifact": Field("perfgate-baseline", text()),
+        "branch": Field(None, text(optional=True)),
+        "workflow": Field(None, text(optional=True)),
+    },
+    "gates": Field(None, lambda value: (value, None)),  # validated by _check_gates
+    "report": {
+        "comment": Field("auto", text(choices=("auto", "always", "never"))),
+        "plots": Field(True, boolean()),
+        "title": Field("perfgate", text()),
+        "pushgateway": {
+            "url": Field(None, text(optional=True)),
+            "job": Field("perfgate", text()),
+            "instance": Field(None, text(optional=True)),
+        },
+    },
+    "output": Field("perfgate-out", text()),
+}
+
+# ---------------------------------------------------------------- gate rules
+LATENCY_METRICS = ("latency.p50", "latency.p90", "latency.p95", "latency.p99")
+RULE_KEYS: dict[str, tuple[str, ...]] = {
+    **{m: ("max_increase_pct", "max_increase_abs", "max_value") for m in LATENCY_METRICS},
+    "rps": ("max_decrease_pct", "min_value"),
+    "error_rate": ("max_value", "max_increase_abs"),
+    "cpu_per_request": ("max_increase_pct", "max_increase_abs"),
+    "function_share": ("pattern", "kind", "max_share_pct", "max_share_increase_pp"),
+    "runq.p99": ("max_increase_pct", "max_increase_abs", "max_value", "scope"),
+    "runq.depth": ("max_depth", "consecutive"),
+}
+RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "error_rate": "fraction",
+              "cpu_per_request": "µs CPU per request", "runq.p99": "µs", "function_share": "% of CPU"}
+RULE_CHECKS: dict[str, Callable] = {
+    "severity": text(choices=("fail", "warn")),
+    "max_increase_pct": number(0), "max_decrease_pct": number(0, maximum=100),
+    "max_increase_abs": number(0), "max_value": number(0), "min_value": number(0),
+    "pattern": text(), "kind": text(choices=("flat", "cum")), "max_share_pct": number(0, maximum=100),
+    "max_share_increase_pp": number(0, maximum=100), "scope": text(choices=("service", "machine")),
+    "max_depth": integer(1), "consecutive": integer(1),
+}
+DEFAULT_GATES: tuple[GateRule, ...] = (
+    GateRule("latency.p95", max_increase_pct=10.0),
+    GateRule("latency.p99", severity="warn", max_increase_pct=20.0),
+    GateRule("rps", max_decrease_pct=10.0),
+    GateRule("error_rate", max_value=0.01),
+    GateRule("cpu_per_request", max_increase_pct=10.0),
+    GateRule("runq.depth", severity="warn", max_depth=5, consecutive=3),
+)
+
+
+def _check_gates(value: Any, problems: list[str]) -> tuple[GateRule, ...]:
+    if value is None:
+        return DEFAULT_GATES
+    if not isinstance(value, list):
+        problems.append(f"gates: expected a list of rules, got {_describe(value)}")
+        return ()
+    return tuple(rule for i, raw in enumerate(value) if (rule := _check_rule(f"gates[{i}]", raw, problems)))
+
+
+def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{path}: expected a mapping with a `metric` key, got {_describe(raw)}")
+        return None
+    metric = raw.get("metric")
+    if metric not in RULE_KEYS:
+        problems.append(f"{path}.metric: expected one of {', '.join(RULE_KEYS)}, got {_describe(metric)}"
+                        + _did_you_mean(metric, RULE_KEYS))
+        return None
+    allowed = ("metric", "severity", *RULE_KEYS[metric])
+    fields: dict[str, Any] = {"metric": metric}
+    for key, value in raw.items():
+        if key == "metric":
+            continue
+        if key not in allowed:
+            problems.append(f"{path}.{key}: unknown key for metric {metric} (allowed: "
+                            f"{', '.join(allowed[1:])}){_did_you_mean(key, allowed)}")
+            continue
+        checked, problem = RULE_CHECKS[key](value)
+        if problem:
+            problems.append(f"{path}.{key}: {problem}")
+        fields[key] = checked
+    thresholds = [k for k in RULE_KEYS[metric] if k not in ("pattern", "kind", "scope") and fields.get(k) is not None]
+    if not thresholds:
+        problems.append(f"{path}: rule for {metric} sets no threshold (set one of: "
+                        f"{', '.join(k for k in RULE_KEYS[metric] if k not in ('pattern', 'kind', 'scope'))})")
+    if metric == "function_share" and not fields.get("pattern"):
+        problems.append(f"{path}.pattern: required for function_share (a glob like 'encoding/json.*' or 're:REGEX')")
+    if metric == "runq.depth" and fields.get("max_depth") is not None:
+        fields.setdefault("consecutive", 3)
+    return GateRule(**fields)
+
+
+# ---------------------------------------------------------------- loading
+def _did_you_mean(word: Any, candidates: Any) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text_ = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {path}: not found", hint="pass --config FILE or create perfgate.yml "
+                          "(see examples/perfgate.yml)") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path}: cannot be read: {error}") from error
+    try:
+        data = yaml.safe_load(text_)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path}: invalid YAML: {error}".rstrip()) from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections at the top level, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def parse_scalar(raw: str) -> Any:
+    """A value from the environment or `--set`: YAML scalar rules, so 8 is an int and true a bool."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def overrides_from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """PERFGATE_LOAD__CONCURRENCY=8 -> {"load.concurrency": (8, "PERFGATE_LOAD__CONCURRENCY")}."""
+    found = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            path = ".".join(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+            found[path] = (parse_scalar(raw), name)
+    return found
+
+
+def overrides_from_cli(assignments: list[str]) -> dict[str, tuple[Any, str]]:
+    found = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set load.repetitions=10")
+        found[key.strip()] = (parse_scalar(raw), f"--set {key.strip()}")
+    return found
+
+
+def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+                cli_overrides: Mapping[str, Any] | None = None, set_args: list[str] | None = None) -> Config:
+    """Read, merge and validate. `cli_overrides` maps dotted keys to values from dedicated flags."""
+    environ = os.environ if environ is None else environ
+    file_path = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
+    data = read_config_file(file_path) if path or file_path.exists() else {}
+    sources: dict[str, str] = {}
+    layers = [overrides_from_env(environ), overrides_from_cli(set_args or []),
+              {k: (v, "command line") for k, v in (cli_overrides or {}).items() if v is not None}]
+    problems: list[str] = []
+    for layer in layers:
+        for key, (value, source) in layer.items():
+            _assign(data, key, value, problems, source)
+            sources[key] = source
+    config = build_config(data, sources=sources, problems=problems)
+    return _replace_source(config, str(file_path) if file_path.exists() else "defaults")
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any, problems: list[str], source: str) -> None:
+    node: Any = SCHEMA
+    target = data
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            options = node if isinstance(node, dict) else {}
+            problems.append(f"{dotted} (from {source}): unknown key{_did_you_mean(part, options)}")
+            return
+        node = node[part]
+        if depth == len(parts) - 1:
+            if isinstance(node, dict):
+                problems.append(f"{dotted} (from {source}): is a section; set one of its keys "
+                                f"({', '.join(node)})")
+                return
+            target[part] = value
+        else:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = target[part] = {}
+            target = existing
+
+
+def _replace_source(config: Config, source: str) -> Config:
+    from dataclasses import replace
+
+    return replace(config, source=source)
+
+
+def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = None,
+                 problems: list[str] | None = None) -> Config:
+    """Validate a merged tree against SCHEMA; raise one ConfigError listing every problem."""
+    problems = [] if problems is None else problems
+    sources = sources or {}
+    values = _walk(SCHEMA, data, "", problems, sources)
+    gates = _check_gates(data.get("gates"), problems)
+    _check_cross_field(values, problems)
+    if problems:
+        raise ConfigError(problems, hint="see docs/configuration.md for every key, its type and default")
+    return _to_config(values, gates)
+
+
+def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
+          sources: Mapping[str, str]) -> dict[str, Any]:
+    section = prefix.rstrip(".") or "top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{section}: expected a mapping, got {_describe(data)}")
+        data = {}
+    for key in data:
+        if key not in schema:
+            problems.append(f"{prefix}{key}: unknown key{_did_you_mean(key, schema)}")
+    values: dict[str, Any] = {}
+    for key, spec in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(spec, dict):
+            values[key] = _walk(spec, data.get(key), f"{path}.", problems, sources)
+            values[key]["__given__"] = key in data and data[key] is not None
+            continue
+        if key not in data:
+            if spec.default is REQUIRED:
+                problems.append(f"{path}: required, but not set")
+            values[key] = spec.check(spec.default)[0] if spec.default is not REQUIRED else None
+            continue
+        value, problem = spec.check(data[key])
+        if problem:
+            where = f" (from {sources[path]})" if path in sources else ""
+            problems.append(f"{path}{where}: {problem}")
+        values[key] = value
+    return values
+
+
+def _check_cross_field(values: dict[str, Any], problems: list[str]) -> None:
+    load = values["load"]
+    if load["total"] is not None and load["duration_s"] is not None:
+        problems.append("load: set either duration_s or total, not both")
+    counts = (load["connections"], load["concurrency"])
+    if all(isinstance(c, int) for c in counts) and counts[0] > counts[1]:
+        problems.append(f"load.connections: must be <= load.concurrency ({load['concurrency']}), "
+                        f"got {load['connections']}")
+    compare = values["compare"]
+    if compare["mode"] == "interleaved":
+        if not compare["baseline_service"]["command"]:
+            problems.append("compare.baseline_service.command: required when compare.mode is interleaved "
+                            "(the command that starts the base build)")
+        if not values["service"]["command"]:
+            problems.append("service.command: required when compare.mode is interleaved "
+                            "(the command that starts the head build)")
+    tls = values["target"]["tls"]
+    if values["target"]["insecure"] and any(tls[k] for k in ("cacert", "cert", "key")):
+        problems.append("target.tls: certificates are set but target.insecure is true; set insecure: false")
+
+
+def _service(values: dict[str, Any]) -> ServiceConfig | None:
+    if not values["command"]:
+        return None
+    return ServiceConfig(command=values["command"], env=values["env"], cwd=values["cwd"],
+                         ready=values["ready"], start_timeout_s=values["start_timeout_s"])
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != "__given__" and not isinstance(v, dict)}
+
+
+def _to_config(values: dict[str, Any], gates: tuple[GateRule, ...]) -> Config:
+    target, compare, report = values["target"], values["compare"], values["report"]
+    load = _plain(values["load"])
+    if load["total"] is None and load["duration_s"] is None:
+        load["duration_s"] = DEFAULT_DURATION_S
+    push = report["pushgateway"]
+    return Config(
+        target=TargetConfig(address=target["address"], call=target["call"], proto=target["proto"],
+                            import_paths=target["import_paths"], data_json=target["data"],
+                            metadata=target["metadata"], insecure=target["insecure"],
+                            tls=TlsConfig(**_plain(target["tls"]))),
+        load=LoadConfig(**load),
+        service=_service(values["service"]),
+        cpu=CpuConfig(**_plain(values["cpu"])),
+        kernel=KernelConfig(**_plain(values["kernel"])),
+        compare=CompareConfig(**_plain(compare), contention=ContentionConfig(**_plain(compare["contention"])),
+                              baseline_service=_service(compare["baseline_service"])),
+        baseline=BaselineConfig(**_plain(values["baseline"])),
+        gates=gates,
+        report=ReportConfig(comment=report["comment"], plots=report["plots"], title=report["title"],
+                            pushgateway=PushgatewayConfig(**_plain(push)) if push["url"] else None),
+        output=values["output"],
+    )
+
+
+def config_keys() -> list[str]:
+    """Every dotted key the schema knows (for the Action's input mapping and the docs)."""
+    keys: list[str] = []
+
+    def visit(node: dict[str, Any], prefix: str) -> None:
+        for key, spec in node.items():
+            if isinstance(spec, dict):
+                visit(spec, f"{prefix}{key}.")
+            else:
+                keys.append(f"{prefix}{key}")
+
+    visit(SCHEMA, "")
+    return keys

@@ -1,0 +1,180 @@
+"""The load stage: build ghz's argv, run it with a timeout, parse its JSON report once.
+
+ghz exits 0 even when every call failed (REFERENCE.md §1.4), so the status distribution is
+checked here: a run with no OK call is a ToolError that says what the calls returned.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from perfgate.config import TargetConfig
+from perfgate.errors import ToolError
+from perfgate.procs import run_bounded
+from perfgate.record import LoadSample
+
+GHZ_INSTALL_HINT = ("install the pinned ghz with `scripts/setup.sh --ghz` (puts it in .tools/bin) or "
+                    "`go install github.com/bojand/ghz/cmd/ghz@v0.121.0`, then put it on PATH")
+PERCENTILES = {50: "p50_ns", 90: "p90_ns", 95: "p95_ns", 99: "p99_ns"}
+SLACK_S = 30.0
+
+
+@dataclass(frozen=True)
+class LoadWindow:
+    """How long one ghz run lasts: a duration, or a number of calls capped by max_run_s."""
+
+    duration_s: float | None
+    total: int | None
+    concurrency: int
+    connections: int
+    rps: int
+    request_timeout_s: float
+    max_run_s: float
+
+    def timeout_s(self) -> float:
+        if self.duration_s is not None:
+            return self.duration_s + self.request_timeout_s + SLACK_S
+        return self.max_run_s + SLACK_S
+
+
+def find_ghz(explicit: str | None = None) -> str:
+    path = shutil.which(explicit or "ghz")
+    if path is None:
+        raise ToolError(f"ghz not found on PATH{f' (looked for {explicit!r})' if explicit else ''}",
+                        hint=GHZ_INSTALL_HINT)
+    return path
+
+
+def build_argv(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *, name: str) -> list[str]:
+    argv = [ghz, "--call", target.call, "--format", "json", "--output", str(output), "--name", name,
+            "--concurrency", str(window.concurrency), "--connections", str(window.connections),
+            "--timeout", _go_duration(window.request_timeout_s)]
+    if window.duration_s is not None:
+        argv += ["--duration", _go_duration(window.duration_s), "--duration-stop", "wait"]
+    else:
+        argv += ["--total", str(window.total), "--max-duration", _go_duration(window.max_run_s)]
+    if window.rps:
+        argv += ["--rps", str(window.rps)]
+    argv += _target_flags(target)
+    return [*argv, target.address]
+
+
+def _target_flags(target: TargetConfig) -> list[str]:
+    flags: list[str] = []
+    if target.proto:
+        flags += ["--proto", target.proto]
+    if target.import_paths:
+        flags += ["--import-paths", ",".join(target.import_paths)]
+    if target.data_json is not None:
+        flags += ["--data", target.data_json]
+    if target.metadata:
+        flags += ["--metadata", json.dumps(dict(target.metadata), sort_keys=True)]
+    if target.insecure:
+        return [*flags, "--insecure"]
+    tls = target.tls
+    for flag, value in (("--cacert", tls.cacert), ("--cert", tls.cert), ("--key", tls.key),
+                        ("--cname", tls.server_name)):
+        if value:
+            flags += [flag, value]
+    return [*flags, "--skipTLS"] if tls.skip_verify else flags
+
+
+def _go_duration(seconds: float) -> str:
+    return f"{int(round(seconds * 1000))}ms"
+
+
+def run_ghz(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *, name: str) -> LoadSample:
+    """Run one load window; the raw report stays at `output` whatever happens next."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    argv = build_argv(ghz, target, window, output, name=name)
+    result = run_bounded(argv, timeout_s=window.timeout_s(), what="ghz")
+    if result.returncode != 0:
+        raise ToolError(f"ghz failed against {target.address} (exit {result.returncode}): "
+                        f"{result.stderr_tail() or 'no message'}", hint=_hint_for(result.stderr))
+    sample = parse_report_file(output)
+    check_reachable(sample, target.address)
+    return sample
+
+
+def _hint_for(stderr: str) -> str | None:
+    lowered = stderr.lower()
+    if "server does not support the reflection api" in lowered or "reflection" in lowered:
+        return "the service has no gRPC server reflection: set target.proto to its .proto file"
+    if "connection refused" in lowered or "deadline exceeded" in lowered or "unavailable" in lowered:
+        return "is the service running at target.address? perfgate can start it: set service.command"
+    return None
+
+
+def parse_report_file(path: Path) -> LoadSample:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ToolError(f"ghz wrote no report at {path}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ToolError(f"ghz report {path} is not valid JSON: {error}") from error
+    try:
+        return parse_report(raw)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ToolError(f"ghz report {path} has an unexpected shape: {error}") from error
+
+
+def parse_report(raw: dict[str, Any]) -> LoadSample:
+    """ghz JSON -> LoadSample. Every time.Duration in the report is an integer of nanoseconds."""
+    statuses = {str(k): _count(v) for k, v in (raw.get("statusCodeDistribution") or {}).items()}
+    errors = {str(k): _count(v) for k, v in (raw.get("errorDistribution") or {}).items()}
+    count = _count(raw["count"])
+    percentiles: dict[str, int | None] = dict.fromkeys(PERCENTILES.values())
+    for entry in raw.get("latencyDistribution") or []:
+        field_name = PERCENTILES.get(entry.get("percentage"))
+        if field_name:
+            percentiles[field_name] = _count(entry["latency"])
+    return LoadSample(
+        count=count,
+        ok_count=statuses.get("OK", 0),
+        rps=float(raw["rps"]),
+        total_ns=_count(raw["total"]),
+        average_ns=_count(raw.get("average", 0)),
+        fastest_ns=_count(raw.get("fastest", 0)),
+        slowest_ns=_count(raw.get("slowest", 0)),
+        status_counts=MappingProxyType(statuses),
+        error_counts=MappingProxyType(errors),
+        end_reason=str(raw.get("endReason", "")),
+        **percentiles,
+    )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"expected a non-negative number, got {value!r}")
+    return int(value)
+
+
+def check_reachable(sample: LoadSample, address: str) -> None:
+    """No OK call at all means the target is down or misconfigured, not slow."""
+    if sample.count == 0:
+        raise ToolError(f"target {address}: ghz completed no calls at all",
+                        hint="check target.call and that the service answers; try a longer load.duration_s")
+    if sample.ok_count == 0:
+        raise ToolError(f"target {address} unreachable: {describe_failures(sample)}",
+                        hint=_unreachable_hint(sample))
+
+
+def describe_failures(sample: LoadSample) -> str:
+    failed = {k: v for k, v in sample.status_counts.items() if k != "OK"} or {"unknown": sample.error_count}
+    parts = [f"{100 * n / sample.count:.0f}% of {sample.count} calls {code}"
+             for code, n in sorted(failed.items(), key=lambda kv: -kv[1])]
+    top_error = max(sample.error_counts.items(), key=lambda kv: kv[1])[0] if sample.error_counts else ""
+    return ", ".join(parts) + (f" (first error: {top_error[:200]})" if top_error else "")
+
+
+def _unreachable_hint(sample: LoadSample) -> str:
+    if "Unavailable" in sample.status_counts:
+        return "nothing answers at target.address: start the service first or set service.command"
+    if "Unimplemented" in sample.status_counts:
+        return "the service does not implement target.call: check the package.Service/Method name"
+    return "see the status counts above; check target.data matches the request message"

@@ -1,0 +1,83 @@
+"""Subprocesses the safe way: argv lists, a timeout on every call, children killed and reaped on any error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfgate.errors import ToolError
+
+TAIL_LINES = 12
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def stderr_tail(self, lines: int = TAIL_LINES) -> str:
+        return tail(self.stderr, lines)
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_bounded(argv: Sequence[str], *, timeout_s: float, what: str, env: Mapping[str, str] | None = None,
+                cwd: str | Path | None = None, stdin_data: str | None = None) -> Completed:
+    """Run to completion or kill the whole process group after timeout_s."""
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env) if env else None,
+            cwd=cwd, start_new_session=True, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL)
+    except FileNotFoundError as error:
+        raise ToolError(f"{what}: {argv[0]} not found") from error
+    except OSError as error:
+        raise ToolError(f"{what}: cannot start {argv[0]}: {error}") from error
+    try:
+        stdout, stderr = process.communicate(stdin_data, timeout=timeout_s)
+    except subprocess.TimeoutExpired as error:
+        stop_process_group(process)
+        raise ToolError(f"{what} did not finish within {timeout_s:.0f} s and was stopped") from error
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return Completed(tuple(argv), process.returncode, stdout, stderr)
+
+
+def stop_process_group(process: subprocess.Popen, *, grace_s: float = 5.0,
+                       first_signal: int = signal.SIGTERM) -> int | None:
+    """Signal the child's process group, wait, then SIGKILL; always reaps. Returns the exit code."""
+    if process.poll() is None:
+        _signal_group(process, first_signal)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (process.stdout, process.stderr, process.stdin):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    return process.returncode
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            process.send_signal(sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,322 @@
+"""The run record: what one `perfgate run` measured, and the baseline artifact of later runs.
+
+On disk a record is a folder:
+    record.json              this module's schema (below)
+    load/rep-NN.json         each repetition's raw ghz JSON report
+    cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
+    runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
+    service.log              stdout/stderr of the service perfgate started (when it started one)
+
+record.json is rewritten (atomically) after every repetition, so a run that fails midway leaves
+every finished repetition and the failure on disk.
+
+Format history (bump SCHEMA_VERSION on any change a reader of the old version would misread,
+and add a migration from the previous version to MIGRATIONS):
+  1  perfgate 0.1.0: first format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from perfgate import __version__
+from perfgate.errors import RecordError
+
+if TYPE_CHECKING:
+    from perfgate.capture.runq import RunqStats
+
+SCHEMA_VERSION = 1
+RECORD_FILE = "record.json"
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class LoadSample:
+    """One ghz run, parsed once from its JSON report. Durations are integer nanoseconds."""
+
+    count: int
+    ok_count: int
+    rps: float
+    total_ns: int
+    average_ns: int
+    fastest_ns: int
+    slowest_ns: int
+    p50_ns: int | None
+    p90_ns: int | None
+    p95_ns: int | None
+    p99_ns: int | None
+    status_counts: Mapping[str, int]
+    error_counts: Mapping[str, int]
+    end_reason: str
+
+    @property
+    def error_count(self) -> int:
+        return self.count - self.ok_count
+
+    @property
+    def error_rate(self) -> float:
+        return self.error_count / self.count if self.count else 1.0
+
+    def percentile_ns(self, name: str) -> int | None:
+        return getattr(self, f"{name}_ns")
+
+
+@dataclass(frozen=True)
+class CpuCapture:
+    """The CPU profile of one repetition: the file in the record, or why there is none."""
+
+    status: str  # "ok" | "unavailable" | "disabled"
+    reason: str | None = None
+    file: str | None = None
+    total_cpu_ns: int | None = None
+    duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class RunqCapture:
+    """The kernel view of one repetition: bpftrace's parsed stats, or why there are none."""
+
+    status: str  # "ok" | "partial" | "unavailable" | "disabled"
+    reason: str | None = None
+    file: str | None = None
+    stats: RunqStats | None = None
+
+
+@dataclass(frozen=True)
+class Repetition:
+    index: int
+    started_at: str
+    ended_at: str
+    load: LoadSample | None
+    load_file: str | None
+    cpu: CpuCapture
+    runq: RunqCapture
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.load is not None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where the record was measured; compare() checks the keys the config names."""
+
+    kernel: str
+    cpu_model: str
+    nproc: int
+    os: str
+    python: str
+    ghz_version: str
+    git_sha: str | None = None
+    git_ref: str | None = None
+    github_run_id: str | None = None
+    github_repository: str | None = None
+
+    def value(self, key: str) -> Any:
+        return getattr(self, key, None)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    role: str  # "baseline" | "candidate"
+    created_at: str
+    config_digest: str
+    target: Mapping[str, str]
+    load_settings: Mapping[str, Any]
+    environment: Environment
+    repetitions: tuple[Repetition, ...]
+    complete: bool
+    notes: tuple[str, ...] = ()
+    perfgate_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def ok_repetitions(self) -> tuple[Repetition, ...]:
+        return tuple(r for r in self.repetitions if r.ok)
+
+    def with_repetition(self, repetition: Repetition) -> RunRecord:
+        return replace(self, repetitions=(*self.repetitions, repetition))
+
+    def with_note(self, note: str) -> RunRecord:
+        return replace(self, notes=(*self.notes, note))
+
+    def file(self, relative: str) -> Path:
+        if self.path is None:
+            raise RecordError("this record has not been saved or loaded from a folder")
+        return self.path / relative
+
+    def save(self, folder: Path) -> RunRecord:
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / RECORD_FILE, json.dumps(to_dict(self), indent=2, sort_keys=True) + "\n")
+        return replace(self, path=folder)
+
+    @staticmethod
+    def load(folder: Path) -> RunRecord:
+        return load_record(folder)
+
+
+# ---------------------------------------------------------------- serialisation
+def to_dict(record: RunRecord) -> dict[str, Any]:
+    return {
+        "schema_version": record.schema_version,
+        "perfgate_version": record.perfgate_version,
+        "role": record.role,
+        "created_at": record.created_at,
+        "config_digest": record.config_digest,
+        "target": dict(record.target),
+        "load_settings": dict(record.load_settings),
+        "environment": _plain(record.environment),
+        "complete": record.complete,
+        "notes": list(record.notes),
+        "repetitions": [_repetition_dict(r) for r in record.repetitions],
+    }
+
+
+def _plain(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        return {name: _plain(getattr(obj, name)) for name in obj.__dataclass_fields__}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _repetition_dict(rep: Repetition) -> dict[str, Any]:
+    return {
+        "index": rep.index,
+        "started_at": rep.started_at,
+        "ended_at": rep.ended_at,
+        "load": _plain(rep.load),
+        "load_file": rep.load_file,
+        "cpu": _plain(rep.cpu),
+        "runq": _plain(rep.runq),
+        "failure": rep.failure,
+    }
+
+
+def load_record(folder: Path) -> RunRecord:
+    """Read a record folder; every problem is a RecordError that says what is wrong and where."""
+    path = Path(folder) / RECORD_FILE
+    if not Path(folder).is_dir():
+        raise RecordError(f"{folder}: not a folder (a run record is a folder holding {RECORD_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise RecordError(f"{path}: missing — {folder} is not a perfgate run record") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecordError(f"{path}: cannot be read: {error}") from error
+    except json.JSONDecodeError as error:
+        raise RecordError(f"{path}: corrupt JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                          hint="the file was truncated or edited; produce a new baseline with "
+                               "`perfgate run --baseline`") from error
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: expected a JSON object at the top level")
+    data = _migrate(data, path)
+    try:
+        return replace(from_dict(data), path=Path(folder))
+    except (KeyError, TypeError, ValueError) as error:
+        raise RecordError(f"{path}: does not match record schema {SCHEMA_VERSION}: {_field_problem(error)}",
+                          hint="produce a new baseline with `perfgate run --baseline`") from error
+
+
+def _field_problem(error: Exception) -> str:
+    return f"missing field {error}" if isinstance(error, KeyError) else str(error)
+
+
+def _migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecordError(f"{path}: schema_version is {version!r}; expected an integer from 1 to {SCHEMA_VERSION}")
+    if version > SCHEMA_VERSION:
+        made_by = data.get("perfgate_version", "a newer perfgate")
+        raise RecordError(
+            f"{path}: record schema_version {version} is newer than this perfgate understands "
+            f"(it reads up to {SCHEMA_VERSION}); it was written by perfgate {made_by}",
+            hint=f"upgrade perfgate to a version that reads schema_version {version} (>= {made_by})")
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data
+
+
+def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = data[key]
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise TypeError(f"field {key!r} should be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def from_dict(data: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        schema_version=_require(data, "schema_version", int),
+        perfgate_version=_require(data, "perfgate_version", str),
+        role=_require(data, "role", str),
+        created_at=_require(data, "created_at", str),
+        config_digest=_require(data, "config_digest", str),
+        target=MappingProxyType(dict(_require(data, "target", dict))),
+        load_settings=MappingProxyType(dict(_require(data, "load_settings", dict))),
+        environment=Environment(**_require(data, "environment", dict)),
+        complete=_require(data, "complete", bool),
+        notes=tuple(_require(data, "notes", list)),
+        repetitions=tuple(_repetition_from(r) for r in _require(data, "repetitions", list)),
+    )
+
+
+def _repetition_from(data: Mapping[str, Any]) -> Repetition:
+    load = data.get("load")
+    return Repetition(
+        index=_require(data, "index", int),
+        started_at=_require(data, "started_at", str),
+        ended_at=_require(data, "ended_at", str),
+        load=_load_from(load) if load is not None else None,
+        load_file=data.get("load_file"),
+        cpu=CpuCapture(**_require(data, "cpu", dict)),
+        runq=_runq_from(_require(data, "runq", dict)),
+        failure=data.get("failure"),
+    )
+
+
+def _load_from(data: Mapping[str, Any]) -> LoadSample:
+    fields = dict(data)
+    fields["status_counts"] = MappingProxyType(dict(fields["status_counts"]))
+    fields["error_counts"] = MappingProxyType(dict(fields["error_counts"]))
+    sample = LoadSample(**fields)
+    if sample.ok_count > sample.count or sample.count < 0:
+        raise ValueError(f"load sample has ok_count {sample.ok_count} > count {sample.count}")
+    return sample
+
+
+def _runq_from(data: Mapping[str, Any]) -> RunqCapture:
+    stats = data.get("stats")
+    if stats is not None:
+        from perfgate.capture.runq import RunqStats
+
+        stats = RunqStats.from_dict(stats)
+    return RunqCapture(status=data["status"], reason=data.get("reason"), file=data.get("file"), stats=stats)
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,126 @@
+"""Start the service under test, wait until it is ready, and always stop and reap it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from perfgate.config import ServiceConfig
+from perfgate.errors import ToolError
+from perfgate.procs import run_bounded, stop_process_group, tail
+
+POLL_INTERVAL_S = 0.2
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class RunningService:
+    pid: int
+    comm: str
+    log_path: Path
+
+
+class ManagedService:
+    """`with ManagedService(cfg, address, log_path, ghz=...) as svc:` — the service runs inside the block."""
+
+    def __init__(self, config: ServiceConfig, address: str, log_path: Path, *, ghz: str) -> None:
+        self.config = config
+        self.address = address
+        self.log_path = log_path
+        self.ghz = ghz
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> RunningService:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            try:
+                self.process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+                    list(self.config.command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=self.config.cwd, env={**os.environ, **self.config.env}, start_new_session=True)
+            except OSError as error:
+                raise ToolError(f"service.command could not start {self.config.command[0]!r}: {error}",
+                                hint="check service.command (an argv list or a shell-like string) and "
+                                     "service.cwd") from error
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return RunningService(self.process.pid, Path(self.config.command[0]).name[:15], self.log_path)
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.config.start_timeout_s
+        last_problem = "not probed yet"
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ToolError(f"the service exited with code {self.process.returncode} before it was ready; "
+                                f"last lines of its output:\n{self._log_tail()}")
+            last_problem = self._probe()
+            if last_problem is None:
+                return
+            if time.monotonic() >= deadline:
+                raise ToolError(
+                    f"the service did not become ready within {self.config.start_timeout_s:g} s "
+                    f"({self.config.ready} check at {self.address}: {last_problem}); it was stopped. "
+                    f"Last lines of its output:\n{self._log_tail()}",
+                    hint="raise service.start_timeout_s, or check target.address matches where the service listens")
+            time.sleep(POLL_INTERVAL_S)
+
+    def _probe(self) -> str | None:
+        if self.config.ready == "none":
+            return None
+        if self.config.ready == "port":
+            return probe_port(self.address)
+        return probe_grpc_health(self.ghz, self.address)
+
+    def _log_tail(self) -> str:
+        try:
+            return tail(self.log_path.read_text(encoding="utf-8", errors="replace")) or "(no output)"
+        except OSError:
+            return "(no output)"
+
+
+def probe_port(address: str) -> str | None:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=1.0):
+            return None
+    except (OSError, ValueError) as error:
+        return f"cannot connect: {error}"
+
+
+def health_proto() -> Path:
+    return Path(str(resources.files("perfgate") / "proto" / "health.proto"))
+
+
+def probe_grpc_health(ghz: str, address: str) -> str | None:
+    """grpc.health.v1.Health/Check answered OK (using our copy of health.proto, so no reflection needed)."""
+    if probe_port(address) is not None:
+        return "port not open yet"
+    proto = health_proto()
+    argv = [ghz, "--insecure", "--proto", str(proto), "--import-paths", str(proto.parent),
+            "--call", "grpc.health.v1.Health/Check", "--data", "{}", "--total", "1", "--concurrency", "1",
+            "--connections", "1", "--timeout", "2s", "--format", "json", address]
+    try:
+        result = run_bounded(argv, timeout_s=PROBE_TIMEOUT_S, what="gRPC health check")
+    except ToolError as error:
+        return error.message
+    if result.returncode != 0:
+        return result.stderr_tail(2) or f"ghz exit {result.returncode}"
+    if '"OK"' not in result.stdout:
+        return "Health/Check did not answer OK"
+    return None
