@@ -61,3 +61,7 @@ class ProfileError(PerfgateError):
     """A CPU profile that cannot be parsed; the message names the file and the problem."""
 
     exit_code = EXIT_TOOL
+
+
+class BaselineMissing(BaselineError):
+    """No baseline exists (yet): a first run, or an expired artifact. `baseline.missing: pass` accepts this."""

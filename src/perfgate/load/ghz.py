@@ -57,7 +57,7 @@ def build_argv(ghz: str, target: TargetConfig, window: LoadWindow, output: Path,
     if window.duration_s is not None:
         argv += ["--duration", _go_duration(window.duration_s), "--duration-stop", "wait"]
     else:
-        argv += ["--total", str(window.total), "--max-duration", _go_duration(window.max_run_s)]
+        argv += ["--total", str(window.total)]
     if window.rps:
         argv += ["--rps", str(window.rps)]
     argv += _target_flags(target)

@@ -1,0 +1,108 @@
+"""Where a baseline record comes from: a folder, a .tgz/.zip of one, or a GitHub Actions artifact.
+
+A baseline that exists but cannot be read is always an error (exit 2) that says what is wrong —
+never silently "no baseline". Only a baseline that is absent can be waved through, and only with
+`baseline.missing: pass`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfgate.config import Config
+from perfgate.errors import BaselineError, BaselineMissing
+from perfgate.record import RECORD_FILE, RunRecord, load_record
+
+ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
+MAX_ARCHIVE_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class BaselineSource:
+    kind: str  # "path" | "artifact" | "none"
+    description: str
+
+
+def resolve_source(config: Config, environ: Mapping[str, str]) -> BaselineSource:
+    if config.baseline.path:
+        return BaselineSource("path", config.baseline.path)
+    in_pull_request = bool(environ.get("GITHUB_BASE_REF"))
+    if config.baseline.branch or in_pull_request:
+        branch = config.baseline.branch or environ.get("GITHUB_BASE_REF", "")
+        return BaselineSource("artifact", f"artifact {config.baseline.artifact!r} from branch {branch!r}")
+    return BaselineSource("none", "no baseline configured")
+
+
+def open_baseline_path(source: str, workdir: Path) -> RunRecord:
+    """A record folder, or an archive holding one (extracted safely into workdir)."""
+    path = Path(source)
+    if not path.exists():
+        raise BaselineError(f"baseline {source}: no such file or folder",
+                            hint="pass the folder a `perfgate run --baseline` wrote (OUT/baseline), or its .tgz")
+    if path.is_dir():
+        return load_record(path)
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise BaselineError(f"baseline {source}: not a record folder or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    return load_record(find_record_folder(extract_archive(path, workdir), source))
+
+
+def extract_archive(path: Path, workdir: Path) -> Path:
+    from perfgate import archive
+
+    dest = Path(tempfile.mkdtemp(prefix="baseline-", dir=workdir))
+    limits = {"max_total_bytes": MAX_ARCHIVE_BYTES, "max_entry_bytes": MAX_ARCHIVE_BYTES, "max_entries": 10_000}
+    if path.name.endswith(".zip"):
+        archive.safe_extract_zip(path, dest, **limits)
+    else:
+        archive.safe_extract_tar(path, dest, **limits)
+    return dest
+
+
+def find_record_folder(root: Path, source: str) -> Path:
+    """The one folder below root holding record.json (archives often wrap it in a top folder)."""
+    found = sorted({p.parent for p in root.rglob(RECORD_FILE)}, key=lambda p: len(p.parts))
+    if not found:
+        raise BaselineError(f"baseline {source}: the archive holds no {RECORD_FILE}; it is not a perfgate record")
+    if len(found) > 1 and len(found[0].parts) == len(found[1].parts):
+        names = ", ".join(str(p.relative_to(root)) for p in found[:3])
+        raise BaselineError(f"baseline {source}: the archive holds several records ({names}); keep one")
+    return found[0]
+
+
+def download_artifact_baseline(config: Config, environ: Mapping[str, str], workdir: Path) -> RunRecord:
+    from perfgate import github
+
+    token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
+    repo = environ.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        raise BaselineError("cannot download the baseline artifact: GITHUB_TOKEN and GITHUB_REPOSITORY must be set",
+                            hint="pass the github-token input (or set baseline.path to a local record)")
+    branch = config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main"
+    folder = github.download_baseline_artifact(
+        repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
+        api_url=environ.get("GITHUB_API_URL", "https://api.github.com"), dest=workdir / "baseline-artifact",
+        workflow=config.baseline.workflow)
+    return load_record(find_record_folder(folder, f"artifact {config.baseline.artifact}"))
+
+
+def open_baseline(config: Config, environ: Mapping[str, str] | None = None,
+                  workdir: Path | None = None) -> RunRecord | None:
+    """The baseline record, or None when there is none and `baseline.missing: pass` allows that."""
+    environ = os.environ if environ is None else environ
+    workdir = workdir or Path(config.output)
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = resolve_source(config, environ)
+    if source.kind == "path":
+        return open_baseline_path(source.description, workdir)
+    try:
+        if source.kind == "artifact":
+            return download_artifact_baseline(config, environ, workdir)
+    except BaselineMissing:
+        if config.baseline.missing == "pass":
+            return None
+        raise
+    return None

@@ -1,0 +1,177 @@
+"""perfgate's command line. `main(argv) -> int` is the only place that decides the process's exit code.
+
+Exit codes:
+  0  pass (or warn; or a plain run that completed)
+  1  regression: a gate rule failed
+  2  usage or configuration error, or a corrupt/unreadable/too-new baseline
+  3  tool or infrastructure failure (ghz missing, target unreachable, service not ready, required collector missing)
+  4  inconclusive (compare.fail_on_inconclusive: true turns it into 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from perfgate import __version__
+from perfgate.config import Config, load_config
+from perfgate.errors import EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+
+EPILOG = ("exit codes: 0 pass/warn, 1 regression, 2 usage or config error (also a bad baseline), "
+          "3 tool or infrastructure failure, 4 inconclusive. Docs: README.md and docs/.")
+
+
+class UsageError(ConfigError):
+    """argparse's complaints, raised instead of argparse calling sys.exit itself."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise _HelpShown(status)
+
+
+class _HelpShown(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="perfgate", description="A CI performance gate for gRPC services: ghz load, pprof CPU "
+                    "profiles and bpftrace run-queue latency, compared statistically against a baseline.",
+                    epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    _add_run(commands)
+    _add_compare(commands)
+    _add_profile(commands)
+    _add_doctor(commands)
+    _add_publish(commands)
+    return parser
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="perfgate.yml to read (default: ./perfgate.yml if present)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_args",
+                        help="override one config key, e.g. --set load.repetitions=10 (repeatable)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (config key `output`, default perfgate-out)")
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="measure the service (and compare when a baseline is given)",
+                              description="Warm up, then run load.repetitions ghz load windows, capturing the CPU "
+                              "profile and run-queue latency in each, and save a run record. With --compare-to "
+                              "(or baseline.path / compare.mode: interleaved) it then compares and gates.",
+                              epilog=EPILOG)
+    _config_options(run)
+    run.add_argument("--baseline", action="store_true",
+                     help="mark the record as a baseline (saved in OUT/baseline/) for later comparisons")
+    run.add_argument("--compare-to", metavar="DIR|TGZ", help="baseline record folder or .tgz to compare against")
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser("compare", help="compare two saved run records and gate",
+                                  description="Compare a candidate record against a baseline record, write "
+                                  "verdict.json and the reports into --out, and exit with the verdict's code.",
+                                  epilog=EPILOG)
+    _config_options(compare)
+    compare.add_argument("--baseline", required=True, metavar="DIR|TGZ", help="baseline record (folder or .tgz)")
+    compare.add_argument("--candidate", required=True, metavar="DIR", help="candidate record folder")
+
+
+def _add_profile(commands: argparse._SubParsersAction) -> None:
+    profile = commands.add_parser("profile", help="inspect a pprof CPU profile",
+                                  description="Tools for pprof profiles (gzipped or raw profile.proto).")
+    actions = profile.add_subparsers(dest="profile_command", metavar="ACTION", parser_class=Parser)
+    top = actions.add_parser("top", help="flat/cum per function, like `go tool pprof -top`",
+                             description="Print flat, flat%%, sum%%, cum, cum%% per function, sorted by flat, "
+                             "like `go tool pprof -top -nodefraction=0`. --json prints "
+                             '[{"function", "flat", "cum"}] in the profile\'s sample unit (ns for Go CPU).')
+    top.add_argument("file", metavar="FILE", help="a .pb.gz profile")
+    top.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_doctor(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser("doctor", help="check which collectors work here",
+                                 description="Check ghz, the pprof endpoint (when configured) and bpftrace, and "
+                                 "say for each whether it is available and why not.")
+    doctor.add_argument("--config", metavar="FILE", help="perfgate.yml (for the pprof URL)")
+    doctor.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_args")
+    doctor.add_argument("--json", action="store_true", help='print {name: {"available": bool, "reason": str}}')
+
+
+def _add_publish(commands: argparse._SubParsersAction) -> None:
+    publish = commands.add_parser("publish", help="post a saved verdict (e.g. from a workflow_run workflow)",
+                                  description="Render and publish the verdict saved in DIR: job summary, outputs "
+                                  "and the sticky PR comment. For the fork-safe workflow_run pattern the PR number "
+                                  "is read from DIR/pr.json.", epilog=EPILOG)
+    _config_options(publish)
+    publish.add_argument("--from", dest="source", required=True, metavar="DIR",
+                         help="folder holding verdict.json (and pr.json in workflow_run mode)")
+    publish.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event or DIR/pr.json)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except _HelpShown as shown:
+        return shown.status
+    except PerfgateError as error:
+        print(f"perfgate: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("perfgate: interrupted; the record keeps every finished repetition", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback for the report
+        traceback.print_exc()
+        print("perfgate: internal error (a bug in perfgate — please report it with the traceback above)",
+              file=sys.stderr)
+        return EXIT_TOOL
+
+
+def main_exit() -> None:
+    sys.exit(main())
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from perfgate import commands
+
+    if args.command is None:
+        build_parser().print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.command == "profile":
+        if args.profile_command != "top":
+            raise UsageError("perfgate profile: choose an action: top", hint="perfgate profile top FILE")
+        return commands.profile_top(Path(args.file), as_json=args.json)
+    if args.command == "doctor":
+        return commands.doctor(_config_for_doctor(args), as_json=args.json)
+    config = read_config(args)
+    if args.command == "run":
+        return commands.run(config, as_baseline=args.baseline)
+    if args.command == "compare":
+        return commands.compare(config, baseline=args.baseline, candidate=Path(args.candidate))
+    return commands.publish(config, source=Path(args.source), pr_number=args.pr)
+
+
+def read_config(args: argparse.Namespace) -> Config:
+    overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None)}
+    return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides)
+
+
+def _config_for_doctor(args: argparse.Namespace) -> Config | None:
+    try:
+        return load_config(args.config, environ=os.environ, set_args=args.set_args)
+    except ConfigError:
+        if args.config:
+            raise
+        return None

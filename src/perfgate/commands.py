@@ -1,0 +1,101 @@
+"""The subcommands as plain functions of typed arguments, so tests call them without argv.
+
+Each returns the exit code; cli.main is what exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from perfgate.baseline import open_baseline, open_baseline_path, resolve_source
+from perfgate.config import Config
+from perfgate.errors import EXIT_PASS, EXIT_TOOL, ConfigError
+from perfgate.load.ghz import find_ghz
+from perfgate.measure import measure, measure_interleaved
+from perfgate.progress import Progress
+from perfgate.record import RunRecord
+
+
+def _progress(config: Config, sides: int = 1) -> Progress:
+    per_rep = (config.load.duration_s or 10.0) + 2.0
+    return Progress(steps=config.load.repetitions * sides, step_seconds=per_rep)
+
+
+def run(config: Config, *, as_baseline: bool) -> int:
+    ghz = find_ghz()
+    out = Path(config.output)
+    if config.compare.mode == "interleaved":
+        if as_baseline:
+            raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
+                              "(interleaved mode measures both sides in this job)")
+        progress = _progress(config, sides=2)
+        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress)
+        progress.info(f"records saved in {baseline.path} and {candidate.path}")
+        return gate_and_publish(config, baseline, candidate, out)
+    role = "baseline" if as_baseline else "candidate"
+    source = resolve_source(config, os.environ)
+    # Read a given baseline first: a corrupt one should stop the job before minutes of load, not after.
+    baseline = open_baseline(config, os.environ, out) if not as_baseline and source.kind == "path" else None
+    progress = _progress(config)
+    record = measure(config, out / role, role=role, ghz=ghz, progress=progress)
+    progress.info(f"record saved in {record.path} ({len(record.ok_repetitions)} repetitions)")
+    if as_baseline or source.kind == "none":
+        return EXIT_PASS
+    if baseline is None:
+        baseline = open_baseline(config, os.environ, out)
+    return gate_and_publish(config, baseline, record, out)
+
+
+def compare(config: Config, *, baseline: str, candidate: Path) -> int:
+    out = Path(config.output)
+    baseline_record = open_baseline_path(baseline, out)
+    candidate_record = open_baseline_path(str(candidate), out)
+    return gate_and_publish(config, baseline_record, candidate_record, out)
+
+
+def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunRecord, out: Path) -> int:
+    from perfgate.compare.inputs import load_inputs
+    from perfgate.gate import decide
+    from perfgate.publish import publish_verdict
+
+    verdict = decide(load_inputs(baseline, candidate), config)
+    verdict_path = verdict.save(out)
+    print(f"perfgate: {verdict.headline}", file=sys.stderr)
+    print(f"perfgate: verdict saved in {verdict_path}", file=sys.stderr)
+    publish_verdict(verdict, config, out)
+    return verdict.exit_code
+
+
+def publish(config: Config, *, source: Path, pr_number: int | None) -> int:
+    from perfgate.publish import publish_saved_verdict
+
+    return publish_saved_verdict(config, source, pr_number=pr_number)
+
+
+def profile_top(path: Path, *, as_json: bool) -> int:
+    from perfgate.capture.pprof import parse_profile, render_top
+
+    print(render_top(parse_profile(path), as_json=as_json))
+    return EXIT_PASS
+
+
+def doctor(config: Config | None, *, as_json: bool) -> int:
+    from perfgate.doctor import check_collectors, render_doctor
+
+    pprof_url = config.cpu.pprof_url if config else None
+    statuses = check_collectors(ghz=_which_ghz(), pprof_url=pprof_url, bpftrace="bpftrace")
+    print(render_doctor(statuses, as_json=as_json))
+    return EXIT_PASS if statuses["ghz"].available else EXIT_TOOL
+
+
+def _which_ghz() -> str:
+    import shutil
+
+    return shutil.which("ghz") or "ghz"
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=True)

@@ -1,0 +1,217 @@
+"""The Verdict: everything a renderer needs, decided by gate.py and saved as verdict.json.
+
+Renderers (report/*, github.py, gha.py) read a Verdict and decide nothing. `Verdict.from_dict`
+reads verdict.json back, so the fork-safe workflow_run job can publish a verdict it did not compute.
+
+verdict.json format history: 1 (perfgate 0.1.0) first format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from perfgate.compare.stats import MetricComparison, Outcome
+from perfgate.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    BaselineError,
+)
+
+VERDICT_SCHEMA_VERSION = 1
+VERDICT_FILE = "verdict.json"
+OUTCOME_ORDER: dict[str, int] = {"PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
+
+
+def worst(outcomes: list[str]) -> Outcome:
+    return max(outcomes, key=OUTCOME_ORDER.__getitem__, default="PASS")  # type: ignore[return-value]
+
+
+def exit_code_for(outcome: str, *, fail_on_inconclusive: bool) -> int:
+    if outcome == "FAIL":
+        return EXIT_REGRESSION
+    if outcome == "INCONCLUSIVE":
+        return EXIT_REGRESSION if fail_on_inconclusive else EXIT_INCONCLUSIVE
+    return EXIT_PASS
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One gate rule's result with its evidence: the comparison (both values, change, CI, p) or facts."""
+
+    rule: str
+    metric: str
+    severity: str
+    outcome: Outcome
+    reason: str
+    threshold: str
+    comparison: MetricComparison | None = None
+    p_adjusted: float | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FunctionMove:
+    """How one function's share of CPU moved between the sides (medians across repetitions)."""
+
+    function: str
+    kind: str  # "flat" | "cum"
+    baseline_share_pct: float
+    candidate_share_pct: float
+    change_pp: float
+    rel_change: float | None
+    p_value: float | None
+    status: str  # "changed" | "appeared" | "vanished"
+
+
+@dataclass(frozen=True)
+class CpuView:
+    available: bool
+    reason: str | None = None
+    risers: tuple[FunctionMove, ...] = ()
+    fallers: tuple[FunctionMove, ...] = ()
+    cpu_per_request: MetricComparison | None = None
+    pprof_diff_command: str | None = None
+    flamegraph_file: str | None = None
+
+
+@dataclass(frozen=True)
+class KernelView:
+    available: bool
+    reason: str | None = None
+    scope: str = "service"
+    baseline_runq_p99_us: float | None = None
+    candidate_runq_p99_us: float | None = None
+    baseline_machine_p99_us: float | None = None
+    candidate_machine_p99_us: float | None = None
+    longest_depth_run: int | None = None
+    depth_threshold: int | None = None
+    contended: bool = False
+    contention_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentDiff:
+    key: str
+    baseline: Any
+    candidate: Any
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    path: str
+    role: str
+    created_at: str
+    git_sha: str | None
+    git_ref: str | None
+    repetitions: int
+    ok_repetitions: int
+    p95_ms: tuple[float, ...]
+    rps: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    exit_code: int
+    headline: str
+    reasons: tuple[str, ...]
+    suggestions: tuple[str, ...]
+    rules: tuple[RuleOutcome, ...]
+    metrics: tuple[MetricComparison, ...]
+    cpu: CpuView
+    kernel: KernelView
+    environment_diffs: tuple[EnvironmentDiff, ...]
+    notes: tuple[str, ...]
+    baseline: RecordSummary | None
+    candidate: RecordSummary
+    created_at: str
+    perfgate_version: str
+    schema_version: int = VERDICT_SCHEMA_VERSION
+
+    @property
+    def failing_rules(self) -> tuple[RuleOutcome, ...]:
+        return tuple(r for r in self.rules if r.outcome == "FAIL")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / VERDICT_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n",
+                        encoding="utf-8")
+        return path
+
+    @staticmethod
+    def load(folder_or_file: Path) -> Verdict:
+        path = folder_or_file / VERDICT_FILE if folder_or_file.is_dir() else folder_or_file
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BaselineError(f"{path}: cannot read the verdict: {error}") from error
+        try:
+            return verdict_from_dict(data)
+        except (KeyError, TypeError, ValueError) as error:
+            raise BaselineError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: {error}") \
+                from error
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- reading verdict.json back
+def _build(cls: type, data: Mapping[str, Any] | None) -> Any:
+    if data is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: _tuplify(v) for k, v in data.items() if k in names})
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def comparison_from_dict(data: Mapping[str, Any] | None) -> MetricComparison | None:
+    if data is None:
+        return None
+    values = dict(data)
+    for key in ("shift_ci", "rel_ci"):
+        if values.get(key) is not None:
+            low, high = values[key]
+            values[key] = (-math.inf if low is None else low, math.inf if high is None else high)
+    return _build(MetricComparison, values)
+
+
+def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
+    if data.get("schema_version") != VERDICT_SCHEMA_VERSION:
+        raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {VERDICT_SCHEMA_VERSION}")
+    rules = tuple(RuleOutcome(**{**r, "comparison": comparison_from_dict(r.get("comparison")),
+                                 "evidence": dict(r.get("evidence") or {})}) for r in data["rules"])
+    cpu = dict(data["cpu"])
+    cpu_view = CpuView(**{**cpu, "risers": tuple(_build(FunctionMove, m) for m in cpu.get("risers", [])),
+                          "fallers": tuple(_build(FunctionMove, m) for m in cpu.get("fallers", [])),
+                          "cpu_per_request": comparison_from_dict(cpu.get("cpu_per_request"))})
+    return Verdict(
+        outcome=data["outcome"], exit_code=data["exit_code"], headline=data["headline"],
+        reasons=tuple(data["reasons"]), suggestions=tuple(data["suggestions"]), rules=rules,
+        metrics=tuple(comparison_from_dict(m) for m in data["metrics"]), cpu=cpu_view,
+        kernel=_build(KernelView, data["kernel"]),
+        environment_diffs=tuple(_build(EnvironmentDiff, d) for d in data["environment_diffs"]),
+        notes=tuple(data["notes"]), baseline=_build(RecordSummary, data.get("baseline")),
+        candidate=_build(RecordSummary, data["candidate"]), created_at=data["created_at"],
+        perfgate_version=data["perfgate_version"], schema_version=data["schema_version"])

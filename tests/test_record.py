@@ -1,0 +1,80 @@
+"""The run record: written, reloaded equal; bad or future records rejected with a message that helps."""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+
+import pytest
+
+from perfgate.errors import EXIT_USAGE, RecordError
+from perfgate.record import (
+    SCHEMA_VERSION,
+    CpuCapture,
+    Environment,
+    LoadSample,
+    Repetition,
+    RunqCapture,
+    RunRecord,
+    load_record,
+)
+
+
+def sample_record() -> RunRecord:
+    load = LoadSample(count=100, ok_count=99, rps=50.5, total_ns=2_000_000_000, average_ns=1_000_000,
+                      fastest_ns=500_000, slowest_ns=9_000_000, p50_ns=900_000, p90_ns=1_500_000,
+                      p95_ns=2_000_000, p99_ns=5_000_000,
+                      status_counts=MappingProxyType({"OK": 99, "Unavailable": 1}),
+                      error_counts=MappingProxyType({"rpc error: code = Unavailable": 1}), end_reason="timeout")
+    rep = Repetition(index=1, started_at="2026-01-01T00:00:00.000+00:00", ended_at="2026-01-01T00:00:02.000+00:00",
+                     load=load, load_file="load/rep-01.json",
+                     cpu=CpuCapture(status="ok", file="cpu/rep-01.pb.gz", total_cpu_ns=123, duration_ns=10**9),
+                     runq=RunqCapture(status="unavailable", reason="kernel view unavailable: test"))
+    env = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3.11", ghz_version="v0.121.0")
+    return RunRecord(role="baseline", created_at="2026-01-01T00:00:00+00:00", config_digest="sha256:x",
+                     target={"address": "127.0.0.1:1", "call": "a.B/C"}, load_settings={"repetitions": 1},
+                     environment=env, repetitions=(rep,), complete=True, notes=("a note",))
+
+
+def test_written_record_reloads_equal(tmp_path):
+    saved = sample_record().save(tmp_path / "rec")
+    loaded = load_record(tmp_path / "rec")
+    assert loaded == saved
+    assert loaded.path == tmp_path / "rec"
+    assert json.loads((tmp_path / "rec" / "record.json").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_future_schema_is_rejected_with_the_version_needed(tmp_path):
+    folder = sample_record().save(tmp_path / "rec").path
+    data = json.loads((folder / "record.json").read_text())
+    data["schema_version"] = SCHEMA_VERSION + 1
+    data["perfgate_version"] = "9.0.0"
+    (folder / "record.json").write_text(json.dumps(data))
+    with pytest.raises(RecordError) as caught:
+        load_record(folder)
+    message = str(caught.value)
+    assert f"schema_version {SCHEMA_VERSION + 1} is newer" in message
+    assert "upgrade perfgate" in message and "9.0.0" in message
+    assert caught.value.exit_code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda text: text[: len(text) // 2], "corrupt JSON"),
+    (lambda text: "[]", "expected a JSON object"),
+    (lambda text: text.replace('"schema_version": 1', '"schema_version": "one"'), "schema_version is 'one'"),
+    (lambda text: text.replace('"role"', '"rolle"'), "missing field 'role'"),
+    (lambda text: text.replace('"ok_count": 99', '"ok_count": 999'), "ok_count 999 > count 100"),
+])
+def test_damaged_record_is_a_clear_error(tmp_path, mutate, expected):
+    folder = sample_record().save(tmp_path / "rec").path
+    path = folder / "record.json"
+    path.write_text(mutate(path.read_text()))
+    with pytest.raises(RecordError, match=expected):
+        load_record(folder)
+
+
+def test_not_a_record(tmp_path):
+    with pytest.raises(RecordError, match="is not a perfgate run record"):
+        load_record(tmp_path)
+    with pytest.raises(RecordError, match="not a folder"):
+        load_record(tmp_path / "missing")
