@@ -26,6 +26,17 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 install_system() {
   apt_install "${SYSTEM_PACKAGES[@]}" "${EXTRA_SYSTEM_PACKAGES[@]}"
+  mount_tracefs
+}
+
+# bpftrace finds tracepoints through tracefs, which some VMs boot without; not fatal (image builds can't mount).
+mount_tracefs() {
+  if [ -d /sys/kernel/tracing/events ] || [ -d /sys/kernel/debug/tracing/events ]; then return 0; fi
+  if [ "$(id -u)" -eq 0 ] && mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    log "mounted tracefs on /sys/kernel/tracing"
+  else
+    log "tracefs is not mounted; the kernel view needs (as root): mount -t tracefs nodev /sys/kernel/tracing"
+  fi
 }
 
 apt_install() {

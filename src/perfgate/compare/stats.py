@@ -1,0 +1,669 @@
+"""Per-metric statistics: did ONE metric get worse, not change, or can this run not tell?
+
+Input is one value per repetition on each side (p95 latency of each repetition, rps, CPU per request...).
+The pieces, each explained in docs/statistics.md:
+
+- Mann-Whitney U test (scipy) for significance: one-sided in the metric's "worse" direction for the gate,
+  two-sided for the report.
+- Hodges-Lehmann shift (median of pairwise differences candidate - baseline) with the distribution-free
+  confidence interval obtained by inverting the Mann-Whitney test (order statistics of the differences).
+- Minimum detectable effect (MDE): the shift this run would detect with 80 % power given its observed noise.
+- Minimum repetitions: with the exact U distribution the smallest one-sided p is 1 / C(n1 + n2, n1); when that
+  cannot go below the per-test alpha (alpha / m under Holm with m metrics) the outcome is INCONCLUSIVE.
+- Multiple testing: Holm (default) or Benjamini-Hochberg adjusted p-values.
+
+Everything here is pure: numbers in, frozen records out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats
+
+Outcome = Literal["PASS", "WARN", "FAIL", "INCONCLUSIVE"]
+PASS: Outcome = "PASS"
+WARN: Outcome = "WARN"
+FAIL: Outcome = "FAIL"
+INCONCLUSIVE: Outcome = "INCONCLUSIVE"
+
+MDE_POWER = 0.80
+# scipy's exact U distribution (no ties) is cheap up to here; benchstat uses the same bound.
+EXACT_MAX_PER_SIDE = 50
+# With ties, the exact permutation distribution is enumerated when it has at most this many
+# partitions (8 + 8 repetitions = 12870); above it, the tie-corrected normal approximation is used.
+PERMUTATION_MAX_PARTITIONS = 20_000
+# Shamos' scale estimator: 1.048 * median |x_i - x_k| estimates the standard deviation of normal noise.
+SHAMOS_TO_SIGMA = 1.048
+# The MDE for small samples is simulated once per (n1, n2, alpha) with fixed random numbers.
+MDE_SIMULATION_RUNS = 4000
+MDE_SIMULATION_BATCH = 250
+MDE_SIMULATION_SEED = 20240605
+MDE_SIMULATION_MAX_PAIRS = 2500
+# Asymptotic relative efficiency of Mann-Whitney vs the t-test under normal noise is 3/pi: it needs
+# pi/3 times the samples, i.e. its detectable shift is sqrt(pi/3) times the t-test's.
+MWU_EFFICIENCY_FACTOR = math.sqrt(math.pi / 3)
+_FLOAT_SLACK = 1e-9  # so that e.g. (1 - 0.9) / 2 == 0.04999... still admits a tail probability of 1/20
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """Baseline vs candidate for one metric. Shifts are candidate - baseline, in `unit`.
+
+    worse_bound / worse_bound_rel: one-sided (1 - alpha) confidence bound on the worsening (positive =
+    worse): a regression larger than this is ruled out at level alpha.
+    Fields that are undefined for the data are None (relative values when the baseline median is 0,
+    everything but the sample sizes when a side is empty). An unbounded CI end is -inf / +inf
+    (to_dict writes null). `notes` says why something is undefined or approximate.
+    """
+
+    name: str
+    unit: str
+    higher_is_worse: bool
+    baseline: tuple[float, ...]
+    candidate: tuple[float, ...]
+    n_baseline: int
+    n_candidate: int
+    baseline_median: float | None
+    candidate_median: float | None
+    shift: float | None
+    shift_ci: tuple[float, float] | None
+    rel_change: float | None
+    rel_ci: tuple[float, float] | None
+    ci_level: float | None
+    worse_bound: float | None
+    worse_bound_rel: float | None
+    p_value: float
+    p_two_sided: float
+    p_method: str
+    mde_abs: float | None
+    mde_rel: float | None
+    alpha: float
+    n_tests: int
+    per_test_alpha: float
+    confidence: float
+    min_p_possible: float
+    min_reps_needed: int
+    can_reject: bool
+    notes: tuple[str, ...]
+
+    @property
+    def worse_shift(self) -> float | None:
+        """The shift signed so that positive means worse (slower, less throughput, ...)."""
+        return None if self.shift is None else _towards_worse(self.shift, self.higher_is_worse)
+
+    @property
+    def worse_rel(self) -> float | None:
+        """The relative change signed so that positive means worse."""
+        return None if self.rel_change is None else _towards_worse(self.rel_change, self.higher_is_worse)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+
+@dataclass(frozen=True)
+class Classification:
+    outcome: Outcome
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# compare_metric
+
+
+def compare_metric(
+    name: str,
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    higher_is_worse: bool,
+    unit: str,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    n_tests: int = 1,
+) -> MetricComparison:
+    """Compare per-repetition values of one metric.
+
+    `n_tests` is the number of metrics gated together (the Holm family): whether this metric can ever be
+    significant, and its MDE, are judged at Holm's strictest per-test level alpha / n_tests.
+    Raises ValueError for NaN/inf/non-numeric values or bad parameters.
+    """
+    _check_parameters(alpha, confidence, n_tests)
+    base = _as_finite_array(name, "baseline", baseline)
+    cand = _as_finite_array(name, "candidate", candidate)
+    n1, n2 = len(base), len(cand)
+    per_test_alpha = alpha / n_tests
+    min_p = min_p_one_sided(n1, n2)
+    needed = min_reps_per_side(per_test_alpha)
+    can_reject = min_p < per_test_alpha
+    common = dict(
+        name=name,
+        unit=unit,
+        higher_is_worse=higher_is_worse,
+        baseline=tuple(float(v) for v in base),
+        candidate=tuple(float(v) for v in cand),
+        n_baseline=n1,
+        n_candidate=n2,
+        alpha=alpha,
+        n_tests=n_tests,
+        per_test_alpha=per_test_alpha,
+        confidence=confidence,
+        min_p_possible=min_p,
+        min_reps_needed=needed,
+        can_reject=can_reject,
+    )
+    if n1 == 0 or n2 == 0:
+        empty = " and ".join(s for s, n in (("baseline", n1), ("candidate", n2)) if n == 0)
+        return MetricComparison(
+            **common,
+            baseline_median=float(np.median(base)) if n1 else None,
+            candidate_median=float(np.median(cand)) if n2 else None,
+            shift=None,
+            shift_ci=None,
+            rel_change=None,
+            rel_ci=None,
+            ci_level=None,
+            worse_bound=None,
+            worse_bound_rel=None,
+            p_value=1.0,
+            p_two_sided=1.0,
+            p_method="none",
+            mde_abs=None,
+            mde_rel=None,
+            notes=(f"no {empty} values",),
+        )
+
+    notes: list[str] = []
+    base_median = float(np.median(base))
+    diffs = np.sort(np.subtract.outer(cand, base).ravel())
+    shift = float(np.median(diffs))
+    lo, hi, ci_level = shift_confidence_interval(diffs, n1, n2, confidence)
+    worse_bound = worse_confidence_bound(diffs, n1, n2, alpha, higher_is_worse=higher_is_worse)
+    if math.isinf(lo) or math.isinf(hi):
+        notes.append(f"confidence interval unbounded: {n1}+{n2} repetitions are too few at {confidence:.0%}")
+    p_worse, p_two, method = mann_whitney_pvalues(base, cand, higher_is_worse=higher_is_worse)
+    if method == "all-equal":
+        notes.append("all values are equal on both sides: no change")
+    elif method == "asymptotic" and _has_ties(base, cand):
+        notes.append("tied values: p-value from the tie-corrected normal approximation")
+    mde_abs = minimum_detectable_shift(base, cand, per_test_alpha) if can_reject else math.inf
+    if not can_reject:
+        notes.append(
+            f"too few repetitions: need >= {needed} per side at per-test alpha {per_test_alpha:.3g}; "
+            f"have {n1} and {n2}"
+        )
+
+    scale = abs(base_median)
+    if scale == 0:
+        notes.append("baseline median is 0: relative change undefined")
+        rel_change = rel_ci = mde_rel = worse_bound_rel = None
+    else:
+        rel_change, rel_ci, mde_rel = shift / scale, (lo / scale, hi / scale), mde_abs / scale
+        worse_bound_rel = worse_bound / scale
+
+    return MetricComparison(
+        **common,
+        baseline_median=base_median,
+        candidate_median=float(np.median(cand)),
+        shift=shift,
+        shift_ci=(lo, hi),
+        rel_change=rel_change,
+        rel_ci=rel_ci,
+        ci_level=ci_level,
+        worse_bound=worse_bound,
+        worse_bound_rel=worse_bound_rel,
+        p_value=p_worse,
+        p_two_sided=p_two,
+        p_method=method,
+        mde_abs=mde_abs,
+        mde_rel=mde_rel,
+        notes=tuple(notes),
+    )
+
+
+def _check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    if isinstance(n_tests, bool) or not isinstance(n_tests, int) or n_tests < 1:
+        raise ValueError(f"n_tests must be an integer >= 1, got {n_tests!r}")
+
+
+def _as_finite_array(metric: str, side: str, values: Sequence[float]) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metric {metric!r}: {side} values are not all numbers: {exc}") from None
+    if array.ndim != 1:
+        raise ValueError(f"metric {metric!r}: {side} values must be a flat sequence, got shape {array.shape}")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        where = ", ".join(f"repetition {i + 1} = {array[i]}" for i in bad[:5])
+        raise ValueError(f"metric {metric!r}: {side} has non-finite values ({where})")
+    return array
+
+
+def _has_ties(base: np.ndarray, cand: np.ndarray) -> bool:
+    pooled = np.concatenate([base, cand])
+    return len(np.unique(pooled)) < len(pooled)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mann-Whitney U
+
+
+def mann_whitney_pvalues(
+    baseline: np.ndarray, candidate: np.ndarray, *, higher_is_worse: bool
+) -> tuple[float, float, str]:
+    """(one-sided p in the worse direction, two-sided p, method used).
+
+    Method: scipy's exact U distribution when there are no ties and both sides have <= 50 values; with
+    ties, the exact permutation distribution when it is small enough to enumerate; otherwise the normal
+    approximation with tie and continuity correction. All values equal: p = 1 ("all-equal").
+    """
+    pooled = np.concatenate([baseline, candidate])
+    if np.all(pooled == pooled[0]):
+        return 1.0, 1.0, "all-equal"
+    n1, n2 = len(baseline), len(candidate)
+    if not _has_ties(baseline, candidate) and max(n1, n2) <= EXACT_MAX_PER_SIDE:
+        name, method = "exact", "exact"
+    elif math.comb(n1 + n2, n1) <= PERMUTATION_MAX_PARTITIONS:
+        # n_resamples above the number of distinct partitions makes scipy enumerate them all (exact).
+        name, method = "permutation", stats.PermutationMethod(n_resamples=PERMUTATION_MAX_PARTITIONS + 1)
+    else:
+        name, method = "asymptotic", "asymptotic"
+    worse = "greater" if higher_is_worse else "less"
+    p_worse = stats.mannwhitneyu(candidate, baseline, alternative=worse, method=method).pvalue
+    p_two = stats.mannwhitneyu(candidate, baseline, alternative="two-sided", method=method).pvalue
+    return min(1.0, float(p_worse)), min(1.0, float(p_two)), name
+
+
+def min_p_one_sided(n1: int, n2: int) -> float:
+    """Smallest one-sided p of the exact Mann-Whitney test for n1 vs n2 values (no ties): 1/C(n1+n2, n1).
+
+    A two-sided test's smallest p is twice this. An empty side gives 1.
+    """
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    return 1.0 / math.comb(n1 + n2, n1)
+
+
+def min_reps_per_side(per_test_alpha: float) -> int:
+    """Smallest n such that n vs n repetitions can give a one-sided p < per_test_alpha."""
+    n = 1
+    while min_p_one_sided(n, n) >= per_test_alpha:
+        n += 1
+    return n
+
+
+@lru_cache(maxsize=128)
+def u_null_cdf(n1: int, n2: int) -> np.ndarray:
+    """P(U <= u) for u = 0..n1*n2 under H0, no ties: exact for <= 50 per side, else normal approximation.
+
+    U counts pairs (candidate > baseline). Exact counts come from the recurrence on the largest of all
+    values: it is either a candidate value (beats all n2 baseline values) or a baseline value (beats none):
+    c(m, n)(u) = c(m-1, n)(u - n) + c(m, n-1)(u).
+    """
+    if max(n1, n2) > EXACT_MAX_PER_SIDE:
+        mean, sd = n1 * n2 / 2, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+        cdf = stats.norm.cdf((np.arange(n1 * n2 + 1) + 0.5 - mean) / sd)
+    else:
+        previous = [np.ones(1)] * (n2 + 1)  # m = 0: U is always 0
+        for m in range(1, n1 + 1):
+            current = [np.ones(1)]
+            for n in range(1, n2 + 1):
+                counts = np.zeros(m * n + 1)
+                counts[n:] += previous[n]
+                counts[: len(current[n - 1])] += current[n - 1]
+                current.append(counts)
+            previous = current
+        counts = previous[n2]
+        cdf = np.cumsum(counts) / counts.sum()
+    cdf.setflags(write=False)
+    return cdf
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hodges-Lehmann shift and its confidence interval
+
+
+def hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """Median of all pairwise differences candidate[j] - baseline[i]."""
+    return float(np.median(np.subtract.outer(np.asarray(candidate, float), np.asarray(baseline, float))))
+
+
+def shift_confidence_interval(
+    sorted_diffs: np.ndarray, n1: int, n2: int, confidence: float
+) -> tuple[float, float, float]:
+    """(lo, hi, achieved level) for the shift, from the sorted n1*n2 pairwise differences.
+
+    Inverting the Mann-Whitney test: drop the k smallest and k largest differences, k the largest number
+    with P(U <= k-1) <= (1 - confidence) / 2. The achieved level 1 - 2 P(U <= k-1) is >= `confidence`
+    (the U distribution is discrete). If no difference can be dropped the interval is (-inf, inf).
+    """
+    k = _differences_to_drop(n1, n2, (1 - confidence) / 2)
+    if k == 0:
+        return -math.inf, math.inf, 1.0
+    lo, hi = float(sorted_diffs[k - 1]), float(sorted_diffs[len(sorted_diffs) - k])
+    return lo, hi, float(1 - 2 * u_null_cdf(n1, n2)[k - 1])
+
+
+def worse_confidence_bound(
+    sorted_diffs: np.ndarray, n1: int, n2: int, alpha: float, *, higher_is_worse: bool
+) -> float:
+    """One-sided (1 - alpha) confidence bound on how much worse the candidate is (positive = worse).
+
+    The same inversion with the whole alpha in the worse tail: the k-th most-worse pairwise difference.
+    "Worse by more than this" is rejected at level alpha (a non-inferiority test). +inf if k = 0.
+    """
+    k = _differences_to_drop(n1, n2, alpha)
+    if k == 0:
+        return math.inf
+    return float(sorted_diffs[len(sorted_diffs) - k]) if higher_is_worse else -float(sorted_diffs[k - 1])
+
+
+def _differences_to_drop(n1: int, n2: int, tail: float) -> int:
+    """Largest k with P(U <= k-1) <= tail: how many extreme differences a `tail`-level bound may skip."""
+    cdf = u_null_cdf(n1, n2)
+    k = int(np.searchsorted(cdf, tail * (1 + _FLOAT_SLACK), side="right"))
+    return min(k, (n1 * n2) // 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Minimum detectable effect
+
+
+def robust_sigma(baseline: np.ndarray, candidate: np.ndarray) -> float:
+    """Noise level shared by both sides, robust to outliers: Shamos' estimator pooled over both sides,
+    1.048 * median |x_i - x_k| over all pairs within the same side (needs no location estimate, so a
+    shift between the sides does not inflate it). Falls back to the pooled standard deviation when more
+    than half the within-side differences are 0 (discrete metrics such as error counts).
+    """
+    within = [np.abs(np.subtract.outer(x, x)[np.triu_indices(len(x), 1)]) for x in (baseline, candidate)]
+    pairs = np.concatenate(within)
+    if pairs.size == 0:
+        return 0.0
+    sigma = SHAMOS_TO_SIGMA * float(np.median(pairs))
+    if sigma == 0:
+        residuals = np.concatenate([x - x.mean() for x in (baseline, candidate)])
+        dof = len(residuals) - 2
+        sigma = math.sqrt(float(np.sum(residuals**2)) / dof) if dof > 0 else 0.0
+    return sigma
+
+
+def minimum_detectable_shift(
+    baseline: np.ndarray, candidate: np.ndarray, per_test_alpha: float, power: float = MDE_POWER
+) -> float:
+    """Absolute shift this run would detect with `power` (one-sided test at per_test_alpha), given its noise.
+
+    mde_in_sigmas(n1, n2, ...) * robust_sigma(...): the noise is modelled as normal with the run's robust
+    spread. Infinite when the test cannot reject at all.
+    """
+    n1, n2 = len(baseline), len(candidate)
+    return mde_in_sigmas(n1, n2, per_test_alpha, power) * robust_sigma(baseline, candidate)
+
+
+@lru_cache(maxsize=256)
+def mde_in_sigmas(n1: int, n2: int, per_test_alpha: float, power: float = MDE_POWER) -> float:
+    """Shift, in units of the noise sigma, that the one-sided Mann-Whitney test at per_test_alpha detects
+    with probability `power` when the noise is normal.
+
+    Small samples (n1*n2 <= 2500): simulated exactly for the discrete test with fixed random numbers. The
+    test rejects when U >= n1*n2 - j, j the last index with P(U <= j) < alpha; with d the sorted pairwise
+    differences candidate - baseline of one simulated run, that happens for every shift > -d[j]. The MDE is
+    the `power` quantile of that critical shift over the simulated runs. Larger samples: the normal
+    approximation (z[1-alpha] + z[power]) * sqrt(1/n1 + 1/n2) * sqrt(pi/3), where pi/3 is the efficiency
+    loss of Mann-Whitney against the t-test under normal noise.
+    """
+    cdf = u_null_cdf(n1, n2)
+    below = np.flatnonzero(cdf < per_test_alpha)
+    if below.size == 0:
+        return math.inf
+    if n1 * n2 > MDE_SIMULATION_MAX_PAIRS:
+        z = stats.norm.ppf(1 - per_test_alpha) + stats.norm.ppf(power)
+        return float(z * math.sqrt(1 / n1 + 1 / n2) * MWU_EFFICIENCY_FACTOR)
+    j = int(below[-1])
+    rng = np.random.default_rng(MDE_SIMULATION_SEED)
+    critical_shifts = []
+    for _ in range(MDE_SIMULATION_RUNS // MDE_SIMULATION_BATCH):
+        base = rng.standard_normal((MDE_SIMULATION_BATCH, n1))
+        cand = rng.standard_normal((MDE_SIMULATION_BATCH, n2))
+        diffs = (cand[:, :, None] - base[:, None, :]).reshape(MDE_SIMULATION_BATCH, -1)
+        critical_shifts.append(-np.partition(diffs, j, axis=1)[:, j])
+    return float(np.quantile(np.concatenate(critical_shifts), power))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Multiple testing
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: Literal["holm", "bh"] = "holm") -> list[float]:
+    """Adjusted p-values, in input order: Holm (family-wise error) or Benjamini-Hochberg (FDR)."""
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1:
+        raise ValueError("pvalues must be a flat sequence")
+    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must be within [0, 1], got {list(pvalues)}")
+    m = len(p)
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "holm":
+        # step-down: the i-th smallest (0-based) is multiplied by m - i; adjusted values never decrease
+        adjusted_sorted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
+    elif method == "bh":
+        # step-up: the i-th smallest (1-based) is multiplied by m / i; adjusted values never decrease
+        scaled = ranked * m / np.arange(1, m + 1)
+        adjusted_sorted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    else:
+        raise ValueError(f"unknown adjustment method {method!r}; use 'holm' or 'bh'")
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return [float(v) for v in adjusted]
+
+
+def holm_adjusted(comparisons: Sequence[MetricComparison]) -> dict[str, float]:
+    """Holm-adjusted one-sided p-value per comparison name, over the whole family.
+
+    Raises ValueError on duplicate names, or when a comparison was computed for a different family size
+    (its n_tests) - then its can_reject and MDE would be judged at the wrong per-test alpha.
+    """
+    names = [c.name for c in comparisons]
+    if len(set(names)) != len(names):
+        raise ValueError(f"comparison names must be unique, got {names}")
+    wrong = [c.name for c in comparisons if c.n_tests != len(comparisons)]
+    if wrong:
+        raise ValueError(
+            f"comparisons {wrong} were computed with n_tests != {len(comparisons)} (the family size); "
+            "pass n_tests=len(family) to compare_metric"
+        )
+    return dict(zip(names, adjust_pvalues([c.p_value for c in comparisons], "holm"), strict=True))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Classification: effect size AND significance
+
+
+def classify(
+    comparison: MetricComparison,
+    *,
+    p_adjusted: float,
+    max_worse_rel: float | None = None,
+    max_worse_abs: float | None = None,
+    warn_worse_rel: float | None = None,
+    warn_worse_abs: float | None = None,
+) -> Classification:
+    """PASS / WARN / FAIL / INCONCLUSIVE for one metric under one rule.
+
+    Thresholds are sizes of a worsening (>= 0), relative to the baseline median or in the metric's unit,
+    whatever the direction (an rps drop of 5 % is max_worse_rel=0.05). A FAIL needs the Holm-adjusted
+    one-sided p below alpha AND the Hodges-Lehmann shift beyond every given fail threshold (no fail
+    threshold: any significant worsening fails; use math.inf for a warn-only rule). WARN: same with the
+    warn thresholds (none given: no warn level). INCONCLUSIVE: too few repetitions to ever reject, or no
+    significant change while the one-sided (1 - alpha) bound `worse_bound` still reaches past the positive
+    fail thresholds - too noisy to rule out a regression that would fail the rule. Otherwise PASS; the
+    reason carries the bound and the MDE.
+    """
+    c = comparison
+    _check_thresholds(max_worse_rel, max_worse_abs, warn_worse_rel, warn_worse_abs)
+    if not 0 <= p_adjusted <= 1:
+        raise ValueError(f"p_adjusted must be within [0, 1], got {p_adjusted!r}")
+    if c.n_baseline == 0 or c.n_candidate == 0:
+        return Classification(INCONCLUSIVE, f"{c.name}: {c.notes[0]}, cannot compare")
+    if not c.can_reject:
+        return Classification(INCONCLUSIVE, f"{c.name}: {_too_few_reps(c)}")
+
+    summary = describe_change(c)
+    if p_adjusted < c.alpha and c.worse_shift is not None and c.worse_shift > 0:
+        significance = f"p={_fmt_p(p_adjusted)} (adjusted) < {c.alpha:g}"
+        if _beyond(c, max_worse_rel, max_worse_abs, no_threshold=True):
+            limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
+            return Classification(FAIL, f"{c.name}: regression {summary}, {significance}, beyond {limit}")
+        if _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
+            limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
+            return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {limit}")
+        limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
+        return Classification(PASS, f"{c.name}: small significant change {summary}, within {limit}")
+
+    if c.p_two_sided < c.alpha and c.worse_shift is not None and c.worse_shift < 0:
+        return Classification(PASS, f"{c.name}: improved {summary}, p={_fmt_p(c.p_two_sided)} (two-sided)")
+    reach = _cannot_rule_out(c, max_worse_rel, max_worse_abs)
+    limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
+    bound_level = f"{1 - c.alpha:.0%}"
+    if reach:
+        return Classification(
+            INCONCLUSIVE,
+            f"{c.name}: too noisy to tell: no significant change {summary}, but a regression of up to "
+            f"{reach} ({bound_level} bound) cannot be ruled out, beyond the {limit} threshold; this run "
+            f"could only have detected changes > {_fmt_mde(c)} (80% power). Add repetitions or reduce noise",
+        )
+    return Classification(
+        PASS,
+        f"{c.name}: no significant change {summary}, p={_fmt_p(p_adjusted)} (adjusted); "
+        f"worse than {_fmt_worse_bound(c)} ruled out ({bound_level} bound); "
+        f"could have detected changes > {_fmt_mde(c)}",
+    )
+
+
+def _check_thresholds(*thresholds: float | None) -> None:
+    for value in thresholds:
+        if value is not None and not value >= 0:
+            raise ValueError(f"thresholds are sizes of a worsening and must be >= 0, got {value!r}")
+
+
+def _beyond(c: MetricComparison, rel: float | None, abs_: float | None, *, no_threshold: bool) -> bool:
+    """Whether the worsening exceeds every given threshold; `no_threshold` is the answer when none is given.
+
+    A worsening from a zero baseline median has no relative size and counts as beyond any relative threshold.
+    """
+    if rel is None and abs_ is None:
+        return no_threshold
+    worse_shift = c.worse_shift or 0.0
+    beyond_rel = rel is None or c.worse_rel is None or c.worse_rel > rel
+    beyond_abs = abs_ is None or worse_shift > abs_
+    return beyond_rel and beyond_abs
+
+
+def _cannot_rule_out(c: MetricComparison, rel: float | None, abs_: float | None) -> str | None:
+    """How far the one-sided bound reaches when it is beyond every positive fail threshold, else None.
+
+    Then a regression big enough to fail the rule is still plausible. Zero thresholds (any significant
+    worsening fails) do not count; an infinite one means the rule cannot fail, so there is nothing to miss.
+    """
+    checks = [
+        (threshold, bound, fmt)
+        for threshold, bound, fmt in (
+            (rel, c.worse_bound_rel, _fmt_pct),
+            (abs_, c.worse_bound, lambda v: f"{_fmt_signed(v)} {c.unit}".rstrip()),
+        )
+        if threshold is not None and threshold > 0
+    ]
+    if not checks or any(math.isinf(threshold) for threshold, _, _ in checks):
+        return None
+    if not all(bound is None or bound > threshold for threshold, bound, _ in checks):
+        return None
+    shown = [fmt(bound) for _, bound, fmt in checks if bound is not None]
+    return " / ".join(shown) or "an undefined relative change"
+
+
+def _too_few_reps(c: MetricComparison) -> str:
+    holm = f" (Holm over {c.n_tests} metrics: per-test alpha {c.per_test_alpha:.3g})" if c.n_tests > 1 else ""
+    return (
+        f"too few repetitions to ever detect a change: need >= {c.min_reps_needed} repetitions per side "
+        f"at alpha {c.alpha:g}{holm}; have {c.n_baseline} baseline and {c.n_candidate} candidate "
+        f"(smallest possible p is {_fmt_p(c.min_p_possible)})"
+    )
+
+
+def describe_change(c: MetricComparison) -> str:
+    """e.g. '+12.3 % [+8.1 %, +16.0 %] (+1.2 ms; median 10 -> 11.2 ms)'."""
+    if c.shift is None or c.shift_ci is None:
+        return "(no data)"
+    absolute = f"{_fmt_signed(c.shift)} {c.unit}".rstrip()
+    medians = f"median {c.baseline_median:.4g} -> {c.candidate_median:.4g} {c.unit}".rstrip()
+    if c.rel_change is None or c.rel_ci is None:
+        lo, hi = c.shift_ci
+        return f"{absolute} [{_fmt_signed(lo)}, {_fmt_signed(hi)}] ({medians}; relative change undefined)"
+    lo, hi = c.rel_ci
+    return (
+        f"{_fmt_pct(c.rel_change)} [{_fmt_pct(lo)}, {_fmt_pct(hi)}] ({absolute}; {medians}, "
+        f"{c.ci_level:.0%} CI)"
+    )
+
+
+def _fmt_threshold(c: MetricComparison, rel: float | None, abs_: float | None) -> str:
+    parts = []
+    if rel is not None:
+        parts.append(f"{rel:.1%}")
+    if abs_ is not None:
+        parts.append(f"{abs_:.4g} {c.unit}".rstrip())
+    return " and ".join(parts) if parts else "no threshold"
+
+
+def _fmt_worse_bound(c: MetricComparison) -> str:
+    if c.worse_bound_rel is not None:
+        return _fmt_pct(c.worse_bound_rel)
+    return "?" if c.worse_bound is None else f"{_fmt_signed(c.worse_bound)} {c.unit}".rstrip()
+
+
+def _fmt_mde(c: MetricComparison) -> str:
+    if c.mde_rel is not None:
+        return f"{c.mde_rel:.1%}"
+    return "?" if c.mde_abs is None else f"{c.mde_abs:.4g} {c.unit}".rstrip()
+
+
+def _fmt_signed(value: float) -> str:
+    return f"{value:+.4g}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
+
+
+def _fmt_pct(value: float) -> str:
+    return f"{value:+.1%}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def _towards_worse(value: float, higher_is_worse: bool) -> float:
+    return value if higher_is_worse else -value
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples to lists, non-finite floats (unbounded CI ends, infinite MDE) to None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

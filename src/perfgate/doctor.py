@@ -1,0 +1,104 @@
+"""`perfgate doctor`: which collectors work on this machine, and what to do about the ones that don't."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from perfgate.capture.runq import RunqCollector, RunqUnavailable, check_prerequisites
+from perfgate.errors import ToolError
+from perfgate.procs import run_bounded
+
+VERSION_TIMEOUT_S = 10.0
+PPROF_TIMEOUT_S = 3.0
+ATTACH_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class CollectorStatus:
+    available: bool
+    reason: str
+
+
+def check_collectors(*, ghz: str, pprof_url: str | None, bpftrace: str) -> dict[str, CollectorStatus]:
+    """One status per collector: "ghz" (load), "pprof" (CPU profile), "bpftrace" (kernel view)."""
+    return {"ghz": check_ghz(ghz), "pprof": check_pprof(pprof_url), "bpftrace": check_bpftrace(bpftrace)}
+
+
+def check_ghz(ghz: str) -> CollectorStatus:
+    path = shutil.which(ghz)
+    if path is None:
+        return CollectorStatus(False, f"ghz not found ({ghz!r} is not an executable on PATH); install it "
+                                      "with scripts/setup.sh --ghz "
+                                      "(go install github.com/bojand/ghz/cmd/ghz@v0.121.0)")
+    try:
+        completed = run_bounded([path, "--version"], timeout_s=VERSION_TIMEOUT_S, what="ghz --version")
+    except ToolError as error:
+        return CollectorStatus(False, f"{path} does not run: {error.message}")
+    if completed.returncode != 0:
+        return CollectorStatus(False, f"{path} --version exited with {completed.returncode}: "
+                                      f"{completed.stderr_tail(3) or completed.stdout.strip()}")
+    version = (completed.stdout.strip() or completed.stderr.strip()).splitlines()[-1:] or ["?"]
+    if version[0] == "dev":
+        return CollectorStatus(True, f"{path} (version 'dev': a go install build, which does not embed its "
+                                     "version)")
+    return CollectorStatus(True, f"{path} version {version[0]}")
+
+
+def check_pprof(pprof_url: str | None) -> CollectorStatus:
+    if not pprof_url:
+        return CollectorStatus(False, "no pprof URL configured (cpu.pprof_url); the CPU view is off")
+    index = pprof_url.rstrip("/")
+    if not index.endswith("/debug/pprof"):
+        index += "/debug/pprof"
+    index += "/"
+    try:
+        response = requests.get(index, timeout=PPROF_TIMEOUT_S)
+    except requests.RequestException as error:
+        return CollectorStatus(False, f"{index} is not reachable ({type(error).__name__}); start the service "
+                                      "first, and check cpu.pprof_url and that it imports net/http/pprof")
+    if response.status_code != 200:
+        return CollectorStatus(False, f"GET {index} answered HTTP {response.status_code}; the service must "
+                                      "serve net/http/pprof there")
+    return CollectorStatus(True, f"{index} answers")
+
+
+def check_bpftrace(bpftrace: str) -> CollectorStatus:
+    """Found, privileged, tracefs, BTF, then a real run of runqlat.bt (attach, one depth sample, stop)."""
+    try:
+        path = check_prerequisites(bpftrace)
+    except RunqUnavailable as error:
+        return CollectorStatus(False, error.reason)
+    try:
+        version = run_bounded([path, "--version"], timeout_s=VERSION_TIMEOUT_S, what="bpftrace --version")
+    except ToolError as error:
+        return CollectorStatus(False, f"{path} does not run: {error.message}")
+    with tempfile.TemporaryDirectory(prefix="perfgate-doctor-") as folder:
+        runq = RunqCollector(service_comm=None, bpftrace=path, raw_path=Path(folder) / "runq.jsonl")
+        try:
+            runq.start(timeout_s=ATTACH_TIMEOUT_S)
+            stats = runq.stop(timeout_s=STOP_TIMEOUT_S)
+        except RunqUnavailable as error:
+            return CollectorStatus(False, error.reason)
+        finally:
+            runq.close()
+    if stats.status != "ok":
+        return CollectorStatus(False, f"runqlat.bt attached but did not finish cleanly: {stats.note}")
+    return CollectorStatus(True, f"{path} ({version.stdout.strip()}): runqlat.bt attached, "
+                                 f"{stats.machine.count} run-queue events in {stats.window_ms} ms")
+
+
+def render_doctor(statuses: dict[str, CollectorStatus], *, as_json: bool) -> str:
+    if as_json:
+        plain = {name: {"available": status.available, "reason": status.reason}
+                 for name, status in statuses.items()}
+        return json.dumps(plain, indent=2, ensure_ascii=False)
+    width = max((len(name) for name in statuses), default=0)
+    return "\n".join(f"{name:<{width}}  {'ok' if status.available else 'no'}  {status.reason}"
+                     for name, status in statuses.items())
