@@ -3,9 +3,11 @@
 # `make test`, CI (.ci/run) and the Dockerfile all call it, so CI exercises the
 # same install logic the image runs. Idempotent: each step checks before it acts.
 #
+# Locations: PERFGATE_VENV (default .venv), PERFGATE_TOOLS (default .tools).
 # usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--lint] [--container] [--all]
 #   --system    Debian packages (bpftrace, prometheus-pushgateway, ...)
-#   --python    .venv with perfgate and its test dependencies
+#   --python    .venv with perfgate and its test dependencies; PERFGATE_PYTHON_INSTALL=deps|image makes
+#               the image's venv instead (pinned by requirements.lock: deps only, or deps + perfgate)
 #   --ghz       ghz pinned, into .tools/bin
 #   --examples  the example Go service, into .tools/bin
 #   --node      GitHub's OpenAPI description (npm @octokit/openapi), into .tools/node
@@ -20,7 +22,8 @@ GHZ_VERSION="v0.121.0"
 OCTOKIT_OPENAPI_VERSION="23.0.2"
 ACTIONLINT_VERSION="v1.7.12"
 HADOLINT_VERSION="2.15.1"
-SYSTEM_PACKAGES=(bpftrace prometheus-pushgateway)
+# PERFGATE_SYSTEM_PACKAGES replaces the list (the Dockerfile's stages each install their own).
+read -r -a SYSTEM_PACKAGES <<< "${PERFGATE_SYSTEM_PACKAGES:-bpftrace prometheus-pushgateway}"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -58,11 +61,24 @@ apt_install() {
 }
 
 install_python() {
-  local stamp="$VENV/.perfgate-installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ]; then return; fi
+  case "${PERFGATE_PYTHON_INSTALL:-dev}" in
+    dev) install_python_dev ;;
+    deps) make_venv; "$VENV/bin/pip" install -q --no-cache-dir -r "$ROOT/requirements.lock" ;;
+    image) make_venv; "$VENV/bin/pip" install -q --no-cache-dir -c "$ROOT/requirements.lock" "$ROOT" ;;
+    *) log "PERFGATE_PYTHON_INSTALL must be dev, deps or image"; exit 2 ;;
+  esac
+}
+
+make_venv() {
   log "creating $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
+}
+
+install_python_dev() {
+  local stamp="$VENV/.perfgate-installed"
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ]; then return; fi
+  make_venv
   "$VENV/bin/pip" install -q -e "$ROOT[test]"
   touch "$stamp"
 }
