@@ -1,12 +1,8 @@
-"""Kernel view: run bpftrace/runqlat.bt over a load window and parse its JSON output into RunqStats.
+"""Kernel view: run bpftrace/runqlat.bt around one load window and return its RunqStats.
 
-The script (src/perfgate/bpftrace/runqlat.bt) prints, one JSON object per line (`bpftrace -f json`):
-  printf "start NCPUS DEPTH_MS"      once, from BEGIN: the probes are attached and SIGINT is handled
-  printf "depth T_MS TOTAL MAX"      every DEPTH_MS: nr_running summed over CPUs, and of the deepest CPU
-  printf "snapshot T_MS" + 2 hists   every second: the cumulative histograms so far
-  printf "end T_MS" + 2 hists        on SIGINT/SIGTERM: the final histograms
-`parse_bpftrace_json` reads those lines (and bpftrace's own: attached_probes, lost_events, blank lines);
-`stats_from_output` turns them into the frozen `RunqStats` the run record stores per repetition.
+Availability checks (bpftrace found, root, tracefs, BTF) raise RunqUnavailable with the fix in the message.
+The parsing lives in runq_parse.py and the stats types in runq_stats.py; the names other stages use are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -18,26 +14,32 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from perfgate.capture.runq_parse import clean_stderr, describe_exit, parse_bpftrace_json, stats_from_output
+from perfgate.capture.runq_stats import (
+    MACHINE,
+    SERVICE,
+    STATUS_OK,
+    STATUS_PARTIAL,
+    DepthSample,
+    LatencyBucket,
+    RunqLatency,
+    RunqStats,
+    longest_run_above,
+)
 from perfgate.errors import EXIT_TOOL, ConfigError, PerfgateError
 
-STATUS_OK = "ok"
-STATUS_PARTIAL = "partial"
-MACHINE = "machine"
-SERVICE = "service"
-SCOPES = (MACHINE, SERVICE)
-MACHINE_MAP = "@usecs"
-SERVICE_MAP = "@svc_usecs"
+__all__ = ["MACHINE", "SERVICE", "STATUS_OK", "STATUS_PARTIAL", "DepthSample", "LatencyBucket",
+           "RunqCollector", "RunqLatency", "RunqStats", "RunqUnavailable", "check_prerequisites",
+           "longest_run_above", "parse_bpftrace_json", "stats_from_output"]
+
 MAX_SERVICE_PIDS = 8  # TGID slots in runqlat.bt ($4 .. $11)
 COMM_MAX_BYTES = 15  # the kernel's TASK_COMM_LEN - 1
-MEMLOCK_NOISE = "couldn't set RLIMIT_MEMLOCK"
-STDERR_TAIL_LINES = 8
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 BTF_VMLINUX = Path("/sys/kernel/btf/vmlinux")
@@ -51,371 +53,6 @@ class RunqUnavailable(PerfgateError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"kernel view unavailable: {reason}")
-
-
-# ---------------------------------------------------------------- stats
-
-
-@dataclass(frozen=True)
-class LatencyBucket:
-    """One histogram bucket with inclusive integer bounds in µs (bpftrace truncates ns/1000).
-
-    low_us is None for an underflow bucket (lhist, or a negative hist value), high_us None for overflow.
-    """
-
-    low_us: int | None
-    high_us: int | None
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 0:
-            raise ValueError(f"bucket count must be >= 0, got {self.count}")
-        if self.low_us is not None and self.high_us is not None and self.high_us < self.low_us:
-            raise ValueError(f"bucket bounds out of order: {self.low_us}..{self.high_us}")
-
-
-@dataclass(frozen=True)
-class RunqLatency:
-    """Run-queue latency of one scope: bpftrace's log2 buckets and quantiles estimated from them."""
-
-    buckets: tuple[LatencyBucket, ...] = ()
-
-    @property
-    def count(self) -> int:
-        return sum(bucket.count for bucket in self.buckets)
-
-    @property
-    def p50_us(self) -> float | None:
-        return quantile_from_buckets(self.buckets, 0.50)
-
-    @property
-    def p90_us(self) -> float | None:
-        return quantile_from_buckets(self.buckets, 0.90)
-
-    @property
-    def p99_us(self) -> float | None:
-        return quantile_from_buckets(self.buckets, 0.99)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "buckets": [{"low_us": b.low_us, "high_us": b.high_us, "count": b.count} for b in self.buckets],
-            "count": self.count,
-            "p50_us": self.p50_us,
-            "p90_us": self.p90_us,
-            "p99_us": self.p99_us,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunqLatency:
-        # count and the quantiles are derived; they are written for readers of the JSON, not read back.
-        return cls(tuple(LatencyBucket(b["low_us"], b["high_us"], int(b["count"])) for b in data["buckets"]))
-
-
-def quantile_from_buckets(buckets: Sequence[LatencyBucket], q: float) -> float | None:
-    """Estimate the q-quantile in µs: linear interpolation inside the bucket that holds rank q*N.
-
-    A bucket [lo, hi] holds the real latencies [lo, hi+1) µs (bpftrace truncates), so the estimate
-    moves smoothly from lo to hi+1 as the rank moves through the bucket (docs/statistics.md).
-    """
-    total = sum(bucket.count for bucket in buckets)
-    if total == 0:
-        return None
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile must be within [0, 1], got {q}")
-    rank = q * total
-    below = 0
-    for bucket in buckets:
-        if bucket.count and below + bucket.count >= rank:
-            return _interpolate(bucket, (rank - below) / bucket.count)
-        below += bucket.count
-    return _interpolate(next(b for b in reversed(buckets) if b.count), 1.0)
-
-
-def _interpolate(bucket: LatencyBucket, fraction: float) -> float:
-    if bucket.low_us is None:  # underflow: all we know is the upper bound
-        return float(max(bucket.high_us or 0, 0))
-    if bucket.high_us is None:  # overflow: all we know is the lower bound
-        return float(bucket.low_us)
-    low = max(bucket.low_us, 0)
-    return low + (bucket.high_us + 1 - low) * max(fraction, 0.0)
-
-
-@dataclass(frozen=True)
-class DepthSample:
-    """One run-queue depth sample: nr_running (queued + running tasks) read from every CPU's run queue."""
-
-    t_ms: int  # since bpftrace started
-    runnable_total: int  # summed over CPUs
-    runnable_max: int  # the deepest CPU's
-
-
-@dataclass(frozen=True)
-class RunqStats:
-    """The kernel view of one load window (one repetition)."""
-
-    status: str  # STATUS_OK | STATUS_PARTIAL
-    note: str  # "" when ok; what happened otherwise
-    machine: RunqLatency
-    service: RunqLatency | None  # None when no service filter (comm or pids) was given
-    depth: tuple[DepthSample, ...]
-    depth_interval_ms: int
-    ncpus: int
-    lost_events: int = 0
-    window_ms: int | None = None  # bpftrace's running time: to its end, or to the last thing it printed
-    service_comm: str | None = None
-    service_pids: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.status not in (STATUS_OK, STATUS_PARTIAL):
-            raise ValueError(f"RunqStats.status must be {STATUS_OK!r} or {STATUS_PARTIAL!r}, "
-                             f"got {self.status!r}")
-
-    def latency(self, scope: str) -> RunqLatency | None:
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-        return self.machine if scope == MACHINE else self.service
-
-    def runq_p99_us(self, scope: str = MACHINE) -> float | None:
-        latency = self.latency(scope)
-        return latency.p99_us if latency is not None else None
-
-    @property
-    def depth_max_series(self) -> tuple[int, ...]:
-        return tuple(sample.runnable_max for sample in self.depth)
-
-    @property
-    def depth_total_series(self) -> tuple[int, ...]:
-        return tuple(sample.runnable_total for sample in self.depth)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "note": self.note,
-            "machine": self.machine.to_dict(),
-            "service": self.service.to_dict() if self.service is not None else None,
-            "depth": {
-                "interval_ms": self.depth_interval_ms,
-                "ncpus": self.ncpus,
-                "t_ms": [s.t_ms for s in self.depth],
-                "runnable_total": [s.runnable_total for s in self.depth],
-                "runnable_max": [s.runnable_max for s in self.depth],
-            },
-            "lost_events": self.lost_events,
-            "window_ms": self.window_ms,
-            "service_comm": self.service_comm,
-            "service_pids": list(self.service_pids),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunqStats:
-        try:
-            depth = data["depth"]
-            columns = zip(depth["t_ms"], depth["runnable_total"], depth["runnable_max"], strict=True)
-            return cls(
-                status=data["status"],
-                note=data["note"],
-                machine=RunqLatency.from_dict(data["machine"]),
-                service=RunqLatency.from_dict(data["service"]) if data["service"] is not None else None,
-                depth=tuple(DepthSample(int(t), int(total), int(peak)) for t, total, peak in columns),
-                depth_interval_ms=int(depth["interval_ms"]),
-                ncpus=int(depth["ncpus"]),
-                lost_events=int(data["lost_events"]),
-                window_ms=data["window_ms"],
-                service_comm=data["service_comm"],
-                service_pids=tuple(int(pid) for pid in data["service_pids"]),
-            )
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"not a RunqStats dict: {error!r}") from error
-
-
-def longest_run_above(series: Iterable[float], threshold: float) -> int:
-    """Length of the longest run of consecutive values strictly above threshold."""
-    longest = current = 0
-    for value in series:
-        current = current + 1 if value > threshold else 0
-        longest = max(longest, current)
-    return longest
-
-
-# ---------------------------------------------------------------- parsing
-
-
-@dataclass(frozen=True)
-class BpftraceOutput:
-    """What runqlat.bt printed, read line by line; histograms are the last (cumulative) print of each."""
-
-    attached_probes: int | None = None
-    started: bool = False
-    ended: bool = False
-    start_ncpus: int | None = None
-    start_depth_interval_ms: int | None = None
-    end_ms: int | None = None
-    last_snapshot_ms: int | None = None
-    machine_buckets: tuple[LatencyBucket, ...] = ()
-    service_buckets: tuple[LatencyBucket, ...] = ()
-    histograms_printed: bool = False
-    depth: tuple[DepthSample, ...] = ()
-    lost_events: int = 0
-    skipped_lines: tuple[str, ...] = ()  # not JSON or not understood (e.g. a line cut short by a kill)
-    extra_maps: tuple[tuple[str, Any], ...] = field(default=())  # other maps/stats, by name, last print wins
-
-    @property
-    def last_ms(self) -> int | None:
-        times = [t for t in (self.end_ms, self.last_snapshot_ms, self.depth[-1].t_ms if self.depth else None)
-                 if t is not None]
-        return max(times) if times else None
-
-
-class _OutputBuilder:
-    def __init__(self) -> None:
-        self.fields: dict[str, Any] = {}
-        self.depth: list[DepthSample] = []
-        self.skipped: list[str] = []
-        self.extra: dict[str, Any] = {}
-        self.lost_events = 0
-
-    def line(self, raw: str) -> None:
-        text = raw.strip()
-        if not text:
-            return
-        try:
-            message = json.loads(text)
-        except json.JSONDecodeError:
-            self.skipped.append(text)
-            return
-        if not isinstance(message, dict) or not self._message(message.get("type"), message.get("data")):
-            self.skipped.append(text)
-
-    def _message(self, kind: Any, data: Any) -> bool:
-        if kind == "attached_probes" and isinstance(data, dict):
-            self.fields["attached_probes"] = int(data.get("probes", 0))
-        elif kind == "lost_events" and isinstance(data, dict):
-            self.lost_events += int(data.get("events", 0))
-        elif kind == "printf" and isinstance(data, str):
-            return all(self._printf(line.split()) for line in data.splitlines() if line.strip())
-        elif kind == "hist" and isinstance(data, dict):
-            for name, buckets in data.items():
-                self._hist(name, buckets)
-        elif kind in ("map", "stats") and isinstance(data, dict):
-            self.extra.update(data)
-        else:
-            return False
-        return True
-
-    def _printf(self, words: list[str]) -> bool:
-        try:
-            numbers = [int(word) for word in words[1:]]
-        except ValueError:
-            return False
-        match words[0], numbers:
-            case "start", [ncpus, interval_ms]:
-                self.fields.update(started=True, start_ncpus=ncpus, start_depth_interval_ms=interval_ms)
-            case "depth", [t_ms, total, peak]:
-                self.depth.append(DepthSample(t_ms, total, peak))
-            case "snapshot", [t_ms]:
-                self.fields["last_snapshot_ms"] = t_ms
-            case "end", [t_ms]:
-                self.fields.update(ended=True, end_ms=t_ms)
-            case _:
-                return False
-        return True
-
-    def _hist(self, name: str, buckets: Any) -> None:
-        parsed = parse_hist_buckets(buckets) if isinstance(buckets, list) else None
-        if name == MACHINE_MAP and parsed is not None:
-            self.fields.update(machine_buckets=parsed, histograms_printed=True)
-        elif name == SERVICE_MAP and parsed is not None:
-            self.fields.update(service_buckets=parsed, histograms_printed=True)
-        else:
-            self.extra[name] = buckets
-
-    def build(self) -> BpftraceOutput:
-        return BpftraceOutput(**self.fields, depth=tuple(self.depth), lost_events=self.lost_events,
-                              skipped_lines=tuple(self.skipped), extra_maps=tuple(self.extra.items()))
-
-
-def parse_hist_buckets(buckets: Sequence[Mapping[str, Any]]) -> tuple[LatencyBucket, ...]:
-    """bpftrace hist/lhist JSON buckets -> LatencyBucket (inclusive bounds; a missing min/max = open end)."""
-    parsed = []
-    for bucket in buckets:
-        low, high = bucket.get("min"), bucket.get("max")
-        parsed.append(LatencyBucket(None if low is None else int(low), None if high is None else int(high),
-                                    int(bucket["count"])))
-    return tuple(parsed)
-
-
-def parse_bpftrace_json(lines: Iterable[str]) -> BpftraceOutput:
-    """Parse runqlat.bt's `-f json` stdout. Blank lines and lines that are not bpftrace JSON are tolerated."""
-    builder = _OutputBuilder()
-    for line in lines:
-        builder.line(line)
-    return builder.build()
-
-
-def stats_from_output(output: BpftraceOutput, *, returncode: int | None, depth_interval_ms: int, ncpus: int,
-                      service_comm: str | None = None, service_pids: Sequence[int] = (),
-                      exited_early: bool = False, killed_after_s: float | None = None,
-                      stderr: str = "") -> RunqStats:
-    """Turn parsed output into RunqStats; anything short of a clean end is `partial` with a note saying why.
-
-    exited_early: bpftrace ended before perfgate stopped it; killed_after_s: it ignored SIGINT that long.
-    """
-    complete = output.ended and returncode == 0 and not exited_early and killed_after_s is None
-    notes = [] if complete else [_partial_note(output, returncode, exited_early, killed_after_s, stderr)]
-    if output.lost_events:
-        notes.append(f"bpftrace lost {output.lost_events} events (depth samples may be missing)")
-    has_filter = bool(service_comm) or bool(service_pids)
-    return RunqStats(
-        status=STATUS_OK if complete else STATUS_PARTIAL,
-        note="; ".join(notes),
-        machine=RunqLatency(output.machine_buckets),
-        service=RunqLatency(output.service_buckets) if has_filter else None,
-        depth=output.depth,
-        depth_interval_ms=output.start_depth_interval_ms or depth_interval_ms,
-        ncpus=output.start_ncpus or ncpus,
-        lost_events=output.lost_events,
-        window_ms=output.last_ms,
-        service_comm=service_comm or None,
-        service_pids=tuple(service_pids),
-    )
-
-
-def _partial_note(output: BpftraceOutput, returncode: int | None, exited_early: bool,
-                  killed_after_s: float | None, stderr: str) -> str:
-    if killed_after_s is not None:
-        how = f"bpftrace did not exit within {killed_after_s:g} s of SIGINT and was killed"
-    else:
-        how = f"bpftrace {describe_exit(returncode)}"
-        if exited_early or not output.ended:
-            how += " before the end of the window"
-    if stderr:
-        how += f" (stderr: {stderr})"
-    kept = f"{len(output.depth)} depth samples kept"
-    if output.ended and output.histograms_printed:
-        histogram = "histograms kept"
-    elif output.last_snapshot_ms is not None:
-        histogram = f"histograms up to {output.last_snapshot_ms / 1000:.1f} s kept"
-    else:
-        histogram = "histograms lost"
-    return f"partial: {how}; {kept}, {histogram}"
-
-
-def clean_stderr(lines: Iterable[str], keep: int = STDERR_TAIL_LINES) -> str:
-    """bpftrace's stderr for a message: without the harmless RLIMIT_MEMLOCK warning, last lines joined."""
-    kept = [line.strip() for line in lines if line.strip() and MEMLOCK_NOISE not in line]
-    return " | ".join(kept[-keep:])
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "did not exit"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"exited with {returncode} (killed by {name})"
-    return f"exited with {returncode}"
 
 
 def _is_start_line(line: str) -> bool:

@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perfgate.capture.runq import MACHINE, RunqStats
+from perfgate.capture.runq_stats import MACHINE, RunqStats
 
 P99_FLOOR_US = 1.0  # the histograms' resolution; keeps the ratio finite when a baseline p99 is 0
 

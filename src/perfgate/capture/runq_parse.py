@@ -1,0 +1,209 @@
+"""Parse runqlat.bt's `bpftrace -f json` stdout into BpftraceOutput, then RunqStats.
+
+The script (src/perfgate/bpftrace/runqlat.bt) prints, one JSON object per line:
+  printf "start NCPUS DEPTH_MS"      once, from BEGIN: the probes are attached and SIGINT is handled
+  printf "depth T_MS TOTAL MAX"      every DEPTH_MS: nr_running summed over CPUs, and of the deepest CPU
+  printf "snapshot T_MS" + 2 hists   every second: the cumulative histograms so far
+  printf "end T_MS" + 2 hists        on SIGINT/SIGTERM: the final histograms
+bpftrace adds its own lines: attached_probes, lost_events, and blank lines before the exit-time maps.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perfgate.capture.runq_stats import (
+    STATUS_OK,
+    STATUS_PARTIAL,
+    DepthSample,
+    LatencyBucket,
+    RunqLatency,
+    RunqStats,
+)
+
+MACHINE_MAP = "@usecs"
+SERVICE_MAP = "@svc_usecs"
+MEMLOCK_NOISE = "couldn't set RLIMIT_MEMLOCK"
+STDERR_TAIL_LINES = 8
+
+
+@dataclass(frozen=True)
+class BpftraceOutput:
+    """What runqlat.bt printed, read line by line; histograms are the last (cumulative) print of each."""
+
+    attached_probes: int | None = None
+    started: bool = False
+    ended: bool = False
+    start_ncpus: int | None = None
+    start_depth_interval_ms: int | None = None
+    end_ms: int | None = None
+    last_snapshot_ms: int | None = None
+    machine_buckets: tuple[LatencyBucket, ...] = ()
+    service_buckets: tuple[LatencyBucket, ...] = ()
+    histograms_printed: bool = False
+    depth: tuple[DepthSample, ...] = ()
+    lost_events: int = 0
+    skipped_lines: tuple[str, ...] = ()  # not JSON or not understood (e.g. a line cut short by a kill)
+    extra_maps: tuple[tuple[str, Any], ...] = ()  # other maps/stats, by name, last print wins
+
+    @property
+    def last_ms(self) -> int | None:
+        times = [t for t in (self.end_ms, self.last_snapshot_ms, self.depth[-1].t_ms if self.depth else None)
+                 if t is not None]
+        return max(times) if times else None
+
+
+class _OutputBuilder:
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}
+        self.depth: list[DepthSample] = []
+        self.skipped: list[str] = []
+        self.extra: dict[str, Any] = {}
+        self.lost_events = 0
+
+    def line(self, raw: str) -> None:
+        text = raw.strip()
+        if not text:
+            return
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            self.skipped.append(text)
+            return
+        if not isinstance(message, dict) or not self._message(message.get("type"), message.get("data")):
+            self.skipped.append(text)
+
+    def _message(self, kind: Any, data: Any) -> bool:
+        if kind == "attached_probes" and isinstance(data, dict):
+            self.fields["attached_probes"] = int(data.get("probes", 0))
+        elif kind == "lost_events" and isinstance(data, dict):
+            self.lost_events += int(data.get("events", 0))
+        elif kind == "printf" and isinstance(data, str):
+            return all(self._printf(line.split()) for line in data.splitlines() if line.strip())
+        elif kind == "hist" and isinstance(data, dict):
+            for name, buckets in data.items():
+                self._hist(name, buckets)
+        elif kind in ("map", "stats") and isinstance(data, dict):
+            self.extra.update(data)
+        else:
+            return False
+        return True
+
+    def _printf(self, words: list[str]) -> bool:
+        try:
+            numbers = [int(word) for word in words[1:]]
+        except ValueError:
+            return False
+        match words[0], numbers:
+            case "start", [ncpus, interval_ms]:
+                self.fields.update(started=True, start_ncpus=ncpus, start_depth_interval_ms=interval_ms)
+            case "depth", [t_ms, total, peak]:
+                self.depth.append(DepthSample(t_ms, total, peak))
+            case "snapshot", [t_ms]:
+                self.fields["last_snapshot_ms"] = t_ms
+            case "end", [t_ms]:
+                self.fields.update(ended=True, end_ms=t_ms)
+            case _:
+                return False
+        return True
+
+    def _hist(self, name: str, buckets: Any) -> None:
+        parsed = parse_hist_buckets(buckets) if isinstance(buckets, list) else None
+        if name == MACHINE_MAP and parsed is not None:
+            self.fields.update(machine_buckets=parsed, histograms_printed=True)
+        elif name == SERVICE_MAP and parsed is not None:
+            self.fields.update(service_buckets=parsed, histograms_printed=True)
+        else:
+            self.extra[name] = buckets
+
+    def build(self) -> BpftraceOutput:
+        return BpftraceOutput(**self.fields, depth=tuple(self.depth), lost_events=self.lost_events,
+                              skipped_lines=tuple(self.skipped), extra_maps=tuple(self.extra.items()))
+
+
+def parse_hist_buckets(buckets: Sequence[Mapping[str, Any]]) -> tuple[LatencyBucket, ...]:
+    """bpftrace hist/lhist JSON buckets -> LatencyBucket (inclusive bounds; a missing min/max = open end)."""
+    parsed = []
+    for bucket in buckets:
+        low, high = bucket.get("min"), bucket.get("max")
+        parsed.append(LatencyBucket(None if low is None else int(low), None if high is None else int(high),
+                                    int(bucket["count"])))
+    return tuple(parsed)
+
+
+def parse_bpftrace_json(lines: Iterable[str]) -> BpftraceOutput:
+    """Parse runqlat.bt's `-f json` stdout. Blank lines and lines that are not bpftrace JSON are tolerated."""
+    builder = _OutputBuilder()
+    for line in lines:
+        builder.line(line)
+    return builder.build()
+
+
+def stats_from_output(output: BpftraceOutput, *, returncode: int | None, depth_interval_ms: int, ncpus: int,
+                      service_comm: str | None = None, service_pids: Sequence[int] = (),
+                      exited_early: bool = False, killed_after_s: float | None = None,
+                      stderr: str = "") -> RunqStats:
+    """Turn parsed output into RunqStats; anything short of a clean end is `partial` with a note saying why.
+
+    exited_early: bpftrace ended before perfgate stopped it; killed_after_s: it ignored SIGINT that long.
+    """
+    complete = output.ended and returncode == 0 and not exited_early and killed_after_s is None
+    notes = [] if complete else [_partial_note(output, returncode, exited_early, killed_after_s, stderr)]
+    if output.lost_events:
+        notes.append(f"bpftrace lost {output.lost_events} events (depth samples may be missing)")
+    has_filter = bool(service_comm) or bool(service_pids)
+    return RunqStats(
+        status=STATUS_OK if complete else STATUS_PARTIAL,
+        note="; ".join(notes),
+        machine=RunqLatency(output.machine_buckets),
+        service=RunqLatency(output.service_buckets) if has_filter else None,
+        depth=output.depth,
+        depth_interval_ms=output.start_depth_interval_ms or depth_interval_ms,
+        ncpus=output.start_ncpus or ncpus,
+        lost_events=output.lost_events,
+        window_ms=output.last_ms,
+        service_comm=service_comm or None,
+        service_pids=tuple(service_pids),
+    )
+
+
+def _partial_note(output: BpftraceOutput, returncode: int | None, exited_early: bool,
+                  killed_after_s: float | None, stderr: str) -> str:
+    if killed_after_s is not None:
+        how = f"bpftrace did not exit within {killed_after_s:g} s of SIGINT and was killed"
+    else:
+        how = f"bpftrace {describe_exit(returncode)}"
+        if exited_early or not output.ended:
+            how += " before the end of the window"
+    if stderr:
+        how += f" (stderr: {stderr})"
+    kept = f"{len(output.depth)} depth samples kept"
+    if output.ended and output.histograms_printed:
+        histogram = "histograms kept"
+    elif output.last_snapshot_ms is not None:
+        histogram = f"histograms up to {output.last_snapshot_ms / 1000:.1f} s kept"
+    else:
+        histogram = "histograms lost"
+    return f"partial: {how}; {kept}, {histogram}"
+
+
+def clean_stderr(lines: Iterable[str], keep: int = STDERR_TAIL_LINES) -> str:
+    """bpftrace's stderr for a message: without the harmless RLIMIT_MEMLOCK warning, last lines joined."""
+    kept = [line.strip() for line in lines if line.strip() and MEMLOCK_NOISE not in line]
+    return " | ".join(kept[-keep:])
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "did not exit"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"exited with {returncode} (killed by {name})"
+    return f"exited with {returncode}"

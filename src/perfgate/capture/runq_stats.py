@@ -1,0 +1,198 @@
+"""RunqStats: the kernel view of one load window, as the run record stores it per repetition.
+
+Latency histograms are bpftrace's log2 buckets in µs; quantiles are estimated from them
+(`quantile_from_buckets`, docs/statistics.md "Run-queue latency").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+STATUS_OK = "ok"
+STATUS_PARTIAL = "partial"
+MACHINE = "machine"
+SERVICE = "service"
+SCOPES = (MACHINE, SERVICE)
+
+
+@dataclass(frozen=True)
+class LatencyBucket:
+    """One histogram bucket with inclusive integer bounds in µs (bpftrace truncates ns/1000).
+
+    low_us is None for an underflow bucket (lhist, or a negative hist value), high_us None for overflow.
+    """
+
+    low_us: int | None
+    high_us: int | None
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ValueError(f"bucket count must be >= 0, got {self.count}")
+        if self.low_us is not None and self.high_us is not None and self.high_us < self.low_us:
+            raise ValueError(f"bucket bounds out of order: {self.low_us}..{self.high_us}")
+
+
+@dataclass(frozen=True)
+class RunqLatency:
+    """Run-queue latency of one scope: bpftrace's log2 buckets and quantiles estimated from them."""
+
+    buckets: tuple[LatencyBucket, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(bucket.count for bucket in self.buckets)
+
+    @property
+    def p50_us(self) -> float | None:
+        return quantile_from_buckets(self.buckets, 0.50)
+
+    @property
+    def p90_us(self) -> float | None:
+        return quantile_from_buckets(self.buckets, 0.90)
+
+    @property
+    def p99_us(self) -> float | None:
+        return quantile_from_buckets(self.buckets, 0.99)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buckets": [{"low_us": b.low_us, "high_us": b.high_us, "count": b.count} for b in self.buckets],
+            "count": self.count,
+            "p50_us": self.p50_us,
+            "p90_us": self.p90_us,
+            "p99_us": self.p99_us,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunqLatency:
+        # count and the quantiles are derived; they are written for readers of the JSON, not read back.
+        return cls(tuple(LatencyBucket(b["low_us"], b["high_us"], int(b["count"])) for b in data["buckets"]))
+
+
+def quantile_from_buckets(buckets: Sequence[LatencyBucket], q: float) -> float | None:
+    """Estimate the q-quantile in µs: linear interpolation inside the bucket that holds rank q*N.
+
+    A bucket [lo, hi] holds the real latencies [lo, hi+1) µs (bpftrace truncates), so the estimate
+    moves smoothly from lo to hi+1 as the rank moves through the bucket (docs/statistics.md).
+    """
+    total = sum(bucket.count for bucket in buckets)
+    if total == 0:
+        return None
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile must be within [0, 1], got {q}")
+    rank = q * total
+    below = 0
+    for bucket in buckets:
+        if bucket.count and below + bucket.count >= rank:
+            return _interpolate(bucket, (rank - below) / bucket.count)
+        below += bucket.count
+    return _interpolate(next(b for b in reversed(buckets) if b.count), 1.0)
+
+
+def _interpolate(bucket: LatencyBucket, fraction: float) -> float:
+    if bucket.low_us is None:  # underflow: all we know is the upper bound
+        return float(max(bucket.high_us or 0, 0))
+    if bucket.high_us is None:  # overflow: all we know is the lower bound
+        return float(bucket.low_us)
+    low = max(bucket.low_us, 0)
+    return low + (bucket.high_us + 1 - low) * max(fraction, 0.0)
+
+
+@dataclass(frozen=True)
+class DepthSample:
+    """One run-queue depth sample: nr_running (queued + running tasks) read from every CPU's run queue."""
+
+    t_ms: int  # since bpftrace started
+    runnable_total: int  # summed over CPUs
+    runnable_max: int  # the deepest CPU's
+
+
+@dataclass(frozen=True)
+class RunqStats:
+    """The kernel view of one load window (one repetition)."""
+
+    status: str  # STATUS_OK | STATUS_PARTIAL
+    note: str  # "" when ok; what happened otherwise
+    machine: RunqLatency
+    service: RunqLatency | None  # None when no service filter (comm or pids) was given
+    depth: tuple[DepthSample, ...]
+    depth_interval_ms: int
+    ncpus: int
+    lost_events: int = 0
+    window_ms: int | None = None  # bpftrace's running time: to its end, or to the last thing it printed
+    service_comm: str | None = None
+    service_pids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in (STATUS_OK, STATUS_PARTIAL):
+            raise ValueError(f"RunqStats.status must be {STATUS_OK!r} or {STATUS_PARTIAL!r}, "
+                             f"got {self.status!r}")
+
+    def latency(self, scope: str) -> RunqLatency | None:
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+        return self.machine if scope == MACHINE else self.service
+
+    def runq_p99_us(self, scope: str = MACHINE) -> float | None:
+        latency = self.latency(scope)
+        return latency.p99_us if latency is not None else None
+
+    @property
+    def depth_max_series(self) -> tuple[int, ...]:
+        return tuple(sample.runnable_max for sample in self.depth)
+
+    @property
+    def depth_total_series(self) -> tuple[int, ...]:
+        return tuple(sample.runnable_total for sample in self.depth)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "note": self.note,
+            "machine": self.machine.to_dict(),
+            "service": self.service.to_dict() if self.service is not None else None,
+            "depth": {
+                "interval_ms": self.depth_interval_ms,
+                "ncpus": self.ncpus,
+                "t_ms": [s.t_ms for s in self.depth],
+                "runnable_total": [s.runnable_total for s in self.depth],
+                "runnable_max": [s.runnable_max for s in self.depth],
+            },
+            "lost_events": self.lost_events,
+            "window_ms": self.window_ms,
+            "service_comm": self.service_comm,
+            "service_pids": list(self.service_pids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunqStats:
+        try:
+            depth = data["depth"]
+            columns = zip(depth["t_ms"], depth["runnable_total"], depth["runnable_max"], strict=True)
+            return cls(
+                status=data["status"],
+                note=data["note"],
+                machine=RunqLatency.from_dict(data["machine"]),
+                service=RunqLatency.from_dict(data["service"]) if data["service"] is not None else None,
+                depth=tuple(DepthSample(int(t), int(total), int(peak)) for t, total, peak in columns),
+                depth_interval_ms=int(depth["interval_ms"]),
+                ncpus=int(depth["ncpus"]),
+                lost_events=int(data["lost_events"]),
+                window_ms=data["window_ms"],
+                service_comm=data["service_comm"],
+                service_pids=tuple(int(pid) for pid in data["service_pids"]),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a RunqStats dict: {error!r}") from error
+
+
+def longest_run_above(series: Iterable[float], threshold: float) -> int:
+    """Length of the longest run of consecutive values strictly above threshold."""
+    longest = current = 0
+    for value in series:
+        current = current + 1 if value > threshold else 0
+        longest = max(longest, current)
+    return longest
