@@ -118,3 +118,9 @@ def test_example_config_is_valid():
     config = load_config(root / "examples" / "perfgate.yml", environ={})
     assert config.target.call == "greeter.Greeter/SayHello"
     assert config.service is not None
+
+
+def test_every_config_key_is_documented():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [key for key in config_keys() if key != "gates" and f"`{key}`" not in docs]
+    assert not missing, f"docs/configuration.md does not document {missing}"

@@ -25,7 +25,7 @@ from perfgate.errors import (
 
 VERDICT_SCHEMA_VERSION = 1
 VERDICT_FILE = "verdict.json"
-OUTCOME_ORDER: dict[str, int] = {"PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
+OUTCOME_ORDER: dict[str, int] = {"SKIP": -1, "PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
 
 
 def worst(outcomes: list[str]) -> Outcome:

@@ -1,0 +1,99 @@
+"""Read what the gate needs out of two records, once: per-repetition metric values and parsed profiles.
+
+This is the I/O half of comparing (profiles are files in the record folders); gate.decide is the
+pure half that turns these inputs and the policy into a Verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from perfgate.capture.pprof import CpuProfile, parse_profile
+from perfgate.capture.runq import RunqStats
+from perfgate.errors import ProfileError
+from perfgate.record import Repetition, RunRecord
+
+PERCENTILE_NAMES = ("p50", "p90", "p95", "p99")
+
+
+@dataclass(frozen=True)
+class SideInputs:
+    """One side's per-repetition values (only repetitions whose load finished count)."""
+
+    record: RunRecord
+    latency_ms: Mapping[str, tuple[float, ...]]
+    ok_rps: tuple[float, ...]
+    error_rate: tuple[float, ...]
+    calls: int
+    errors: int
+    cpu_per_request_us: tuple[float, ...]
+    profiles: tuple[CpuProfile, ...]
+    profile_files: tuple[str, ...]
+    profile_ok_calls: tuple[float, ...]
+    runq: tuple[RunqStats, ...]
+    cpu_problems: tuple[str, ...] = ()
+    runq_problems: tuple[str, ...] = ()
+
+    @property
+    def repetitions(self) -> int:
+        return len(self.ok_rps)
+
+
+@dataclass(frozen=True)
+class ComparisonInputs:
+    baseline: SideInputs | None
+    candidate: SideInputs
+    notes: tuple[str, ...] = field(default=())
+
+
+def load_inputs(baseline: RunRecord | None, candidate: RunRecord) -> ComparisonInputs:
+    return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate))
+
+
+def side_inputs(record: RunRecord) -> SideInputs:
+    reps = record.ok_repetitions
+    latency = {name: tuple(_ms(rep, name) for rep in reps if rep.load.percentile_ns(name) is not None)
+               for name in PERCENTILE_NAMES}
+    profiles, files, ok_calls, cpu_per_request, cpu_problems = _cpu(record, reps)
+    runq = tuple(rep.runq.stats for rep in reps if rep.runq.stats is not None)
+    runq_problems = tuple(sorted({rep.runq.reason for rep in reps if rep.runq.reason}))
+    return SideInputs(
+        record=record, latency_ms=latency,
+        ok_rps=tuple(rep.load.ok_count / (rep.load.total_ns / 1e9) for rep in reps if rep.load.total_ns),
+        error_rate=tuple(rep.load.error_rate for rep in reps),
+        calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
+        cpu_per_request_us=cpu_per_request, profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
+        runq=runq, cpu_problems=cpu_problems, runq_problems=runq_problems)
+
+
+def _ms(rep: Repetition, name: str) -> float:
+    return rep.load.percentile_ns(name) / 1e6
+
+
+def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
+    profiles, files, ok_calls, per_request, problems = [], [], [], [], set()
+    for rep in reps:
+        if rep.cpu.status != "ok" or not rep.cpu.file:
+            if rep.cpu.reason and rep.cpu.status != "disabled":
+                problems.add(rep.cpu.reason)
+            continue
+        try:
+            profile = parse_profile(record.file(rep.cpu.file))
+        except ProfileError as error:
+            problems.add(f"cpu profile unavailable: {error.message}")
+            continue
+        calls = calls_during_profile(rep, profile)
+        profiles.append(profile)
+        files.append(str(record.file(rep.cpu.file)))
+        ok_calls.append(calls)
+        if calls > 0:
+            per_request.append(profile.total / calls / 1e3)
+    return tuple(profiles), tuple(files), tuple(ok_calls), tuple(per_request), tuple(sorted(problems))
+
+
+def calls_during_profile(rep: Repetition, profile: CpuProfile) -> float:
+    """OK calls served while the profile ran: the load's OK rate times the profile's duration."""
+    if not rep.load.total_ns or not profile.duration_ns:
+        return 0.0
+    return rep.load.ok_count * min(profile.duration_ns / rep.load.total_ns, 1.0)

@@ -1,0 +1,406 @@
+"""The gate: (baseline inputs, candidate inputs, policy) -> Verdict. Pure: no I/O, no clock.
+
+Per rule (config `gates:`), one of:
+  statistical  relative/absolute change limits: Mann-Whitney U on per-repetition values, Holm-adjusted
+               over every statistical rule of the run, effect size AND significance (compare/stats.py);
+  absolute     limits on the candidate alone (SLO `max_value`, `min_value`, `max_share_pct`, depth runs);
+  SKIP         the data the rule needs was not captured (collector disabled or unavailable): said, not failed.
+Then run-wide validity checks: a differing environment fingerprint or a contended runner turns
+FAILs into INCONCLUSIVE (the comparison itself is not trustworthy), naming the keys or the runq figures.
+Verdict = the worst rule outcome.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from perfgate import __version__
+from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
+from perfgate.capture.runq import contention_signal, depth_violation
+from perfgate.compare.inputs import ComparisonInputs, SideInputs
+from perfgate.compare.profile import diff_profiles
+from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
+from perfgate.config import Config, GateRule
+from perfgate.verdict import (
+    CpuView,
+    EnvironmentDiff,
+    FunctionMove,
+    KernelView,
+    RecordSummary,
+    RuleOutcome,
+    Verdict,
+    exit_code_for,
+    worst,
+)
+
+TOP_MOVERS = 10
+DEFAULT_DEPTH_THRESHOLD = 5
+STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
+METRIC_UNITS = {"latency": "ms", "rps": "req/s", "error_rate": "fraction", "cpu_per_request": "µs",
+                "runq.p99": "µs", "function_share": "pp"}
+
+
+@dataclass(frozen=True)
+class StatisticalCheck:
+    """A rule that needs a Mann-Whitney comparison; compared together so Holm sees the whole family."""
+
+    rule: GateRule
+    name: str
+    baseline: tuple[float, ...]
+    candidate: tuple[float, ...]
+    higher_is_worse: bool
+    unit: str
+    max_worse_rel: float | None
+    max_worse_abs: float | None
+
+
+# ---------------------------------------------------------------- per-metric values
+def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
+    """The rule's metric per repetition, or why it was not captured."""
+    metric = rule.metric
+    if metric.startswith("latency."):
+        return side.latency_ms[metric.split(".", 1)[1]]
+    if metric == "rps":
+        return side.ok_rps
+    if metric == "error_rate":
+        return side.error_rate
+    if metric == "cpu_per_request":
+        return side.cpu_per_request_us or _missing_cpu(side)
+    if metric == "function_share":
+        return function_shares(side.profiles, rule) or _missing_cpu(side)
+    if metric == "runq.p99":
+        values = tuple(v for s in side.runq if (v := s.runq_p99_us(rule.scope)) is not None)
+        return values or _missing_runq(side)
+    raise ValueError(f"no values for metric {metric}")
+
+
+def _missing_cpu(side: SideInputs) -> str:
+    return side.cpu_problems[0] if side.cpu_problems else "no CPU profiles in the record (set cpu.pprof_url)"
+
+
+def _missing_runq(side: SideInputs) -> str:
+    return side.runq_problems[0] if side.runq_problems else "no run-queue data in the record"
+
+
+def function_shares(profiles: Sequence[CpuProfile], rule: GateRule) -> tuple[float, ...]:
+    """Per profile: % of CPU in functions matching the pattern. Flat shares add up; cum shares overlap
+    (a caller's cum contains its callees'), so the largest matching cum share stands for the group."""
+    shares = []
+    for profile in profiles:
+        if not profile.total:
+            continue
+        names = match_functions(rule.pattern or "", list(profile.functions))
+        costs = [getattr(profile.functions[name], rule.kind) for name in names]
+        combined = sum(costs) if rule.kind == "flat" else max(costs, default=0)
+        shares.append(100.0 * combined / profile.total)
+    return tuple(shares)
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------- rules
+def statistical_check(rule: GateRule, index: int, base: tuple[float, ...], cand: tuple[float, ...]
+                      ) -> StatisticalCheck:
+    rel = None
+    if rule.max_increase_pct is not None:
+        rel = rule.max_increase_pct / 100
+    if rule.max_decrease_pct is not None:
+        rel = rule.max_decrease_pct / 100
+    absolute = rule.max_share_increase_pp if rule.metric == "function_share" else rule.max_increase_abs
+    family = rule.metric.split(".")[0] if rule.metric.startswith("latency.") else rule.metric
+    return StatisticalCheck(rule=rule, name=f"{rule.label}#{index}", baseline=base, candidate=cand,
+                            higher_is_worse=rule.metric != "rps", unit=METRIC_UNITS[family],
+                            max_worse_rel=rel, max_worse_abs=absolute)
+
+
+def threshold_text(rule: GateRule) -> str:
+    parts = []
+    for key, template in (("max_increase_pct", "+{:g}%"), ("max_decrease_pct", "-{:g}%"),
+                          ("max_increase_abs", "+{:g} abs"), ("max_value", "<= {:g}"), ("min_value", ">= {:g}"),
+                          ("max_share_pct", "share <= {:g}%"), ("max_share_increase_pp", "+{:g} pp")):
+        value = getattr(rule, key)
+        if value is not None:
+            parts.append(template.format(value))
+    if rule.max_depth is not None:
+        parts.append(f"depth > {rule.max_depth} for {rule.consecutive} samples in a row")
+    return ", ".join(parts) + ("" if rule.severity == "fail" else " (warn)")
+
+
+def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> list[RuleOutcome]:
+    if not checks:
+        return []
+    comparisons = [compare_metric(c.name, c.baseline, c.candidate, higher_is_worse=c.higher_is_worse, unit=c.unit,
+                                  alpha=config.compare.alpha, confidence=config.compare.confidence,
+                                  n_tests=len(checks) if config.compare.correction == "holm" else 1)
+                   for c in checks]
+    adjusted = _adjusted_pvalues(comparisons, config.compare.correction)
+    outcomes = []
+    for check, comparison, p_adjusted in zip(checks, comparisons, adjusted, strict=True):
+        warn_only = check.rule.severity == "warn"
+        limits = {"max_worse_rel": math.inf if warn_only else check.max_worse_rel,
+                  "max_worse_abs": None if warn_only else check.max_worse_abs,
+                  "warn_worse_rel": check.max_worse_rel if warn_only else None,
+                  "warn_worse_abs": check.max_worse_abs if warn_only else None}
+        if warn_only and limits["warn_worse_rel"] is None and limits["warn_worse_abs"] is None:
+            limits["warn_worse_rel"] = 0.0
+        result = classify(comparison, p_adjusted=p_adjusted, **limits)
+        outcomes.append(RuleOutcome(rule=check.rule.label, metric=check.rule.metric, severity=check.rule.severity,
+                                    outcome=result.outcome, reason=result.reason,
+                                    threshold=threshold_text(check.rule), comparison=comparison,
+                                    p_adjusted=p_adjusted))
+    return outcomes
+
+
+def _adjusted_pvalues(comparisons: Sequence[MetricComparison], correction: str) -> list[float]:
+    pvalues = [c.p_value for c in comparisons]
+    return pvalues if correction == "none" else adjust_pvalues(pvalues, correction)
+
+
+def evaluate_absolute(rule: GateRule, side: SideInputs, values: tuple[float, ...]) -> RuleOutcome | None:
+    """Limits on the candidate alone: SLOs, share caps, error-rate caps, run-queue depth runs."""
+    if rule.metric == "runq.depth":
+        return _depth_outcome(rule, side)
+    if rule.metric == "error_rate" and rule.max_value is not None:
+        rate = side.errors / side.calls if side.calls else 1.0
+        return _limit_outcome(rule, rate, rule.max_value, above=True, what="error rate over all calls")
+    limit = rule.max_share_pct if rule.metric == "function_share" else rule.max_value
+    if limit is not None:
+        return _limit_outcome(rule, _median(values), limit, above=True, what="candidate median")
+    if rule.min_value is not None:
+        return _limit_outcome(rule, _median(values), rule.min_value, above=False, what="candidate median")
+    return None
+
+
+def _limit_outcome(rule: GateRule, value: float | None, limit: float, *, above: bool, what: str) -> RuleOutcome:
+    unit = "%" if rule.metric == "function_share" else f" {METRIC_UNITS.get(rule.metric.split('.')[0], '')}"
+    if rule.metric.startswith("latency."):
+        unit = " ms"
+    if value is None:
+        return _skip(rule, "no values")
+    broken = value > limit if above else value < limit
+    word = "above" if above else "below"
+    reason = f"{rule.label}: {what} {value:.4g}{unit} is {word if broken else 'within'} the limit {limit:g}{unit}"
+    outcome = ("FAIL" if rule.severity == "fail" else "WARN") if broken else "PASS"
+    return RuleOutcome(rule=rule.label, metric=rule.metric, severity=rule.severity, outcome=outcome, reason=reason,
+                       threshold=threshold_text(rule), evidence={"value": value, "limit": limit})
+
+
+def _depth_outcome(rule: GateRule, side: SideInputs) -> RuleOutcome:
+    if not side.runq:
+        return _skip(rule, _missing_runq(side))
+    assert rule.max_depth is not None and rule.consecutive is not None
+    violations = [(i, v) for i, s in enumerate(side.runq, 1)
+                  if (v := depth_violation(s, rule.max_depth, rule.consecutive)) is not None]
+    if not violations:
+        return RuleOutcome(rule=rule.label, metric=rule.metric, severity=rule.severity, outcome="PASS",
+                           reason=f"runq.depth: never above {rule.max_depth} for {rule.consecutive} samples in a row",
+                           threshold=threshold_text(rule))
+    index, violation = violations[0]
+    outcome = "FAIL" if rule.severity == "fail" else "WARN"
+    reason = (f"runq.depth: run-queue depth above {rule.max_depth} for {violation.longest_run} samples in a row "
+              f"in repetition {index} ({len(violations)} of {len(side.runq)} repetitions)")
+    return RuleOutcome(rule=rule.label, metric=rule.metric, severity=rule.severity, outcome=outcome, reason=reason,
+                       threshold=threshold_text(rule), evidence=violation.to_dict())
+
+
+def _skip(rule: GateRule, why: str) -> RuleOutcome:
+    return RuleOutcome(rule=rule.label, metric=rule.metric, severity=rule.severity, outcome="SKIP",
+                       reason=f"{rule.label}: not evaluated — {why}", threshold=threshold_text(rule))
+
+
+def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome]:
+    base, cand = inputs.baseline, inputs.candidate
+    assert base is not None
+    checks: list[StatisticalCheck] = []
+    outcomes: list[RuleOutcome] = []
+    for index, rule in enumerate(config.gates):
+        cand_values = metric_values(cand, rule) if rule.metric != "runq.depth" else ()
+        if isinstance(cand_values, str):
+            outcomes.append(_skip(rule, cand_values))
+            continue
+        absolute = evaluate_absolute(rule, cand, cand_values)
+        if absolute is not None:
+            outcomes.append(absolute)
+        if any(getattr(rule, key) is not None for key in STATISTICAL_KEYS):
+            base_values = metric_values(base, rule)
+            if isinstance(base_values, str):
+                outcomes.append(_skip(rule, f"baseline: {base_values}"))
+            else:
+                checks.append(statistical_check(rule, index, base_values, cand_values))
+    return outcomes + evaluate_statistical(checks, config)
+
+
+# ---------------------------------------------------------------- run-wide validity
+def environment_diffs(inputs: ComparisonInputs, keys: Sequence[str]) -> tuple[EnvironmentDiff, ...]:
+    assert inputs.baseline is not None
+    base_env, cand_env = inputs.baseline.record.environment, inputs.candidate.record.environment
+    return tuple(EnvironmentDiff(key, base_env.value(key), cand_env.value(key)) for key in keys
+                 if base_env.value(key) != cand_env.value(key))
+
+
+def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
+    base, cand = inputs.baseline, inputs.candidate
+    if base is None or not base.runq or not cand.runq:
+        side = cand if not cand.runq else base
+        return KernelView(available=False, reason=_missing_runq(side) if side else "no baseline")
+    signal = contention_signal(base.runq, cand.runq, max_ratio=config.compare.contention.max_runq_p99_ratio,
+                               max_abs_p99_us=config.compare.contention.max_runq_p99_us)
+    depth_rule = next((r for r in config.gates if r.metric == "runq.depth"), None)
+    threshold = depth_rule.max_depth if depth_rule and depth_rule.max_depth else DEFAULT_DEPTH_THRESHOLD
+    scope = "service" if all(s.service is not None for s in (*base.runq, *cand.runq)) else "machine"
+    return KernelView(
+        available=True, scope=scope,
+        baseline_runq_p99_us=_median([v for s in base.runq if (v := s.runq_p99_us(scope)) is not None]),
+        candidate_runq_p99_us=_median([v for s in cand.runq if (v := s.runq_p99_us(scope)) is not None]),
+        baseline_machine_p99_us=signal.baseline_p99_us, candidate_machine_p99_us=signal.candidate_p99_us,
+        longest_depth_run=max(s.longest_depth_run(threshold) for s in cand.runq), depth_threshold=threshold,
+        contended=signal.contended, contention_reason=signal.reason if signal.contended else None)
+
+
+def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
+    """A FAIL measured on an untrustworthy comparison becomes INCONCLUSIVE; error-rate limits stand."""
+    return [replace(o, outcome="INCONCLUSIVE", reason=f"{o.reason} — but {why}")
+            if o.outcome == "FAIL" and o.metric != "error_rate" else o for o in outcomes]
+
+
+# ---------------------------------------------------------------- CPU view
+def cpu_view(inputs: ComparisonInputs) -> CpuView:
+    base, cand = inputs.baseline, inputs.candidate
+    if base is None or not base.profiles or not cand.profiles:
+        side = cand if not cand.profiles else base
+        return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
+    diff = diff_profiles(base.profiles, cand.profiles)
+    moves = [FunctionMove(function=f.function, kind="cum", baseline_share_pct=f.baseline_cum_share_pct,
+                          candidate_share_pct=f.candidate_cum_share_pct, change_pp=f.cum_change_pp,
+                          rel_change=f.cum_rel_change, p_value=f.p_value, status=f.status)
+             for f in diff.functions]
+    risers = sorted((m for m in moves if m.change_pp > 0), key=lambda m: -m.change_pp)[:TOP_MOVERS]
+    fallers = sorted((m for m in moves if m.change_pp < 0), key=lambda m: m.change_pp)[:TOP_MOVERS]
+    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers),
+                   pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
+
+
+def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:
+    base, cand = inputs.baseline, inputs.candidate
+    if base is None or not base.cpu_per_request_us or not cand.cpu_per_request_us:
+        return None
+    return compare_metric("cpu_per_request", base.cpu_per_request_us, cand.cpu_per_request_us,
+                          higher_is_worse=True, unit="µs", alpha=config.compare.alpha,
+                          confidence=config.compare.confidence)
+
+
+# ---------------------------------------------------------------- headline metrics for the report
+def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricComparison, ...]:
+    base, cand = inputs.baseline, inputs.candidate
+    assert base is not None
+    series = [(f"latency.{p}", base.latency_ms[p], cand.latency_ms[p], True, "ms") for p in ("p50", "p95", "p99")]
+    series += [("rps", base.ok_rps, cand.ok_rps, False, "req/s"),
+               ("error_rate", base.error_rate, cand.error_rate, True, "fraction")]
+    if base.cpu_per_request_us and cand.cpu_per_request_us:
+        series.append(("cpu_per_request", base.cpu_per_request_us, cand.cpu_per_request_us, True, "µs"))
+    runq_base = tuple(v for s in base.runq if (v := s.runq_p99_us("machine")) is not None)
+    runq_cand = tuple(v for s in cand.runq if (v := s.runq_p99_us("machine")) is not None)
+    if runq_base and runq_cand:
+        series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
+    return tuple(compare_metric(name, b, c, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
+                                confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
+
+
+# ---------------------------------------------------------------- the verdict
+def summary_of(side: SideInputs) -> RecordSummary:
+    record = side.record
+    return RecordSummary(path=str(record.path or ""), role=record.role, created_at=record.created_at,
+                         git_sha=record.environment.git_sha, git_ref=record.environment.git_ref,
+                         repetitions=len(record.repetitions), ok_repetitions=side.repetitions,
+                         p95_ms=side.latency_ms["p95"], rps=side.ok_rps)
+
+
+def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") -> Verdict:
+    if inputs.baseline is None:
+        return first_run_verdict(inputs, config, created_at)
+    rules = evaluate_rules(inputs, config)
+    diffs = environment_diffs(inputs, config.compare.environment_keys)
+    kernel = kernel_view(inputs, config)
+    validity: list[RuleOutcome] = []
+    if diffs:
+        keys = ", ".join(f"{d.key} ({d.baseline!r} vs {d.candidate!r})" for d in diffs)
+        why = f"the environment differs from the baseline's: {keys}"
+        rules = invalidate(rules, why)
+        validity.append(_validity_rule("environment", why))
+    if kernel.contended:
+        rules = invalidate(rules, kernel.contention_reason or "the runner was contended")
+        validity.append(_validity_rule("contention", kernel.contention_reason or "the runner was contended"))
+    rules = validity + rules
+    cpu = replace(cpu_view(inputs), cpu_per_request=cpu_per_request_comparison(inputs, config))
+    outcome = worst([r.outcome for r in rules if r.outcome != "SKIP"])
+    return Verdict(
+        outcome=outcome, exit_code=exit_code_for(outcome, fail_on_inconclusive=config.compare.fail_on_inconclusive),
+        headline=headline(outcome, rules, cpu), reasons=tuple(r.reason for r in rules if r.outcome == outcome
+                                                               and outcome != "PASS"),
+        suggestions=suggestions(rules, diffs, kernel, config), rules=tuple(rules),
+        metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, environment_diffs=diffs,
+        notes=_notes(inputs), baseline=summary_of(inputs.baseline), candidate=summary_of(inputs.candidate),
+        created_at=created_at, perfgate_version=__version__)
+
+
+def _validity_rule(name: str, why: str) -> RuleOutcome:
+    return RuleOutcome(rule=name, metric=name, severity="fail", outcome="INCONCLUSIVE",
+                       reason=f"INCONCLUSIVE: {why}", threshold="same runner and environment as the baseline")
+
+
+def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:
+    note = ("first run: no baseline yet — the record saved here can be the next baseline "
+            f"({inputs.candidate.record.path})")
+    return Verdict(outcome="PASS", exit_code=0, headline=f"PASS — {note}", reasons=(), suggestions=(), rules=(),
+                   metrics=(), cpu=CpuView(available=False, reason="no baseline"),
+                   kernel=KernelView(available=False, reason="no baseline"), environment_diffs=(),
+                   notes=(note, *_notes(inputs)), baseline=None, candidate=summary_of(inputs.candidate),
+                   created_at=created_at, perfgate_version=__version__)
+
+
+def _notes(inputs: ComparisonInputs) -> tuple[str, ...]:
+    notes = list(inputs.notes)
+    for side in (inputs.baseline, inputs.candidate):
+        if side is None:
+            continue
+        notes += [f"{side.record.role}: {n}" for n in side.record.notes]
+        notes += [f"{side.record.role}: {p}" for p in (*side.cpu_problems, *side.runq_problems)]
+    return tuple(dict.fromkeys(notes))
+
+
+def headline(outcome: str, rules: Sequence[RuleOutcome], cpu: CpuView) -> str:
+    deciding = next((r for r in rules if r.outcome == outcome), None)
+    text = outcome
+    if deciding is not None and outcome != "PASS":
+        text += f": {deciding.reason}"
+    else:
+        text += f": {sum(r.outcome == 'PASS' for r in rules)} rules passed"
+    if cpu.available and cpu.risers:
+        top = cpu.risers[0]
+        text += f"; biggest CPU mover {top.function} {top.change_pp:+.1f} pp"
+    return text
+
+
+def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], kernel: KernelView,
+                config: Config) -> tuple[str, ...]:
+    inconclusive = [r for r in rules if r.outcome == "INCONCLUSIVE"]
+    if not inconclusive:
+        return ()
+    tips = []
+    needed = max((r.comparison.min_reps_needed for r in inconclusive if r.comparison and not r.comparison.can_reject),
+                 default=None)
+    if needed:
+        tips.append(f"raise load.repetitions to at least {needed} (now {config.load.repetitions})")
+    if any("too noisy" in r.reason for r in inconclusive):
+        tips.append("reduce noise: more repetitions, longer load.duration_s, or compare.mode: interleaved "
+                    "(base and head alternate on the same runner)")
+    if diffs:
+        tips.append("measure the baseline on the same runner type, or use compare.mode: interleaved")
+    if kernel.contended:
+        tips.append("run on a quieter runner (a dedicated or self-hosted runner), or use compare.mode: interleaved")
+    return tuple(tips)
