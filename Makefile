@@ -13,6 +13,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check src tests bench scripts entrypoint.py
+	cd examples/greeter && go test ./...
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup
