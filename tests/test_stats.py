@@ -154,6 +154,36 @@ def test_ci_coverage_of_a_true_shift_is_close_to_nominal(noise):
     assert achieved - 0.03 <= covered / sims <= min(1.0, achieved + 0.025)
 
 
+@pytest.mark.parametrize("higher_is_worse", [True, False])
+def test_worse_bound_is_the_one_sided_inversion_of_scipys_exact_test(higher_is_worse):
+    """'Worse by more than the bound' is rejected by scipy's one-sided test at alpha, 'by a bit less' not."""
+    rng = np.random.default_rng(31)
+    base, cand = rng.normal(100, 4, 9), rng.normal(102, 4, 11)
+    got = compare_metric("x", base, cand, higher_is_worse=higher_is_worse, unit="", alpha=0.05)
+    better = "less" if higher_is_worse else "greater"
+    sign = 1 if higher_is_worse else -1
+
+    def p_better_than_if_worse_by(amount):
+        """One-sided p against H0 'the candidate is worse by `amount`' (alternative: less worse)."""
+        return stats.mannwhitneyu(cand - sign * amount, base, alternative=better, method="exact").pvalue
+
+    eps = 1e-9 * abs(got.worse_bound)
+    assert p_better_than_if_worse_by(got.worse_bound - eps) > 0.05
+    assert p_better_than_if_worse_by(got.worse_bound + eps) <= 0.05
+    assert got.worse_bound_rel == pytest.approx(got.worse_bound / got.baseline_median)
+    # the one-sided bound is tighter than the worse end of the two-sided interval
+    assert got.worse_bound < (got.shift_ci[1] if higher_is_worse else -got.shift_ci[0])
+
+
+def test_worse_bound_covers_the_true_worsening_at_about_one_minus_alpha():
+    rng = np.random.default_rng(37)
+    covered, sims = 0, 400
+    for _ in range(sims):
+        got = compare_latency(rng.normal(0, 1, 10), rng.normal(0.5, 1, 10))
+        covered += 0.5 <= got.worse_bound
+    assert 0.92 <= covered / sims <= 0.985
+
+
 def test_ci_is_unbounded_when_too_few_repetitions_for_the_level():
     got = compare_latency([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
     assert got.shift_ci == (-math.inf, math.inf)
@@ -310,15 +340,18 @@ def test_too_noisy_run_is_inconclusive_and_reports_the_mde():
     got = shifted(0.02, seed=4, n=6, cv=0.08)
     assert got.p_value > 0.05
     verdict = gate_single(got, max_worse_rel=0.05)
+    assert got.worse_bound_rel > 0.05
     assert verdict.outcome == INCONCLUSIVE
-    assert "could only have detected changes >" in verdict.reason
-    assert f"{got.mde_rel:.1%}" in verdict.reason
+    assert f"regression of up to {got.worse_bound_rel:+.1%} (95% bound) cannot be ruled out" in verdict.reason
+    assert f"could only have detected changes > {got.mde_rel:.1%}" in verdict.reason
 
 
 def test_quiet_run_without_change_passes_and_reports_the_mde():
     got = shifted(0.0, seed=6, n=10, cv=0.01)
     verdict = gate_single(got, max_worse_rel=0.05)
+    assert got.worse_bound_rel < 0.05
     assert verdict.outcome == PASS
+    assert f"worse than {got.worse_bound_rel:+.1%} ruled out" in verdict.reason
     assert f"could have detected changes > {got.mde_rel:.1%}" in verdict.reason
 
 
