@@ -1,0 +1,176 @@
+"""Publish a verdict that is already saved: reports, job summary, outputs, annotations, PR comment, Pushgateway.
+
+Nothing here changes the gate's exit code: the verdict (and the records) are on disk before this
+runs, and each publishing failure becomes a warning that says what went wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from perfgate import gha, github
+from perfgate.config import Config
+from perfgate.errors import EXIT_PASS, EXIT_TOOL, PerfgateError
+from perfgate.verdict import VERDICT_FILE, Verdict
+
+PR_CONTEXT_FILE = "pr.json"
+FORK_SUMMARY_NOTE = ("\n\n> **perfgate could not comment on this pull request** ({reason}). "
+                     "The report is above in this job summary.\n")
+
+
+@dataclass(frozen=True)
+class Published:
+    markdown: str
+    files: Mapping[str, Path]
+    comment: github.CommentResult | None
+    warnings: tuple[str, ...]
+
+
+def publish_verdict(verdict: Verdict, config: Config, out: Path, *, environ: Mapping[str, str] | None = None,
+                    stdout: TextIO | None = None, pr: github.PrContext | None = None) -> Published:
+    environ = os.environ if environ is None else environ
+    stdout = stdout or sys.stdout
+    in_actions = gha.in_github_actions(environ)
+    token = environ.get("GITHUB_TOKEN", "")
+    if in_actions and token:
+        print(gha.add_mask(token), file=stdout, flush=True)
+    warnings: list[str] = []
+    markdown, files = _render(verdict, config, out, warnings)
+    pr = pr or _pr_from_event(environ, out, warnings)
+    comment = _comment(verdict, config, markdown, pr, token, environ, in_actions, warnings)
+    if in_actions:
+        _annotate(verdict, stdout)
+        summary = markdown + (FORK_SUMMARY_NOTE.format(reason=_one_line(comment.message))
+                              if comment and not comment.ok else "")
+        gha.append_step_summary(summary, environ.get("GITHUB_STEP_SUMMARY"))
+        _set_outputs(verdict, out, files, environ, warnings)
+    _push(verdict, config, environ, warnings)
+    for warning in warnings:
+        line = gha.annotation("warning", warning, "perfgate") if in_actions else f"perfgate: warning: {warning}"
+        print(line, file=stdout if in_actions else sys.stderr, flush=True)
+    return Published(markdown, files, comment, tuple(warnings))
+
+
+def publish_saved_verdict(config: Config, source: Path, *, pr_number: int | None,
+                          environ: Mapping[str, str] | None = None) -> int:
+    """`perfgate publish --from DIR`: the fork-safe workflow_run job posts what the PR job measured."""
+    environ = os.environ if environ is None else environ
+    verdict = Verdict.load(source / VERDICT_FILE if source.is_dir() else source)
+    folder = source if source.is_dir() else source.parent
+    pr = _pr_for_saved(folder, pr_number, environ)
+    result = publish_verdict(verdict, config, folder, environ=environ, pr=pr)
+    if pr is not None and (result.comment is None or not result.comment.ok):
+        return EXIT_TOOL
+    return EXIT_PASS
+
+
+# ---------------------------------------------------------------- pieces
+def _render(verdict: Verdict, config: Config, out: Path, warnings: list[str]) -> tuple[str, dict[str, Path]]:
+    from perfgate.report import render_all
+    from perfgate.report.markdown import render_markdown
+
+    try:
+        files = render_all(verdict, out, title=config.report.title, plots=config.report.plots)
+        return files.markdown.read_text(encoding="utf-8"), files.as_dict()
+    except Exception as error:  # noqa: BLE001 - a broken renderer must not lose the verdict or its exit code
+        warnings.append(f"could not write the reports: {type(error).__name__}: {error}")
+        return render_markdown(verdict, title=config.report.title), {}
+
+
+def _pr_from_event(environ: Mapping[str, str], out: Path, warnings: list[str]) -> github.PrContext | None:
+    """On pull_request events: the PR, also saved as pr.json for a later workflow_run job."""
+    event_path = environ.get("GITHUB_EVENT_PATH")
+    if environ.get("GITHUB_EVENT_NAME") not in ("pull_request", "pull_request_target") or not event_path:
+        return None
+    try:
+        pr = github.read_pr_context(event_path)
+        github.write_pr_context(out / PR_CONTEXT_FILE, pr)
+        return pr
+    except (PerfgateError, OSError) as error:
+        warnings.append(f"could not read the pull request from the event: {error}")
+        return None
+
+
+def _pr_for_saved(folder: Path, pr_number: int | None, environ: Mapping[str, str]) -> github.PrContext | None:
+    if environ.get("GITHUB_EVENT_NAME") == "workflow_run" and environ.get("GITHUB_EVENT_PATH"):
+        run = github.read_workflow_run_event(environ["GITHUB_EVENT_PATH"])
+        return github.read_pr_context_file(folder / PR_CONTEXT_FILE, expected_repo=run.repo,
+                                           expected_head_sha=run.head_sha)
+    if (folder / PR_CONTEXT_FILE).exists():
+        pr = github.read_pr_context_file(folder / PR_CONTEXT_FILE)
+        return pr if pr_number is None else github.PrContext(pr.repo, pr_number, pr.head_sha, pr.base_ref,
+                                                             pr.is_fork)
+    if pr_number is not None and environ.get("GITHUB_REPOSITORY"):
+        return github.PrContext(environ["GITHUB_REPOSITORY"], pr_number, "", "", False)
+    return None
+
+
+def _comment(verdict: Verdict, config: Config, markdown: str, pr: github.PrContext | None, token: str,
+             environ: Mapping[str, str], in_actions: bool, warnings: list[str]) -> github.CommentResult | None:
+    mode = config.report.comment
+    if mode == "never" or (mode == "auto" and not (in_actions and pr)):
+        return None
+    if pr is None:
+        warnings.append("report.comment is `always` but there is no pull request here (not a pull_request "
+                        "event, no pr.json, no --pr)")
+        return None
+    if not token:
+        warnings.append("no GITHUB_TOKEN: pass the github-token input to let perfgate comment")
+        return None
+    marker = f"<!-- perfgate:sticky:{_marker_safe(config.report.title)} -->"
+    result = github.upsert_sticky_comment(repo=pr.repo, pr_number=pr.pr_number, body=markdown, token=token,
+                                          api_url=github.api_url_from_env(environ), is_fork=pr.is_fork,
+                                          marker=marker)
+    if not result.ok:
+        warnings.append(result.message)
+    return result
+
+
+def _marker_safe(title: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in title)[:60]
+
+
+def _annotate(verdict: Verdict, stdout: TextIO) -> None:
+    levels = {"FAIL": "error", "WARN": "warning", "INCONCLUSIVE": "warning"}
+    for rule in verdict.rules:
+        if rule.outcome in levels:
+            print(gha.annotation(levels[rule.outcome], rule.reason, f"perfgate {rule.outcome}: {rule.rule}"),
+                  file=stdout, flush=True)
+
+
+def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ: Mapping[str, str],
+                 warnings: list[str]) -> None:
+    outputs = {"verdict": verdict.outcome, "exit-code": str(verdict.exit_code), "headline": verdict.headline,
+               "verdict-json": str(out / VERDICT_FILE)}
+    outputs.update({f"report-{name}": str(path) for name, path in files.items() if name in ("markdown", "html")})
+    for metric in verdict.metrics:
+        if metric.rel_change is not None:
+            outputs[f"{metric.name.replace('.', '-')}-change-pct"] = f"{100 * metric.rel_change:.2f}"
+        if metric.candidate_median is not None:
+            outputs[f"{metric.name.replace('.', '-')}"] = f"{metric.candidate_median:.6g}"
+    try:
+        gha.set_outputs(outputs, environ.get("GITHUB_OUTPUT"))
+    except (OSError, ValueError) as error:
+        warnings.append(f"could not write the step outputs: {error}")
+
+
+def _push(verdict: Verdict, config: Config, environ: Mapping[str, str], warnings: list[str]) -> None:
+    push = config.report.pushgateway
+    if push is None:
+        return
+    from perfgate.report.pushgateway import push_metrics
+
+    branch = environ.get("GITHUB_HEAD_REF") or environ.get("GITHUB_REF_NAME") or verdict.candidate.git_ref
+    try:
+        push_metrics(verdict, url=push.url, job=push.job, instance=push.instance, branch=branch)
+    except PerfgateError as error:
+        warnings.append(f"could not push to the Pushgateway: {error.message}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
