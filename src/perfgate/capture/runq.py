@@ -191,6 +191,10 @@ class RunqCollector:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
+
     def argv(self, executable: str | None = None) -> list[str]:
         pids = [str(pid) for pid in self.service_pids] + ["0"] * (MAX_SERVICE_PIDS - len(self.service_pids))
         return [executable or self.bpftrace, "-f", "json", str(self.script), str(self.ncpus),
