@@ -193,7 +193,8 @@ class RunqCollector:
 
     @property
     def returncode(self) -> int | None:
-        return self._process.returncode if self._process is not None else None
+        """bpftrace's exit code once it has exited (and been reaped), else None."""
+        return self._process.poll() if self._process is not None else None
 
     def argv(self, executable: str | None = None) -> list[str]:
         pids = [str(pid) for pid in self.service_pids] + ["0"] * (MAX_SERVICE_PIDS - len(self.service_pids))
