@@ -107,8 +107,12 @@ def effective_capabilities() -> int | None:
 
 
 def tracefs_problem() -> str | None:
-    if any((directory / "events" / "sched" / "sched_switch").is_dir() for directory in TRACEFS_DIRS):
-        return None
+    for directory in TRACEFS_DIRS:
+        try:
+            if (directory / "events" / "sched" / "sched_switch").is_dir():
+                return None
+        except PermissionError:
+            return f"cannot read {directory} (permission denied); run perfgate as root"
     return ("tracefs is not mounted (no sched tracepoints under /sys/kernel/tracing or "
             "/sys/kernel/debug/tracing); mount it: mount -t tracefs nodev /sys/kernel/tracing "
             "(in a container also bind-mount /sys/kernel/tracing or /sys/kernel/debug)")
@@ -125,7 +129,8 @@ def btf_problem() -> str | None:
 def check_prerequisites(bpftrace: str) -> str:
     """The bpftrace path if everything the kernel view needs is here; RunqUnavailable otherwise."""
     path = find_bpftrace(bpftrace)
-    for problem in (privilege_problem(), tracefs_problem(), btf_problem()):
+    for check in (privilege_problem, tracefs_problem, btf_problem):
+        problem = check()
         if problem is not None:
             raise RunqUnavailable(problem)
     return path
