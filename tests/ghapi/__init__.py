@@ -1,0 +1,1 @@
+"""A loopback GitHub API for tests, validated against GitHub's OpenAPI description."""
