@@ -346,6 +346,16 @@ def test_too_noisy_run_is_inconclusive_and_reports_the_mde():
     assert f"could only have detected changes > {got.mde_rel:.1%}" in verdict.reason
 
 
+def test_significant_but_small_worsening_is_inconclusive_when_the_bound_reaches_the_threshold():
+    got = shifted(0.04, seed=2, n=10, cv=0.04)
+    assert got.p_value < 0.05 and got.worse_rel < 0.05 < got.worse_bound_rel
+    verdict = gate_single(got, max_worse_rel=0.05)
+    assert verdict.outcome == INCONCLUSIVE
+    assert verdict.reason.startswith("p95_latency: too noisy to tell: worse +")
+    # a looser rule is answered: the bound is within 10 %
+    assert gate_single(got, max_worse_rel=0.10).outcome == PASS
+
+
 def test_quiet_run_without_change_passes_and_reports_the_mde():
     got = shifted(0.0, seed=6, n=10, cv=0.01)
     verdict = gate_single(got, max_worse_rel=0.05)
@@ -380,6 +390,14 @@ def test_zero_baseline_median_leaves_relative_change_undefined():
     assert gate_single(got, max_worse_rel=0.5).outcome == FAIL
     assert gate_single(got, max_worse_abs=0.5).outcome == PASS
     assert "relative change undefined" in gate_single(got, max_worse_abs=0.5).reason
+    nothing_then_nothing = compare_metric("error_rate", [0.0] * 8, [0.0] * 8, higher_is_worse=True, unit="")
+    assert gate_single(nothing_then_nothing, max_worse_rel=0.5).outcome == PASS
+    some = [0.0] * 6 + [0.1, 0.2]
+    maybe_some = compare_metric("error_rate", [0.0] * 8, some, higher_is_worse=True, unit="")
+    assert maybe_some.p_value > 0.05 and maybe_some.worse_bound > 0
+    verdict = gate_single(maybe_some, max_worse_rel=0.5)
+    assert verdict.outcome == INCONCLUSIVE
+    assert f"up to {maybe_some.worse_bound:+.4g} (95% bound)" in verdict.reason
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

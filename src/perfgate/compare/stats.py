@@ -508,11 +508,11 @@ def classify(
     Thresholds are sizes of a worsening (>= 0), relative to the baseline median or in the metric's unit,
     whatever the direction (an rps drop of 5 % is max_worse_rel=0.05). A FAIL needs the Holm-adjusted
     one-sided p below alpha AND the Hodges-Lehmann shift beyond every given fail threshold (no fail
-    threshold: any significant worsening fails; use math.inf for a warn-only rule). WARN: same with the
-    warn thresholds (none given: no warn level). INCONCLUSIVE: too few repetitions to ever reject, or no
-    significant change while the one-sided (1 - alpha) bound `worse_bound` still reaches past the positive
-    fail thresholds - too noisy to rule out a regression that would fail the rule. Otherwise PASS; the
-    reason carries the bound and the MDE.
+    threshold: any significant worsening fails; use math.inf for a warn-only rule). INCONCLUSIVE: too few
+    repetitions to ever reject, or (not failing but) the one-sided (1 - alpha) bound `worse_bound` still
+    reaches past every positive fail threshold - too noisy to rule out a regression that would fail the
+    rule. WARN: significant and beyond the warn thresholds (none given: no warn level). Otherwise PASS;
+    the reason carries the bound and the MDE. See docs/statistics.md.
     """
     c = comparison
     _check_thresholds(max_worse_rel, max_worse_abs, warn_worse_rel, warn_worse_abs)
@@ -524,34 +524,37 @@ def classify(
         return Classification(INCONCLUSIVE, f"{c.name}: {_too_few_reps(c)}")
 
     summary = describe_change(c)
-    if p_adjusted < c.alpha and c.worse_shift is not None and c.worse_shift > 0:
-        significance = f"p={_fmt_p(p_adjusted)} (adjusted) < {c.alpha:g}"
-        if _beyond(c, max_worse_rel, max_worse_abs, no_threshold=True):
-            limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
-            return Classification(FAIL, f"{c.name}: regression {summary}, {significance}, beyond {limit}")
-        if _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
-            limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
-            return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {limit}")
-        limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
-        return Classification(PASS, f"{c.name}: small significant change {summary}, within {limit}")
-
-    if c.p_two_sided < c.alpha and c.worse_shift is not None and c.worse_shift < 0:
-        return Classification(PASS, f"{c.name}: improved {summary}, p={_fmt_p(c.p_two_sided)} (two-sided)")
+    significantly_worse = p_adjusted < c.alpha and (c.worse_shift or 0.0) > 0
+    significance = f"p={_fmt_p(p_adjusted)} (adjusted)"
+    fail_limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
+    if significantly_worse and _beyond(c, max_worse_rel, max_worse_abs, no_threshold=True):
+        reason = f"{c.name}: regression {summary}, {significance} < {c.alpha:g}, beyond {fail_limit}"
+        return Classification(FAIL, reason)
     reach = _cannot_rule_out(c, max_worse_rel, max_worse_abs)
-    limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
-    bound_level = f"{1 - c.alpha:.0%}"
     if reach:
+        if significantly_worse:
+            seen = f"worse {summary}, {significance}"
+            mde = f"has a minimum detectable effect of {_fmt_mde(c)}"
+        else:
+            seen = f"no significant change {summary}"
+            mde = f"could only have detected changes > {_fmt_mde(c)}"
         return Classification(
             INCONCLUSIVE,
-            f"{c.name}: too noisy to tell: no significant change {summary}, but a regression of up to "
-            f"{reach} ({bound_level} bound) cannot be ruled out, beyond the {limit} threshold; this run "
-            f"could only have detected changes > {_fmt_mde(c)} (80% power). Add repetitions or reduce noise",
+            f"{c.name}: too noisy to tell: {seen}, but a regression of up to {reach} "
+            f"({1 - c.alpha:.0%} bound) cannot be ruled out, beyond the {fail_limit} threshold; this run "
+            f"{mde} (80% power). Add repetitions or reduce noise",
         )
+    if significantly_worse and _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
+        warn_limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
+        return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {warn_limit}")
+    if significantly_worse:
+        return Classification(PASS, f"{c.name}: small significant change {summary}, within {fail_limit}")
+    if c.p_two_sided < c.alpha and (c.worse_shift or 0.0) < 0:
+        return Classification(PASS, f"{c.name}: improved {summary}, p={_fmt_p(c.p_two_sided)} (two-sided)")
     return Classification(
         PASS,
-        f"{c.name}: no significant change {summary}, p={_fmt_p(p_adjusted)} (adjusted); "
-        f"worse than {_fmt_worse_bound(c)} ruled out ({bound_level} bound); "
-        f"could have detected changes > {_fmt_mde(c)}",
+        f"{c.name}: no significant change {summary}, {significance}; worse than {_fmt_worse_bound(c)} "
+        f"ruled out ({1 - c.alpha:.0%} bound); could have detected changes > {_fmt_mde(c)}",
     )
 
 
@@ -590,10 +593,12 @@ def _cannot_rule_out(c: MetricComparison, rel: float | None, abs_: float | None)
     ]
     if not checks or any(math.isinf(threshold) for threshold, _, _ in checks):
         return None
-    if not all(bound is None or bound > threshold for threshold, bound, _ in checks):
+    # a relative bound is undefined from a zero baseline median: then any plausible worsening counts
+    worse_at_all = c.worse_bound is not None and c.worse_bound > 0
+    if not all(worse_at_all if bound is None else bound > threshold for threshold, bound, _ in checks):
         return None
     shown = [fmt(bound) for _, bound, fmt in checks if bound is not None]
-    return " / ".join(shown) or "an undefined relative change"
+    return " / ".join(shown) or f"{_fmt_signed(c.worse_bound)} {c.unit}".rstrip()
 
 
 def _too_few_reps(c: MetricComparison) -> str:
