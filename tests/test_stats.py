@@ -18,6 +18,7 @@ from perfgate.compare.stats import (
     INCONCLUSIVE,
     PASS,
     WARN,
+    MetricComparison,
     adjust_pvalues,
     classify,
     compare_metric,
@@ -79,20 +80,38 @@ def test_u_null_cdf_matches_enumerating_every_assignment_of_ranks(n1, n2):
     assert np.allclose(u_null_cdf(n1, n2), np.cumsum(counts) / counts.sum())
 
 
-def test_tied_values_use_the_exact_permutation_distribution_when_small():
-    base = [10, 10, 11, 11, 12, 12]
-    cand = [11, 12, 12, 13, 13, 14]
+@pytest.mark.parametrize(
+    "base,cand",
+    [
+        ([10, 10, 11, 11, 12, 12], [11, 12, 12, 13, 13, 14]),
+        ([1, 2, 2, 2, 3, 5, 5, 8], [2, 3, 3, 5, 8, 8, 9]),
+        ([0, 0, 0, 0, 1], [0, 0, 1, 1, 2, 2, 3, 0, 1]),
+    ],
+)
+@pytest.mark.parametrize("higher_is_worse", [True, False])
+def test_tied_values_get_the_exact_permutation_p_values_scipy_enumerates(base, cand, higher_is_worse):
+    got = compare_metric("x", base, cand, higher_is_worse=higher_is_worse, unit="")
+    every_split = stats.PermutationMethod(n_resamples=10**5)
+    worse = "greater" if higher_is_worse else "less"
+    expected_one = stats.mannwhitneyu(cand, base, alternative=worse, method=every_split).pvalue
+    expected_two = stats.mannwhitneyu(cand, base, alternative="two-sided", method=every_split).pvalue
+    assert got.p_method == "exact-ties"
+    assert got.p_value == pytest.approx(expected_one, rel=1e-9)
+    assert got.p_two_sided == pytest.approx(expected_two, rel=1e-9)
+
+
+def test_tied_values_in_medium_samples_are_close_to_the_tie_corrected_normal_approximation():
+    rng = np.random.default_rng(3)
+    base, cand = rng.integers(0, 5, 20).astype(float), rng.integers(1, 6, 20).astype(float)
     got = compare_latency(base, cand)
-    expected = stats.mannwhitneyu(
-        cand, base, alternative="greater", method=stats.PermutationMethod(n_resamples=10**5)
-    ).pvalue
-    assert got.p_method == "permutation"
-    assert got.p_value == pytest.approx(expected, rel=1e-9)
+    approx = stats.mannwhitneyu(cand, base, alternative="greater", method="asymptotic").pvalue
+    assert got.p_method == "exact-ties"
+    assert got.p_value == pytest.approx(approx, abs=0.01)
 
 
 def test_tied_values_in_large_samples_use_the_tie_corrected_normal_approximation():
-    rng = np.random.default_rng(3)
-    base, cand = rng.integers(0, 5, 20).astype(float), rng.integers(1, 6, 20).astype(float)
+    rng = np.random.default_rng(4)
+    base, cand = rng.integers(0, 5, 60).astype(float), rng.integers(0, 6, 60).astype(float)
     got = compare_latency(base, cand)
     expected = stats.mannwhitneyu(cand, base, alternative="greater", method="asymptotic").pvalue
     assert got.p_method == "asymptotic"
@@ -413,6 +432,17 @@ def test_non_numbers_and_bad_parameters_are_rejected():
         compare_latency([1.0], [2.0], alpha=1.5)
     with pytest.raises(ValueError, match="n_tests"):
         compare_latency([1.0], [2.0], n_tests=0)
+
+
+def test_from_dict_restores_what_to_dict_wrote():
+    cases = [shifted(0.07), compare_latency([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]), compare_latency([], [1.0]),
+             compare_metric("errors", [0.0] * 5, [0.0, 0.0, 1.0, 2.0, 0.0], higher_is_worse=True, unit="")]
+    assert cases[1].mde_abs == math.inf and cases[1].worse_bound < math.inf
+    for original in cases:
+        text = json.dumps(original.to_dict(), allow_nan=False)
+        assert MetricComparison.from_dict(json.loads(text)) == original
+    with pytest.raises(ValueError, match="missing"):
+        MetricComparison.from_dict({"name": "x"})
 
 
 def test_to_dict_is_strict_json():

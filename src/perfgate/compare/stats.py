@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -33,11 +33,9 @@ FAIL: Outcome = "FAIL"
 INCONCLUSIVE: Outcome = "INCONCLUSIVE"
 
 MDE_POWER = 0.80
-# scipy's exact U distribution (no ties) is cheap up to here; benchstat uses the same bound.
+# Exact p-values (scipy's U distribution without ties, our permutation distribution with ties) up to
+# this many values a side; above, the normal approximation (benchstat uses the same bound without ties).
 EXACT_MAX_PER_SIDE = 50
-# With ties, the exact permutation distribution is enumerated when it has at most this many
-# partitions (8 + 8 repetitions = 12870); above it, the tie-corrected normal approximation is used.
-PERMUTATION_MAX_PARTITIONS = 20_000
 # Shamos' scale estimator: 1.048 * median |x_i - x_k| estimates the standard deviation of normal noise.
 SHAMOS_TO_SIGMA = 1.048
 # The MDE for small samples is simulated once per (n1, n2, alpha) with fixed random numbers.
@@ -103,7 +101,29 @@ class MetricComparison:
         return None if self.rel_change is None else _towards_worse(self.rel_change, self.higher_is_worse)
 
     def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON form: tuples as lists, infinities (unbounded CI ends, bounds, MDE) as null."""
         return _json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricComparison:
+        """Inverse of to_dict: restores tuples and the infinities that to_dict wrote as null."""
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise ValueError(f"metric comparison is missing {sorted(missing)}")
+        values = {name: data[name] for name in names}
+        for key in ("baseline", "candidate", "notes"):
+            values[key] = tuple(values[key])
+        for key in ("shift_ci", "rel_ci"):
+            if values[key] is not None:
+                lo, hi = values[key]
+                values[key] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
+        # defined whenever the shift (or the relative change) is: null there can only mean infinite
+        for key, defined_with in (("worse_bound", "shift"), ("mde_abs", "shift"),
+                                  ("worse_bound_rel", "rel_change"), ("mde_rel", "rel_change")):
+            if values[key] is None and values[defined_with] is not None:
+                values[key] = math.inf
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -267,24 +287,47 @@ def mann_whitney_pvalues(
     """(one-sided p in the worse direction, two-sided p, method used).
 
     Method: scipy's exact U distribution when there are no ties and both sides have <= 50 values; with
-    ties, the exact permutation distribution when it is small enough to enumerate; otherwise the normal
-    approximation with tie and continuity correction. All values equal: p = 1 ("all-equal").
+    ties and <= 50 values a side, the exact permutation distribution given the ties ("exact-ties", see
+    tied_permutation_pvalues); otherwise scipy's normal approximation with tie and continuity correction.
+    All values equal: p = 1 ("all-equal").
     """
     pooled = np.concatenate([baseline, candidate])
     if np.all(pooled == pooled[0]):
         return 1.0, 1.0, "all-equal"
-    n1, n2 = len(baseline), len(candidate)
-    if not _has_ties(baseline, candidate) and max(n1, n2) <= EXACT_MAX_PER_SIDE:
-        name, method = "exact", "exact"
-    elif math.comb(n1 + n2, n1) <= PERMUTATION_MAX_PARTITIONS:
-        # n_resamples above the number of distinct partitions makes scipy enumerate them all (exact).
-        name, method = "permutation", stats.PermutationMethod(n_resamples=PERMUTATION_MAX_PARTITIONS + 1)
-    else:
-        name, method = "asymptotic", "asymptotic"
+    small = max(len(baseline), len(candidate)) <= EXACT_MAX_PER_SIDE
+    if small and _has_ties(baseline, candidate):
+        return (*tied_permutation_pvalues(baseline, candidate, higher_is_worse=higher_is_worse), "exact-ties")
+    method = "exact" if small else "asymptotic"
     worse = "greater" if higher_is_worse else "less"
     p_worse = stats.mannwhitneyu(candidate, baseline, alternative=worse, method=method).pvalue
     p_two = stats.mannwhitneyu(candidate, baseline, alternative="two-sided", method=method).pvalue
-    return min(1.0, float(p_worse)), min(1.0, float(p_two)), name
+    return min(1.0, float(p_worse)), min(1.0, float(p_two)), method
+
+
+def tied_permutation_pvalues(
+    baseline: np.ndarray, candidate: np.ndarray, *, higher_is_worse: bool
+) -> tuple[float, float]:
+    """Exact permutation p-values of the rank-sum (Mann-Whitney) test with ties: (worse one-sided, two-sided).
+
+    Under H0 every split of the pooled values into n1 + n2 is equally likely. With midranks doubled to
+    integers, the number of size-n2 subsets per rank sum is counted by dynamic programming over the
+    values (the same distribution scipy's PermutationMethod enumerates, without enumerating C(N, n2)
+    splits). Two-sided p is twice the smaller one-sided p, capped at 1, as scipy does.
+    """
+    pooled = np.concatenate([baseline, candidate])
+    doubled_ranks = np.rint(2 * stats.rankdata(pooled)).astype(int)
+    n2 = len(candidate)
+    observed = int(doubled_ranks[len(baseline) :].sum())
+    total = int(doubled_ranks.sum())
+    ways = np.zeros((n2 + 1, total + 1))  # ways[k, s]: subsets of k values whose doubled ranks sum to s
+    ways[0, 0] = 1.0
+    for rank in doubled_ranks:
+        ways[1:, rank:] += ways[:-1, :-rank].copy()
+    distribution = ways[n2] / ways[n2].sum()
+    p_greater = float(distribution[observed:].sum())
+    p_less = float(distribution[: observed + 1].sum())
+    p_worse = p_greater if higher_is_worse else p_less
+    return min(1.0, p_worse), min(1.0, 2 * min(p_greater, p_less))
 
 
 def min_p_one_sided(n1: int, n2: int) -> float:
