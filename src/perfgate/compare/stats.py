@@ -160,11 +160,11 @@ def compare_metric(
     base = _as_finite_array(name, "baseline", baseline)
     cand = _as_finite_array(name, "candidate", candidate)
     n1, n2 = len(base), len(cand)
-    per_test_alpha = alpha / n_tests
+    per_test_alpha = alpha / int(n_tests)
     min_p = min_p_one_sided(n1, n2)
     needed = min_reps_per_side(per_test_alpha)
     can_reject = min_p < per_test_alpha
-    common = dict(
+    common: dict[str, Any] = dict(
         name=name,
         unit=unit,
         higher_is_worse=higher_is_worse,
@@ -173,7 +173,7 @@ def compare_metric(
         n_baseline=n1,
         n_candidate=n2,
         alpha=alpha,
-        n_tests=n_tests,
+        n_tests=int(n_tests),
         per_test_alpha=per_test_alpha,
         confidence=confidence,
         min_p_possible=min_p,
@@ -181,25 +181,7 @@ def compare_metric(
         can_reject=can_reject,
     )
     if n1 == 0 or n2 == 0:
-        empty = " and ".join(s for s, n in (("baseline", n1), ("candidate", n2)) if n == 0)
-        return MetricComparison(
-            **common,
-            baseline_median=float(np.median(base)) if n1 else None,
-            candidate_median=float(np.median(cand)) if n2 else None,
-            shift=None,
-            shift_ci=None,
-            rel_change=None,
-            rel_ci=None,
-            ci_level=None,
-            worse_bound=None,
-            worse_bound_rel=None,
-            p_value=1.0,
-            p_two_sided=1.0,
-            p_method="none",
-            mde_abs=None,
-            mde_rel=None,
-            notes=(f"no {empty} values",),
-        )
+        return _comparison_with_an_empty_side(common, base, cand)
 
     notes: list[str] = []
     base_median = float(np.median(base))
@@ -249,12 +231,37 @@ def compare_metric(
     )
 
 
+def _comparison_with_an_empty_side(
+    common: dict[str, Any], base: np.ndarray, cand: np.ndarray
+) -> MetricComparison:
+    sides = (("baseline", base), ("candidate", cand))
+    empty = " and ".join(side for side, values in sides if not values.size)
+    return MetricComparison(
+        **common,
+        baseline_median=float(np.median(base)) if base.size else None,
+        candidate_median=float(np.median(cand)) if cand.size else None,
+        shift=None,
+        shift_ci=None,
+        rel_change=None,
+        rel_ci=None,
+        ci_level=None,
+        worse_bound=None,
+        worse_bound_rel=None,
+        p_value=1.0,
+        p_two_sided=1.0,
+        p_method="none",
+        mde_abs=None,
+        mde_rel=None,
+        notes=(f"no {empty} values",),
+    )
+
+
 def _check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    if isinstance(n_tests, bool) or not isinstance(n_tests, int) or n_tests < 1:
+    if isinstance(n_tests, bool) or not isinstance(n_tests, int | np.integer) or n_tests < 1:
         raise ValueError(f"n_tests must be an integer >= 1, got {n_tests!r}")
 
 
