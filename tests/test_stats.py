@@ -434,6 +434,12 @@ def test_non_numbers_and_bad_parameters_are_rejected():
         compare_latency([1.0], [2.0], n_tests=0)
 
 
+def test_numpy_parameters_still_give_plain_json():
+    got = compare_metric("x", np.arange(4.0), np.arange(4.0) + 9, higher_is_worse=np.bool_(True), unit="",
+                         alpha=np.float64(0.05), n_tests=np.int64(2))
+    assert json.loads(json.dumps(got.to_dict(), allow_nan=False))["n_tests"] == 2
+
+
 def test_from_dict_restores_what_to_dict_wrote():
     cases = [shifted(0.07), compare_latency([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]), compare_latency([], [1.0]),
              compare_metric("errors", [0.0] * 5, [0.0, 0.0, 1.0, 2.0, 0.0], higher_is_worse=True, unit="")]

@@ -157,10 +157,13 @@ def compare_metric(
     Raises ValueError for NaN/inf/non-numeric values or bad parameters.
     """
     _check_parameters(alpha, confidence, n_tests)
+    # plain Python numbers, so that to_dict() is JSON even when numpy scalars were passed in
+    alpha, confidence, n_tests = float(alpha), float(confidence), int(n_tests)
+    higher_is_worse = bool(higher_is_worse)
     base = _as_finite_array(name, "baseline", baseline)
     cand = _as_finite_array(name, "candidate", candidate)
     n1, n2 = len(base), len(cand)
-    per_test_alpha = alpha / int(n_tests)
+    per_test_alpha = alpha / n_tests
     min_p = min_p_one_sided(n1, n2)
     needed = min_reps_per_side(per_test_alpha)
     can_reject = min_p < per_test_alpha
@@ -173,7 +176,7 @@ def compare_metric(
         n_baseline=n1,
         n_candidate=n2,
         alpha=alpha,
-        n_tests=int(n_tests),
+        n_tests=n_tests,
         per_test_alpha=per_test_alpha,
         confidence=confidence,
         min_p_possible=min_p,
