@@ -1,0 +1,288 @@
+"""PNG plots of a verdict and its two run records (matplotlib's Agg renderer; no pyplot, no GUI).
+
+  latency_cdf      latency CDF of every OK call of every repetition, both sides (raw ghz `details`)
+  percentiles      p50 / p95 / p99 of each repetition, both sides, as strip plots
+  runq_histogram   run-queue latency histogram, both sides (the records' RunqStats buckets)
+  cpu_delta        change of each top function's share of CPU (verdict.cpu risers and fallers)
+
+A plot whose inputs are missing (no record folder, no CPU profile, no kernel data) is skipped with a
+reason in `PlotFiles.skipped`; it never fails the report. Every plot has a fixed pixel size (PLOT_SIZE_PX).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from perfgate.errors import PerfgateError
+from perfgate.record import RunRecord, load_record
+from perfgate.report.escape import plot_text
+from perfgate.verdict import RecordSummary, Verdict
+
+DPI = 100
+PLOT_SIZE_PX: dict[str, tuple[int, int]] = {
+    "latency_cdf": (800, 450),
+    "percentiles": (800, 450),
+    "runq_histogram": (800, 450),
+    "cpu_delta": (800, 560),
+}
+PLOT_TITLES = {
+    "latency_cdf": "Latency CDF",
+    "percentiles": "Per-repetition percentiles",
+    "runq_histogram": "Run-queue latency histogram",
+    "cpu_delta": "CPU share change by function",
+}
+SIDE_COLOURS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
+RISE_COLOUR, FALL_COLOUR = "#d62728", "#2ca02c"
+MAX_CDF_POINTS = 2_000
+MAX_BARS_PER_DIRECTION = 12
+PERCENTILES = ("p50", "p95", "p99")
+
+
+class PlotFiles(dict[str, Path]):
+    """The PNGs written, by key (PLOT_SIZE_PX's keys); `skipped` maps each key not drawn to the reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Side:
+    role: str
+    summary: RecordSummary
+    record: RunRecord | None
+    problem: str | None  # why the record folder could not be read
+
+
+class Skip(Exception):
+    """A plot cannot be drawn from what there is; the message says why."""
+
+
+def write_plots(verdict: Verdict, out_dir: Path) -> PlotFiles:
+    """Draw every plot whose inputs exist into out_dir/<key>.png."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sides = load_sides(verdict)
+    plots = PlotFiles()
+    for key, draw in PLOTTERS.items():
+        width, height = PLOT_SIZE_PX[key]
+        figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+        try:
+            draw(figure, verdict, sides)
+        except Skip as reason:
+            plots.skipped[key] = str(reason)
+            continue
+        except (PerfgateError, OSError, ValueError, KeyError, TypeError) as error:
+            plots.skipped[key] = f"could not be drawn: {type(error).__name__}: {error}"
+            continue
+        path = out_dir / f"{key}.png"
+        figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+        plots[key] = path
+    return plots
+
+
+def load_sides(verdict: Verdict) -> list[Side]:
+    sides = []
+    for summary in (verdict.baseline, verdict.candidate):
+        if summary is None:
+            continue
+        try:
+            sides.append(Side(summary.role, summary, load_record(Path(summary.path)), None))
+        except PerfgateError as error:
+            sides.append(Side(summary.role, summary, None, error.message))
+    return sides
+
+
+def _missing_records(sides: Sequence[Side]) -> str:
+    problems = [f"{s.role}: {s.problem}" for s in sides if s.problem]
+    return "; ".join(problems) or "no run records"
+
+
+def _colour(role: str) -> str:
+    return SIDE_COLOURS.get(role, "#7f7f7f")
+
+
+# ---------------------------------------------------------------- latency CDF
+def ok_latencies_ms(record: RunRecord) -> np.ndarray:
+    """Latency of every OK call of every OK repetition, from the raw ghz reports' `details`, in ms."""
+    chunks = []
+    for repetition in record.ok_repetitions:
+        if not repetition.load_file:
+            continue
+        report = json.loads(record.file(repetition.load_file).read_text(encoding="utf-8"))
+        details = report.get("details") or []
+        chunks.append(np.fromiter((d["latency"] for d in details if not d.get("error")), dtype=np.float64))
+    return np.concatenate(chunks) / 1e6 if chunks else np.empty(0)
+
+
+def ecdf_points(values: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, F(x)) of the empirical CDF; above max_points values, the quantiles at evenly spaced levels."""
+    ordered = np.sort(values)
+    n = ordered.size
+    if n <= max_points:
+        return ordered, np.arange(1, n + 1) / n
+    levels = np.linspace(1 / n, 1.0, max_points)
+    return np.quantile(ordered, levels, method="inverted_cdf"), levels
+
+
+def draw_latency_cdf(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
+    curves = [(s.role, ok_latencies_ms(s.record)) for s in sides if s.record is not None]
+    curves = [(role, values) for role, values in curves if values.size]
+    if not curves:
+        raise Skip(f"no per-call latencies to plot ({_missing_records(sides)})")
+    ax = figure.add_subplot()
+    for role, values in curves:
+        xs, ys = ecdf_points(values)
+        ax.step(xs, ys, where="post", color=_colour(role), label=f"{role} ({values.size:,} calls)")
+    upper = max(float(np.quantile(values, 0.999)) for _, values in curves)
+    ax.set_xlim(0, upper * 1.05 if upper > 0 else 1)
+    ax.set_ylim(0, 1.01)
+    for level in (0.5, 0.95, 0.99):
+        ax.axhline(level, color="#999999", linewidth=0.6, linestyle=":")
+        ax.annotate(f"p{level * 100:g}", (0, level), xytext=(2, 2), textcoords="offset points", fontsize=7,
+                    color="#555555")
+    ax.set_xlabel("latency (ms), up to the 99.9th percentile")
+    ax.set_ylabel("fraction of calls")
+    ax.set_title("Latency CDF: OK calls of all repetitions")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+
+
+# ---------------------------------------------------------------- per-repetition percentiles
+def repetition_percentiles_ms(side: Side) -> dict[str, list[float]]:
+    if side.record is None:
+        return {"p95": [v for v in side.summary.p95_ms if v is not None and math.isfinite(v)]}
+    values: dict[str, list[float]] = {p: [] for p in PERCENTILES}
+    for repetition in side.record.ok_repetitions:
+        for name in PERCENTILES:
+            ns = repetition.load.percentile_ns(name) if repetition.load else None
+            if ns is not None:
+                values[name].append(ns / 1e6)
+    return values
+
+
+def spread(n: int, width: float = 0.3) -> np.ndarray:
+    """Horizontal offsets for n points of a strip: evenly spread, deterministic."""
+    return np.zeros(1) if n == 1 else np.linspace(-width / 2, width / 2, n)
+
+
+def draw_percentiles(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
+    data = [(s.role, repetition_percentiles_ms(s)) for s in sides]
+    panels = [p for p in PERCENTILES if any(values.get(p) for _, values in data)]
+    if not panels:
+        raise Skip("no per-repetition percentiles in the records or the verdict")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, name in zip(axes, panels, strict=True):
+        _strip_panel(ax, name, data)
+    axes[0].set_ylabel("latency (ms)")
+    figure.suptitle("Latency percentiles of each repetition (line: median)")
+
+
+def _strip_panel(ax: Axes, name: str, data: Sequence[tuple[str, dict[str, list[float]]]]) -> None:
+    for position, (role, values) in enumerate(data):
+        points = values.get(name) or []
+        if not points:
+            continue
+        ax.scatter(position + spread(len(points)), points, s=18, color=_colour(role), alpha=0.85, zorder=3)
+        ax.hlines(float(np.median(points)), position - 0.25, position + 0.25, color="black", linewidth=1.5)
+    ax.set_xticks(range(len(data)), [role for role, _ in data])
+    ax.set_xlim(-0.6, len(data) - 0.4)
+    ax.set_title(name)
+    ax.grid(axis="y", alpha=0.3)
+
+
+# ---------------------------------------------------------------- run-queue latency histogram
+def runq_buckets(record: RunRecord, scope: str) -> Counter[tuple[int | None, int | None]]:
+    """Run-queue latency bucket counts of one scope, summed over the record's OK repetitions."""
+    merged: Counter[tuple[int | None, int | None]] = Counter()
+    for repetition in record.ok_repetitions:
+        stats = repetition.runq.stats
+        latency = stats.latency(scope) if stats is not None else None
+        for bucket in latency.buckets if latency is not None else ():
+            merged[(bucket.low_us, bucket.high_us)] += bucket.count
+    return merged
+
+
+def bucket_label(low: int | None, high: int | None) -> str:
+    """'4–8' for bpftrace's inclusive bucket 4..7 (the real latencies are [4, 8) µs), '1k–2k' past 1024."""
+    if low is None:
+        return f"<{_short((high or 0) + 1)}"
+    if high is None:
+        return f"≥{_short(low)}"
+    return _short(low) if low == high else f"{_short(low)}–{_short(high + 1)}"
+
+
+def _short(value: int) -> str:
+    for size, suffix in ((1 << 20, "M"), (1 << 10, "k")):
+        if value >= size and value % size == 0:
+            return f"{value // size}{suffix}"
+    return str(value)
+
+
+def draw_runq_histogram(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
+    readable = [s for s in sides if s.record is not None]
+    scope = verdict.kernel.scope if verdict.kernel.scope in ("service", "machine") else "machine"
+    counts = {s.role: runq_buckets(s.record, scope) for s in readable}  # type: ignore[arg-type]
+    if scope != "machine" and not all(sum(c.values()) for c in counts.values()):
+        scope = "machine"
+        counts = {s.role: runq_buckets(s.record, scope) for s in readable}  # type: ignore[arg-type]
+    counts = {role: c for role, c in counts.items() if sum(c.values())}
+    if not counts:
+        why = verdict.kernel.reason or (_missing_records(sides) if not readable else
+                                        "the records hold no run-queue statistics")
+        raise Skip(f"no run-queue data ({why})")
+    keys = sorted(set().union(*counts.values()),
+                  key=lambda k: (-1 if k[0] is None else k[0], math.inf if k[1] is None else k[1]))
+    ax = figure.add_subplot()
+    positions = np.arange(len(keys))
+    width = 0.8 / len(counts)
+    for i, (role, merged) in enumerate(counts.items()):
+        total = sum(merged.values())
+        fractions = [merged.get(k, 0) / total for k in keys]
+        offset = (i - (len(counts) - 1) / 2) * width
+        ax.bar(positions + offset, fractions, width, color=_colour(role),
+               label=f"{role} ({total:,} wake-ups)")
+    ax.set_xticks(positions, [bucket_label(*k) for k in keys], rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("run-queue latency (µs)")
+    ax.set_ylabel("fraction of wake-ups")
+    ax.set_title(f"Run-queue latency ({scope}), all repetitions")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+
+
+# ---------------------------------------------------------------- CPU function deltas
+def draw_cpu_delta(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
+    cpu = verdict.cpu
+    if not cpu.available:
+        raise Skip(f"no CPU profiles ({cpu.reason or 'not captured'})")
+    moves = [*cpu.risers[:MAX_BARS_PER_DIRECTION], *cpu.fallers[:MAX_BARS_PER_DIRECTION]]
+    moves = [m for m in moves if math.isfinite(m.change_pp)]
+    if not moves:
+        raise Skip("no function's share of CPU moved")
+    moves.sort(key=lambda m: m.change_pp)
+    ax = figure.add_subplot()
+    positions = np.arange(len(moves))
+    ax.barh(positions, [m.change_pp for m in moves],
+            color=[RISE_COLOUR if m.change_pp > 0 else FALL_COLOUR for m in moves])
+    ax.set_yticks(positions, [plot_text(f"{m.function} ({m.kind})", 56) for m in moves], fontsize=7)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("change of share of CPU samples (percentage points, candidate − baseline)")
+    ax.set_title("Functions whose share of CPU moved most")
+    ax.grid(axis="x", alpha=0.3)
+
+
+PLOTTERS: dict[str, Callable[[Figure, Verdict, Sequence[Side]], None]] = {
+    "latency_cdf": draw_latency_cdf,
+    "percentiles": draw_percentiles,
+    "runq_histogram": draw_runq_histogram,
+    "cpu_delta": draw_cpu_delta,
+}
