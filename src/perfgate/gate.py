@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
-from perfgate.capture.runq import contention_signal, depth_violation
+from perfgate.capture.runq_rules import contention_signal, depth_violation
+from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.inputs import ComparisonInputs, SideInputs
 from perfgate.compare.profile import diff_profiles
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
@@ -205,7 +206,7 @@ def _depth_outcome(rule: GateRule, side: SideInputs) -> RuleOutcome:
     reason = (f"runq.depth: run-queue depth above {rule.max_depth} for {violation.longest_run} samples in a row "
               f"in repetition {index} ({len(violations)} of {len(side.runq)} repetitions)")
     return RuleOutcome(rule=rule.label, metric=rule.metric, severity=rule.severity, outcome=outcome, reason=reason,
-                       threshold=threshold_text(rule), evidence=violation.to_dict())
+                       threshold=threshold_text(rule), evidence=asdict(violation))
 
 
 def _skip(rule: GateRule, why: str) -> RuleOutcome:
@@ -258,7 +259,7 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
         baseline_runq_p99_us=_median([v for s in base.runq if (v := s.runq_p99_us(scope)) is not None]),
         candidate_runq_p99_us=_median([v for s in cand.runq if (v := s.runq_p99_us(scope)) is not None]),
         baseline_machine_p99_us=signal.baseline_p99_us, candidate_machine_p99_us=signal.candidate_p99_us,
-        longest_depth_run=max(s.longest_depth_run(threshold) for s in cand.runq), depth_threshold=threshold,
+        longest_depth_run=max(longest_run_above(s.depth_max_series(), threshold) for s in cand.runq), depth_threshold=threshold,
         contended=signal.contended, contention_reason=signal.reason if signal.contended else None)
 
 

@@ -187,14 +187,7 @@ def _tuplify(value: Any) -> Any:
 
 
 def comparison_from_dict(data: Mapping[str, Any] | None) -> MetricComparison | None:
-    if data is None:
-        return None
-    values = dict(data)
-    for key in ("shift_ci", "rel_ci"):
-        if values.get(key) is not None:
-            low, high = values[key]
-            values[key] = (-math.inf if low is None else low, math.inf if high is None else high)
-    return _build(MetricComparison, values)
+    return None if data is None else MetricComparison.from_dict(data)
 
 
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
