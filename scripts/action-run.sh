@@ -69,9 +69,11 @@ if [ -n "${GITHUB_OUTPUT:-}" ]; then
   printf 'exit-code=%s\n' "$status" >> "$GITHUB_OUTPUT"
 fi
 # The container ran as root: hand what it wrote in the workspace back to the runner's user, or a
-# self-hosted runner cannot clean the workspace for the next job.
-if [ "$(id -u)" -ne 0 ]; then
+# self-hosted runner cannot clean the workspace for the next job. PERFGATE_WORKSPACE_OWNER=UID:GID
+# names another owner.
+owner="${PERFGATE_WORKSPACE_OWNER:-$(id -u):$(id -g)}"
+if [ "$owner" != "0:0" ]; then
   "$engine" run --rm --entrypoint chown --volume "$workspace:$workspace" "$image" \
-    -R --from=0:0 "$(id -u):$(id -g)" "$workspace" || echo "::warning::perfgate: could not chown $workspace"
+    -R --from=0:0 "$owner" "$workspace" || echo "::warning::perfgate: could not chown $workspace to $owner"
 fi
 exit "$status"

@@ -112,10 +112,11 @@ def run_action(runner: Runner, image: str, conf: str, inputs: dict[str, str], **
     return done
 
 
-def test_the_image_holds_the_pinned_tools_and_no_build_tools(image):
+def test_the_image_holds_the_pinned_tools_and_no_build_tools(image, containers_conf):
     script = "for t in go gcc cc make pip pip3 apt-get; do command -v $t || true; done; " \
              "ghz --help >/dev/null 2>&1 && echo ghz-ok; bpftrace --version; python --version"
-    done = run_quietly(["podman", "run", "--rm", "--entrypoint", "sh", image, "-c", script], timeout=120)
+    done = run_quietly(["podman", "run", "--rm", "--entrypoint", "sh", image, "-c", script], timeout=120,
+                       env={**os.environ, "CONTAINERS_CONF": containers_conf})
     lines = done.stdout.split("\n")
     assert done.returncode == 0, done.stderr
     assert "ghz-ok" in lines and "bpftrace v0.17.0" in lines and "Python 3.11" in done.stdout
@@ -129,10 +130,12 @@ def test_action_run_measures_the_host_service_and_gates_with_the_verdicts_exit_c
     config = base_config(greeter.address, pprof_url=greeter.pprof_url,
                          cpu={"pprof_url": greeter.pprof_url, "required": True},
                          kernel={"enabled": True, "required": True}, load={"repetitions": 2})
-    write_config(runner.workspace, config)
+    os.chown(write_config(runner.workspace, config), 1000, 1000)  # the checkout belongs to the runner's user
 
-    # 1. mode baseline; PERFGATE_* from the job's env reaches perfgate (3 repetitions, not the file's 2)
-    done = run_action(runner, image, containers_conf, {"mode": "baseline"}, PERFGATE_LOAD__REPETITIONS="3")
+    # 1. mode baseline; PERFGATE_* from the job's env reaches perfgate (3 repetitions, not the file's 2);
+    #    what the root container wrote goes back to the runner's user (as when that user is not root)
+    done = run_action(runner, image, containers_conf, {"mode": "baseline"}, PERFGATE_LOAD__REPETITIONS="3",
+                      PERFGATE_WORKSPACE_OWNER="4321:4321")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = load_record(runner.workspace / "perfgate-out" / "baseline")
     assert record.role == "baseline" and len(record.ok_repetitions) == 3
@@ -142,12 +145,17 @@ def test_action_run_measures_the_host_service_and_gates_with_the_verdicts_exit_c
         assert rep.runq.status == "ok" and rep.runq.stats.machine.count > 0, rep.runq.reason
     assert record.environment.ghz_version.startswith("v0.121.")
     assert runner.outputs()["exit-code"] == "0"
+    written = [runner.workspace / "perfgate-out", record.path / "record.json"]
+    assert {(path.stat().st_uid, path.stat().st_gid) for path in written} == {(4321, 4321)}
+    assert (runner.workspace / "perfgate.yml").stat().st_uid == 1000  # only what root wrote changes hands
 
     # 2. mode run against that baseline: compare, gate, publish, exit with the verdict's code
     runner.files["GITHUB_OUTPUT"].write_text("")
     inputs = {"baseline-path": "perfgate-out/baseline", "comment": "never", "output-dir": "gate-out"}
     done = run_action(runner, image, containers_conf, inputs, PERFGATE_LOAD__REPETITIONS="3")
-    verdict = json.loads((runner.workspace / "gate-out" / "verdict.json").read_text())
+    verdict_file = runner.workspace / "gate-out" / "verdict.json"
+    assert verdict_file.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    verdict = json.loads(verdict_file.read_text())
     assert done.returncode == verdict["exit_code"], done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode in (0, 1, 4)
     outputs = runner.outputs()
