@@ -44,7 +44,7 @@ def raw_hists(name: str, map_name: str) -> list[list[dict]]:
 def test_clean_run_parses_every_line_into_ok_stats():
     output = parse_bpftrace_json(lines("greeter_ok"))
     assert output.skipped_lines == ()
-    assert output.attached_probes == 7
+    assert output.attached_probes == 8
     assert output.started and output.ended
     assert (output.start_ncpus, output.start_depth_interval_ms) == (2, 100)
     stats = stats_of("greeter_ok")
