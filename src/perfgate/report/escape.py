@@ -30,7 +30,7 @@ _MD_REFERENCES = {
 _MD_INLINE = re.compile("[" + re.escape("".join(_MD_REFERENCES)) + "]"
                         + r"|@|#(?=\d)|(?<=[A-Za-z]):(?=//)|(?i:(?<![A-Za-z0-9])www(?=\.))")
 # At the start of a line, these open a heading, a list, a block quote or a thematic break.
-_BLOCK_START = re.compile(r"^(\s*)([-+#=]|\d+(?=[.)]))")
+_BLOCK_START = re.compile(r"^([-+#=]|\d+(?=[.)]))")
 # Control characters (Unicode category Cc) and text direction overrides ("Trojan source") are made visible.
 _BIDI_AND_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\t]")
@@ -56,15 +56,16 @@ def clip(text: str, limit: int) -> str:
 def md_text(text: object, limit: int | None = None, *, line_start: bool = False) -> str:
     """Inert GFM text on one line: no markup, HTML, table break, mention, reference or link can come through.
 
-    line_start: the text begins a paragraph or list item, where `-`, `+`, `#`, `=` or `1.` would open a block.
+    line_start: the text begins a paragraph or list item, where `-`, `+`, `#`, `=`, `1.` or four spaces
+    would open a block (leading spaces are dropped: Markdown does not show them anyway).
     """
-    value = clean(text)
+    value = clean(text).lstrip(" ") if line_start else clean(text)
     if limit is not None:
         value = clip(value, limit)
     value = _MD_INLINE.sub(_md_replacement, value)
     if not line_start:
         return value
-    return _BLOCK_START.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), value)
+    return _BLOCK_START.sub(lambda m: "".join(f"&#{ord(c)};" for c in m.group()), value)
 
 
 def _md_replacement(match: re.Match[str]) -> str:

@@ -192,7 +192,7 @@ def _strip_panel(ax: Axes, name: str, data: Sequence[tuple[str, dict[str, list[f
         points = values.get(name) or []
         if not points:
             continue
-        ax.scatter(position + spread(len(points)), points, s=18, color=_colour(role), alpha=0.85, zorder=3)
+        ax.scatter(position + spread(len(points)), points, s=20, color=_colour(role), zorder=3)
         ax.hlines(float(np.median(points)), position - 0.25, position + 0.25, color="black", linewidth=1.5)
     ax.set_xticks(range(len(data)), [role for role, _ in data])
     ax.set_xlim(-0.6, len(data) - 0.4)

@@ -1,6 +1,7 @@
 """Export a verdict's headline numbers to a Prometheus Pushgateway (REFERENCE.md §5).
 
-`exposition(verdict)` is the text exposition format 0.0.4 (gauges only, no timestamps, trailing newline);
+`exposition(verdict)` is the text exposition format 0.0.4 (gauges only, no timestamps, trailing newline;
+HELP texts are fixed per metric, so every group pushes the same help for a name);
 `push_metrics` PUTs it to /metrics/job/<job>[/instance/<v>][/branch/<v>], so each push replaces the
 group's previous series. Label values with a '/' (branch names) or empty ones use the `@base64` form.
 A failure is a ToolError; the caller reports it and the gate's exit code stays what the verdict says.
@@ -121,7 +122,7 @@ def exposition(verdict: Verdict) -> str:
     for side, value in zip(SIDES, (verdict.kernel.baseline_runq_p99_us, verdict.kernel.candidate_runq_p99_us),
                            strict=True):
         out.add(f"perfgate_{side}_runq_latency_p99_seconds",
-                f"{side} run-queue latency p99 ({verdict.kernel.scope}), all repetitions",
+                f"{side} run-queue latency p99 of the gated scope (service or machine), all repetitions",
                 _in_base_units(value, "µs"))
     _add_comparisons(out, verdict.metrics)
     return out.text()
@@ -185,8 +186,8 @@ def push_metrics(verdict: Verdict, *, url: str, job: str, instance: str | None =
         body = " ".join(response.text.split())[:300]
         raise ToolError(f"the Pushgateway at {shown} rejected the metrics: HTTP {response.status_code}"
                         + (f": {body}" if body else ""),
-                        hint="a 400 usually means the job's metrics clash with another group's (same names, "
-                             "other help or type); the gate's verdict is not affected")
+                        hint="a 400 usually means a metric of the same name was pushed with another type by "
+                             "another group; the gate's verdict is not affected")
     return shown
 
 
