@@ -63,6 +63,11 @@ def test_fail_report_leads_with_the_outcome_reason_and_biggest_mover():
     assert "biggest mover: latency.p95 +15.0 % (+1.511 ms)" in headline
 
 
+def test_headline_does_not_repeat_the_outcome_word():
+    verdict = replace(fail_verdict(), headline="FAIL: latency.p95#0: regression +15 %")
+    assert "<strong>❌ FAIL</strong> — latency.p95#&#8203;0: regression +15 %" in render_markdown(verdict)
+
+
 def test_metric_table_has_both_sides_change_ci_p_and_rule_outcome():
     page = rendered(render_markdown(fail_verdict()))
     metrics = page.tables[0]
@@ -88,7 +93,7 @@ def test_kernel_view_shows_both_sides_and_the_contended_runner():
     kernel = next(t for t in page.tables if t[0] == ["", "Baseline", "Candidate"])
     assert kernel[1] == ["run-queue latency p99 (service)", "48 µs", "160 µs"]
     assert kernel[2] == ["run-queue latency p99 (whole machine)", "70 µs", "410 µs"]
-    assert "Longest run of consecutive run-queue depth samples above 5: 12." in page.all_text
+    assert "Longest run of consecutive run-queue depth samples above 5 in the candidate: 12." in page.all_text
     assert "The runner looked contended" in page.all_text and "rose 5.9x" in page.all_text
 
 

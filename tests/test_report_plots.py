@@ -20,7 +20,7 @@ import pytest
 from conftest import CALL, DATA, GHZ, ROOT, base_config, free_port, greeter_argv, wait_for_port, write_config
 from matplotlib import image as mpimg
 from report_fixtures import HOSTILE_NAMES, fail_verdict, inconclusive_verdict, pass_verdict, with_movers
-from report_render import inspect_html
+from report_render import inspect_html, rendered
 
 from perfgate.capture.runq_parse import parse_bpftrace_json, stats_from_output
 from perfgate.config import load_config
@@ -238,12 +238,14 @@ def _hostile(verdict):
 
 
 # ---------------------------------------------------------------- the real stack
-@pytest.mark.slow
-def test_report_from_records_measured_by_perfgate_run(tmp_path):
-    """`perfgate run` on both sides (real ghz, pprof and bpftrace where it works), then plots and the HTML."""
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory) -> Path:
+    """`perfgate run --baseline`, then `perfgate run` of a build with 60 % more CPU work in one stage:
+    real ghz, pprof and bpftrace (where it works here). Returns the output folder holding both records."""
     from perfgate.cli import main
 
-    out = tmp_path / "out"
+    root = tmp_path_factory.mktemp("measured")
+    out = root / "out"
     for role, knobs in (("baseline", ()), ("candidate", ("-regress-cpu-pct", "60"))):
         grpc, pprof = free_port(), free_port()
         process = subprocess.Popen(greeter_argv(grpc, pprof, *knobs), stdout=subprocess.DEVNULL,  # noqa: S603
@@ -254,19 +256,48 @@ def test_report_from_records_measured_by_perfgate_run(tmp_path):
             config = base_config(f"127.0.0.1:{grpc}", pprof_url=f"http://127.0.0.1:{pprof}",
                                  kernel={"enabled": True, "service_comm": "greeter"},
                                  load={"duration_s": 1.5, "warmup_s": 0, "repetitions": 2})
-            folder = tmp_path / role
+            folder = root / role
             folder.mkdir()
             argv = ["run", "--config", str(write_config(folder, config)), "--out", str(out)]
             assert main(argv + (["--baseline"] if role == "baseline" else [])) == 0
         finally:
             stop_process_group(process)
-    verdict = _pointing_at(fail_verdict(), out / "baseline", out / "candidate")
-    files = render_all(verdict, tmp_path / "report")
+    return out
+
+
+@pytest.mark.slow
+def test_plots_of_records_measured_by_perfgate_run(measured, tmp_path):
+    verdict = _pointing_at(fail_verdict(), measured / "baseline", measured / "candidate")
+    files = render_all(verdict, tmp_path)
     assert {"latency_cdf", "percentiles", "cpu_delta"} <= set(files.plots)
-    kernel_missing = files.skipped_plots.get("runq_histogram")
-    assert set(files.skipped_plots) <= {"runq_histogram"}, files.skipped_plots
-    if kernel_missing is None:
-        _assert_png(files.plots["runq_histogram"], "runq_histogram")
+    assert set(files.skipped_plots) <= {"runq_histogram"}, files.skipped_plots  # bpftrace may be unavailable
     for key, path in files.plots.items():
         _assert_png(path, key)
-    assert files.html.read_text(encoding="utf-8").count("<img ") == len(files.plots)
+    _assert_loads_nothing(files.html.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_reports_of_the_real_gate(measured):
+    """`perfgate compare` on the measured records: the real gate decides, publish calls these renderers."""
+    pytest.importorskip("perfgate.compare.profile", reason="gate.py needs compare/profile.py, not there yet")
+    from perfgate.cli import main
+    from perfgate.verdict import Verdict
+
+    out = measured / "compared"
+    config = measured.parent / "candidate" / "perfgate.yml"
+    code = main(["compare", "--config", str(config), "--baseline", str(measured / "baseline"),
+                 "--candidate", str(measured / "candidate"), "--out", str(out)])
+    verdict = Verdict.load(out)
+    assert code == verdict.exit_code
+    pngs = list(out.glob("*.png"))
+    assert {"latency_cdf", "percentiles"} <= {p.stem for p in pngs}
+    for path in pngs:
+        _assert_png(path, path.stem)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    _assert_loads_nothing(html)
+    assert html.count("<img ") == len(pngs)
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    page = rendered(markdown)
+    metrics = page.tables[0]
+    assert metrics[0][0] == "Metric" and {"latency.p95", "rps"} <= {row[0] for row in metrics[1:]}
+    assert next(row for row in metrics if row[0] == "latency.p95")[6] != "–", "rule outcome beside its metric"

@@ -160,11 +160,19 @@ def build_document(verdict: Verdict, *, title: str = "perfgate", max_rows: dict[
 
 def headline(verdict: Verdict) -> Inline:
     parts: list[str | Span | Inline] = [strong(f"{OUTCOME_EMOJI.get(verdict.outcome, '')} {verdict.outcome}"),
-                                        " — ", verdict.headline]
+                                        " — ", _without_outcome(verdict.headline, verdict.outcome)]
     mover = biggest_mover(verdict.metrics)
     if mover is not None:
         parts += [" · biggest mover: ", strong(mover.name), f" {format_change(mover)}"]
     return inline(*parts, limit=HEADLINE_LIMIT)
+
+
+def _without_outcome(text: str, outcome: str) -> str:
+    """gate.py's headline may start with the outcome word, which the report already shows."""
+    for separator in (": ", " — ", " - "):
+        if text.startswith(outcome + separator):
+            return text[len(outcome + separator):]
+    return text
 
 
 def biggest_mover(metrics: Sequence[MetricComparison]) -> MetricComparison | None:
@@ -238,7 +246,7 @@ def _ci_header(metrics: Sequence[MetricComparison]) -> str:
 
 
 def _rules_for(rules: Sequence[RuleOutcome], metric: str) -> list[RuleOutcome]:
-    return [r for r in rules if (r.comparison.name if r.comparison is not None else r.metric) == metric]
+    return [r for r in rules if r.metric == metric]
 
 
 def _metric_row(m: MetricComparison, rules: list[RuleOutcome]) -> tuple[Inline, ...]:
@@ -358,7 +366,7 @@ def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) ->
     blocks: list[Block] = [Table(("", "Baseline", "Candidate"), tuple(rows), ("l", "r", "r"))]
     if k.longest_depth_run is not None and k.depth_threshold is not None:
         blocks.append(Paragraph(inline(
-            f"Longest run of consecutive run-queue depth samples above {k.depth_threshold}: "
+            f"Longest run of consecutive run-queue depth samples above {k.depth_threshold} in the candidate: "
             f"{k.longest_depth_run}.")))
     if k.contended:
         blocks.append(Alert("WARNING", inline(
