@@ -1,12 +1,14 @@
 """Overhead of the kernel collector (runqlat.bt) on the service: throughput with and without it, side by side.
 
 Not a test: it measures. The example service is loaded by ghz as fast as it goes (no rate limit), so the
-CPUs are saturated and every context switch pays for the sched_switch probe — the worst case for this
-collector. Windows with and without bpftrace alternate in one run (ABBA order, so slow drift cancels), and
-the figure is the ratio of median throughputs. Needs root, .tools/bin/greeter and .tools/bin/ghz.
+CPUs are saturated and every context switch pays for the sched_switch probe: the collector's worst case.
+Windows without and with bpftrace alternate in one run (the order rotates each round so slow drift
+cancels); the figures are ratios of medians. With --decompose two reference scripts run in the same
+rotation: the same tracepoints with empty programs (the cost of tracing every switch at all) and the
+stock runqlat logic (what the machine-wide histogram alone costs). Needs root, .tools/bin/{greeter,ghz}.
 
-    .venv/bin/python bench/bench_runq_overhead.py            # print the Markdown section
-    .venv/bin/python bench/bench_runq_overhead.py --write    # also replace it in docs/benchmarks.md
+    .venv/bin/python bench/bench_runq_overhead.py --decompose --bpf-stats           # print the section
+    .venv/bin/python bench/bench_runq_overhead.py --decompose --bpf-stats --write   # and write it to the docs
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfgate.capture.runq import RunqCollector, RunqStats
+from perfgate.capture.runq import RunqCollector
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -32,17 +34,42 @@ DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Kernel collector overhead (capture/runq.py)"
 TARGET_OVERHEAD = 0.03
 BPF_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
-SCRIPT: Path | None = None  # --script: measure another .bt taking the same parameters
+PERFGATE = "runqlat.bt (perfgate's)"
+# Reference scripts take runqlat.bt's parameters and print its start/end lines, so RunqCollector runs them.
+EMPTY_PROBES = """BEGIN { printf("start %d %d\\n", $1, $2); }
+tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { }
+tracepoint:sched:sched_switch { }
+END { printf("end 0\\n"); }
+"""
+STOCK_LOGIC = """BEGIN { printf("start %d %d\\n", $1, $2); }
+tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { @qtime[args->pid] = nsecs; }
+tracepoint:sched:sched_switch {
+  if (args->prev_state == 0) { @qtime[args->prev_pid] = nsecs; }
+  $ns = @qtime[args->next_pid];
+  if ($ns) { @usecs = hist((nsecs - $ns) / 1000); }
+  delete(@qtime[args->next_pid]);
+}
+END { printf("end 0\\n"); clear(@qtime); }
+"""
+REFERENCES = {"same tracepoints, empty programs": EMPTY_PROBES, "stock runqlat.bt logic": STOCK_LOGIC}
 
 
 @dataclass(frozen=True)
 class Window:
-    with_collector: bool
-    rps: float
+    variant: str | None  # None: no collector
+    rps: float  # OK responses per second
     cpu_ms_per_1k: float  # CPU time of the service and ghz together, per 1000 OK responses
     start_s: float | None = None  # how long RunqCollector.start() took
-    events: int | None = None  # run-queue latency events bpftrace counted (machine-wide)
+    events_per_s: float | None = None  # run-queue latency events bpftrace counted (machine-wide)
     bpf_us_per_response: float | None = None  # the probes' own run time (kernel.bpf_stats_enabled)
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    service_pid: int
+    seconds: float
+    concurrency: int
 
 
 def free_port() -> int:
@@ -74,117 +101,118 @@ def bpf_run_time_ns(pid: int) -> int:
     return total
 
 
-def load(address: str, seconds: float, concurrency: int, service_pid: int) -> tuple[float, float, int]:
-    """(OK responses per second, CPU ms of service + ghz per 1000 OK responses, OK count) of one ghz run."""
+def load(target: Target, seconds: float | None = None) -> tuple[float, float, int]:
+    """(OK responses/s, CPU ms of service + ghz per 1000 OK responses, OK responses) of one ghz run."""
     argv = [str(GHZ), "--insecure", "--call", "greeter.Greeter/SayHello", "-d", '{"name":"x","items":64}',
-            "-z", f"{seconds}s", "-c", str(concurrency), "-O", "json", address]
-    cpu_before = process_cpu_s(service_pid) + children_cpu_s()
-    completed = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,  # noqa: S603
+            "-z", f"{seconds or target.seconds}s", "-c", str(target.concurrency), "-O", "json",
+            target.address]
+    cpu_before = process_cpu_s(target.service_pid) + children_cpu_s()
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=target.seconds + 60,  # noqa: S603
                                check=True)
-    cpu_s = process_cpu_s(service_pid) + children_cpu_s() - cpu_before
+    cpu_s = process_cpu_s(target.service_pid) + children_cpu_s() - cpu_before
     report = json.loads(completed.stdout)
     ok = report["statusCodeDistribution"].get("OK", 0)
     return ok / (report["total"] / 1e9), cpu_s * 1e6 / ok, ok
 
 
-def window(address: str, service_pid: int, *, with_collector: bool, seconds: float, concurrency: int,
-           folder: Path, index: int) -> Window:
-    if not with_collector:
-        rps, cpu_ms_per_1k, _ = load(address, seconds, concurrency, service_pid)
-        return Window(False, rps, cpu_ms_per_1k)
-    collector = RunqCollector(service_comm="greeter", raw_path=folder / f"runq-{index:02d}.jsonl",
-                              script=SCRIPT)
+def window(target: Target, variant: str | None, script: Path | None, raw_path: Path) -> Window:
+    if variant is None:
+        rps, cpu_ms_per_1k, _ = load(target)
+        return Window(None, rps, cpu_ms_per_1k)
+    collector = RunqCollector(service_comm="greeter", service_pids=[target.service_pid], raw_path=raw_path,
+                              script=script)
     began = time.monotonic()
     collector.start()
     started = time.monotonic() - began
     try:
+        began = time.monotonic()
         bpf_before = bpf_run_time_ns(collector.pid)
-        rps, cpu_ms_per_1k, ok = load(address, seconds, concurrency, service_pid)
+        rps, cpu_ms_per_1k, ok = load(target)
         bpf_ns = bpf_run_time_ns(collector.pid) - bpf_before
-        stats: RunqStats = collector.stop()
+        stats = collector.stop()
+        window_s = time.monotonic() - began
     finally:
         collector.close()
     if stats.status != "ok":
-        raise RuntimeError(f"collector run was not clean: {stats.note}")
-    bpf_us = bpf_ns / 1e3 / ok if bpf_ns else None
-    return Window(True, rps, cpu_ms_per_1k, started, stats.machine.count, bpf_us)
+        raise RuntimeError(f"{variant}: the collector run was not clean: {stats.note}")
+    return Window(variant, rps, cpu_ms_per_1k, started, stats.machine.count / window_s,
+                  bpf_ns / 1e3 / ok if bpf_ns else None)
 
 
-def run(pairs: int, seconds: float, concurrency: int) -> list[Window]:
+def run(rounds: int, seconds: float, concurrency: int, variants: dict[str, Path | None]) -> list[Window]:
     port = free_port()
     service = subprocess.Popen(  # noqa: S603 - argv list
         [str(GREETER), "-grpc-addr", f"127.0.0.1:{port}", "-pprof-addr", ""],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
+    target = Target(f"127.0.0.1:{port}", service.pid, seconds, concurrency)
+    sequence: list[str | None] = [None, *variants]
     windows: list[Window] = []
     try:
         time.sleep(1.0)
-        load(address, 1.0, concurrency, service.pid)  # warm-up
+        load(target, 1.0)  # warm-up
         with tempfile.TemporaryDirectory(prefix="perfgate-bench-runq-") as folder:
-            for pair in range(pairs):
-                order = (False, True) if pair % 2 == 0 else (True, False)
-                for with_collector in order:
-                    windows.append(window(address, service.pid, with_collector=with_collector,
-                                          seconds=seconds, concurrency=concurrency, folder=Path(folder),
-                                          index=len(windows)))
+            for round_index in range(rounds):
+                shift = round_index % len(sequence)
+                for variant in sequence[shift:] + sequence[:shift]:
+                    script = variants[variant] if variant is not None else None
+                    windows.append(window(target, variant, script, Path(folder) / f"{len(windows)}.jsonl"))
     finally:
         service.terminate()
         service.wait(timeout=10)
     return windows
 
 
-def render(windows: list[Window], pairs: int, seconds: float, concurrency: int) -> str:
-    def column(with_collector: bool, field: str) -> list[float]:
-        return [getattr(w, field) for w in windows if w.with_collector == with_collector]
+def render(windows: list[Window], rounds: int, seconds: float, concurrency: int) -> str:
+    def values(variant: str | None, field: str) -> list[float]:
+        return [getattr(w, field) for w in windows if w.variant == variant and getattr(w, field) is not None]
 
-    def row(label: str, values: list[float], digits: int) -> str:
-        return (f"| {label} | {statistics.median(values):.{digits}f} | {min(values):.{digits}f} | "
-                f"{max(values):.{digits}f} |")
+    def median(variant: str | None, field: str) -> float:
+        return statistics.median(values(variant, field))
 
-    pairs_of = [sorted(windows[i:i + 2], key=lambda w: w.with_collector) for i in range(0, len(windows), 2)]
-    rps_ratios = [with_.rps / without.rps for without, with_ in pairs_of]
-    cpu_ratios = [with_.cpu_ms_per_1k / without.cpu_ms_per_1k for without, with_ in pairs_of]
-    overhead = 1 - statistics.median(column(True, "rps")) / statistics.median(column(False, "rps"))
-    cpu_overhead = statistics.median(column(True, "cpu_ms_per_1k")) / statistics.median(
-        column(False, "cpu_ms_per_1k")) - 1
-    starts = [w.start_s for w in windows if w.start_s is not None]
-    events_per_s = statistics.median(w.events / seconds for w in windows if w.events is not None)
-    verdict = "within" if overhead <= TARGET_OVERHEAD else "above"
+    variants = list(dict.fromkeys(w.variant for w in windows if w.variant is not None))
+    overhead = 1 - median(PERFGATE, "rps") / median(None, "rps")
+    cpu_overhead = median(PERFGATE, "cpu_ms_per_1k") / median(None, "cpu_ms_per_1k") - 1
     lines = [
         SECTION,
         "",
-        f"`bench/bench_runq_overhead.py`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
-        f"kernel {os.uname().release}. The example service loaded by ghz without a rate limit "
-        f"(-c {concurrency}, {seconds:g} s windows): the CPUs are saturated and every context switch runs "
-        f"the sched_switch probe, the collector's worst case. {pairs} pairs of windows without and with "
-        "runqlat.bt, in ABBA order within one run. Throughput = OK responses per second; CPU = user+system "
-        "time of the service and ghz per 1000 OK responses (the probes run in the context of the task that "
-        "switches, so their cost lands there).",
+        f"`bench/bench_runq_overhead.py`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs (a VM shared "
+        f"with other jobs), kernel {os.uname().release}, bpftrace 0.17. The example service loaded by ghz "
+        f"without a rate limit (-c {concurrency}, {seconds:g} s windows): both CPUs saturated, every context "
+        "switch runs the probes, the collector's worst case. Windows without a collector and with each "
+        f"script alternate in one run, {rounds} rounds, the order rotating every round. CPU = user+system "
+        "time of the service and ghz per 1000 OK responses (a probe runs in the context of the task that "
+        "switches, so its cost lands there).",
         "",
-        "| | median | min | max |",
-        "|---|---:|---:|---:|",
-        row("throughput without the collector (rps)", column(False, "rps"), 0),
-        row("throughput with the collector (rps)", column(True, "rps"), 0),
-        row("CPU ms per 1000 responses, without", column(False, "cpu_ms_per_1k"), 1),
-        row("CPU ms per 1000 responses, with", column(True, "cpu_ms_per_1k"), 1),
-        "",
-        f"- **Throughput overhead: {overhead * 100:.1f} %** (1 − median with / median without); "
-        f"{verdict} the 3 % target. Per pair, with/without: median {statistics.median(rps_ratios):.3f}, "
-        f"range {min(rps_ratios):.3f}–{max(rps_ratios):.3f}.",
-        f"- **CPU per response: {cpu_overhead * 100:+.1f} %** with the collector. Per pair: median "
-        f"{statistics.median(cpu_ratios):.3f}, range {min(cpu_ratios):.3f}–{max(cpu_ratios):.3f}.",
-        f"- bpftrace counted a median {events_per_s:.0f} run-queue events/s machine-wide; "
-        f"`RunqCollector.start()` took a median {statistics.median(starts):.2f} s "
-        f"(max {max(starts):.2f} s: compiling and attaching, before the load window).",
+        "| | throughput (median rps) | vs none | CPU ms / 1000 responses | vs none | probes' run time "
+        "µs / response | run-queue events/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| no collector | {median(None, 'rps'):.0f} | | {median(None, 'cpu_ms_per_1k'):.1f} | | | |",
     ]
-    bpf = [w.bpf_us_per_response for w in windows if w.bpf_us_per_response is not None]
-    if bpf:
-        bpf_us = statistics.median(bpf)
-        cpu_us = statistics.median(column(True, "cpu_ms_per_1k"))  # ms per 1000 = µs per response
-        lines.append(f"- The probes' own run time (kernel.bpf_stats_enabled): a median {bpf_us:.1f} µs per "
-                     f"response, {bpf_us / cpu_us * 100:.1f} % of the CPU time per response (the tracepoint "
-                     "dispatch around them is not included).")
-    return "\n".join([*lines, ""])
+    for variant in variants:
+        bpf = values(variant, "bpf_us_per_response")
+        rps, cpu = median(variant, "rps"), median(variant, "cpu_ms_per_1k")
+        cells = [variant, f"{rps:.0f}", f"{(rps / median(None, 'rps') - 1) * 100:+.1f} %", f"{cpu:.1f}",
+                 f"{(cpu / median(None, 'cpu_ms_per_1k') - 1) * 100:+.1f} %",
+                 f"{statistics.median(bpf):.1f}" if bpf else "not measured",
+                 f"{median(variant, 'events_per_s'):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    starts = values(PERFGATE, "start_s")
+    def versus_target(value: float) -> str:
+        return "within" if value <= TARGET_OVERHEAD else "above"
+
+    lines += [
+        "",
+        f"- **perfgate's runqlat.bt, in this worst case: throughput {-overhead * 100:+.1f} % "
+        f"({versus_target(overhead)} the 3 % target), CPU per response {cpu_overhead * 100:+.1f} % "
+        f"({versus_target(cpu_overhead)} it).** Without a collector "
+        f"the windows ranged {min(values(None, 'rps')):.0f}–{max(values(None, 'rps')):.0f} rps: the "
+        "runner's own noise is larger than the effect, which is why CPU per response is shown too.",
+        f"- `RunqCollector.start()` took a median {statistics.median(starts):.2f} s "
+        f"(max {max(starts):.2f} s) to compile and attach, before the load window starts; it is not part "
+        "of the figures above.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def replace_section(doc: Path, text: str) -> None:
@@ -200,25 +228,30 @@ def replace_section(doc: Path, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--script", type=Path, help="measure this .bt instead of the bundled runqlat.bt")
+    parser.add_argument("--decompose", action="store_true", help="also run the two reference scripts")
     parser.add_argument("--bpf-stats", action="store_true",
                         help="kernel.bpf_stats_enabled=1 during the run (restored after): time the probes")
     parser.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in {DOC}")
     args = parser.parse_args()
-    global SCRIPT
-    SCRIPT = args.script
     previous = BPF_STATS.read_text() if args.bpf_stats else None
-    try:
-        if args.bpf_stats:
-            BPF_STATS.write_text("1")
-        windows = run(args.pairs, args.seconds, args.concurrency)
-    finally:
-        if previous is not None:
-            BPF_STATS.write_text(previous)
-    text = render(windows, args.pairs, args.seconds, args.concurrency)
+    with tempfile.TemporaryDirectory(prefix="perfgate-bench-scripts-") as folder:
+        variants: dict[str, Path | None] = {PERFGATE: None}
+        if args.decompose:
+            for name, text in REFERENCES.items():
+                path = Path(folder) / f"{len(variants)}.bt"
+                path.write_text(text, encoding="utf-8")
+                variants[name] = path
+        try:
+            if args.bpf_stats:
+                BPF_STATS.write_text("1")
+            windows = run(args.rounds, args.seconds, args.concurrency, variants)
+        finally:
+            if previous is not None:
+                BPF_STATS.write_text(previous)
+    text = render(windows, args.rounds, args.seconds, args.concurrency)
     print(text)
     if args.write:
         replace_section(DOC, text)
