@@ -252,6 +252,12 @@ def test_chart_accepts_only_finite_numbers_and_plain_decimals():
         mermaid_number(float("nan"))
 
 
+def test_a_lone_candidate_keeps_its_colour():
+    verdict = replace(pass_verdict(), baseline=None)
+    markdown = render_markdown(verdict)
+    assert '"plotColorPalette": "#ff7f0e"' in markdown and "<sub>orange: candidate</sub>" in markdown
+
+
 def test_no_chart_without_per_repetition_values():
     verdict = replace(pass_verdict(), baseline=None, candidate=summary("candidate", ()))
     assert "mermaid" not in render_markdown(verdict)

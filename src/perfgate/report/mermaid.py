@@ -11,9 +11,15 @@ import math
 from perfgate.report.document import Chart
 from perfgate.report.escape import mermaid_text
 
-# Matplotlib's first two default colours, so the comment's chart matches the PNGs.
-SIDE_COLOURS = ("#1f77b4", "#ff7f0e")
-COLOUR_NAMES = {"#1f77b4": "blue", "#ff7f0e": "orange"}
+# The PNGs' colours (matplotlib's first two defaults), so the comment's chart matches them.
+SIDE_COLOURS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
+OTHER_COLOURS = ("#2ca02c", "#9467bd")
+COLOUR_NAMES = {"#1f77b4": "blue", "#ff7f0e": "orange", "#2ca02c": "green", "#9467bd": "purple"}
+
+
+def _colours(names: list[str]) -> list[str]:
+    others = iter(OTHER_COLOURS * len(names))
+    return [SIDE_COLOURS.get(name) or next(others) for name in names]
 
 
 def mermaid_number(value: float) -> str:
@@ -31,7 +37,7 @@ def xychart(chart: Chart) -> str:
     if not series:
         raise ValueError("a chart needs at least one series with a finite value")
     length = max(len(values) for _, values in series)
-    palette = ", ".join(SIDE_COLOURS[: len(series)] if len(series) <= len(SIDE_COLOURS) else SIDE_COLOURS)
+    palette = ", ".join(_colours([name for name, _ in series]))
     lines = [
         '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%',
         "xychart-beta",
@@ -45,6 +51,6 @@ def xychart(chart: Chart) -> str:
 
 def legend(chart: Chart) -> str:
     """Which colour is which side, e.g. 'blue: baseline · orange: candidate' (plain text, our own words)."""
-    names = [mermaid_text(name, 40) for name, values in chart.series if any(math.isfinite(v) for v in values)]
-    pairs = zip(SIDE_COLOURS, names, strict=False)
-    return " · ".join(f"{COLOUR_NAMES[colour]}: {name}" for colour, name in pairs)
+    names = [name for name, values in chart.series if any(math.isfinite(v) for v in values)]
+    pairs = zip(_colours(names), names, strict=True)
+    return " · ".join(f"{COLOUR_NAMES[colour]}: {mermaid_text(name, 40)}" for colour, name in pairs)
