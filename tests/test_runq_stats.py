@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import random
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,10 +33,13 @@ def recorded(name: str, returncode: int = 0) -> RunqStats:
                              ncpus=2, service_comm="greeter", service_pids=(4242,))
 
 
+LOG2_BOUNDS = [(0, 0), (1, 1)] + [(2**k, 2 ** (k + 1) - 1) for k in range(1, 30)]
+
+
 def log2_buckets(counts: list[int]) -> tuple[LatencyBucket, ...]:
     """bpftrace's hist() layout: [0,0], [1,1], [2,3], [4,7], ..."""
-    bounds = [(0, 0), (1, 1)] + [(2**k, 2 ** (k + 1) - 1) for k in range(1, len(counts))]
-    return tuple(LatencyBucket(low, high, count) for (low, high), count in zip(bounds, counts, strict=False))
+    pairs = zip(LOG2_BOUNDS, counts, strict=False)
+    return tuple(LatencyBucket(low, high, count) for (low, high), count in pairs)
 
 
 def with_depth(series: list[int], interval_ms: int = 100) -> RunqStats:
@@ -51,12 +57,30 @@ def with_p99(p99_bucket_low: int) -> RunqStats:
 # ---------------------------------------------------------------- the estimator
 
 
-def test_interpolates_linearly_inside_the_bucket_holding_the_rank():
+def test_interpolates_log_linearly_inside_the_bucket_holding_the_rank():
     buckets = (LatencyBucket(4, 7, 50), LatencyBucket(8, 15, 50))
     assert quantile_from_buckets(buckets, 0.5) == 8.0  # rank 50 = the end of [4, 8)
-    assert quantile_from_buckets(buckets, 0.75) == 12.0  # halfway through [8, 16)
-    assert quantile_from_buckets(buckets, 0.99) == pytest.approx(8 + 8 * 49 / 50)
+    assert quantile_from_buckets(buckets, 0.75) == pytest.approx(8 * 2**0.5)  # halfway through [8, 16) in log
+    assert quantile_from_buckets(buckets, 0.99) == pytest.approx(8 * 2 ** (49 / 50))
     assert quantile_from_buckets(buckets, 1.0) == 16.0
+    assert quantile_from_buckets(buckets, 0.0) == 4.0
+
+
+def test_lognormal_p99_estimate_beats_the_bucket_edge():
+    """The reason for the estimator (docs/statistics.md): simulated lognormal latencies, fixed seed."""
+    rng = random.Random(7)
+    for median_us, sigma in ((15, 1.2), (300, 1.5)):
+        errors, edge_errors = [], []
+        for _ in range(20):
+            values = sorted(int(rng.lognormvariate(math.log(median_us), sigma)) for _ in range(5000))
+            true_p99 = values[int(0.99 * len(values))]
+            buckets = log2_buckets([sum(1 for v in values if low <= v <= high) for low, high in LOG2_BOUNDS])
+            estimate = quantile_from_buckets(buckets, 0.99)
+            holding = next(b for b in buckets if b.low_us <= estimate <= b.high_us + 1)
+            errors.append(abs(estimate / true_p99 - 1))
+            edge_errors.append(abs((holding.high_us + 1) / true_p99 - 1))
+        assert statistics.median(errors) < 0.15
+        assert statistics.median(errors) < statistics.median(edge_errors)
 
 
 def test_empty_histogram_has_no_quantiles():

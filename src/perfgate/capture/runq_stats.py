@@ -73,10 +73,13 @@ class RunqLatency:
 
 
 def quantile_from_buckets(buckets: Sequence[LatencyBucket], q: float) -> float | None:
-    """Estimate the q-quantile in µs: linear interpolation inside the bucket that holds rank q*N.
+    """Estimate the q-quantile in µs by log-linear interpolation inside the bucket that holds rank q*N.
 
-    A bucket [lo, hi] holds the real latencies [lo, hi+1) µs (bpftrace truncates), so the estimate
-    moves smoothly from lo to hi+1 as the rank moves through the bucket (docs/statistics.md).
+    A bucket [lo, hi] holds the real latencies [lo, hi+1) µs (bpftrace truncates ns/1000). Inside it the
+    estimate moves geometrically from lo to hi+1 as the rank moves through the bucket: log2 buckets are
+    equal steps in log space, and run-queue latency is spread over decades with a density that falls
+    inside each bucket, so log-uniform fits better than uniform (docs/statistics.md, "Run-queue latency").
+    The [0, 0] bucket ([0, 1) µs) is interpolated linearly.
     """
     total = sum(bucket.count for bucket in buckets)
     if total == 0:
@@ -97,8 +100,10 @@ def _interpolate(bucket: LatencyBucket, fraction: float) -> float:
         return float(max(bucket.high_us or 0, 0))
     if bucket.high_us is None:  # overflow: all we know is the lower bound
         return float(bucket.low_us)
-    low = max(bucket.low_us, 0)
-    return low + (bucket.high_us + 1 - low) * max(fraction, 0.0)
+    low, high, fraction = max(bucket.low_us, 0), bucket.high_us + 1, min(max(fraction, 0.0), 1.0)
+    if low == 0:
+        return high * fraction
+    return low * (high / low) ** fraction
 
 
 @dataclass(frozen=True)
