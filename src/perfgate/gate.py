@@ -21,7 +21,7 @@ from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
 from perfgate.capture.runq_rules import contention_signal, depth_violation
 from perfgate.capture.runq_stats import longest_run_above
-from perfgate.compare.inputs import ComparisonInputs, SideInputs
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair
 from perfgate.compare.profile import diff_profiles
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
 from perfgate.config import Config, GateRule
@@ -69,7 +69,7 @@ def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
     if metric == "error_rate":
         return side.error_rate
     if metric == "cpu_per_request":
-        return side.cpu_per_request_us or _missing_cpu(side)
+        return side.process_cpu_per_request_us or side.cpu_per_request_us or _missing_cpu(side)
     if metric == "function_share":
         return function_shares(side.profiles, rule) or _missing_cpu(side)
     if metric == "runq.p99":
@@ -229,6 +229,8 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             outcomes.append(absolute)
         if any(getattr(rule, key) is not None for key in STATISTICAL_KEYS):
             base_values = metric_values(base, rule)
+            if rule.metric == "cpu_per_request" and (pair := cpu_per_request_pair(base, cand)):
+                base_values, cand_values, _ = pair
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
@@ -287,12 +289,11 @@ def cpu_view(inputs: ComparisonInputs) -> CpuView:
 
 
 def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:
-    base, cand = inputs.baseline, inputs.candidate
-    if base is None or not base.cpu_per_request_us or not cand.cpu_per_request_us:
+    pair = cpu_per_request_pair(inputs.baseline, inputs.candidate) if inputs.baseline else None
+    if pair is None:
         return None
-    return compare_metric("cpu_per_request", base.cpu_per_request_us, cand.cpu_per_request_us,
-                          higher_is_worse=True, unit="µs", alpha=config.compare.alpha,
-                          confidence=config.compare.confidence)
+    return compare_metric("cpu_per_request", pair[0], pair[1], higher_is_worse=True, unit="µs",
+                          alpha=config.compare.alpha, confidence=config.compare.confidence)
 
 
 # ---------------------------------------------------------------- headline metrics for the report
@@ -302,8 +303,8 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
     series = [(f"latency.{p}", base.latency_ms[p], cand.latency_ms[p], True, "ms") for p in ("p50", "p95", "p99")]
     series += [("rps", base.ok_rps, cand.ok_rps, False, "req/s"),
                ("error_rate", base.error_rate, cand.error_rate, True, "fraction")]
-    if base.cpu_per_request_us and cand.cpu_per_request_us:
-        series.append(("cpu_per_request", base.cpu_per_request_us, cand.cpu_per_request_us, True, "µs"))
+    if pair := cpu_per_request_pair(base, cand):
+        series.append(("cpu_per_request", pair[0], pair[1], True, "µs"))
     runq_base = tuple(v for s in base.runq if (v := s.runq_p99_us("machine")) is not None)
     runq_cand = tuple(v for s in cand.runq if (v := s.runq_p99_us("machine")) is not None)
     if runq_base and runq_cand:

@@ -99,6 +99,7 @@ class Repetition:
     cpu: CpuCapture
     runq: RunqCapture
     failure: str | None = None
+    service_cpu_ns: int | None = None  # the service's CPU time (all its threads) over the load window
 
     @property
     def ok(self) -> bool:
@@ -205,6 +206,7 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
         "cpu": _plain(rep.cpu),
         "runq": _plain(rep.runq),
         "failure": rep.failure,
+        "service_cpu_ns": rep.service_cpu_ns,
     }
 
 
@@ -287,6 +289,7 @@ def _repetition_from(data: Mapping[str, Any]) -> Repetition:
         cpu=CpuCapture(**_require(data, "cpu", dict)),
         runq=_runq_from(_require(data, "runq", dict)),
         failure=data.get("failure"),
+        service_cpu_ns=data.get("service_cpu_ns"),
     )
 
 

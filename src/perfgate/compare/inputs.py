@@ -27,7 +27,8 @@ class SideInputs:
     error_rate: tuple[float, ...]
     calls: int
     errors: int
-    cpu_per_request_us: tuple[float, ...]
+    cpu_per_request_us: tuple[float, ...]  # from the profiles: 100 Hz samples over the profile window
+    process_cpu_per_request_us: tuple[float, ...]  # from /proc CPU time over the whole window: exact
     profiles: tuple[CpuProfile, ...]
     profile_files: tuple[str, ...]
     profile_ok_calls: tuple[float, ...]
@@ -38,6 +39,16 @@ class SideInputs:
     @property
     def repetitions(self) -> int:
         return len(self.ok_rps)
+
+
+def cpu_per_request_pair(base: SideInputs, cand: SideInputs
+                         ) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
+    """Both sides' CPU per request from the same source: process CPU time when both have it, else profiles."""
+    if base.process_cpu_per_request_us and cand.process_cpu_per_request_us:
+        return base.process_cpu_per_request_us, cand.process_cpu_per_request_us, "process CPU time"
+    if base.cpu_per_request_us and cand.cpu_per_request_us:
+        return base.cpu_per_request_us, cand.cpu_per_request_us, "CPU profile samples"
+    return None
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ def side_inputs(record: RunRecord) -> SideInputs:
     latency = {name: tuple(_ms(rep, name) for rep in reps if rep.load.percentile_ns(name) is not None)
                for name in PERCENTILE_NAMES}
     profiles, files, ok_calls, cpu_per_request, cpu_problems = _cpu(record, reps)
+    process_cpu_per_request = tuple(rep.service_cpu_ns / rep.load.ok_count / 1e3 for rep in reps
+                                    if rep.service_cpu_ns and rep.load.ok_count)
     runq = tuple(rep.runq.stats for rep in reps if rep.runq.stats is not None)
     runq_problems = tuple(sorted({rep.runq.reason for rep in reps if rep.runq.reason}))
     return SideInputs(
@@ -63,7 +76,7 @@ def side_inputs(record: RunRecord) -> SideInputs:
         ok_rps=tuple(rep.load.ok_count / (rep.load.total_ns / 1e9) for rep in reps if rep.load.total_ns),
         error_rate=tuple(rep.load.error_rate for rep in reps),
         calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
-        cpu_per_request_us=cpu_per_request, profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
+        cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request, profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
         runq=runq, cpu_problems=cpu_problems, runq_problems=runq_problems)
 
 
