@@ -63,6 +63,7 @@ def test_every_config_key_is_a_leaf_of_perfgates_config_schema():
                 assert isinstance(node, dict) and part in node, f"input {item.name}: no config key {item.key}"
                 node = node[part]
             assert isinstance(node, config.Field), f"input {item.name}: {item.key} is a section, not a key"
+            assert item.boolean == isinstance(node.default, bool), f"input {item.name}: boolean or not?"
 
 
 def test_action_outputs_are_the_perfgate_steps_outputs_of_the_same_name():

@@ -28,7 +28,7 @@ class Goes(Enum):
     ENV = "an environment variable of the perfgate process"
     CHDIR = "the working directory"
     ARGV = "extra arguments, split like a POSIX shell"
-    RUNNER = "scripts/action-run.sh (which image to run), not perfgate"
+    RUNNER = "action.yml's image step (which image to run), not perfgate"
 
 
 @dataclass(frozen=True)
