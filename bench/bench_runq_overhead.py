@@ -59,6 +59,7 @@ REFERENCES = {"same tracepoints, empty programs": EMPTY_PROBES, "stock runqlat.b
 @dataclass(frozen=True)
 class Window:
     variant: str | None  # None: no collector
+    round_index: int
     rps: float  # OK responses per second
     cpu_ms_per_1k: float  # CPU time of the service and ghz together, per 1000 OK responses
     start_s: float | None = None  # how long RunqCollector.start() took
@@ -117,10 +118,11 @@ def load(target: Target, seconds: float | None = None) -> tuple[float, float, in
     return ok / (report["total"] / 1e9), cpu_s * 1e6 / ok, ok
 
 
-def window(target: Target, variant: str | None, script: Path | None, raw_path: Path) -> Window | None:
+def window(target: Target, variant: str | None, script: Path | None, raw_path: Path,
+           round_index: int) -> Window | None:
     if variant is None:
         rps, cpu_ms_per_1k, _ = load(target)
-        return Window(None, rps, cpu_ms_per_1k)
+        return Window(None, round_index, rps, cpu_ms_per_1k)
     collector = RunqCollector(service_comm="greeter", service_pids=[target.service_pid], raw_path=raw_path,
                               script=script)
     began = time.monotonic()
@@ -139,7 +141,7 @@ def window(target: Target, variant: str | None, script: Path | None, raw_path: P
         print(f"dropped a window of {variant}: {stats.note}", file=sys.stderr)
         DROPPED.append(f"{variant}: {stats.note}")
         return None
-    return Window(variant, rps, cpu_ms_per_1k, started, stats.machine.count / window_s,
+    return Window(variant, round_index, rps, cpu_ms_per_1k, started, stats.machine.count / window_s,
                   bpf_ns / 1e3 / ok if bpf_ns else None)
 
 
@@ -159,7 +161,8 @@ def run(rounds: int, seconds: float, concurrency: int, variants: dict[str, Path 
                 shift = round_index % len(sequence)
                 for variant in sequence[shift:] + sequence[:shift]:
                     script = variants[variant] if variant is not None else None
-                    measured = window(target, variant, script, Path(folder) / f"{len(windows)}.jsonl")
+                    raw_path = Path(folder) / f"{len(windows)}.jsonl"
+                    measured = window(target, variant, script, raw_path, round_index)
                     windows += [measured] if measured is not None else []
     finally:
         service.terminate()
@@ -202,6 +205,7 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int)
                  f"{median(variant, 'events_per_s'):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     starts = values(PERFGATE, "start_s")
+    spread = {field: per_round_ratios(windows, field) for field in ("rps", "cpu_ms_per_1k")}
     def versus_target(value: float) -> str:
         return "within" if value <= TARGET_OVERHEAD else "above"
 
@@ -210,8 +214,10 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int)
         f"- **perfgate's runqlat.bt, in this worst case: throughput {-overhead * 100:+.1f} % "
         f"({versus_target(overhead)} the 3 % target), CPU per response {cpu_overhead * 100:+.1f} % "
         f"({versus_target(cpu_overhead)} it).** Without a collector "
-        f"the windows ranged {min(values(None, 'rps')):.0f}–{max(values(None, 'rps')):.0f} rps: the "
-        "runner's own noise is larger than the effect, which is why CPU per response is shown too.",
+        f"the windows ranged {min(values(None, 'rps')):.0f}–{max(values(None, 'rps')):.0f} rps; CPU per "
+        "response is shown too because it moves less with the runner's other load than throughput does.",
+        f"- Round by round (runqlat.bt's window / the same round's window without a collector): throughput "
+        f"{spread['rps']}, CPU per response {spread['cpu_ms_per_1k']}.",
         f"- `RunqCollector.start()` took a median {statistics.median(starts):.2f} s "
         f"(max {max(starts):.2f} s) to compile and attach, before the load window starts; it is not part "
         "of the figures above.",
@@ -221,6 +227,18 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int)
                      + "; ".join(DROPPED))
     lines.append("")
     return "\n".join(lines)
+
+
+def per_round_ratios(windows: list[Window], field: str) -> str:
+    """Median and interquartile range of runqlat.bt's / no collector's value, round by round."""
+    by_round: dict[int, dict[str | None, float]] = {}
+    for w in windows:
+        by_round.setdefault(w.round_index, {})[w.variant] = getattr(w, field)
+    ratios = [r[PERFGATE] / r[None] for r in by_round.values() if PERFGATE in r and None in r]
+    if len(ratios) < 2:
+        return "not enough rounds"
+    low, mid, high = statistics.quantiles(ratios, n=4)
+    return f"median {mid:.3f}, interquartile {low:.3f}–{high:.3f} over {len(ratios)} rounds"
 
 
 def replace_section(doc: Path, text: str) -> None:
