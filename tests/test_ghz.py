@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import CALL, DATA, GHZ, free_port
+
 from perfgate.config import load_config
 from perfgate.errors import ToolError
 from perfgate.load.ghz import LoadWindow, build_argv, parse_report, parse_report_file, run_ghz

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import GREETER, ROOT, TOOLS_BIN, base_config, free_port, greeter_argv, write_config
+
 from perfgate.cli import main
 from perfgate.errors import EXIT_PASS, EXIT_TOOL
 from perfgate.record import load_record

@@ -302,7 +302,8 @@ def request_data() -> Callable:
             return None, None
         if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
             return json.dumps(value, sort_keys=True), None
-        return value, f"expected a mapping (one request message) or a non-empty list of mappings, got {_describe(value)}"
+        return value, ("expected a mapping (one request message) or a non-empty list of mappings, "
+                       f"got {_describe(value)}")
 
     return check
 

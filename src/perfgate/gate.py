@@ -105,7 +105,7 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 # ---------------------------------------------------------------- rules
-def statistical_check(rule: GateRule, index: int, base: tuple[float, ...], cand: tuple[float, ...]
+def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float, ...]
                       ) -> StatisticalCheck:
     rel = None
     if rule.max_increase_pct is not None:
@@ -114,7 +114,7 @@ def statistical_check(rule: GateRule, index: int, base: tuple[float, ...], cand:
         rel = rule.max_decrease_pct / 100
     absolute = rule.max_share_increase_pp if rule.metric == "function_share" else rule.max_increase_abs
     family = rule.metric.split(".")[0] if rule.metric.startswith("latency.") else rule.metric
-    return StatisticalCheck(rule=rule, name=f"{rule.label}#{index}", baseline=base, candidate=cand,
+    return StatisticalCheck(rule=rule, name=rule.label, baseline=base, candidate=cand,
                             higher_is_worse=rule.metric != "rps", unit=METRIC_UNITS[family],
                             max_worse_rel=rel, max_worse_abs=absolute)
 
@@ -219,7 +219,7 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
     assert base is not None
     checks: list[StatisticalCheck] = []
     outcomes: list[RuleOutcome] = []
-    for index, rule in enumerate(config.gates):
+    for rule in config.gates:
         cand_values = metric_values(cand, rule) if rule.metric != "runq.depth" else ()
         if isinstance(cand_values, str):
             outcomes.append(_skip(rule, cand_values))
@@ -234,8 +234,15 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                checks.append(statistical_check(rule, index, base_values, cand_values))
-    return outcomes + evaluate_statistical(checks, config)
+                checks.append(statistical_check(rule, base_values, cand_values))
+    return outcomes + evaluate_statistical(_distinct_names(checks), config)
+
+
+def _distinct_names(checks: list[StatisticalCheck]) -> list[StatisticalCheck]:
+    """Two statistical rules on one metric (say fail at +20 %, warn at +5 %) need names that tell them apart."""
+    labels = [c.name for c in checks]
+    return [replace(c, name=f"{c.name} ({c.rule.severity} {threshold_text(c.rule)})") if labels.count(c.name) > 1
+            else c for c in checks]
 
 
 # ---------------------------------------------------------------- run-wide validity
@@ -261,7 +268,8 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
         baseline_runq_p99_us=_median([v for s in base.runq if (v := s.runq_p99_us(scope)) is not None]),
         candidate_runq_p99_us=_median([v for s in cand.runq if (v := s.runq_p99_us(scope)) is not None]),
         baseline_machine_p99_us=signal.baseline_p99_us, candidate_machine_p99_us=signal.candidate_p99_us,
-        longest_depth_run=max(longest_run_above(s.depth_max_series(), threshold) for s in cand.runq), depth_threshold=threshold,
+        longest_depth_run=max(longest_run_above(s.depth_max_series(), threshold) for s in cand.runq),
+        depth_threshold=threshold,
         contended=signal.contended, contention_reason=signal.reason if signal.contended else None)
 
 

@@ -76,7 +76,8 @@ def side_inputs(record: RunRecord) -> SideInputs:
         ok_rps=tuple(rep.load.ok_count / (rep.load.total_ns / 1e9) for rep in reps if rep.load.total_ns),
         error_rate=tuple(rep.load.error_rate for rep in reps),
         calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
-        cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request, profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
+        cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
+        profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
         runq=runq, cpu_problems=cpu_problems, runq_problems=runq_problems)
 
 
