@@ -222,6 +222,12 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int)
         f"(max {max(starts):.2f} s) to compile and attach, before the load window starts; it is not part "
         "of the figures above.",
     ]
+    bpf = values(PERFGATE, "bpf_us_per_response")
+    if bpf:
+        share = statistics.median(bpf) / median(PERFGATE, "cpu_ms_per_1k") * 100  # ms per 1000 = µs per one
+        lines.append(f"- The steadiest figure: runqlat.bt's probes themselves ran {statistics.median(bpf):.1f} µs "
+                     f"per response, {share:.1f} % of the CPU time per response; the tracepoint dispatch "
+                     "around them comes on top (the empty-programs row, when measured, shows that part).")
     if DROPPED:
         lines.append(f"- {len(DROPPED)} collector window(s) did not end cleanly and were left out: "
                      + "; ".join(DROPPED))
