@@ -1,0 +1,3 @@
+module perfgate.bench/pprofworkload
+
+go 1.22

@@ -1,0 +1,3 @@
+module perfgate.test/gobench
+
+go 1.22
