@@ -1,0 +1,213 @@
+"""Verdict quality of the whole gate on the real example service (issue "Compare and gate", Prove it).
+
+Scenarios, each a number of independent gates (a fresh baseline and candidate every time):
+  aa          same binary on both sides                         -> false FAIL rate
+  cpu+N       candidate with +N % CPU in main.checksumPayload   -> detection rate, named function ranked first
+  hog         same binary, CPU hogs beside the candidate only   -> INCONCLUSIVE vs FAIL
+in `baseline` mode (baseline record, then candidate record) and in `interleaved` mode (A B A B).
+Each gate's load budget: 2 sides x repetitions x duration_s (default 2 x 6 x 2 s = 24 s, within 60 s).
+
+Every finished gate is appended to bench/results/gate_quality.jsonl at once, so an interrupted run
+keeps what it measured; `--report` (re)writes the "Verdict quality" section of docs/benchmarks.md
+from that file. Not a test: it takes about an hour on 2 cores.
+
+usage: .venv/bin/python bench/bench_gate_quality.py [--gates 20] [--levels 5,10,20] [--modes baseline,interleaved]
+                                                    [--scenarios aa,cpu,hog] [--report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GREETER = ROOT / ".tools" / "bin" / "greeter"
+RESULTS = ROOT / "bench" / "results" / "gate_quality.jsonl"
+WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-gates"))
+FUNCTION = "checksumPayload"
+REPETITIONS, DURATION_S, WARMUP_S = 6, 2.0, 0.5
+GATES = [
+    {"metric": "latency.p95", "max_increase_pct": 10},
+    {"metric": "rps", "max_decrease_pct": 10},
+    {"metric": "cpu_per_request", "max_increase_pct": 3},
+    {"metric": "error_rate", "max_value": 0.01},
+]
+HOGS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service(grpc: int, pprof: int, knob_pct: float) -> dict:
+    return {"command": [str(GREETER), "-grpc-addr", f"127.0.0.1:{grpc}", "-pprof-addr", f"127.0.0.1:{pprof}",
+                        "-regress-function", FUNCTION, "-regress-cpu-pct", str(knob_pct)],
+            "ready": "grpc_health", "start_timeout_s": 20}
+
+
+def config(mode: str, knob_pct: float, kernel: bool, out: Path, grpc: int, pprof: int) -> dict:
+    base = {
+        "target": {"address": f"127.0.0.1:{grpc}", "call": "greeter.Greeter/SayHello",
+                   "data": {"name": "bench", "items": 64}},
+        "load": {"concurrency": 4, "duration_s": DURATION_S, "warmup_s": WARMUP_S, "repetitions": REPETITIONS},
+        "cpu": {"pprof_url": f"http://127.0.0.1:{pprof}"},
+        "kernel": {"enabled": kernel},
+        "gates": GATES,
+        "report": {"plots": False, "comment": "never"},
+        "output": str(out),
+        "service": service(grpc, pprof, knob_pct),
+    }
+    if mode == "interleaved":
+        base["compare"] = {"mode": "interleaved", "baseline_service": service(grpc, pprof, 0)}
+    return base
+
+
+def perfgate(args: list[str], cfg: dict, folder: Path) -> int:
+    path = folder / f"perfgate-{len(list(folder.glob('perfgate-*.yml')))}.yml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    argv = [sys.executable, "-m", "perfgate", *args, "--config", str(path)]
+    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GITHUB_ACTIONS", None)
+    done = subprocess.run(argv, env=env, cwd=folder, timeout=600, check=False,  # noqa: S603
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode not in (0, 1, 4):
+        raise RuntimeError(f"perfgate {' '.join(args)} exited {done.returncode}: {done.stderr[-800:]}")
+    return done.returncode
+
+
+def start_hogs() -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(HOGS)]  # noqa: S603
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def one_gate(scenario: str, mode: str, knob_pct: float) -> dict:
+    folder = WORK / f"{scenario}-{mode}-{time.time_ns()}"
+    folder.mkdir(parents=True)
+    grpc, pprof = free_port(), free_port()
+    kernel = scenario == "hog"
+    if mode == "interleaved":
+        code = perfgate(["run"], config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
+    else:
+        perfgate(["run", "--baseline"], config(mode, 0, kernel, folder / "out", grpc, pprof), folder)
+        hogs = start_hogs() if scenario == "hog" else []
+        try:
+            code = perfgate(["run", "--compare-to", str(folder / "out" / "baseline")],
+                            config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
+        finally:
+            stop(hogs)
+    verdict = json.loads((folder / "out" / "verdict.json").read_text())
+    return summarize(verdict, scenario, mode, knob_pct, code)
+
+
+def summarize(verdict: dict, scenario: str, mode: str, knob_pct: float, code: int) -> dict:
+    metrics = {m["name"]: m for m in verdict["metrics"]}
+    risers = verdict["cpu"].get("risers") or []
+    return {
+        "scenario": scenario, "mode": mode, "knob_pct": knob_pct, "outcome": verdict["outcome"], "exit_code": code,
+        "rules": {r["rule"]: r["outcome"] for r in verdict["rules"]},
+        "cpu_per_request_change": (metrics.get("cpu_per_request") or {}).get("rel_change"),
+        "p95_change": (metrics.get("latency.p95") or {}).get("rel_change"),
+        "cpu_mde": (metrics.get("cpu_per_request") or {}).get("mde_rel"),
+        "p95_mde": (metrics.get("latency.p95") or {}).get("mde_rel"),
+        "top_riser": risers[0]["function"] if risers else None,
+        "contended": verdict["kernel"].get("contended"),
+        "runq_p99_ratio": _ratio(verdict["kernel"]),
+    }
+
+
+def _ratio(kernel: dict) -> float | None:
+    base, cand = kernel.get("baseline_machine_p99_us"), kernel.get("candidate_machine_p99_us")
+    return cand / max(base, 1.0) if base is not None and cand is not None else None
+
+
+def run(args: argparse.Namespace) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    plan = []
+    for mode in args.modes.split(","):
+        if "aa" in args.scenarios:
+            plan += [("aa", mode, 0.0)] * args.gates
+        if "cpu" in args.scenarios:
+            for level in args.levels.split(","):
+                plan += [(f"cpu+{level}", mode, float(level))] * args.detect_gates
+        if "hog" in args.scenarios and mode == "baseline":
+            plan += [("hog", mode, 0.0)] * args.hog_gates
+    for number, (scenario, mode, knob) in enumerate(plan, 1):
+        started = time.monotonic()
+        try:
+            result = one_gate(scenario, mode, knob)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError, KeyError) as error:
+            result = {"scenario": scenario, "mode": mode, "knob_pct": knob, "error": str(error)[-500:]}
+        result["seconds"] = round(time.monotonic() - started, 1)
+        with RESULTS.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(result) + "\n")
+        print(f"[{number}/{len(plan)}] {scenario} {mode}: {result.get('outcome', 'error')} "
+              f"({result['seconds']} s)", flush=True)
+
+
+def report() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["scenario"], row["mode"])].append(row)
+    lines = ["| scenario | mode | gates | FAIL | INCONCLUSIVE | PASS/WARN | errors | named function first | "
+             "median CPU/request change | median p95 change | median CPU MDE |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (scenario, mode), group in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
+        ok = [g for g in group if "outcome" in g]
+        count = {o: sum(g["outcome"] == o for g in ok) for o in ("FAIL", "INCONCLUSIVE", "PASS", "WARN")}
+        first = sum(g.get("top_riser") == f"main.{FUNCTION}" for g in ok)
+        lines.append(
+            f"| {scenario} | {mode} | {len(group)} | {_pct(count['FAIL'], ok)} | {_pct(count['INCONCLUSIVE'], ok)} | "
+            f"{_pct(count['PASS'] + count['WARN'], ok)} | {len(group) - len(ok)} | {_pct(first, ok)} | "
+            f"{_median_pct(ok, 'cpu_per_request_change')} | {_median_pct(ok, 'p95_change')} | "
+            f"{_median_pct(ok, 'cpu_mde')} |")
+    return "\n".join(lines)
+
+
+def _order(scenario: str) -> tuple[int, float]:
+    return (0, 0) if scenario == "aa" else (2, 0) if scenario == "hog" else (1, float(scenario.split("+")[1]))
+
+
+def _pct(count: int, group: list) -> str:
+    return f"{count}/{len(group)} ({100 * count / len(group):.0f} %)" if group else "–"
+
+
+def _median_pct(group: list[dict], key: str) -> str:
+    values = sorted(g[key] for g in group if g.get(key) is not None)
+    return f"{100 * values[len(values) // 2]:+.1f} %" if values else "–"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gates", type=int, default=20, help="A/A gates per mode")
+    parser.add_argument("--detect-gates", type=int, default=10, help="gates per regression level and mode")
+    parser.add_argument("--hog-gates", type=int, default=8)
+    parser.add_argument("--levels", default="5,10,20")
+    parser.add_argument("--modes", default="baseline,interleaved")
+    parser.add_argument("--scenarios", default="aa,cpu,hog")
+    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
+    args = parser.parse_args()
+    if not args.report:
+        run(args)
+    print(report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
