@@ -27,6 +27,7 @@ DEFAULT_CONFIG_FILE = "perfgate.yml"
 ENV_PREFIX = "PERFGATE_"
 REQUIRED = object()
 DEFAULT_DURATION_S = 5.0
+MAX_SERVICE_PIDS = 8
 
 
 # ---------------------------------------------------------------- dataclasses
@@ -315,6 +316,8 @@ def pid_list() -> Callable:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                   for v in value):
             return value, f"expected a list of process ids, got {_describe(value)}"
+        if len(value) > MAX_SERVICE_PIDS:
+            return value, f"expected at most {MAX_SERVICE_PIDS} process ids (the kernel script's limit), got {len(value)}"
         return tuple(value), None
 
     return check
