@@ -80,3 +80,44 @@ def gobench_profile(out_dir: Path, benchtime: str = "150ms") -> Path:
     run_go(["go", "test", "-run", "^$", "-bench", ".", "-benchtime", benchtime, "-cpuprofile", str(profile),
             "-o", str(out_dir / "gobench.test"), "."], cwd=GOBENCH_DIR)
     return profile
+
+
+GHZ_CALL = "greeter.Greeter/SayHello"
+GHZ_DATA = '{"name":"x","items":64}'
+
+
+def profile_under_load(ghz: Path, grpc_address: str, pprof_url: str, *, load_s: float = 3.0,
+                       profile_s: int = 2, concurrency: int = 4) -> bytes:
+    """One repetition: ghz load on the greeter for load_s while a CPU profile of profile_s
+    seconds is fetched from the middle of the window. Returns the profile bytes."""
+    import threading  # noqa: PLC0415 - only this helper needs it
+
+    from perfgate.capture.pprof import fetch_cpu_profile  # noqa: PLC0415
+
+    result: dict[str, bytes | BaseException] = {}
+
+    def fetch() -> None:
+        try:
+            result["body"] = fetch_cpu_profile(pprof_url, profile_s)
+        except BaseException as error:  # reported by the caller
+            result["error"] = error
+
+    argv = [str(ghz), "--insecure", "--call", GHZ_CALL, "-d", GHZ_DATA, "-z", f"{load_s}s", "-c", str(concurrency),
+            "--connections", "1", "-O", "json", grpc_address]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603 - argv list
+    try:
+        import time  # noqa: PLC0415
+
+        time.sleep(max(0.0, (load_s - profile_s) / 2))
+        fetcher = threading.Thread(target=fetch)
+        fetcher.start()
+        fetcher.join(timeout=profile_s + 30)
+        _, stderr = process.communicate(timeout=load_s + 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, f"ghz failed: {stderr.decode(errors='replace')[-2000:]}"
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["body"]  # type: ignore[return-value]
