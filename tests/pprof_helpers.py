@@ -37,14 +37,19 @@ def run_go(argv: list[str], *, cwd: Path | None = None, timeout_s: float = GO_TI
     return done.stdout
 
 
-def pprof_top_rows(path: Path, *extra: str) -> list[tuple[str, str, str, str, str, str, str]]:
-    """`go tool pprof -top -nodefraction=0 [extra] FILE` rows as (flat, flat%, sum%, cum, cum%, name, inline)."""
+def pprof_top_lines(path: Path, *extra: str) -> list[str]:
+    """The table lines of `go tool pprof -top -nodefraction=0 [extra] FILE`, after its column header."""
     output = run_go(["go", "tool", "pprof", "-top", "-nodefraction=0", *extra, str(path)])
     lines = output.splitlines()
     header = next((i for i, line in enumerate(lines) if _TOP_HEADER.match(line)), None)
     assert header is not None, f"no -top table header in pprof's output:\n{output}"
+    return lines[header + 1:]
+
+
+def pprof_top_rows(path: Path, *extra: str) -> list[tuple[str, str, str, str, str, str, str]]:
+    """The -top rows as (flat, flat%, sum%, cum, cum%, name, inline mark or "")."""
     rows = []
-    for line in lines[header + 1:]:
+    for line in pprof_top_lines(path, *extra):
         match = _TOP_ROW.match(line)
         assert match, f"cannot read pprof -top line {line!r}"
         rows.append(tuple(group or "" for group in match.groups()))
@@ -121,3 +126,110 @@ def profile_under_load(ghz: Path, grpc_address: str, pprof_url: str, *, load_s: 
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result["body"]  # type: ignore[return-value]
+
+
+class SyntheticProfile:
+    """Builds pprof protobuf messages with perfgate's generated classes, for tests that need a
+    profile of a given shape (recursion, inlining, odd names, broken tables...).
+
+    location(*names) adds a location whose frames are the given functions, innermost first
+    (more than one = inlined frames); sample(ids, values) adds a sample, leaf location first.
+    """
+
+    def __init__(self, sample_types=(("samples", "count"), ("cpu", "nanoseconds")), *, period: int = 10_000_000,
+                 period_type=("cpu", "nanoseconds"), duration_ns: int = 1_000_000_000,
+                 mapping_file: str = "/nonexistent/app") -> None:
+        from perfgate.capture import profile_pb2  # noqa: PLC0415 - tests import this module early
+
+        self.message = profile_pb2.Profile()
+        self.strings: dict[str, int] = {"": 0}
+        self.functions: dict[str, int] = {}
+        for sample_type, unit in sample_types:
+            value_type = self.message.sample_type.add()
+            value_type.type, value_type.unit = self.string(sample_type), self.string(unit)
+        if period_type:
+            self.message.period_type.type = self.string(period_type[0])
+            self.message.period_type.unit = self.string(period_type[1])
+        self.message.period = period
+        self.message.duration_nanos = duration_ns
+        self.message.time_nanos = 1_700_000_000_000_000_000
+        mapping = self.message.mapping.add()
+        mapping.id, mapping.filename, mapping.has_functions = 1, self.string(mapping_file), True
+
+    def string(self, text: str) -> int:
+        if text not in self.strings:
+            self.strings[text] = len(self.strings)
+        return self.strings[text]
+
+    def function(self, name: str, system_name: str | None = None) -> int:
+        key = f"{name}\0{system_name}"
+        if key not in self.functions:
+            function = self.message.function.add()
+            function.id = len(self.functions) + 1
+            function.name = self.string(name)
+            function.system_name = self.string(name if system_name is None else system_name)
+            function.filename = self.string("/src/app.go")
+            self.functions[key] = function.id
+        return self.functions[key]
+
+    def location(self, *names: str, mapping_id: int = 1) -> int:
+        """A location with these frames (none: an unsymbolized address); returns its id."""
+        location = self.message.location.add()
+        location.id = max((other.id for other in self.message.location), default=0) + 1
+        location.mapping_id = mapping_id
+        location.address = 0x401000 + 16 * location.id
+        for depth, name in enumerate(names):
+            line = location.line.add()
+            line.function_id = self.function(name)
+            line.line = 10 + depth
+        return location.id
+
+    def sample(self, location_ids, values) -> None:
+        sample = self.message.sample.add()
+        sample.location_id.extend(location_ids)
+        sample.value.extend(values)
+
+    def serialized(self, *, gzipped: bool = True) -> bytes:
+        import gzip  # noqa: PLC0415
+
+        del self.message.string_table[:]
+        self.message.string_table.extend(text.encode() for text in self.strings)
+        raw = self.message.SerializeToString()
+        return gzip.compress(raw) if gzipped else raw
+
+    def write(self, path: Path, *, gzipped: bool = True) -> Path:
+        path.write_bytes(self.serialized(gzipped=gzipped))
+        return path
+
+
+def naive_flat_cum(message, index: int) -> tuple[dict[str, tuple[int, int]], int]:
+    """A deliberately plain reading of pprof's rules, to cross-check the optimised parser.
+
+    Names come from Function.name (no demangling heuristics: test names avoid them), frames
+    without a function are "[basename]" of their mapping, as in pprof.
+    """
+    strings = [s.decode() for s in message.string_table]
+    names = {f.id: strings[f.name] for f in message.function}
+    mappings = {m.id: strings[m.filename] for m in message.mapping}
+    locations = {}
+    for location in message.location:
+        binary = mappings.get(location.mapping_id, "")
+        binary = f"[{binary.rsplit('/', 1)[-1]}]" if binary else "<unknown>"
+        frames = [names[line.function_id] or binary for line in location.line] or [binary]
+        locations[location.id] = frames  # innermost first
+    flat: dict[str, int] = {}
+    cum: dict[str, int] = {}
+    total = 0
+    for sample in message.sample:
+        weight = sample.value[index]
+        total += abs(weight)
+        if weight == 0:
+            continue
+        frames = [name for location_id in sample.location_id for name in locations[location_id]]
+        if not frames:
+            continue
+        flat[frames[0]] = flat.get(frames[0], 0) + weight
+        for name in set(frames):
+            cum[name] = cum.get(name, 0) + weight
+    result = {name: (flat.get(name, 0), cum.get(name, 0)) for name in set(flat) | set(cum)}
+    return {name: costs for name, costs in result.items() if costs != (0, 0)}, total
