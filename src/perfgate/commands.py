@@ -5,18 +5,22 @@ Each returns the exit code; cli.main is what exits.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from perfgate.baseline import open_baseline, open_baseline_path, resolve_source
+from perfgate.compare.inputs import ComparisonInputs
 from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, ConfigError
 from perfgate.load.ghz import find_ghz
-from perfgate.measure import measure, measure_interleaved
+from perfgate.measure import measure, measure_interleaved, utc_now
 from perfgate.progress import Progress
 from perfgate.record import RunRecord
+from perfgate.verdict import Verdict
+
+FLAMEGRAPH_FILE = "flamegraph.svg"
 
 
 def _progress(config: Config, sides: int = 1) -> Progress:
@@ -61,12 +65,25 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
     from perfgate.gate import decide
     from perfgate.publish import publish_verdict
 
-    verdict = decide(load_inputs(baseline, candidate), config)
+    inputs = load_inputs(baseline, candidate)
+    verdict = decide(inputs, config, created_at=utc_now())
+    verdict = with_flamegraph(verdict, inputs, out, title=config.report.title)
     verdict_path = verdict.save(out)
     print(f"perfgate: {verdict.headline}", file=sys.stderr)
     print(f"perfgate: verdict saved in {verdict_path}", file=sys.stderr)
     publish_verdict(verdict, config, out)
     return verdict.exit_code
+
+
+def with_flamegraph(verdict: Verdict, inputs: ComparisonInputs, out: Path, *, title: str) -> Verdict:
+    """The differential flame graph of both sides' profiles, when both have any."""
+    from perfgate.report.flamegraph import write_diff_flamegraph
+
+    if not verdict.cpu.available or inputs.baseline is None:
+        return verdict
+    path = write_diff_flamegraph(inputs.baseline.profiles, inputs.candidate.profiles, out / FLAMEGRAPH_FILE,
+                                 title=f"{title}: CPU share, candidate vs baseline")
+    return replace(verdict, cpu=replace(verdict.cpu, flamegraph_file=str(path)))
 
 
 def publish(config: Config, *, source: Path, pr_number: int | None) -> int:
@@ -97,5 +114,3 @@ def _which_ghz() -> str:
     return shutil.which("ghz") or "ghz"
 
 
-def dump_json(data: object) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

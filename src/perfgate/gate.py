@@ -22,7 +22,7 @@ from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_comma
 from perfgate.capture.runq_rules import contention_signal, depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair
-from perfgate.compare.profile import diff_profiles
+from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
 from perfgate.config import Config, GateRule
 from perfgate.verdict import (
@@ -268,7 +268,7 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
         baseline_runq_p99_us=_median([v for s in base.runq if (v := s.runq_p99_us(scope)) is not None]),
         candidate_runq_p99_us=_median([v for s in cand.runq if (v := s.runq_p99_us(scope)) is not None]),
         baseline_machine_p99_us=signal.baseline_p99_us, candidate_machine_p99_us=signal.candidate_p99_us,
-        longest_depth_run=max(longest_run_above(s.depth_max_series(), threshold) for s in cand.runq),
+        longest_depth_run=max(longest_run_above(s.depth_max_series, threshold) for s in cand.runq),
         depth_threshold=threshold,
         contended=signal.contended, contention_reason=signal.reason if signal.contended else None)
 
@@ -286,14 +286,17 @@ def cpu_view(inputs: ComparisonInputs) -> CpuView:
         side = cand if not cand.profiles else base
         return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
     diff = diff_profiles(base.profiles, cand.profiles)
-    moves = [FunctionMove(function=f.function, kind="cum", baseline_share_pct=f.baseline_cum_share_pct,
-                          candidate_share_pct=f.candidate_cum_share_pct, change_pp=f.cum_change_pp,
-                          rel_change=f.cum_rel_change, p_value=f.p_value, status=f.status)
-             for f in diff.functions]
-    risers = sorted((m for m in moves if m.change_pp > 0), key=lambda m: -m.change_pp)[:TOP_MOVERS]
-    fallers = sorted((m for m in moves if m.change_pp < 0), key=lambda m: m.change_pp)[:TOP_MOVERS]
+    by_name = {f.function: f for f in diff.functions}
+    risers = [_move(by_name[r.function]) for r in diff.risers[:TOP_MOVERS]]
+    fallers = [_move(by_name[name]) for name in diff.fallers[:TOP_MOVERS]]
     return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers),
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
+
+
+def _move(diff: FunctionShareDiff) -> FunctionMove:
+    return FunctionMove(function=diff.function, kind="cum", baseline_share_pct=diff.baseline_cum_share_pct,
+                        candidate_share_pct=diff.candidate_cum_share_pct, change_pp=diff.cum_change_pp,
+                        rel_change=diff.cum_rel_change, p_value=diff.cum_p_value, status=diff.status)
 
 
 def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:
