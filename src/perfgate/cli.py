@@ -165,7 +165,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def read_config(args: argparse.Namespace) -> Config:
     overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None)}
-    return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides)
+    return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides,
+                       require_target=args.command == "run")
 
 
 def _config_for_doctor(args: argparse.Namespace) -> Config | None:

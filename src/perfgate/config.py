@@ -539,8 +539,12 @@ def overrides_from_cli(assignments: list[str]) -> dict[str, tuple[Any, str]]:
 
 
 def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
-                cli_overrides: Mapping[str, Any] | None = None, set_args: list[str] | None = None) -> Config:
-    """Read, merge and validate. `cli_overrides` maps dotted keys to values from dedicated flags."""
+                cli_overrides: Mapping[str, Any] | None = None, set_args: list[str] | None = None,
+                require_target: bool = True) -> Config:
+    """Read, merge and validate. `cli_overrides` maps dotted keys to values from dedicated flags.
+
+    require_target=False is for commands that measure nothing (compare, publish): target.* may be absent.
+    """
     environ = os.environ if environ is None else environ
     file_path = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
     data = read_config_file(file_path) if path or file_path.exists() else {}
@@ -552,7 +556,7 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
         for key, (value, source) in layer.items():
             _assign(data, key, value, problems, source)
             sources[key] = source
-    config = build_config(data, sources=sources, problems=problems)
+    config = build_config(data, sources=sources, problems=problems, require_target=require_target)
     return _replace_source(config, str(file_path) if file_path.exists() else "defaults")
 
 
@@ -586,11 +590,11 @@ def _replace_source(config: Config, source: str) -> Config:
 
 
 def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = None,
-                 problems: list[str] | None = None) -> Config:
+                 problems: list[str] | None = None, require_target: bool = True) -> Config:
     """Validate a merged tree against SCHEMA; raise one ConfigError listing every problem."""
     problems = [] if problems is None else problems
     sources = sources or {}
-    values = _walk(SCHEMA, data, "", problems, sources)
+    values = _walk(SCHEMA, data, "", problems, sources, require=require_target)
     gates = _check_gates(data.get("gates"), problems)
     _check_cross_field(values, problems)
     if problems:
@@ -599,7 +603,7 @@ def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = No
 
 
 def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
-          sources: Mapping[str, str]) -> dict[str, Any]:
+          sources: Mapping[str, str], *, require: bool = True) -> dict[str, Any]:
     section = prefix.rstrip(".") or "top level"
     if data is None:
         data = {}
@@ -613,13 +617,13 @@ def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
     for key, spec in schema.items():
         path = f"{prefix}{key}"
         if isinstance(spec, dict):
-            values[key] = _walk(spec, data.get(key), f"{path}.", problems, sources)
+            values[key] = _walk(spec, data.get(key), f"{path}.", problems, sources, require=require)
             values[key]["__given__"] = key in data and data[key] is not None
             continue
         if key not in data:
-            if spec.default is REQUIRED:
+            if spec.default is REQUIRED and require:
                 problems.append(f"{path}: required, but not set")
-            values[key] = spec.check(spec.default)[0] if spec.default is not REQUIRED else None
+            values[key] = spec.check(spec.default)[0] if spec.default is not REQUIRED else ""
             continue
         value, problem = spec.check(data[key])
         if problem:

@@ -149,10 +149,9 @@ def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ
                "verdict-json": str(out / VERDICT_FILE)}
     outputs.update({f"report-{name}": str(path) for name, path in files.items() if name in ("markdown", "html")})
     for metric in verdict.metrics:
+        name = metric.name.replace(".", "-").replace("_", "-")
         if metric.rel_change is not None:
-            outputs[f"{metric.name.replace('.', '-')}-change-pct"] = f"{100 * metric.rel_change:.2f}"
-        if metric.candidate_median is not None:
-            outputs[f"{metric.name.replace('.', '-')}"] = f"{metric.candidate_median:.6g}"
+            outputs[f"{name}-change-pct"] = f"{100 * metric.rel_change:.2f}"
     try:
         gha.set_outputs(outputs, environ.get("GITHUB_OUTPUT"))
     except (OSError, ValueError) as error:
