@@ -181,18 +181,33 @@ def test_pprof_diff_command_is_quoted_and_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_greeter_regression_ranks_checksum_payload_first(start_greeter) -> None:
-    """+30 % CPU in main.checksumPayload: 3 interleaved repetitions a side, 3 s of load each."""
+    """+30 % CPU in main.checksumPayload (about +4 pp of cum share) ranks it first among risers.
+
+    Interleaved repetitions of 3 s profiles under 8 concurrent calls. A 2-core runner gives the
+    service 150-300 samples per profile, and the sampling noise of a 16 % share is then 2-3 pp
+    per repetition: in 4-against-4 runs on a busy machine the rise itself was sometimes lost
+    (1 run in 8). As perfgate itself would, a run whose rise is not significant gets 4 more
+    repetitions a side before the ranking is judged; a significant rise that is not ranked first
+    fails at once.
+    """
     from conftest import GHZ
 
     baseline = start_greeter()
     candidate = start_greeter("-regress-function", "checksumPayload", "-regress-cpu-pct", "30")
     sides: dict[str, list[CpuProfile]] = {"baseline": [], "candidate": []}
-    for _ in range(3):
-        for side, greeter in (("baseline", baseline), ("candidate", candidate)):
-            body = profile_under_load(GHZ, greeter.address, greeter.pprof_url, load_s=3.0, profile_s=2,
-                                      concurrency=8)
-            sides[side].append(parse_profile(body, name=side))
-    diff = diff_profiles(sides["baseline"], sides["candidate"])
-    top = diff.risers[0]
-    assert top.function == "main.checksumPayload", [(r.function, round(r.cum_change_pp, 2)) for r in diff.risers[:5]]
-    assert diff.function("main.checksumPayload").cum_change_pp > 0
+
+    def measure(repetitions: int):
+        for _ in range(repetitions):
+            for side, greeter in (("baseline", baseline), ("candidate", candidate)):
+                body = profile_under_load(GHZ, greeter.address, greeter.pprof_url, load_s=4.0, profile_s=3,
+                                          concurrency=8)
+                sides[side].append(parse_profile(body, name=side))
+        return diff_profiles(sides["baseline"], sides["candidate"])
+
+    diff = measure(4)
+    if diff.function("main.checksumPayload").cum_p_value >= 0.05:
+        diff = measure(4)
+    ranking = [(r.function, round(r.cum_change_pp, 2)) for r in diff.risers[:5]]
+    assert diff.risers[0].function == "main.checksumPayload", ranking
+    if diff.function("main.chainSHA256").cum_change_pp > 0:  # its helper, when it rose too, is folded in
+        assert "main.chainSHA256" in diff.risers[0].explains, ranking
