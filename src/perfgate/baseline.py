@@ -53,6 +53,7 @@ def open_baseline_path(source: str, workdir: Path) -> RunRecord:
 def extract_archive(path: Path, workdir: Path) -> Path:
     from perfgate import archive
 
+    workdir.mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix="baseline-", dir=workdir))
     limits = {"max_total_bytes": MAX_ARCHIVE_BYTES, "max_entry_bytes": MAX_ARCHIVE_BYTES, "max_entries": 10_000}
     if path.name.endswith(".zip"):
