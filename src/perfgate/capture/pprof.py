@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from itertools import chain, compress
-from operator import itemgetter, not_
+from operator import attrgetter, itemgetter, not_
 from pathlib import Path
 from types import MappingProxyType
 
@@ -428,16 +428,18 @@ class _ProfileBuilder:
         locations: dict[int, _Location] = {}
         # Locations differ by address; many share their frames (same functions, same binary).
         by_frames: dict[tuple[int, tuple[int, ...]], _Location] = {}
+        function_id = attrgetter("function_id")
         for location in self.message.location:
-            if location.id == 0:
+            location_id = location.id
+            if location_id == 0:
                 raise _BadProfile("a location has the reserved id 0")
-            if location.id in locations:
-                raise _BadProfile(f"two locations have id {location.id}")
-            frames = (location.mapping_id, tuple(line.function_id for line in location.line))
+            if location_id in locations:
+                raise _BadProfile(f"two locations have id {location_id}")
+            frames = (location.mapping_id, tuple(map(function_id, location.line)))
             known = by_frames.get(frames)
             if known is None:
-                known = by_frames[frames] = self._new_location(location.id, *frames, mapping_files, function_names)
-            locations[location.id] = known
+                known = by_frames[frames] = self._new_location(location_id, *frames, mapping_files, function_names)
+            locations[location_id] = known
         return locations
 
     def _new_location(self, location_id: int, mapping_id: int, function_ids: tuple[int, ...],
@@ -514,7 +516,10 @@ class _StackAggregator:
     def __init__(self, locations: dict[int, _Location], prune_whole: set[int], prune_below: set[int]) -> None:
         self.locations = locations
         self.prune_whole, self.prune_below = prune_whole, prune_below
-        self.representative = {location_id: location.nodes[0] if len(location.nodes) == 1 else -location_id
+        # Locations with the same frames (another address in the same inlined code) share a marker.
+        markers: dict[tuple[int, ...], int] = {}
+        self.representative = {location_id: location.nodes[0] if len(location.nodes) == 1
+                               else markers.setdefault(location.nodes, -location_id)
                                for location_id, location in locations.items()}
         self.by_weight: dict[int, list[tuple[int, ...]]] = defaultdict(list)
 
@@ -563,7 +568,7 @@ class _StackAggregator:
                 sum(len(stacks) for stacks in self.by_weight.values()))
 
     def node_stacks(self) -> _NodeStacks:
-        """Distinct node stacks (root first) grouped by summed weight; a stack may sit in several groups."""
+        """Distinct representative stacks (root first) grouped by summed weight."""
         groups: dict[int, list[tuple[int, ...]]] = defaultdict(list)
         for weight, keys in self.by_weight.items():
             counts = Counter(keys)
@@ -572,48 +577,54 @@ class _StackAggregator:
             else:
                 for key, count in counts.items():
                     groups[weight * count].append(key)
-        markers = frozenset(rep for rep in self.representative.values() if rep < 0)
-        if markers:
-            expansions = {rep: (rep,) if rep >= 0 else self.locations[-rep].nodes
-                          for rep in set(self.representative.values())}
-            expand_each = partial(map, expansions.__getitem__)
-            for stacks in groups.values():
-                plain = list(map(markers.isdisjoint, stacks))
-                if not all(plain):
-                    expanded = map(tuple, map(chain.from_iterable,
-                                              map(expand_each, compress(stacks, map(not_, plain)))))
-                    stacks[:] = [*compress(stacks, plain), *expanded]
+        expansions = {rep: (rep,) if rep >= 0 else self.locations[-rep].nodes
+                      for rep in set(self.representative.values())}
         # Samples without frames count in the total only; weights may cancel out (diff profiles).
-        return _NodeStacks({weight: list(filter(None, stacks))
-                            for weight, stacks in groups.items() if weight})
+        return _NodeStacks({weight: list(filter(None, stacks)) for weight, stacks in groups.items() if weight},
+                           expansions)
 
 
 @dataclass(frozen=True)
 class _NodeStacks:
-    """Distinct node stacks (root first) by weight. CpuProfile keeps them and names them only
-    when asked (flame graphs do; the gate does not)."""
+    """Distinct stacks of representatives (root first) by weight (a stack may sit in several
+    groups), and each representative's nodes, outermost first. A representative is a node, or
+    a marker (negative) for a location with inlined frames. CpuProfile keeps this and expands it
+    into named stacks only when asked (flame graphs do; the gate does not)."""
 
     by_weight: Mapping[int, list[tuple[int, ...]]]
+    expansions: Mapping[int, tuple[int, ...]]
 
     def flat_and_cum(self) -> tuple[Counter[int], Counter[int]]:
         """flat: weight of each stack's innermost node; cum: weight once per distinct node of a stack.
 
-        Grouped by weight, the counting runs inside Counter's C loop, not in Python bytecode.
+        Grouped by weight, the counting runs inside Counter's C loop, not in Python bytecode;
+        stacks without markers are node stacks already and are not expanded.
         """
-        flat: Counter[int] = Counter()
+        markers = frozenset(rep for rep in self.expansions if rep < 0)
+        expand_each = partial(map, self.expansions.__getitem__)
+        flat_by_rep: Counter[int] = Counter()
         cum: Counter[int] = Counter()
         for weight, stacks in self.by_weight.items():
-            for node, count in Counter(chain.from_iterable(map(frozenset, stacks))).items():
+            plain = list(map(markers.isdisjoint, stacks))
+            node_sets = chain(map(frozenset, compress(stacks, plain)),
+                              map(frozenset, map(chain.from_iterable,
+                                                 map(expand_each, compress(stacks, map(not_, plain))))))
+            for node, count in Counter(chain.from_iterable(node_sets)).items():
                 cum[node] += count * weight
-            for node, count in Counter(map(itemgetter(-1), stacks)).items():
-                flat[node] += count * weight
+            for rep, count in Counter(map(itemgetter(-1), stacks)).items():
+                flat_by_rep[rep] += count * weight
+        flat: Counter[int] = Counter()
+        for rep, weight in flat_by_rep.items():
+            flat[self.expansions[rep][-1]] += weight  # a marker's innermost frame is its last node
         return flat, cum
 
     def named(self, names: tuple[str, ...]) -> dict[tuple[str, ...], int]:
         name_of = names.__getitem__
+        expansions = {rep: tuple(map(name_of, nodes)) for rep, nodes in self.expansions.items()}
+        expand_each = partial(map, expansions.__getitem__)
         folded: dict[tuple[str, ...], int] = {}
         for weight, stacks in self.by_weight.items():
-            for key in map(tuple, map(partial(map, name_of), stacks)):
+            for key in map(tuple, map(chain.from_iterable, map(expand_each, stacks))):
                 folded[key] = folded.get(key, 0) + weight
         return {key: weight for key, weight in folded.items() if weight}
 
