@@ -129,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PerfgateError as error:
         print(f"perfgate: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # The reader went away (`perfgate profile top F | head`): not an error; keep Python from complaining.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("perfgate: interrupted; the record keeps every finished repetition", file=sys.stderr)
         return 130
