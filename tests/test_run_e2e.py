@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from conftest import GREETER, ROOT, TOOLS_BIN, base_config, free_port, greeter_a
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_PASS, EXIT_TOOL
+from perfgate.progress import Progress
 from perfgate.record import load_record
 
 pytestmark = pytest.mark.slow
@@ -125,3 +129,24 @@ def test_greeter_binary_and_tools_are_installed():
     assert GREETER.exists() and (TOOLS_BIN / "ghz").exists(), "run scripts/setup.sh (make test does)"
     assert str(TOOLS_BIN) in os.environ["PATH"]
     assert (ROOT / ".gitignore").read_text().count(".tools/") == 1
+
+
+def test_entrypoint_baseline_flag_is_perfgate_run_baseline(greeter, tmp_path):
+    """`python entrypoint.py --baseline` (the README's second form) records a baseline."""
+    config = write_config(tmp_path, base_config(greeter.address, load={"repetitions": 1, "warmup_s": 0}))
+    done = subprocess.run([sys.executable, str(ROOT / "entrypoint.py"), "--baseline", "--config", str(config),  # noqa: S603
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GITHUB_ACTIONS": ""})
+    assert done.returncode == EXIT_PASS, done.stderr
+    assert load_record(tmp_path / "out" / "baseline").role == "baseline"
+
+
+def test_progress_is_a_live_line_on_a_terminal():
+    stream = io.StringIO()
+    progress = Progress(steps=2, step_seconds=0.6, stream=stream, live=True)
+    progress.begin("repetition 1/2")
+    time.sleep(0.7)  # let the ticker draw at least once
+    progress.end("ok")
+    text = stream.getvalue()
+    assert "\r\x1b[2Kperfgate: repetition 1/2 [" in text and "s left" in text
+    assert text.rstrip().endswith("perfgate: repetition 1/2 done: ok")

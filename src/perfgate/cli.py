@@ -120,7 +120,7 @@ def _add_publish(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = default_to_run(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
@@ -141,6 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("perfgate: internal error (a bug in perfgate — please report it with the traceback above)",
               file=sys.stderr)
         return EXIT_TOOL
+
+
+def default_to_run(argv: list[str]) -> list[str]:
+    """`perfgate --baseline` (and `python entrypoint.py --baseline`) mean `perfgate run --baseline`."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return ["run", *argv]
+    return argv
 
 
 def main_exit() -> None:
