@@ -234,3 +234,29 @@ def test_first_run_without_a_baseline_is_an_error_by_default(records, tmp_path, 
     assert main(["run", "--config", str(write_config(tmp_path, config))]) == EXIT_USAGE
     assert "no successful run" in capsys.readouterr().err
     assert (tmp_path / "out" / "candidate" / "record.json").exists(), "the measurement was lost"
+
+
+def test_fork_safe_pair_publish_posts_the_saved_verdict(records, tmp_path, monkeypatch, fake_github):
+    """pull_request job: compare, save verdict.json + pr.json (no comment: a fork's token is read-only).
+    workflow_run job: `perfgate publish --from DIR` reads both and comments on the right PR."""
+    actions_env(tmp_path, fake_github, monkeypatch, pr_number=12)
+    fake_github.forbid_writes()
+    code, verdict = compare(tmp_path, records["base"], records["same"], LENIENT)
+    assert code == verdict["exit_code"]
+    saved = tmp_path / "cmp"
+    assert json.loads((saved / "pr.json").read_text())["pr_number"] == 12
+    assert not fake_github.issue_comments("acme/greeter", 12)  # 403: the fork's token is read-only
+    assert "could not comment" in (tmp_path / "summary").read_text()
+
+    event = {"action": "completed", "repository": {"full_name": "acme/greeter"},
+             "workflow_run": {"id": 99, "head_sha": "a" * 40, "head_branch": "feature", "event": "pull_request",
+                              "conclusion": "success", "head_repository": {"full_name": "someone/greeter"}}}
+    (tmp_path / "run-event.json").write_text(json.dumps(event))
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "workflow_run")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(tmp_path / "run-event.json"))
+    with FakeGitHub(fake_github.spec, token=TEST_TOKEN) as writable:
+        monkeypatch.setenv("GITHUB_API_URL", writable.base_url)
+        assert main(["publish", "--from", str(saved)]) == EXIT_PASS
+        comments = writable.issue_comments("acme/greeter", 12)
+        assert len(comments) == 1 and verdict["outcome"] in comments[0].body
+        assert not writable.violations
