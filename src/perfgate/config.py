@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from perfgate.errors import ConfigError
+from perfgate.plain import plain
 
 DEFAULT_CONFIG_FILE = "perfgate.yml"
 ENV_PREFIX = "PERFGATE_"
@@ -173,19 +174,9 @@ class Config:
 
     def digest(self) -> str:
         """A stable fingerprint of what was measured and how (not of where results go)."""
-        essentials = {"target": _jsonable(self.target), "load": _jsonable(self.load)}
+        essentials = {"target": plain(self.target), "load": plain(self.load)}
         text = json.dumps(essentials, sort_keys=True)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: _jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------- schema
@@ -317,7 +308,8 @@ def pid_list() -> Callable:
                                                   for v in value):
             return value, f"expected a list of process ids, got {_describe(value)}"
         if len(value) > MAX_SERVICE_PIDS:
-            return value, f"expected at most {MAX_SERVICE_PIDS} process ids (the kernel script's limit), got {len(value)}"
+            return value, (f"expected at most {MAX_SERVICE_PIDS} process ids (the kernel script's limit), "
+                           f"got {len(value)}")
         return tuple(value), None
 
     return check

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfgate import __version__
 from perfgate.errors import RecordError
+from perfgate.plain import plain
 
 if TYPE_CHECKING:
     from perfgate.capture.runq import RunqStats
@@ -175,25 +176,11 @@ def to_dict(record: RunRecord) -> dict[str, Any]:
         "config_digest": record.config_digest,
         "target": dict(record.target),
         "load_settings": dict(record.load_settings),
-        "environment": _plain(record.environment),
+        "environment": plain(record.environment),
         "complete": record.complete,
         "notes": list(record.notes),
         "repetitions": [_repetition_dict(r) for r in record.repetitions],
     }
-
-
-def _plain(obj: Any) -> Any:
-    if obj is None:
-        return None
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "__dataclass_fields__"):
-        return {name: _plain(getattr(obj, name)) for name in obj.__dataclass_fields__}
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, tuple | list):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def _repetition_dict(rep: Repetition) -> dict[str, Any]:
@@ -201,10 +188,10 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
         "index": rep.index,
         "started_at": rep.started_at,
         "ended_at": rep.ended_at,
-        "load": _plain(rep.load),
+        "load": plain(rep.load),
         "load_file": rep.load_file,
-        "cpu": _plain(rep.cpu),
-        "runq": _plain(rep.runq),
+        "cpu": plain(rep.cpu),
+        "runq": plain(rep.runq),
         "failure": rep.failure,
         "service_cpu_ns": rep.service_cpu_ns,
     }
