@@ -10,11 +10,11 @@ in `baseline` mode (baseline record, then candidate record) and in `interleaved`
 Each gate's load budget: 2 sides x repetitions x duration_s (default 2 x 6 x 2 s = 24 s, within 60 s).
 
 Every finished gate is appended to bench/results/gate_quality.jsonl at once, so an interrupted run
-keeps what it measured; `--report` (re)writes the "Verdict quality" section of docs/benchmarks.md
-from that file. Not a test: it takes about an hour on 2 cores.
+keeps what it measured; `--report` prints the table from that file and `--write` also replaces the
+"Verdict quality" section of docs/benchmarks.md with it. Not a test: it takes about an hour on 2 cores.
 
 usage: .venv/bin/python bench/bench_gate_quality.py [--gates 20] [--levels 5,10,20] [--modes baseline,interleaved]
-                                                    [--scenarios aa,cpu,hog] [--report]
+                                                    [--scenarios aa,cpu,hog] [--report] [--write]
 """
 
 from __future__ import annotations
@@ -207,11 +207,41 @@ def main() -> int:
     parser.add_argument("--modes", default="baseline,interleaved")
     parser.add_argument("--scenarios", default="aa,cpu,hog")
     parser.add_argument("--report", action="store_true", help="only print the table from the results file")
+    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
     args = parser.parse_args()
     if not args.report:
         run(args)
-    print(report())
+    table = report()
+    print(table)
+    if args.write:
+        write_section(table)
     return 0
+
+
+SECTION = "## Verdict quality on the real service (bench/bench_gate_quality.py)"
+METHOD = f"""Each row is a number of independent gates on the example greeter, run by the real CLI: a fresh
+baseline record and a fresh candidate record each time (`baseline` mode), or both measured in one
+`perfgate run` with the two builds alternating A B A B (`interleaved` mode). Per side
+{REPETITIONS} repetitions x {DURATION_S:g} s of load (c=4) after a {WARMUP_S:g} s warm-up: {2 * REPETITIONS * DURATION_S:g} s
+of load per gate. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %
+(Holm over the three statistical rules, alpha 0.05). `cpu+N` injects extra work into
+main.checksumPayload sized to add about N % to the service's CPU per request (the knob in brackets);
+"named function first" counts gates whose top CPU riser was main.checksumPayload. `hog` runs
+{HOGS} busy loops beside the candidate only, with the kernel view on (bpftrace); the other
+scenarios run without it. Raw results: bench/results/gate_quality.jsonl (one line per gate)."""
+
+
+def write_section(table: str) -> None:
+    docs = ROOT / "docs" / "benchmarks.md"
+    text = docs.read_text(encoding="utf-8")
+    body = f"{SECTION}\n\n{METHOD}\n\n{table}\n"
+    if SECTION in text:
+        start = text.index(SECTION)
+        following = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + (text[following + 1:] if following != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    docs.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
