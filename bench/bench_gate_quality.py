@@ -178,7 +178,8 @@ def report() -> str:
         count = {o: sum(g["outcome"] == o for g in ok) for o in ("FAIL", "INCONCLUSIVE", "PASS", "WARN")}
         first = sum(g.get("top_riser") == f"main.{FUNCTION}" for g in ok)
         lines.append(
-            f"| {scenario} ({group[0]['knob_pct']:g} %) | {mode} | {len(group)} | {_pct(count['FAIL'], ok)} | {_pct(count['INCONCLUSIVE'], ok)} | "
+            f"| {scenario} ({group[0]['knob_pct']:g} %) | {mode} | {len(group)} | {_pct(count['FAIL'], ok)} | "
+            f"{_pct(count['INCONCLUSIVE'], ok)} | "
             f"{_pct(count['PASS'] + count['WARN'], ok)} | {len(group) - len(ok)} | {_pct(first, ok)} | "
             f"{_median_pct(ok, 'cpu_per_request_change')} | {_median_pct(ok, 'p95_change')} | "
             f"{_median_pct(ok, 'cpu_mde')} |")
@@ -222,9 +223,10 @@ SECTION = "## Verdict quality on the real service (bench/bench_gate_quality.py)"
 METHOD = f"""Each row is a number of independent gates on the example greeter, run by the real CLI: a fresh
 baseline record and a fresh candidate record each time (`baseline` mode), or both measured in one
 `perfgate run` with the two builds alternating A B A B (`interleaved` mode). Per side
-{REPETITIONS} repetitions x {DURATION_S:g} s of load (c=4) after a {WARMUP_S:g} s warm-up: {2 * REPETITIONS * DURATION_S:g} s
-of load per gate. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %
-(Holm over the three statistical rules, alpha 0.05). `cpu+N` injects extra work into
+{REPETITIONS} repetitions x {DURATION_S:g} s of load (c=4) after a {WARMUP_S:g} s warm-up:
+{2 * REPETITIONS * DURATION_S:g} s of load per gate. Rules: `latency.p95` +10 %, `rps` -10 %,
+`cpu_per_request` +3 %, `error_rate` <= 1 % (Holm over the three statistical rules, alpha 0.05).
+`cpu+N` injects extra work into
 main.checksumPayload sized to add about N % to the service's CPU per request (the knob in brackets);
 "named function first" counts gates whose top CPU riser was main.checksumPayload. `hog` runs
 {HOGS} busy loops beside the candidate only, with the kernel view on (bpftrace); the other
