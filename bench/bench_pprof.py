@@ -9,16 +9,19 @@ Not a test: run `.venv/bin/python bench/bench_pprof.py` (needs Go). It
    samples are random walks over the REAL call graph (caller -> callee location edges and
    leaf frequencies as observed), so functions, inlining and edge structure stay the
    workload's while the number of distinct stacks becomes large. Half of the leaves get a
-   fresh location (a new PC in the same function and line), as in real profiles where
-   nearly every sample's leaf PC differs; that keeps the size per sample realistic (the
-   real profile is measured and printed alongside). It is written through perfgate's
-   generated protobuf classes;
-3. times, interleaved in the same run, `parse_profile` (decompress, decode, validate,
-   aggregate flat/cum/stacks) in this process, the same in a fresh `python -c` process
-   (interpreter start and imports included, like the CLI), and
-   `go tool pprof -top -nodefraction=0 FILE` (which also decodes and aggregates; its start-up
-   is part of what a user waits for), checks that both agree on every function, and prints
-   medians and ratios. The figures go into docs/benchmarks.md "CPU profile parsing" by hand.
+   fresh location (a new PC in the same function), as in real profiles where many samples'
+   leaf PCs differ. Walks repeat more than real stacks do, so the profile packs more samples
+   into each MB than a real one (both figures are printed): a harder case for perfgate, whose
+   cost grows with the samples, than for pprof, whose decoding grows with the bytes. It is
+   written through perfgate's generated protobuf classes;
+3. checks that perfgate and `go tool pprof -top -nodefraction=0 -unit=ns` agree on every
+   function, then times, interleaved in the same run: `render_top(parse_profile(FILE))` in
+   this process (decompress, decode, validate, aggregate, format), the same in a fresh
+   `python -c` process (interpreter start and imports included, like the CLI),
+   `go tool pprof -top -nodefraction=0 FILE` (what a user runs; the go command's start-up
+   included) and the pprof binary that command runs, called directly. Wall time and CPU time
+   (user + system, all threads) are both reported: on a shared runner CPU time is the steadier
+   figure. The results go into docs/benchmarks.md "CPU profile parsing" by hand.
 """
 
 from __future__ import annotations
