@@ -186,9 +186,9 @@ def test_greeter_regression_ranks_checksum_payload_first(start_greeter) -> None:
     Interleaved repetitions of 3 s profiles under 8 concurrent calls. A 2-core runner gives the
     service 150-300 samples per profile, and the sampling noise of a 16 % share is then 2-3 pp
     per repetition: in 4-against-4 runs on a busy machine the rise itself was sometimes lost
-    (1 run in 8). As perfgate itself would, a run whose rise is not significant gets 4 more
-    repetitions a side before the ranking is judged; a significant rise that is not ranked first
-    fails at once.
+    (1 run in 8). As perfgate itself would, a run that did not rank it first and whose rise is not
+    significant gets 4 more repetitions a side before the ranking is judged; a significant rise
+    that is not ranked first fails at once.
     """
     from conftest import GHZ
 
@@ -205,8 +205,8 @@ def test_greeter_regression_ranks_checksum_payload_first(start_greeter) -> None:
         return diff_profiles(sides["baseline"], sides["candidate"])
 
     diff = measure(4)
-    if diff.function("main.checksumPayload").cum_p_value >= 0.05:
-        diff = measure(4)
+    if diff.risers[0].function != "main.checksumPayload" and diff.function("main.checksumPayload").cum_p_value >= 0.05:
+        diff = measure(4)  # too noisy to tell: judge the ranking on 8 repetitions a side
     ranking = [(r.function, round(r.cum_change_pp, 2)) for r in diff.risers[:5]]
     assert diff.risers[0].function == "main.checksumPayload", ranking
     if diff.function("main.chainSHA256").cum_change_pp > 0:  # its helper, when it rose too, is folded in
