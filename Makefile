@@ -16,8 +16,12 @@ test: setup
 	cd examples/greeter && go test ./...
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Benchmarks are not tests: each prints its figures; those marked --write also update docs/benchmarks.md.
 bench: setup
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_stats_synthetic.py --write
+	$(PY) bench/bench_pprof.py
+	$(PY) bench/bench_runq_overhead.py --write
+	$(PY) bench/bench_gate_quality.py --write
 
 clean:
 	rm -rf perfgate-out .pytest_cache
