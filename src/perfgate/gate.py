@@ -177,10 +177,14 @@ def evaluate_absolute(rule: GateRule, side: SideInputs, values: tuple[float, ...
     return None
 
 
+def _display_unit(metric: str) -> str:
+    if metric.startswith("latency."):
+        return " ms"
+    return {"function_share": "%", "rps": " req/s", "cpu_per_request": " µs", "runq.p99": " µs"}.get(metric, "")
+
+
 def _limit_outcome(rule: GateRule, value: float | None, limit: float, *, above: bool, what: str) -> RuleOutcome:
-    unit = "%" if rule.metric == "function_share" else f" {METRIC_UNITS.get(rule.metric.split('.')[0], '')}"
-    if rule.metric.startswith("latency."):
-        unit = " ms"
+    unit = _display_unit(rule.metric)
     if value is None:
         return _skip(rule, "no values")
     broken = value > limit if above else value < limit
