@@ -150,3 +150,26 @@ def test_progress_is_a_live_line_on_a_terminal():
     text = stream.getvalue()
     assert "\r\x1b[2Kperfgate: repetition 1/2 [" in text and "s left" in text
     assert text.rstrip().endswith("perfgate: repetition 1/2 done: ok")
+
+
+def test_missing_collectors_degrade_unless_required(greeter, tmp_path, capsys, monkeypatch):
+    """No bpftrace on PATH and a pprof URL that answers 404: noted in the record, the run goes on;
+    with kernel.required / cpu.required the same is exit 3."""
+    monkeypatch.setenv("PATH", str(TOOLS_BIN))
+    config = base_config(greeter.address, pprof_url=f"{greeter.pprof_url}/nothing-here", kernel={"enabled": True},
+                         load={"repetitions": 1, "warmup_s": 0})
+    assert run(tmp_path, config) == EXIT_PASS
+    rep = load_record(tmp_path / "out" / "candidate").repetitions[0]
+    assert rep.runq.status == "unavailable" and rep.runq.reason.startswith("kernel view unavailable: ")
+    assert "bpftrace" in rep.runq.reason
+    assert rep.cpu.status == "unavailable" and rep.cpu.reason.startswith("cpu profile unavailable: ")
+    assert "404" in rep.cpu.reason
+
+    for required in ({"kernel": {"enabled": True, "required": True}}, {"cpu": {"pprof_url": config["cpu"]["pprof_url"],
+                                                                               "required": True}}):
+        capsys.readouterr()
+        strict = {**config, **required}
+        folder = tmp_path / next(iter(required))
+        folder.mkdir()
+        assert run(folder, strict) == EXIT_TOOL
+        assert "unavailable" in capsys.readouterr().err
