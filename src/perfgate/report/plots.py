@@ -275,7 +275,7 @@ def draw_cpu_delta(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> N
             color=[RISE_COLOUR if m.change_pp > 0 else FALL_COLOUR for m in moves])
     ax.set_yticks(positions, [plot_text(f"{m.function} ({m.kind})", 56) for m in moves], fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("change of share of CPU samples (percentage points, candidate − baseline)")
+    ax.set_xlabel("change of CPU share (pp, candidate − baseline)")
     ax.set_title("Functions whose share of CPU moved most")
     ax.grid(axis="x", alpha=0.3)
 
