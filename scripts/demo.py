@@ -53,7 +53,7 @@ def main() -> int:
     if code != 0:
         print(f"demo: the baseline run failed with exit code {code}", file=sys.stderr)
         return code
-    print(f"== 2/2 candidate: +{KNOB_PCT}% CPU injected into main.checksumPayload ({OUT / 'candidate'})")
+    print(f"== 2/2 candidate: main.checksumPayload does +{KNOB_PCT}% of its work ({OUT / 'candidate'})")
     knob_env = {**env, "PERFGATE_SERVICE__ENV": json.dumps({"GREETER_REGRESS_CPU_PCT": KNOB_PCT,
                                                             "GREETER_REGRESS_FUNCTION": "checksumPayload"})}
     code = perfgate("run", "--compare-to", str(OUT / "baseline"), *common, env=knob_env)
