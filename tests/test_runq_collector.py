@@ -33,7 +33,6 @@ def test_load_window_gives_machine_and_service_views(greeter, tmp_path):
     assert stats.machine.count > stats.service.count
     assert stats.machine.p99_us is not None and stats.service.p99_us is not None
     assert len(stats.depth) >= 10
-    assert max(stats.depth_max_series) >= 1  # under load some CPU has a runnable task (idle samples read 0)
     assert all(s.runnable_total >= s.runnable_max >= 0 for s in stats.depth)
     assert stats.service_comm == "greeter" and stats.service_pids == (greeter.pid,)
     assert raw.read_text(encoding="utf-8").startswith('{"type": "attached_probes"')
