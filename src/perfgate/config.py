@@ -14,7 +14,7 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -549,7 +549,7 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
             _assign(data, key, value, problems, source)
             sources[key] = source
     config = build_config(data, sources=sources, problems=problems, require_target=require_target)
-    return _replace_source(config, str(file_path) if file_path.exists() else "defaults")
+    return replace(config, source=str(file_path) if file_path.exists() else "defaults")
 
 
 def _assign(data: dict[str, Any], dotted: str, value: Any, problems: list[str], source: str) -> None:
@@ -573,12 +573,6 @@ def _assign(data: dict[str, Any], dotted: str, value: Any, problems: list[str], 
             if not isinstance(existing, dict):
                 existing = target[part] = {}
             target = existing
-
-
-def _replace_source(config: Config, source: str) -> Config:
-    from dataclasses import replace
-
-    return replace(config, source=source)
 
 
 def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = None,

@@ -289,6 +289,8 @@ class CpuCaptureThread:
                                          duration_ns=profile.duration_ns)
             except (ProfileUnavailable, ProfileError) as error:
                 self.result = CpuCapture(status="unavailable", reason=_unavailable(error.message))
+            except (OSError, ValueError) as error:  # e.g. the record folder vanished; never a silent "disabled"
+                self.result = CpuCapture(status="unavailable", reason=_unavailable(f"{type(error).__name__}: {error}"))
 
     def finish(self) -> CpuCapture:
         self.cancel.set()
