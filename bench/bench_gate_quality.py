@@ -13,7 +13,7 @@ Every finished gate is appended to bench/results/gate_quality.jsonl at once, so 
 keeps what it measured; `--report` prints the table from that file and `--write` also replaces the
 "Verdict quality" section of docs/benchmarks.md with it. Not a test: it takes about an hour on 2 cores.
 
-usage: .venv/bin/python bench/bench_gate_quality.py [--gates 20] [--levels 5,10,20] [--modes baseline,interleaved]
+usage: .venv/bin/python bench/bench_gate_quality.py [--gates 20] [--levels 5,10,20] [--modes baseline,interleaved,duet]
                                                     [--scenarios aa,cpu,hog] [--report] [--write]
 """
 
@@ -37,6 +37,8 @@ RESULTS = ROOT / "bench" / "results" / "gate_quality.jsonl"
 WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-gates"))
 FUNCTION = "checksumPayload"
 REPETITIONS, DURATION_S, WARMUP_S = 6, 2.0, 0.5
+# duet: both builds loaded at once at a fixed rate each, so a gate's load time is repetitions x duration.
+DUET_REPETITIONS, DUET_DURATION_S, DUET_WARMUP_S, DUET_RPS = 10, 4.0, 2.0, 1200
 GATES = [
     {"metric": "latency.p95", "max_increase_pct": 10},
     {"metric": "rps", "max_decrease_pct": 10},
@@ -46,7 +48,9 @@ GATES = [
 HOGS = 3
 # +30 % of main.checksumPayload's work measured +4.5 % CPU per request (examples/greeter/README.md),
 # so the function carries about 15 % of the service's CPU: +N % overall needs a knob of N / 0.15.
-CHECKSUM_SHARE = 0.15
+# At duet's fixed 1200 rps a side each request costs more fixed CPU (fewer requests per wake-up) and a
+# knob of 100 measured +10.1 % (6 pairs), so there the function carries about 10 %.
+CHECKSUM_SHARE = {"baseline": 0.15, "interleaved": 0.15, "duet": 0.10}
 
 
 def free_port() -> int:
@@ -62,6 +66,8 @@ def service(grpc: int, pprof: int, knob_pct: float) -> dict:
 
 
 def config(mode: str, knob_pct: float, kernel: bool, out: Path, grpc: int, pprof: int) -> dict:
+    if mode == "duet":
+        return duet_config(knob_pct, kernel, out)
     base = {
         "target": {"address": f"127.0.0.1:{grpc}", "call": "greeter.Greeter/SayHello",
                    "data": {"name": "bench", "items": 64}},
@@ -76,6 +82,26 @@ def config(mode: str, knob_pct: float, kernel: bool, out: Path, grpc: int, pprof
     if mode == "interleaved":
         base["compare"] = {"mode": "interleaved", "baseline_service": service(grpc, pprof, 0)}
     return base
+
+
+def duet_config(knob_pct: float, kernel: bool, out: Path) -> dict:
+    """Both builds up on their own ports for the whole gate; compare.schedule: duet loads both at once."""
+    (head_grpc, head_pprof), (base_grpc, base_pprof) = (free_port(), free_port()), (free_port(), free_port())
+    return {
+        "target": {"address": f"127.0.0.1:{head_grpc}", "call": "greeter.Greeter/SayHello",
+                   "data": {"name": "bench", "items": 64}},
+        "load": {"concurrency": 4, "rps": DUET_RPS, "duration_s": DUET_DURATION_S, "warmup_s": DUET_WARMUP_S,
+                 "repetitions": DUET_REPETITIONS},
+        "cpu": {"pprof_url": f"http://127.0.0.1:{head_pprof}"},
+        "kernel": {"enabled": kernel},
+        "gates": GATES,
+        "report": {"plots": False, "comment": "never"},
+        "output": str(out),
+        "service": service(head_grpc, head_pprof, knob_pct),
+        "compare": {"mode": "interleaved", "schedule": "duet", "baseline_address": f"127.0.0.1:{base_grpc}",
+                    "baseline_pprof_url": f"http://127.0.0.1:{base_pprof}",
+                    "baseline_service": service(base_grpc, base_pprof, 0)},
+    }
 
 
 def perfgate(args: list[str], cfg: dict, folder: Path) -> int:
@@ -106,7 +132,13 @@ def one_gate(scenario: str, mode: str, knob_pct: float) -> dict:
     folder.mkdir(parents=True)
     grpc, pprof = free_port(), free_port()
     kernel = scenario == "hog"
-    if mode == "interleaved":
+    if mode == "duet":  # hogs, if any, run beside both builds for the whole gate: that is what duet faces
+        hogs = start_hogs() if scenario == "hog" else []
+        try:
+            code = perfgate(["run"], config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
+        finally:
+            stop(hogs)
+    elif mode == "interleaved":
         code = perfgate(["run"], config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
     else:
         perfgate(["run", "--baseline"], config(mode, 0, kernel, folder / "out", grpc, pprof), folder)
@@ -149,8 +181,8 @@ def run(args: argparse.Namespace) -> None:
             plan += [("aa", mode, 0.0)] * args.gates
         if "cpu" in args.scenarios:
             for level in args.levels.split(","):
-                plan += [(f"cpu+{level}", mode, round(float(level) / CHECKSUM_SHARE, 1))] * args.detect_gates
-        if "hog" in args.scenarios and mode == "baseline":
+                plan += [(f"cpu+{level}", mode, round(float(level) / CHECKSUM_SHARE[mode], 1))] * args.detect_gates
+        if "hog" in args.scenarios and mode in ("baseline", "duet"):
             plan += [("hog", mode, 0.0)] * args.hog_gates
     for number, (scenario, mode, knob) in enumerate(plan, 1):
         started = time.monotonic()

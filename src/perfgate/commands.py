@@ -35,7 +35,7 @@ def run(config: Config, *, as_baseline: bool) -> int:
         if as_baseline:
             raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
                               "(interleaved mode measures both sides in this job)")
-        progress = _progress(config, sides=2)
+        progress = _progress(config, sides=1 if config.compare.schedule == "duet" else 2)
         baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress)
         progress.info(f"records saved in {baseline.path} and {candidate.path}")
         return gate_and_publish(config, baseline, candidate, out)

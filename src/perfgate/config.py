@@ -108,6 +108,14 @@ class CompareConfig:
     environment_keys: tuple[str, ...]
     contention: ContentionConfig
     baseline_service: ServiceConfig | None
+    baseline_address: str | None = None
+    baseline_pprof_url: str | None = None
+    schedule: str = "alternate"
+
+    @property
+    def concurrent_builds(self) -> bool:
+        """Interleaved mode with the base build on its own address: both stay up, only the load alternates."""
+        return self.mode == "interleaved" and self.baseline_address is not None
 
 
 @dataclass(frozen=True)
@@ -379,6 +387,9 @@ SCHEMA: dict[str, Any] = {
             "max_runq_p99_us": Field(None, number(0, exclusive_min=True, optional=True)),
         },
         "baseline_service": _service_schema(None),
+        "baseline_address": Field(None, text(optional=True)),
+        "baseline_pprof_url": Field(None, text(optional=True)),
+        "schedule": Field("alternate", text(choices=("alternate", "duet"))),
     },
     "baseline": {
         "path": Field(None, text(optional=True)),
@@ -635,9 +646,39 @@ def _check_cross_field(values: dict[str, Any], problems: list[str]) -> None:
         if not values["service"]["command"]:
             problems.append("service.command: required when compare.mode is interleaved "
                             "(the command that starts the head build)")
+    _check_baseline_address(values, problems)
     tls = values["target"]["tls"]
     if values["target"]["insecure"] and any(tls[k] for k in ("cacert", "cert", "key")):
         problems.append("target.tls: certificates are set but target.insecure is true; set insecure: false")
+
+
+def _check_baseline_address(values: dict[str, Any], problems: list[str]) -> None:
+    compare, target, cpu = values["compare"], values["target"], values["cpu"]
+    address = compare["baseline_address"]
+    if address is None:
+        if compare["schedule"] == "duet":
+            problems.append("compare.schedule: duet loads both builds at once, so it needs "
+                            "compare.baseline_address (the base build's own gRPC address)")
+        if compare["baseline_pprof_url"] is not None:
+            problems.append("compare.baseline_pprof_url: only used with compare.baseline_address "
+                            "(set both, or neither)")
+        return
+    if compare["schedule"] == "duet" and not values["load"]["rps"]:
+        problems.append("compare.schedule: duet needs a fixed request rate per build (load.rps > 0): unbounded, "
+                        "the two builds would compete for the CPU and each one's CPU per request would depend on "
+                        "the other's share")
+    if compare["mode"] != "interleaved":
+        problems.append("compare.baseline_address: only used when compare.mode is interleaved; remove it "
+                        "or set compare.mode: interleaved")
+    if address == target["address"]:
+        problems.append(f"compare.baseline_address: must differ from target.address ({address}); both builds "
+                        "run at once, each on its own port (leave it unset to restart them in turn)")
+    if cpu["enabled"] and cpu["pprof_url"] and not compare["baseline_pprof_url"]:
+        problems.append("compare.baseline_pprof_url: required when compare.baseline_address and cpu.pprof_url "
+                        "are set (the base build's net/http/pprof address, e.g. http://127.0.0.1:6061)")
+    elif compare["baseline_pprof_url"] is not None and compare["baseline_pprof_url"] == cpu["pprof_url"]:
+        problems.append("compare.baseline_pprof_url: must differ from cpu.pprof_url, or the base build's "
+                        "profile would be the head build's")
 
 
 def _service(values: dict[str, Any]) -> ServiceConfig | None:

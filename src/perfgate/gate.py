@@ -21,7 +21,8 @@ from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
 from perfgate.capture.runq_rules import contention_signal, depth_violation
 from perfgate.capture.runq_stats import longest_run_above
-from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair, repetition_pairs
+from perfgate.compare.paired import compare_paired_metric
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
 from perfgate.config import Config, GateRule
@@ -56,6 +57,7 @@ class StatisticalCheck:
     unit: str
     max_worse_rel: float | None
     max_worse_abs: float | None
+    pairs: int | None = None
 
 
 # ---------------------------------------------------------------- per-metric values
@@ -105,7 +107,16 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 # ---------------------------------------------------------------- rules
-def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float, ...]
+def compare_values(name: str, base: Sequence[float], cand: Sequence[float], *, pairs: int | None,
+                   **options) -> MetricComparison:
+    """Wilcoxon signed-rank on pairs when both sides hold one value for each of the run's `pairs` repetition
+    pairs (an interleaved run), else Mann-Whitney U on the two samples (docs/statistics.md)."""
+    if pairs is not None and len(base) == len(cand) == pairs:
+        return compare_paired_metric(name, base, cand, **options)
+    return compare_metric(name, base, cand, **options)
+
+
+def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float, ...], pairs: int | None = None
                       ) -> StatisticalCheck:
     rel = None
     if rule.max_increase_pct is not None:
@@ -116,7 +127,7 @@ def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float
     family = rule.metric.split(".")[0] if rule.metric.startswith("latency.") else rule.metric
     return StatisticalCheck(rule=rule, name=rule.label, baseline=base, candidate=cand,
                             higher_is_worse=rule.metric != "rps", unit=METRIC_UNITS[family],
-                            max_worse_rel=rel, max_worse_abs=absolute)
+                            max_worse_rel=rel, max_worse_abs=absolute, pairs=pairs)
 
 
 def threshold_text(rule: GateRule) -> str:
@@ -135,8 +146,8 @@ def threshold_text(rule: GateRule) -> str:
 def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> list[RuleOutcome]:
     if not checks:
         return []
-    comparisons = [compare_metric(c.name, c.baseline, c.candidate, higher_is_worse=c.higher_is_worse, unit=c.unit,
-                                  alpha=config.compare.alpha, confidence=config.compare.confidence,
+    comparisons = [compare_values(c.name, c.baseline, c.candidate, pairs=c.pairs, higher_is_worse=c.higher_is_worse,
+                                  unit=c.unit, alpha=config.compare.alpha, confidence=config.compare.confidence,
                                   n_tests=len(checks) if config.compare.correction == "holm" else 1)
                    for c in checks]
     adjusted = _adjusted_pvalues(comparisons, config.compare.correction)
@@ -238,7 +249,7 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                checks.append(statistical_check(rule, base_values, cand_values))
+                checks.append(statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand)))
     return outcomes + evaluate_statistical(_distinct_names(checks), config)
 
 
@@ -307,8 +318,10 @@ def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> Metr
     pair = cpu_per_request_pair(inputs.baseline, inputs.candidate) if inputs.baseline else None
     if pair is None:
         return None
-    return compare_metric("cpu_per_request", pair[0], pair[1], higher_is_worse=True, unit="µs",
-                          alpha=config.compare.alpha, confidence=config.compare.confidence)
+    pairs = repetition_pairs(inputs.baseline, inputs.candidate)
+    return compare_values("cpu_per_request", pair[0], pair[1], pairs=pairs, higher_is_worse=True, unit="µs",
+                          alpha=config.compare.alpha,
+                          confidence=config.compare.confidence)
 
 
 # ---------------------------------------------------------------- headline metrics for the report
@@ -324,7 +337,8 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
     runq_cand = tuple(v for s in cand.runq if (v := s.runq_p99_us("machine")) is not None)
     if runq_base and runq_cand:
         series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
-    return tuple(compare_metric(name, b, c, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
+    pairs = repetition_pairs(base, cand)
+    return tuple(compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
                                 confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
+import shutil
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +30,7 @@ from perfgate.environment import fingerprint
 from perfgate.errors import PerfgateError, ProfileError
 from perfgate.load.ghz import LoadWindow, run_ghz
 from perfgate.progress import Progress
-from perfgate.record import CpuCapture, Repetition, RunqCapture, RunRecord
+from perfgate.record import CpuCapture, LoadSample, Repetition, RunqCapture, RunRecord
 from perfgate.service import ManagedService, RunningService
 
 MIN_PROFILE_SECONDS = 1
@@ -53,6 +55,7 @@ class Session:
     progress: Progress
     record: RunRecord
     next_index: int = 1
+    label: str = ""
     profile_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def save(self) -> None:
@@ -97,19 +100,74 @@ def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Prog
 
 def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Progress
                         ) -> tuple[RunRecord, RunRecord]:
-    """Same-runner mode: base and head builds take turns, A B A B …, each started fresh."""
+    """Same-runner mode: both builds measured in this job, so the runner's own noise hits both sides.
+
+    Without compare.baseline_address each repetition starts its build fresh on target.address, in A B B A
+    order (see `pair_order`), and stops it after. With it both builds stay up on their own addresses for the
+    whole run: `compare.schedule: alternate` takes turns with the load, `duet` loads both at once.
+    """
     assert config.compare.baseline_service is not None and config.service is not None
-    sides = [(new_session(config, folder / "baseline", role="baseline", ghz=ghz, progress=progress),
-              config.compare.baseline_service),
-             (new_session(config, folder / "candidate", role="candidate", ghz=ghz, progress=progress),
-              config.service)]
-    for _ in range(config.load.repetitions):
-        for session, service_config in sides:
+    sides = (new_session(baseline_side_config(config), folder / "baseline", role="baseline", ghz=ghz,
+                         progress=progress),
+             new_session(config, folder / "candidate", role="candidate", ghz=ghz, progress=progress))
+    pairing = {"pairing_id": f"interleaved {sides[0].record.created_at}", "schedule": interleave_schedule(config)}
+    for session in sides:
+        session.label = f"{session.record.role} "
+        session.record = replace(session.record, load_settings={**session.record.load_settings, **pairing})
+        session.save()
+    if not config.compare.concurrent_builds:
+        _alternate_fresh_builds(sides)
+    else:
+        _with_running_builds(sides, duet=config.compare.schedule == "duet")
+    return finish(sides[0]), finish(sides[1])
+
+
+def interleave_schedule(config: Config) -> str:
+    """restart (each build started per repetition), alternate (both up, load takes turns), duet (both loaded)."""
+    return config.compare.schedule if config.compare.concurrent_builds else "restart"
+
+
+def baseline_side_config(config: Config) -> Config:
+    """The config the base build is measured with: its own command, and its own addresses when it has them."""
+    compare = config.compare
+    side = replace(config, service=compare.baseline_service)
+    if compare.concurrent_builds:
+        side = replace(side, target=replace(config.target, address=compare.baseline_address),
+                       cpu=replace(config.cpu, pprof_url=compare.baseline_pprof_url))
+    return side
+
+
+def pair_order(pair_index: int) -> tuple[int, int]:
+    """A B, then B A, …: a steady drift of the runner adds the same to both sides over every two pairs."""
+    return (0, 1) if pair_index % 2 == 0 else (1, 0)
+
+
+def _alternate_fresh_builds(sides: tuple[Session, Session]) -> None:
+    for pair in range(sides[0].config.load.repetitions):
+        for session in (sides[i] for i in pair_order(pair)):
             with _failure_recorded(session), \
-                    running_service(service_config, config, session.folder, ghz) as service:
+                    running_service(session.config.service, session.config, session.folder, session.ghz) as service:
                 warm_up(session)
-                run_repetition(session, collectors_for(config, service))
-    return finish(sides[0][0]), finish(sides[1][0])
+                run_repetition(session, collectors_for(session.config, service))
+
+
+def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
+    with contextlib.ExitStack() as stack:
+        collectors = []
+        for session in sides:
+            stack.enter_context(_failure_recorded(session))
+            service = stack.enter_context(
+                running_service(session.config.service, session.config, session.folder, session.ghz))
+            # Both builds usually share a thread name, so the service-only histogram filters by pid here.
+            collectors.append(collectors_for(session.config, service, by_pid=True))
+        for session in sides:
+            warm_up(session)
+        for pair in range(sides[0].config.load.repetitions):
+            if duet:
+                run_together(sides, tuple(collectors))
+                continue
+            for i in pair_order(pair):
+                run_repetition(sides[i], collectors[i])
 
 
 def finish(session: Session) -> RunRecord:
@@ -139,8 +197,8 @@ def running_service(service_config: ServiceConfig | None, config: Config, folder
         yield service
 
 
-def collectors_for(config: Config, service: RunningService | None) -> Collectors:
-    comm = config.kernel.service_comm or (service.comm if service else None)
+def collectors_for(config: Config, service: RunningService | None, *, by_pid: bool = False) -> Collectors:
+    comm = config.kernel.service_comm or (service.comm if service and not by_pid else None)
     pids = config.kernel.service_pids or ((service.pid,) if service else ())
     return Collectors(pprof_url=config.cpu.pprof_url if config.cpu.enabled else None,
                       service_comm=comm, service_pids=tuple(pids))
@@ -156,35 +214,110 @@ def warm_up(session: Session) -> None:
 
 
 def run_repetition(session: Session, collectors: Collectors) -> Repetition:
-    index, config = session.next_index, session.config
-    session.next_index += 1
-    names = RepetitionFiles(index)
-    session.progress.begin(f"repetition {index}/{config.load.repetitions}")
-    started = utc_now()
-    load, failure = None, None
-    runq_collector, runq_capture = start_runq(config, collectors, session.folder / names.runq)
-    cpu_capture_thread = CpuCaptureThread(session, collectors, names)
-    cpu_before = process_cpu_ns(collectors.service_pids)
-    service_cpu = None
+    return run_together((session,), (collectors,))[0]
+
+
+def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ...]) -> tuple[Repetition, ...]:
+    """One repetition of each session, their load windows at the same time (one session: the usual case).
+
+    Several sessions share one kernel collector, filtering on all their pids, so the machine-wide view is
+    one measurement of the window they shared; its raw output is copied into every record folder.
+    """
+    runs = [_RepetitionRun.begin(session, side) for session, side in zip(sessions, collectors, strict=True)]
+    first = runs[0]
+    progress = first.session.progress
+    label = first.session.label if len(runs) == 1 else "both builds: "
+    progress.begin(f"{label}repetition {first.names.index}/{first.session.config.load.repetitions}")
+    runq_collector, runq_capture = start_runq(first.session.config, _merged(collectors),
+                                              first.session.folder / first.names.runq)
     try:
-        cpu_capture_thread.start()
-        load = run_ghz(session.ghz, config.target, load_window(config), session.folder / names.load,
-                       name=f"perfgate repetition {index}")
-        service_cpu = _delta(cpu_before, process_cpu_ns(collectors.service_pids))
-    except PerfgateError as error:
-        failure = error.message
-        raise
+        for run in runs:
+            run.start_load()
+        _run_loads(runs)
     finally:
-        cpu = cpu_capture_thread.finish()
         runq = stop_runq(runq_collector, runq_capture)
-        repetition = Repetition(index=index, started_at=started, ended_at=utc_now(), load=load,
-                                load_file=names.load, cpu=cpu, runq=runq, failure=failure,
-                                service_cpu_ns=service_cpu)
-        session.record = session.record.with_repetition(repetition)
-        session.save()
-    session.progress.end(f"{load.rps:.0f} rps, p95 {load.p95_ns / 1e6:.2f} ms" if load and load.p95_ns else "")
-    _require_collectors(config, repetition)
-    return repetition
+        for run in runs:
+            run.finish(runq, copy_runq_from=first.session.folder)
+    progress.end("; ".join(filter(None, (run.summary() for run in runs))))
+    for run in runs:
+        _require_collectors(run.session.config, run.repetition)
+    return tuple(run.repetition for run in runs)
+
+
+def _merged(collectors: tuple[Collectors, ...]) -> Collectors:
+    if len(collectors) == 1:
+        return collectors[0]
+    comms = {c.service_comm for c in collectors}
+    pids = tuple(pid for c in collectors for pid in c.service_pids)
+    return Collectors(pprof_url=None, service_comm=comms.pop() if len(comms) == 1 else None, service_pids=pids)
+
+
+def _run_loads(runs: list[_RepetitionRun]) -> None:
+    if len(runs) == 1:
+        runs[0].run_load()
+        return
+    with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="perfgate-load") as pool:
+        futures = [pool.submit(run.run_load) for run in runs]
+    for future in futures:
+        future.result()  # re-raises the first side's failure once every side has finished
+
+
+@dataclass
+class _RepetitionRun:
+    """One side's repetition while it is measured: started, loaded, then written into its record."""
+
+    session: Session
+    collectors: Collectors
+    names: RepetitionFiles
+    started: str
+    cpu_thread: CpuCaptureThread
+    load: LoadSample | None = None
+    failure: str | None = None
+    cpu_before: int | None = None
+    service_cpu: int | None = None
+    repetition: Repetition | None = None
+
+    @classmethod
+    def begin(cls, session: Session, collectors: Collectors) -> _RepetitionRun:
+        names = RepetitionFiles(session.next_index)
+        session.next_index += 1
+        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names))
+
+    def start_load(self) -> None:
+        self.cpu_before = process_cpu_ns(self.collectors.service_pids)
+        self.cpu_thread.start()
+
+    def run_load(self) -> None:
+        session = self.session
+        try:
+            self.load = run_ghz(session.ghz, session.config.target, load_window(session.config),
+                                session.folder / self.names.load, name=f"perfgate repetition {self.names.index}")
+            self.service_cpu = _delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))
+        except PerfgateError as error:
+            self.failure = error.message
+            raise
+
+    def finish(self, runq: RunqCapture, *, copy_runq_from: Path) -> None:
+        if self.session.folder != copy_runq_from and runq.file:
+            _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
+        self.repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
+                                     load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
+                                     runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu)
+        self.session.record = self.session.record.with_repetition(self.repetition)
+        self.session.save()
+
+    def summary(self) -> str:
+        load = self.load
+        if load is None or not load.p95_ns:
+            return ""
+        side = f"{self.session.record.role} " if self.session.label else ""
+        return f"{side}{load.rps:.0f} rps, p95 {load.p95_ns / 1e6:.2f} ms"
+
+
+def _copy_if_present(source: Path, destination: Path) -> None:
+    if source.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
 
 
 @dataclass(frozen=True)
@@ -214,20 +347,26 @@ def _require_collectors(config: Config, repetition: Repetition) -> None:
 
 # ---------------------------------------------------------------- CPU time of the service
 def process_cpu_ns(pids: tuple[int, ...]) -> int | None:
-    """utime + stime of the service's processes (all threads), from /proc/PID/stat; None if unreadable.
+    """CPU time of the service's processes (all threads, exited ones too) in ns; None if any is unreadable.
 
-    Exact to a clock tick, so CPU per request from it is far less noisy than from 100 Hz profile samples.
+    Read from each process's CPU-time clock (the scheduler's own nanosecond count), so CPU per request from
+    it is exact, unlike 100 Hz profile samples or /proc/PID/stat's 10 ms clock ticks.
     """
     if not pids:
         return None
-    ticks = 0
+    total = 0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            total += time.clock_gettime_ns(process_cpu_clock(pid))
+        except OSError:
             return None
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of proc(5)
-    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def process_cpu_clock(pid: int) -> int:
+    """The clock id clock_getcpuclockid(3) returns for `pid`: glibc's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)."""
+    cpuclock_sched = 2
+    return (~pid << 3) | cpuclock_sched
 
 
 def _delta(before: int | None, after: int | None) -> int | None:

@@ -51,6 +51,21 @@ def cpu_per_request_pair(base: SideInputs, cand: SideInputs
     return None
 
 
+def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
+    """How many repetition pairs the sides form, or None when their values are not paired.
+
+    Paired: both records come from one interleaved run (same pairing_id) and every repetition finished on
+    both sides, so value i of a metric on one side was measured next to (or, in duet, with) value i on the other.
+    """
+    pairing = base.record.load_settings.get("pairing_id")
+    if pairing is None or pairing != cand.record.load_settings.get("pairing_id"):
+        return None
+    indices = [rep.index for rep in base.record.repetitions]
+    if indices != [rep.index for rep in cand.record.repetitions] or base.repetitions != len(indices):
+        return None
+    return len(indices) if cand.repetitions == len(indices) else None
+
+
 @dataclass(frozen=True)
 class ComparisonInputs:
     baseline: SideInputs | None
