@@ -11,6 +11,8 @@ from perfgate.config import DEFAULT_GATES, config_keys, load_config
 from perfgate.errors import EXIT_USAGE, ConfigError
 
 GOOD = "target:\n  address: 127.0.0.1:50051\n  call: greeter.Greeter/SayHello\n"
+TWO_BUILDS = "service: {command: [svc]}\ncompare:\n  mode: interleaved\n  baseline_service: {command: [svc]}\n"
+TWO_BUILDS_PROFILED = "cpu: {pprof_url: 'http://127.0.0.1:6060'}\n" + TWO_BUILDS
 
 
 def run_cli(tmp_path: Path, capsys, text: str | None, *extra: str) -> tuple[int, str]:
@@ -36,6 +38,22 @@ def run_cli(tmp_path: Path, capsys, text: str | None, *extra: str) -> tuple[int,
     (GOOD + "compare:\n  mode: sideways\n", 'compare.mode: expected one of baseline, interleaved, got "sideways"'),
     (GOOD + "compare:\n  mode: interleaved\n", "compare.baseline_service.command: required when compare.mode"),
     (GOOD + "load:\n  total: 100\n  duration_s: 3\n", "load: set either duration_s or total, not both"),
+    (GOOD + "compare:\n  baseline_address: 127.0.0.1:50052\n",
+     "compare.baseline_address: only used when compare.mode is interleaved"),
+    (GOOD + TWO_BUILDS + "  baseline_address: 127.0.0.1:50051\n",
+     "compare.baseline_address: must differ from target.address (127.0.0.1:50051)"),
+    (GOOD + TWO_BUILDS_PROFILED +
+            "  baseline_address: 127.0.0.1:50052\n",
+     "compare.baseline_pprof_url: required when compare.baseline_address and cpu.pprof_url are set"),
+    (GOOD + TWO_BUILDS_PROFILED +
+            "  baseline_address: 127.0.0.1:50052\n  baseline_pprof_url: 'http://127.0.0.1:6060'\n",
+     "compare.baseline_pprof_url: must differ from cpu.pprof_url"),
+    (GOOD + "compare:\n  baseline_pprof_url: 'http://127.0.0.1:6061'\n",
+     "compare.baseline_pprof_url: only used with compare.baseline_address"),
+    (GOOD + TWO_BUILDS + "  schedule: duet\n",
+     "compare.schedule: duet loads both builds at once, so it needs compare.baseline_address"),
+    (GOOD + TWO_BUILDS + "  schedule: duet\n  baseline_address: 127.0.0.1:50052\n",
+     "compare.schedule: duet needs a fixed request rate per build (load.rps > 0)"),
     (GOOD + "load:\n  concurrency: 2\n  connections: 5\n", "load.connections: must be <= load.concurrency (2)"),
     (GOOD + "target:\n  data: 5\n", "target.data: expected a mapping"),
     (GOOD + "gates:\n  - metric: latency.p95\n", "gates[0]: rule for latency.p95 sets no threshold"),
