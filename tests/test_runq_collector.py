@@ -19,7 +19,7 @@ pytestmark = requires_root
 
 def test_load_window_gives_machine_and_service_views(greeter, tmp_path):
     raw = tmp_path / "runq" / "rep-01.jsonl"
-    collector = RunqCollector(service_comm="greeter", service_pids=[greeter.pid], raw_path=raw)
+    collector = RunqCollector(service_comm=None, service_pids=[greeter.pid], raw_path=raw)  # by pid: the default
     collector.start()
     try:
         report = run_load(greeter.address, seconds=1.5)
@@ -34,17 +34,19 @@ def test_load_window_gives_machine_and_service_views(greeter, tmp_path):
     assert stats.machine.p99_us is not None and stats.service.p99_us is not None
     assert len(stats.depth) >= 10
     assert all(s.runnable_total >= s.runnable_max >= 0 for s in stats.depth)
-    assert stats.service_comm == "greeter" and stats.service_pids == (greeter.pid,)
+    assert stats.service_comm is None and stats.service_pids == (greeter.pid,)
     assert raw.read_text(encoding="utf-8").startswith('{"type": "attached_probes"')
     reparsed = parse_bpftrace_json(raw.read_text(encoding="utf-8").splitlines())
     assert reparsed.machine_buckets == stats.machine.buckets
 
 
-def test_service_filter_excludes_other_processes(greeter, tmp_path):
+@pytest.mark.parametrize("by", ["pid", "comm"])
+def test_service_filter_excludes_other_processes(greeter, tmp_path, by):
+    """By pid: another process's pid sees none of the greeter's waits. By comm: a thread name wins over pids."""
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # noqa: S603
     try:
-        collector = RunqCollector(service_comm="no-such-comm", service_pids=[sleeper.pid],
-                                  raw_path=tmp_path / "raw.jsonl")
+        comm, pids = (None, [sleeper.pid]) if by == "pid" else ("no-such-comm", [greeter.pid])
+        collector = RunqCollector(service_comm=comm, service_pids=pids, raw_path=tmp_path / "raw.jsonl")
         with collector:
             run_load(greeter.address, seconds=1.0)
     finally:

@@ -158,8 +158,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
             stack.enter_context(_failure_recorded(session))
             service = stack.enter_context(
                 running_service(session.config.service, session.config, session.folder, session.ghz))
-            # Both builds usually share a thread name, so the service-only histogram filters by pid here.
-            collectors.append(collectors_for(session.config, service, by_pid=True))
+            collectors.append(collectors_for(session.config, service))
         for session in sides:
             warm_up(session)
         for pair in range(sides[0].config.load.repetitions):
@@ -197,11 +196,12 @@ def running_service(service_config: ServiceConfig | None, config: Config, folder
         yield service
 
 
-def collectors_for(config: Config, service: RunningService | None, *, by_pid: bool = False) -> Collectors:
-    comm = config.kernel.service_comm or (service.comm if service and not by_pid else None)
+def collectors_for(config: Config, service: RunningService | None) -> Collectors:
+    """kernel.service_comm, when set, filters the service-only run-queue histogram by thread name (e.g. for a
+    wrapper script); otherwise the service's pids do, which also tells two builds with one name apart."""
     pids = config.kernel.service_pids or ((service.pid,) if service else ())
     return Collectors(pprof_url=config.cpu.pprof_url if config.cpu.enabled else None,
-                      service_comm=comm, service_pids=tuple(pids))
+                      service_comm=config.kernel.service_comm, service_pids=tuple(pids))
 
 
 def warm_up(session: Session) -> None:

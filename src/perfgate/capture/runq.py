@@ -202,7 +202,9 @@ class RunqCollector:
         return self._process.poll() if self._process is not None else None
 
     def argv(self, executable: str | None = None) -> list[str]:
-        pids = [str(pid) for pid in self.service_pids] + ["0"] * (MAX_SERVICE_PIDS - len(self.service_pids))
+        """A thread name, when given, filters the service histogram; else the pids do (runqlat.bt's usage)."""
+        by_pid = () if self.service_comm else self.service_pids
+        pids = [str(pid) for pid in by_pid] + ["0"] * (MAX_SERVICE_PIDS - len(by_pid))
         return [executable or self.bpftrace, "-f", "json", str(self.script), str(self.ncpus),
                 str(self.depth_interval_ms), self.service_comm or "", *pids]
 
