@@ -10,7 +10,7 @@ import pytest
 
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import load_config
-from perfgate.gate import decide
+from perfgate.gate import compare_values, decide
 from perfgate.record import CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
 from perfgate.verdict import Verdict
 
@@ -151,3 +151,16 @@ def test_verdict_json_round_trip(tmp_path):
                    [{"metric": "latency.p95", "max_increase_pct": 10}, {"metric": "latency.p95", "max_value": 100}])
     verdict.save(tmp_path)
     assert Verdict.load(tmp_path) == verdict
+
+
+@pytest.mark.parametrize(("pairs", "n_tests", "paired"), [(7, 4, True), (6, 4, False), (5, 1, True), (4, 1, False)])
+def test_interleaved_values_are_compared_as_pairs_once_enough_pairs_can_reach_significance(pairs, n_tests, paired):
+    """Signed-rank needs 1/2^n < alpha/m; below that the two-sample test (which needs fewer) is used instead."""
+    base = [100.0 + i for i in range(pairs)]
+    cand = [v * 1.05 for v in base]
+    result = compare_values("cpu_per_request", base, cand, pairs=pairs, higher_is_worse=True, unit="µs",
+                            alpha=0.05, n_tests=n_tests)
+    assert result.p_method.startswith("wilcoxon") is paired
+    unpaired = compare_values("cpu_per_request", base, cand, pairs=None, higher_is_worse=True, unit="µs",
+                              alpha=0.05, n_tests=n_tests)
+    assert not unpaired.p_method.startswith("wilcoxon")

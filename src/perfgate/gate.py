@@ -22,7 +22,7 @@ from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_comma
 from perfgate.capture.runq_rules import contention_signal, depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair, repetition_pairs
-from perfgate.compare.paired import compare_paired_metric
+from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
 from perfgate.config import Config, GateRule
@@ -110,8 +110,11 @@ def _median(values: Sequence[float]) -> float | None:
 def compare_values(name: str, base: Sequence[float], cand: Sequence[float], *, pairs: int | None,
                    **options) -> MetricComparison:
     """Wilcoxon signed-rank on pairs when both sides hold one value for each of the run's `pairs` repetition
-    pairs (an interleaved run), else Mann-Whitney U on the two samples (docs/statistics.md)."""
-    if pairs is not None and len(base) == len(cand) == pairs:
+    pairs (an interleaved run) and that many pairs can reach significance, else Mann-Whitney U on the two
+    samples (it needs fewer repetitions at its floor). The choice depends on the design, never on the values
+    (docs/statistics.md)."""
+    per_test_alpha = options.get("alpha", 0.05) / options.get("n_tests", 1)
+    if pairs is not None and len(base) == len(cand) == pairs and pairs >= min_pairs(per_test_alpha):
         return compare_paired_metric(name, base, cand, **options)
     return compare_metric(name, base, cand, **options)
 
