@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,9 @@ from pathlib import Path
 from perfgate import __version__
 from perfgate.config import Config, load_config
 from perfgate.errors import EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 EPILOG = ("exit codes: 0 pass/warn, 1 regression, 2 usage or config error (also a bad baseline), "
           "3 tool or infrastructure failure, 4 inconclusive. Docs: README.md and docs/.")
@@ -119,8 +124,26 @@ def _add_publish(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event or DIR/pr.json)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, `timeout`): unwound like Ctrl-C so the service and bpftrace are stopped."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = default_to_run(list(sys.argv[1:] if argv is None else argv))
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _main(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
@@ -133,9 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`perfgate profile top F | head`): not an error; keep Python from complaining.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("perfgate: interrupted; the record keeps every finished repetition", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+        print(f"perfgate: {what}; the record keeps every finished repetition", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 - last resort: say it is a bug, keep the traceback for the report
         traceback.print_exc()
         print("perfgate: internal error (a bug in perfgate — please report it with the traceback above)",
