@@ -1,0 +1,43 @@
+"""perfgate's GitHub side through PyGithub (being split into modules; all of it is in artifacts.py for now)."""
+
+from perfgate.github.artifacts import (
+    ACTIONS_READ_HINT,
+    COMMENT_LIMIT_CHARS,
+    COMMENT_TRUNCATION_NOTE,
+    PR_CONTEXT_FILE,
+    STICKY_MARKER,
+    CommentResult,
+    PrContext,
+    RetryPolicy,
+    api_url_from_env,
+    download_baseline_artifact,
+    download_run_artifact,
+    fit_comment_body,
+    locate_baseline_artifact,
+    read_pr_context,
+    read_pr_context_file,
+    read_workflow_run_event,
+    upsert_sticky_comment,
+    write_pr_context,
+)
+
+__all__ = [
+    "ACTIONS_READ_HINT",
+    "COMMENT_LIMIT_CHARS",
+    "COMMENT_TRUNCATION_NOTE",
+    "PR_CONTEXT_FILE",
+    "STICKY_MARKER",
+    "CommentResult",
+    "PrContext",
+    "RetryPolicy",
+    "api_url_from_env",
+    "download_baseline_artifact",
+    "download_run_artifact",
+    "fit_comment_body",
+    "locate_baseline_artifact",
+    "read_pr_context",
+    "read_pr_context_file",
+    "read_workflow_run_event",
+    "upsert_sticky_comment",
+    "write_pr_context",
+]
