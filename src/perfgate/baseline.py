@@ -85,7 +85,7 @@ def download_artifact_baseline(config: Config, environ: Mapping[str, str], workd
     branch = config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main"
     folder = github.download_baseline_artifact(
         repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
-        api_url=environ.get("GITHUB_API_URL", "https://api.github.com"), dest=workdir / "baseline-artifact",
+        api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
         workflow=config.baseline.workflow)
     return load_record(find_record_folder(folder, f"artifact {config.baseline.artifact}"))
 

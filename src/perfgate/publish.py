@@ -18,7 +18,7 @@ from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, PerfgateError
 from perfgate.verdict import VERDICT_FILE, Verdict
 
-PR_CONTEXT_FILE = "pr.json"
+PR_CONTEXT_FILE = github.PR_CONTEXT_FILE
 FORK_SUMMARY_NOTE = ("\n\n> **perfgate could not comment on this pull request** ({reason}). "
                      "The report is above in this job summary.\n")
 

@@ -1,6 +1,6 @@
 """The Verdict: everything a renderer needs, decided by gate.py and saved as verdict.json.
 
-Renderers (report/*, github.py, gha.py) read a Verdict and decide nothing. `Verdict.from_dict`
+Renderers (report/*, github/, gha.py) read a Verdict and decide nothing. `Verdict.from_dict`
 reads verdict.json back, so the fork-safe workflow_run job can publish a verdict it did not compute.
 
 verdict.json format history: 1 (perfgate 0.1.0) first format.

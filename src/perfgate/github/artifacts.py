@@ -23,8 +23,8 @@ from github.GithubException import RateLimitExceededException
 from perfgate.archive import safe_extract_zip
 from perfgate.errors import BaselineError, BaselineMissing, ToolError
 from perfgate.github.client import RetryPolicy, _check_positive_int, _check_repo_name, _client, _describe, _redact
+from perfgate.record import RECORD_FILE
 
-RECORD_FILE = "record.json"
 DEFAULT_ARTIFACT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_RUNS_SCANNED = 20
 _DOWNLOAD_CHUNK_BYTES = 256 * 1024

@@ -1,4 +1,4 @@
-"""The Markdown report: the body of the sticky PR comment (github.py adds its marker line) and step summary.
+"""The Markdown report: the body of the sticky PR comment (github/comment.py adds its marker line) and step summary.
 
 `render_markdown` renders the Document of a Verdict and makes it fit `max_chars` (GitHub rejects comments
 over 65,536 characters): it leaves out the droppable sections first, lowest priority first, then halves
@@ -33,7 +33,7 @@ from perfgate.report.escape import md_code_block, md_text
 from perfgate.verdict import Verdict
 
 COMMENT_LIMIT_CHARS = 65_536
-DEFAULT_MAX_CHARS = 65_000  # leaves room for github.py's marker line
+DEFAULT_MAX_CHARS = 65_000  # leaves room for github/comment.py's marker line
 MIN_MAX_CHARS = 1_000
 
 
