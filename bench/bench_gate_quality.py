@@ -128,11 +128,11 @@ def stop(processes: list[subprocess.Popen]) -> None:
         process.wait()
 
 
-def one_gate(scenario: str, mode: str, knob_pct: float) -> dict:
+def one_gate(scenario: str, mode: str, knob_pct: float, *, kernel_always: bool = False) -> dict:
     folder = WORK / f"{scenario}-{mode}-{time.time_ns()}"
     folder.mkdir(parents=True)
     grpc, pprof = free_port(), free_port()
-    kernel = scenario == "hog"
+    kernel = kernel_always or scenario == "hog"
     if mode == "duet":  # hogs, if any, run beside both builds for the whole gate: that is what duet faces
         hogs = start_hogs() if scenario == "hog" else []
         try:
@@ -150,7 +150,7 @@ def one_gate(scenario: str, mode: str, knob_pct: float) -> dict:
         finally:
             stop(hogs)
     verdict = json.loads((folder / "out" / "verdict.json").read_text())
-    return summarize(verdict, scenario, mode, knob_pct, code)
+    return {**summarize(verdict, scenario, mode, knob_pct, code), "kernel": kernel}
 
 
 def summarize(verdict: dict, scenario: str, mode: str, knob_pct: float, code: int) -> dict:
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> None:
     for number, (scenario, mode, knob) in enumerate(plan, 1):
         started = time.monotonic()
         try:
-            result = one_gate(scenario, mode, knob)
+            result = one_gate(scenario, mode, knob, kernel_always=args.kernel)
         except (RuntimeError, subprocess.TimeoutExpired, OSError, KeyError) as error:
             result = {"scenario": scenario, "mode": mode, "knob_pct": knob, "error": str(error)[-500:]}
         result["seconds"] = round(time.monotonic() - started, 1)
@@ -202,7 +202,8 @@ def report() -> str:
     rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["scenario"], row["mode"])].append(row)
+        kernel = " (kernel view on)" if row.get("kernel") and row["scenario"] != "hog" else ""
+        groups[(row["scenario"], row["mode"] + kernel)].append(row)
     lines = ["| scenario (knob) | mode | gates | FAIL | INCONCLUSIVE | PASS/WARN | errors | named function first | "
              "median CPU/request change | median p95 change | median CPU MDE |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -240,6 +241,8 @@ def main() -> int:
     parser.add_argument("--levels", default="5,10,20")
     parser.add_argument("--modes", default="baseline,interleaved")
     parser.add_argument("--scenarios", default="aa,cpu,hog")
+    parser.add_argument("--kernel", action="store_true",
+                        help="kernel view (bpftrace) on in every scenario, as perfgate's default is; else only in hog")
     parser.add_argument("--report", action="store_true", help="only print the table from the results file")
     parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
     args = parser.parse_args()
