@@ -32,6 +32,7 @@ from pathlib import Path
 
 from perfgate.capture.runq import RunqCollector
 from perfgate.compare.paired import compare_paired_metric
+from perfgate.measure import process_cpu_ns
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -72,6 +73,7 @@ class Window:
     start_s: float | None = None  # how long RunqCollector.start() took
     events_per_s: float | None = None  # run-queue latency events bpftrace counted (machine-wide)
     bpf_us_per_response: float | None = None  # the probes' own run time (kernel.bpf_stats_enabled)
+    bpftrace_us_per_response: float | None = None  # bpftrace's own process (user space, printing) CPU time
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,11 @@ def free_port() -> int:
 
 
 def process_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    """CPU time of process `pid` (all threads) from its CPU-time clock, as perfgate reads the service's."""
+    cpu_ns = process_cpu_ns((pid,))
+    if cpu_ns is None:
+        raise RuntimeError(f"cannot read the CPU time of process {pid}")
+    return cpu_ns / 1e9
 
 
 def machine_busy_s() -> float:
@@ -148,9 +153,10 @@ def window(target: Target, variant: str | None, script: Path | None, raw_path: P
     try:
         time.sleep(SETTLE_S)
         began = time.monotonic()
-        bpf_before = bpf_run_time_ns(collector.pid)
+        bpf_before, bpftrace_before = bpf_run_time_ns(collector.pid), process_cpu_s(collector.pid)
         rps, cpu_ms_per_1k, machine_ms_per_1k, ok = load(target)
         bpf_ns = bpf_run_time_ns(collector.pid) - bpf_before
+        bpftrace_s = process_cpu_s(collector.pid) - bpftrace_before
         stats = collector.stop(timeout_s=30)
         window_s = time.monotonic() - began
     finally:
@@ -161,7 +167,7 @@ def window(target: Target, variant: str | None, script: Path | None, raw_path: P
         return None
     return Window(variant, round_index, rps, cpu_ms_per_1k, machine_ms_per_1k, started,
                   stats.machine.count / window_s,
-                  bpf_ns / 1e3 / ok if bpf_ns else None)
+                  bpf_ns / 1e3 / ok if bpf_ns else None, bpftrace_s * 1e6 / ok)
 
 
 def run(rounds: int, seconds: float, concurrency: int, variants: dict[str, Path | None], *,
@@ -217,10 +223,10 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int,
         "",
         "| | throughput (median rps) | throughput change [95 % CI] | CPU service+ghz, ms / 1000 responses "
         "| change [95 % CI] | machine busy, ms / 1000 responses | change [95 % CI] | probes' run time "
-        "µs / response | run-queue events/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "µs / response | bpftrace process µs / response | run-queue events/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| no collector | {median(None, 'rps'):.0f} | | {median(None, 'cpu_ms_per_1k'):.1f} | | "
-        f"{median(None, 'machine_cpu_ms_per_1k'):.1f} | | | |",
+        f"{median(None, 'machine_cpu_ms_per_1k'):.1f} | | | | |",
     ]
     changes = {}
     for variant in variants:
@@ -232,6 +238,7 @@ def render(windows: list[Window], rounds: int, seconds: float, concurrency: int,
                  f"{median(variant, 'machine_cpu_ms_per_1k'):.1f}",
                  _fmt(changes[variant]["machine_cpu_ms_per_1k"]),
                  f"{statistics.median(bpf):.1f}" if bpf else "not measured",
+                 f"{median(variant, 'bpftrace_us_per_response'):.2f}",
                  f"{median(variant, 'events_per_s'):.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     ours = changes[PERFGATE]
