@@ -271,7 +271,8 @@ to the service's CPU per request (the knob in brackets, calibrated per mode: the
 CPU depends on the load); the "median CPU/request change" column is what was measured. "Named function
 first" counts gates whose top CPU riser was main.checksumPayload. `hog` runs {HOGS} busy loops beside the
 candidate only (baseline mode) or beside both builds for the whole gate (duet: they share the machine),
-with the kernel view on (bpftrace); the other scenarios run without it. Raw results:
+with the kernel view on (bpftrace); the other scenarios run without it, except in rows marked "(kernel
+view on)" (`--kernel`, perfgate's default). Raw results:
 bench/results/gate_quality.jsonl (one line per gate)."""
 
 
