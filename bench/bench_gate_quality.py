@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from docs_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -251,7 +252,7 @@ def main() -> int:
     table = report()
     print(table)
     if args.write:
-        write_section(table)
+        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
     return 0
 
 
@@ -274,19 +275,6 @@ candidate only (baseline mode) or beside both builds for the whole gate (duet: t
 with the kernel view on (bpftrace); the other scenarios run without it, except in rows marked "(kernel
 view on)" (`--kernel`, perfgate's default). Raw results:
 bench/results/gate_quality.jsonl (one line per gate)."""
-
-
-def write_section(table: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    text = docs.read_text(encoding="utf-8")
-    body = f"{SECTION}\n\n{METHOD}\n\n{table}\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[following + 1:] if following != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    docs.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

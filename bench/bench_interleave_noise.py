@@ -24,10 +24,10 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from docs_section import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Interleaved schedules side by side (bench/bench_interleave_noise.py)"
 SCHEDULES = ("restart", "alternate", "duet")
 PAIRS, DURATION_S, WARMUP_S, RPS = 10, 4.0, 2.0, 1200
@@ -117,18 +117,6 @@ view off; schedules rotate within each round. "Spread of pair differences" is th
 candidate/baseline − 1 over the pairs: what the paired test has to see through. Figures per run, in order."""
 
 
-def write_section(body: str) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    block = f"{SECTION}\n\n{METHOD}\n\n{body}\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + block + (text[following + 1:] if following != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
@@ -142,7 +130,7 @@ def main() -> int:
     body = table(results)
     print(body)
     if args.write:
-        write_section(body)
+        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{body}\n")
     return 0
 
 

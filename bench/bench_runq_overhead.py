@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from docs_section import replace_section
+
 from perfgate.capture.runq import RunqCollector
 from perfgate.compare.paired import compare_paired_metric
 from perfgate.measure import process_cpu_ns
@@ -297,17 +299,6 @@ def verdict_line(ours: dict[str, tuple[float, float, float] | None]) -> str:
             f"{'holds: both bounds are within it' if holds else 'is not shown to hold: a bound exceeds it'}.**")
 
 
-def replace_section(doc: Path, text: str) -> None:
-    existing = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n\n"
-    start = existing.find(SECTION)
-    if start < 0:
-        doc.write_text(existing.rstrip("\n") + "\n\n" + text, encoding="utf-8")
-        return
-    end = existing.find("\n## ", start + len(SECTION))
-    rest = "" if end < 0 else existing[end + 1:]
-    doc.write_text(existing[:start] + text + ("\n" + rest if rest else ""), encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -337,7 +328,7 @@ def main() -> None:
     text = render(windows, args.rounds, args.seconds, args.concurrency, pin=args.pin)
     print(text)
     if args.write:
-        replace_section(DOC, text)
+        replace_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from docs_section import replace_section
 
 from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, classify, compare_metric
 
@@ -127,17 +128,6 @@ def section() -> str:
     )
 
 
-def replace_section(doc: Path, text: str) -> None:
-    existing = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
-    start = existing.find(SECTION)
-    if start < 0:
-        doc.write_text(existing.rstrip("\n") + "\n\n" + text)
-        return
-    end = existing.find("\n## ", start + len(SECTION))
-    rest = "" if end < 0 else existing[end + 1 :]
-    doc.write_text(existing[:start] + text + ("\n" + rest if rest else ""))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"replace the section in {DOC}")
@@ -145,7 +135,7 @@ def main() -> None:
     text = section()
     print(text)
     if args.write:
-        replace_section(DOC, text)
+        replace_section(SECTION, text)
 
 
 if __name__ == "__main__":
