@@ -37,6 +37,7 @@ from perfgate.compare.stats import (
     MetricComparison,
     _as_finite_array,
     _check_parameters,
+    comparison_with_relatives,
 )
 
 # Exact p-values and the exact null distribution of W+ up to this many pairs; above, the normal
@@ -113,32 +114,9 @@ def compare_paired_metric(
         )
 
     base_median = float(np.median(base))
-    scale = abs(base_median)
-    if scale == 0:
-        notes.append("baseline median is 0: relative change undefined")
-        rel_change = rel_ci = mde_rel = worse_bound_rel = None
-    else:
-        rel_change, rel_ci, mde_rel = shift / scale, (lo / scale, hi / scale), mde_abs / scale
-        worse_bound_rel = worse_bound / scale
-
-    return MetricComparison(
-        **common,
-        baseline_median=base_median,
-        candidate_median=float(np.median(cand)),
-        shift=shift,
-        shift_ci=(lo, hi),
-        rel_change=rel_change,
-        rel_ci=rel_ci,
-        ci_level=ci_level,
-        worse_bound=worse_bound,
-        worse_bound_rel=worse_bound_rel,
-        p_value=p_worse,
-        p_two_sided=p_two,
-        p_method=method,
-        mde_abs=mde_abs,
-        mde_rel=mde_rel,
-        notes=tuple(notes),
-    )
+    return comparison_with_relatives(
+        common, base_median=base_median, candidate_median=float(np.median(cand)), shift=shift, shift_ci=(lo, hi),
+        ci_level=ci_level, worse_bound=worse_bound, p_values=(p_worse, p_two, method), mde_abs=mde_abs, notes=notes)
 
 
 def _comparison_without_pairs(common: dict[str, Any]) -> MetricComparison:

@@ -206,20 +206,35 @@ def compare_metric(
             f"have {n1} and {n2}"
         )
 
+    return comparison_with_relatives(
+        common, base_median=base_median, candidate_median=float(np.median(cand)), shift=shift, shift_ci=(lo, hi),
+        ci_level=ci_level, worse_bound=worse_bound, p_values=(p_worse, p_two, method), mde_abs=mde_abs, notes=notes)
+
+
+def comparison_with_relatives(
+    common: dict[str, Any], *, base_median: float, candidate_median: float, shift: float,
+    shift_ci: tuple[float, float], ci_level: float | None, worse_bound: float,
+    p_values: tuple[float, float, str], mde_abs: float, notes: list[str],
+) -> MetricComparison:
+    """The finished comparison: absolute figures plus the same figures relative to |baseline median|.
+
+    Shared by the unpaired (here) and paired (paired.py) comparisons, so both say "relative" the same way.
+    """
     scale = abs(base_median)
+    lo, hi = shift_ci
     if scale == 0:
-        notes.append("baseline median is 0: relative change undefined")
+        notes = [*notes, "baseline median is 0: relative change undefined"]
         rel_change = rel_ci = mde_rel = worse_bound_rel = None
     else:
         rel_change, rel_ci, mde_rel = shift / scale, (lo / scale, hi / scale), mde_abs / scale
         worse_bound_rel = worse_bound / scale
-
+    p_worse, p_two, method = p_values
     return MetricComparison(
         **common,
         baseline_median=base_median,
-        candidate_median=float(np.median(cand)),
+        candidate_median=candidate_median,
         shift=shift,
-        shift_ci=(lo, hi),
+        shift_ci=shift_ci,
         rel_change=rel_change,
         rel_ci=rel_ci,
         ci_level=ci_level,
