@@ -114,7 +114,7 @@ class CompareConfig:
 
     @property
     def concurrent_builds(self) -> bool:
-        """Interleaved mode with the base build on its own address: both stay up, only the load alternates."""
+        """Interleaved mode with the base build on its own address: both builds stay up for the whole run."""
         return self.mode == "interleaved" and self.baseline_address is not None
 
 

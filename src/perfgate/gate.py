@@ -107,16 +107,15 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 # ---------------------------------------------------------------- rules
-def compare_values(name: str, base: Sequence[float], cand: Sequence[float], *, pairs: int | None,
-                   **options) -> MetricComparison:
+def compare_values(name: str, base: Sequence[float], cand: Sequence[float], *, pairs: int | None, alpha: float,
+                   n_tests: int = 1, **options) -> MetricComparison:
     """Wilcoxon signed-rank on pairs when both sides hold one value for each of the run's `pairs` repetition
     pairs (an interleaved run) and that many pairs can reach significance, else Mann-Whitney U on the two
     samples (it needs fewer repetitions at its floor). The choice depends on the design, never on the values
     (docs/statistics.md)."""
-    per_test_alpha = options.get("alpha", 0.05) / options.get("n_tests", 1)
-    if pairs is not None and len(base) == len(cand) == pairs and pairs >= min_pairs(per_test_alpha):
-        return compare_paired_metric(name, base, cand, **options)
-    return compare_metric(name, base, cand, **options)
+    paired = pairs is not None and len(base) == len(cand) == pairs and pairs >= min_pairs(alpha / n_tests)
+    compare = compare_paired_metric if paired else compare_metric
+    return compare(name, base, cand, alpha=alpha, n_tests=n_tests, **options)
 
 
 def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float, ...], pairs: int | None = None

@@ -61,9 +61,9 @@ def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
     if pairing is None or pairing != cand.record.load_settings.get("pairing_id"):
         return None
     indices = [rep.index for rep in base.record.repetitions]
-    if indices != [rep.index for rep in cand.record.repetitions] or base.repetitions != len(indices):
-        return None
-    return len(indices) if cand.repetitions == len(indices) else None
+    same_repetitions = indices == [rep.index for rep in cand.record.repetitions]
+    all_finished = base.repetitions == cand.repetitions == len(indices)
+    return len(indices) if same_repetitions and all_finished else None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from perfgate.compare.stats import (
     _as_finite_array,
     _check_parameters,
     comparison_with_relatives,
+    comparison_without_shift,
 )
 
 # Exact p-values and the exact null distribution of W+ up to this many pairs; above, the normal
@@ -95,7 +96,7 @@ def compare_paired_metric(
         can_reject=can_reject,
     )
     if n == 0:
-        return _comparison_without_pairs(common)
+        return comparison_without_shift(common, base=base, cand=cand, note="no baseline and candidate pairs")
 
     notes: list[str] = []
     diffs = cand - base
@@ -117,27 +118,6 @@ def compare_paired_metric(
     return comparison_with_relatives(
         common, base_median=base_median, candidate_median=float(np.median(cand)), shift=shift, shift_ci=(lo, hi),
         ci_level=ci_level, worse_bound=worse_bound, p_values=(p_worse, p_two, method), mde_abs=mde_abs, notes=notes)
-
-
-def _comparison_without_pairs(common: dict[str, Any]) -> MetricComparison:
-    return MetricComparison(
-        **common,
-        baseline_median=None,
-        candidate_median=None,
-        shift=None,
-        shift_ci=None,
-        rel_change=None,
-        rel_ci=None,
-        ci_level=None,
-        worse_bound=None,
-        worse_bound_rel=None,
-        p_value=1.0,
-        p_two_sided=1.0,
-        p_method="none",
-        mde_abs=None,
-        mde_rel=None,
-        notes=("no baseline and candidate pairs",),
-    )
 
 
 def _tie_notes(diffs: np.ndarray, method: str) -> list[str]:

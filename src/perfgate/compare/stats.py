@@ -254,6 +254,12 @@ def _comparison_with_an_empty_side(
 ) -> MetricComparison:
     sides = (("baseline", base), ("candidate", cand))
     empty = " and ".join(side for side, values in sides if not values.size)
+    return comparison_without_shift(common, base=base, cand=cand, note=f"no {empty} values")
+
+
+def comparison_without_shift(common: dict[str, Any], *, base: np.ndarray, cand: np.ndarray,
+                             note: str) -> MetricComparison:
+    """No comparison was possible (a side without values): medians where there are values, p = 1, the reason."""
     return MetricComparison(
         **common,
         baseline_median=float(np.median(base)) if base.size else None,
@@ -270,7 +276,7 @@ def _comparison_with_an_empty_side(
         p_method="none",
         mde_abs=None,
         mde_rel=None,
-        notes=(f"no {empty} values",),
+        notes=(note,),
     )
 
 
