@@ -52,7 +52,12 @@ HOGS = 3
 # At duet's fixed 1200 rps a side each request costs more fixed CPU (fewer requests per wake-up): a knob of
 # 50 measured a median +6.6 % over 9 gates (bench/results/gate_quality_duet_calibration.jsonl), so there
 # the function carries about 13 %.
-CHECKSUM_SHARE = {"baseline": 0.15, "interleaved": 0.15, "duet": 0.13}
+CHECKSUM_SHARE = {"baseline": 0.15, "history": 0.15, "interleaved": 0.15, "duet": 0.13}
+# `history` mode: baseline mode whose gate also gets the previous HISTORY_RECORDS baseline records (from
+# earlier gates, minutes apart, as a base branch's artifacts would be), so it measures run-to-run drift.
+# Fixed ports: the address is part of what a record says it measured, and history must match it.
+HISTORY_RECORDS, HISTORY_GRPC, HISTORY_PPROF = 4, 50351, 6361
+HISTORY: list[Path] = []
 
 
 def free_port() -> int:
@@ -143,15 +148,29 @@ def one_gate(scenario: str, mode: str, knob_pct: float, *, kernel_always: bool =
     elif mode == "interleaved":
         code = perfgate(["run"], config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
     else:
+        if mode == "history":
+            grpc, pprof = HISTORY_GRPC, HISTORY_PPROF
+            fill_history(folder, kernel)
         perfgate(["run", "--baseline"], config(mode, 0, kernel, folder / "out", grpc, pprof), folder)
+        history = [arg for path in HISTORY[-HISTORY_RECORDS:] for arg in ("--history", str(path))]
         hogs = start_hogs() if scenario == "hog" else []
         try:
-            code = perfgate(["run", "--compare-to", str(folder / "out" / "baseline")],
+            code = perfgate(["run", "--compare-to", str(folder / "out" / "baseline"), *history],
                             config(mode, knob_pct, kernel, folder / "out", grpc, pprof), folder)
         finally:
             stop(hogs)
+        if mode == "history":
+            HISTORY.append(folder / "out" / "baseline")
     verdict = json.loads((folder / "out" / "verdict.json").read_text())
     return {**summarize(verdict, scenario, mode, knob_pct, code), "kernel": kernel}
+
+
+def fill_history(folder: Path, kernel: bool) -> None:
+    """Baseline records of earlier runs until HISTORY_RECORDS exist (only before the first history gate)."""
+    while len(HISTORY) < HISTORY_RECORDS:
+        out = folder / f"history-{len(HISTORY)}"
+        perfgate(["run", "--baseline"], config("history", 0, kernel, out, HISTORY_GRPC, HISTORY_PPROF), folder)
+        HISTORY.append(out / "baseline")
 
 
 def summarize(verdict: dict, scenario: str, mode: str, knob_pct: float, code: int) -> dict:
@@ -167,6 +186,7 @@ def summarize(verdict: dict, scenario: str, mode: str, knob_pct: float, code: in
         "top_riser": risers[0]["function"] if risers else None,
         "contended": verdict["kernel"].get("contended"),
         "runq_p99_ratio": _ratio(verdict["kernel"]),
+        "cpu_run_noise": ((metrics.get("cpu_per_request") or {}).get("run_level") or {}).get("sigma_rel"),
     }
 
 
@@ -184,7 +204,7 @@ def run(args: argparse.Namespace) -> None:
         if "cpu" in args.scenarios:
             for level in args.levels.split(","):
                 plan += [(f"cpu+{level}", mode, round(float(level) / CHECKSUM_SHARE[mode], 1))] * args.detect_gates
-        if "hog" in args.scenarios and mode in ("baseline", "duet"):
+        if "hog" in args.scenarios and mode in ("baseline", "history", "duet"):
             plan += [("hog", mode, 0.0)] * args.hog_gates
     for number, (scenario, mode, knob) in enumerate(plan, 1):
         started = time.monotonic()

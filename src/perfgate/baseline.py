@@ -90,6 +90,56 @@ def download_artifact_baseline(config: Config, environ: Mapping[str, str], workd
     return load_record(find_record_folder(folder, f"artifact {config.baseline.artifact}"))
 
 
+def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,
+                 workdir: Path | None = None) -> tuple[RunRecord, ...]:
+    """Earlier records of the baseline build, from which the gate measures run-to-run drift.
+
+    baseline.history paths are read like a baseline (a named record that cannot be read is an error);
+    with an artifact baseline, up to baseline.history_runs newest artifacts of the base branch are
+    downloaded too, best effort: a history that cannot be had leaves the gate without it, not failed.
+    The baseline record itself is dropped wherever it shows up.
+    """
+    environ = os.environ if environ is None else environ
+    workdir = workdir or Path(config.output)
+    records = [open_baseline_path(path, workdir / "history") for path in config.baseline.history]
+    if resolve_source(config, environ).kind == "artifact" and config.baseline.history_runs > 1:
+        records += download_artifact_history(config, environ, workdir)
+    unique: dict[tuple, RunRecord] = {}
+    for record in records:
+        unique.setdefault(_identity(record), record)
+    unique.pop(_identity(baseline), None)
+    return tuple(unique.values())
+
+
+def _identity(record: RunRecord) -> tuple:
+    return record.created_at, record.config_digest, record.environment.git_sha
+
+
+def download_artifact_history(config: Config, environ: Mapping[str, str], workdir: Path) -> list[RunRecord]:
+    from perfgate import github
+    from perfgate.errors import PerfgateError
+
+    token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
+    repo = environ.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        return []
+    try:
+        folders = github.download_baseline_history(
+            repo=repo, artifact_name=config.baseline.artifact,
+            branch=config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main", token=token,
+            api_url=github.api_url_from_env(environ), dest=workdir / "baseline-history",
+            count=config.baseline.history_runs, workflow=config.baseline.workflow)
+    except PerfgateError:
+        return []
+    records = []
+    for folder in folders:
+        try:
+            records.append(load_record(folder))
+        except PerfgateError:
+            continue
+    return records
+
+
 def open_baseline(config: Config, environ: Mapping[str, str] | None = None,
                   workdir: Path | None = None) -> RunRecord | None:
     """The baseline record, or None when there is none and `baseline.missing: pass` allows that."""

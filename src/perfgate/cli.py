@@ -80,6 +80,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--baseline", action="store_true",
                      help="mark the record as a baseline (saved in OUT/baseline/) for later comparisons")
     run.add_argument("--compare-to", metavar="DIR|TGZ", help="baseline record folder or .tgz to compare against")
+    _history_option(run)
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
@@ -90,6 +91,13 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     _config_options(compare)
     compare.add_argument("--baseline", required=True, metavar="DIR|TGZ", help="baseline record (folder or .tgz)")
     compare.add_argument("--candidate", required=True, metavar="DIR", help="candidate record folder")
+    _history_option(compare)
+
+
+def _history_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history", metavar="DIR|TGZ", action="append", dest="history",
+                        help="an earlier record of the baseline build (repeatable, config baseline.history): "
+                        "with 2 or more, the gate measures how far runs drift apart and allows for it")
 
 
 def _add_profile(commands: argparse._SubParsersAction) -> None:
@@ -199,7 +207,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def read_config(args: argparse.Namespace) -> Config:
-    overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None)}
+    overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None),
+                 "baseline.history": getattr(args, "history", None)}
     return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides,
                        require_target=args.command == "run")
 

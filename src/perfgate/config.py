@@ -111,6 +111,7 @@ class CompareConfig:
     baseline_address: str | None = None
     baseline_pprof_url: str | None = None
     schedule: str = "alternate"
+    run_noise_pct: float | None = None
 
     @property
     def concurrent_builds(self) -> bool:
@@ -125,6 +126,8 @@ class BaselineConfig:
     artifact: str
     branch: str | None
     workflow: str | None
+    history: tuple[str, ...] = ()
+    history_runs: int = 5
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class GateRule:
     scope: str = "service"
     max_depth: int | None = None
     consecutive: int | None = None
+    run_noise_pct: float | None = None
 
     @property
     def label(self) -> str:
@@ -390,6 +394,7 @@ SCHEMA: dict[str, Any] = {
         "baseline_address": Field(None, text(optional=True)),
         "baseline_pprof_url": Field(None, text(optional=True)),
         "schedule": Field("alternate", text(choices=("alternate", "duet"))),
+        "run_noise_pct": Field(None, number(0, maximum=100, optional=True)),
     },
     "baseline": {
         "path": Field(None, text(optional=True)),
@@ -397,6 +402,8 @@ SCHEMA: dict[str, Any] = {
         "artifact": Field("perfgate-baseline", text()),
         "branch": Field(None, text(optional=True)),
         "workflow": Field(None, text(optional=True)),
+        "history": Field([], string_list()),
+        "history_runs": Field(5, integer(0)),
     },
     "gates": Field(None, lambda value: (value, None)),  # validated by _check_gates
     "report": {
@@ -415,12 +422,12 @@ SCHEMA: dict[str, Any] = {
 # ---------------------------------------------------------------- gate rules
 LATENCY_METRICS = ("latency.p50", "latency.p90", "latency.p95", "latency.p99")
 RULE_KEYS: dict[str, tuple[str, ...]] = {
-    **{m: ("max_increase_pct", "max_increase_abs", "max_value") for m in LATENCY_METRICS},
-    "rps": ("max_decrease_pct", "min_value"),
+    **{m: ("max_increase_pct", "max_increase_abs", "max_value", "run_noise_pct") for m in LATENCY_METRICS},
+    "rps": ("max_decrease_pct", "min_value", "run_noise_pct"),
     "error_rate": ("max_value", "max_increase_abs"),
-    "cpu_per_request": ("max_increase_pct", "max_increase_abs"),
-    "function_share": ("pattern", "kind", "max_share_pct", "max_share_increase_pp"),
-    "runq.p99": ("max_increase_pct", "max_increase_abs", "max_value", "scope"),
+    "cpu_per_request": ("max_increase_pct", "max_increase_abs", "run_noise_pct"),
+    "function_share": ("pattern", "kind", "max_share_pct", "max_share_increase_pp", "run_noise_pct"),
+    "runq.p99": ("max_increase_pct", "max_increase_abs", "max_value", "scope", "run_noise_pct"),
     "runq.depth": ("max_depth", "consecutive"),
 }
 RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "error_rate": "fraction",
@@ -431,7 +438,7 @@ RULE_CHECKS: dict[str, Callable] = {
     "max_increase_abs": number(0), "max_value": number(0), "min_value": number(0),
     "pattern": text(), "kind": text(choices=("flat", "cum")), "max_share_pct": number(0, maximum=100),
     "max_share_increase_pp": number(0, maximum=100), "scope": text(choices=("service", "machine")),
-    "max_depth": integer(1), "consecutive": integer(1),
+    "max_depth": integer(1), "consecutive": integer(1), "run_noise_pct": number(0, maximum=100),
 }
 DEFAULT_GATES: tuple[GateRule, ...] = (
     GateRule("latency.p95", max_increase_pct=10.0),

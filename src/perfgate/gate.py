@@ -21,9 +21,24 @@ from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
 from perfgate.capture.runq_rules import contention_signal, depth_violation
 from perfgate.capture.runq_stats import longest_run_above
-from perfgate.compare.inputs import ComparisonInputs, SideInputs, cpu_per_request_pair, repetition_pairs
+from perfgate.compare.inputs import (
+    ComparisonInputs,
+    SideInputs,
+    cpu_per_request_pair,
+    repetition_pairs,
+    same_run,
+)
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
+from perfgate.compare.runs import (
+    MIN_RUNS_TO_ESTIMATE,
+    RunNoise,
+    configured_noise,
+    estimate_noise,
+    run_level_test,
+    wider,
+    with_run_level,
+)
 from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
 from perfgate.config import Config, GateRule
 from perfgate.verdict import (
@@ -58,6 +73,8 @@ class StatisticalCheck:
     max_worse_rel: float | None
     max_worse_abs: float | None
     pairs: int | None = None
+    base_run_medians: tuple[float, ...] = ()  # the baseline build's earlier runs, then the baseline record
+    run_noise: RunNoise | None = None  # set when the baseline came from another run and its drift is known
 
 
 # ---------------------------------------------------------------- per-metric values
@@ -152,6 +169,8 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> 
                                   unit=c.unit, alpha=config.compare.alpha, confidence=config.compare.confidence,
                                   n_tests=len(checks) if config.compare.correction == "holm" else 1)
                    for c in checks]
+    comparisons = [_with_run_level(check, comparison, config) for check, comparison in zip(checks, comparisons,
+                                                                                           strict=True)]
     adjusted = _adjusted_pvalues(comparisons, config.compare.correction)
     outcomes = []
     for check, comparison, p_adjusted in zip(checks, comparisons, adjusted, strict=True):
@@ -168,6 +187,15 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> 
                                     threshold=threshold_text(check.rule), comparison=comparison,
                                     p_adjusted=p_adjusted))
     return outcomes
+
+
+def _with_run_level(check: StatisticalCheck, comparison: MetricComparison, config: Config) -> MetricComparison:
+    if check.run_noise is None or not check.candidate:
+        return comparison
+    test = run_level_test(check.base_run_medians, statistics.median(check.candidate), check.run_noise,
+                          higher_is_worse=check.higher_is_worse, per_test_alpha=comparison.per_test_alpha,
+                          confidence=config.compare.confidence)
+    return comparison if test is None else with_run_level(comparison, test)
 
 
 def _adjusted_pvalues(comparisons: Sequence[MetricComparison], correction: str) -> list[float]:
@@ -251,8 +279,47 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                checks.append(statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand)))
+                check = statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand))
+                checks.append(with_run_noise(check, inputs, config))
     return outcomes + evaluate_statistical(_distinct_names(checks), config)
+
+
+# ---------------------------------------------------------------- run-to-run noise (compare/runs.py)
+def with_run_noise(check: StatisticalCheck, inputs: ComparisonInputs, config: Config) -> StatisticalCheck:
+    """A check whose baseline came from another run gets the baseline build's run medians and their drift."""
+    assert inputs.baseline is not None
+    if not check.baseline or same_run(inputs.baseline, inputs.candidate):
+        return check
+    medians = (*history_medians(check.rule, usable_history(inputs, config)), statistics.median(check.baseline))
+    configured = check.rule.run_noise_pct if check.rule.run_noise_pct is not None else config.compare.run_noise_pct
+    noise = wider(estimate_noise(medians), configured_noise(configured))
+    return replace(check, base_run_medians=medians, run_noise=noise)
+
+
+def history_medians(rule: GateRule, history: Sequence[SideInputs]) -> tuple[float, ...]:
+    medians = []
+    for side in history:
+        values = metric_values(side, rule)
+        if rule.metric == "cpu_per_request" and side.process_cpu_per_request_us:
+            values = side.process_cpu_per_request_us
+        if not isinstance(values, str) and values:
+            medians.append(statistics.median(values))
+    return tuple(medians)
+
+
+def usable_history(inputs: ComparisonInputs, config: Config) -> tuple[SideInputs, ...]:
+    """History records measured like the baseline: the same target and load settings and environment keys."""
+    base = inputs.baseline
+    assert base is not None
+    return tuple(side for side in inputs.history if history_mismatch(side, base, config) is None)
+
+
+def history_mismatch(side: SideInputs, base: SideInputs, config: Config) -> str | None:
+    if side.record.config_digest != base.record.config_digest:
+        return "other target or load settings"
+    keys = [k for k in config.compare.environment_keys
+            if side.record.environment.value(k) != base.record.environment.value(k)]
+    return f"other environment ({', '.join(keys)})" if keys else None
 
 
 def _distinct_names(checks: list[StatisticalCheck]) -> list[StatisticalCheck]:
@@ -340,8 +407,18 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
     if runq_base and runq_cand:
         series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
     pairs = repetition_pairs(base, cand)
-    return tuple(compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
-                                confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
+    comparisons = (compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
+                                  confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
+    return tuple(_headline_run_level(c, inputs, config) for c in comparisons)
+
+
+def _headline_run_level(comparison: MetricComparison, inputs: ComparisonInputs, config: Config) -> MetricComparison:
+    """A headline metric seen like a rule on it would be: with the run-level test when the runs differ."""
+    check = StatisticalCheck(rule=GateRule(comparison.name, scope="machine"), name=comparison.name,
+                             baseline=comparison.baseline, candidate=comparison.candidate,
+                             higher_is_worse=comparison.higher_is_worse, unit=comparison.unit,
+                             max_worse_rel=None, max_worse_abs=None)
+    return _with_run_level(with_run_noise(check, inputs, config), comparison, config)
 
 
 # ---------------------------------------------------------------- the verdict
@@ -377,8 +454,30 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
                                                                and outcome != "PASS"),
         suggestions=suggestions(rules, diffs, kernel, config), rules=tuple(rules),
         metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, environment_diffs=diffs,
-        notes=_notes(inputs), baseline=summary_of(inputs.baseline), candidate=summary_of(inputs.candidate),
+        notes=(*_notes(inputs), *run_noise_notes(inputs, config)), baseline=summary_of(inputs.baseline),
+        candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__)
+
+
+def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]:
+    """What the gate knew about run-to-run drift: the history it used or skipped, or that it knew nothing."""
+    base = inputs.baseline
+    assert base is not None
+    if same_run(base, inputs.candidate):
+        return ()
+    notes = [f"earlier baseline record {side.record.path or side.record.created_at} not used: {why}"
+             for side in inputs.history if (why := history_mismatch(side, base, config))]
+    runs = len(usable_history(inputs, config)) + 1
+    configured = config.compare.run_noise_pct is not None or any(r.run_noise_pct is not None for r in config.gates)
+    if runs >= MIN_RUNS_TO_ESTIMATE:
+        notes.append(f"run-to-run noise measured on {runs} runs of the baseline build (this baseline and "
+                     f"{runs - 1} earlier records); changes within it are not called regressions")
+    elif not configured:
+        notes.append(f"the baseline came from another run and this runner's run-to-run drift is unknown "
+                     f"({runs} run(s) of the baseline build; {MIN_RUNS_TO_ESTIMATE} needed): a small FAIL may be "
+                     "the runner drifting. Give earlier baseline records (baseline.history, --history) or set "
+                     "compare.run_noise_pct, or use compare.mode: interleaved")
+    return tuple(notes)
 
 
 def _validity_rule(name: str, why: str) -> RuleOutcome:

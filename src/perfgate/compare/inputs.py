@@ -57,8 +57,7 @@ def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
     Paired: both records come from one interleaved run (same pairing_id) and every repetition finished on
     both sides, so value i of a metric on one side was measured next to (or, in duet, with) value i on the other.
     """
-    pairing = base.record.load_settings.get("pairing_id")
-    if pairing is None or pairing != cand.record.load_settings.get("pairing_id"):
+    if not same_run(base, cand):
         return None
     indices = [rep.index for rep in base.record.repetitions]
     same_repetitions = indices == [rep.index for rep in cand.record.repetitions]
@@ -66,15 +65,24 @@ def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
     return len(indices) if same_repetitions and all_finished else None
 
 
+def same_run(base: SideInputs, cand: SideInputs) -> bool:
+    """Both records come from one interleaved run (they share its pairing_id)."""
+    pairing = base.record.load_settings.get("pairing_id")
+    return pairing is not None and pairing == cand.record.load_settings.get("pairing_id")
+
+
 @dataclass(frozen=True)
 class ComparisonInputs:
     baseline: SideInputs | None
     candidate: SideInputs
     notes: tuple[str, ...] = field(default=())
+    history: tuple[SideInputs, ...] = ()  # earlier records of the baseline build (run-to-run noise)
 
 
-def load_inputs(baseline: RunRecord | None, candidate: RunRecord) -> ComparisonInputs:
-    return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate))
+def load_inputs(baseline: RunRecord | None, candidate: RunRecord,
+                history: tuple[RunRecord, ...] = ()) -> ComparisonInputs:
+    return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate),
+                            history=tuple(side_inputs(record) for record in history))
 
 
 def side_inputs(record: RunRecord) -> SideInputs:

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from perfgate.compare.runs import RunLevelTest
+
 Outcome = Literal["PASS", "WARN", "FAIL", "INCONCLUSIVE"]
 PASS: Outcome = "PASS"
 WARN: Outcome = "WARN"
@@ -89,6 +91,7 @@ class MetricComparison:
     min_reps_needed: int
     can_reject: bool
     notes: tuple[str, ...]
+    run_level: RunLevelTest | None = None  # set when the baseline came from another run (compare/runs.py)
 
     @property
     def worse_shift(self) -> float | None:
@@ -108,10 +111,13 @@ class MetricComparison:
     def from_dict(cls, data: Mapping[str, Any]) -> MetricComparison:
         """Inverse of to_dict: restores tuples and the infinities that to_dict wrote as null."""
         names = {f.name for f in fields(cls)}
-        missing = names - set(data)
+        missing = names - set(data) - {"run_level"}
         if missing:
             raise ValueError(f"metric comparison is missing {sorted(missing)}")
-        values = {name: data[name] for name in names}
+        values = {name: data[name] for name in names if name in data}
+        if values.get("run_level") is not None:
+            values["run_level"] = RunLevelTest(**{**values["run_level"],
+                                                  "rel_ci": tuple(values["run_level"]["rel_ci"])})
         for key in ("baseline", "candidate", "notes"):
             values[key] = tuple(values[key])
         for key in ("shift_ci", "rel_ci"):
@@ -616,7 +622,7 @@ def classify(
             INCONCLUSIVE,
             f"{c.name}: too noisy to tell: {seen}, but a regression of up to {reach} "
             f"({1 - c.alpha:.0%} bound) cannot be ruled out, beyond the {fail_limit} threshold; this run "
-            f"{mde} (80% power). Add repetitions or reduce noise",
+            f"{mde} (80% power). {_noise_advice(c)}",
         )
     if significantly_worse and _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
         warn_limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
@@ -673,6 +679,14 @@ def _cannot_rule_out(c: MetricComparison, rel: float | None, abs_: float | None)
         return None
     shown = [fmt(bound) for _, bound, fmt in checks if bound is not None]
     return " / ".join(shown) or f"{_fmt_signed(c.worse_bound)} {c.unit}".rstrip()
+
+
+def _noise_advice(c: MetricComparison) -> str:
+    run = c.run_level
+    if run is None or (c.mde_rel is not None and run.mde_rel < c.mde_rel):
+        return "Add repetitions or reduce noise"
+    return (f"The baseline came from another run and this runner's run medians drift by ±{run.sigma_rel:.1%} "
+            f"between runs ({run.source}): compare base and head in one job (compare.mode: interleaved)")
 
 
 def _too_few_reps(c: MetricComparison) -> str:

@@ -1,0 +1,228 @@
+"""Run-to-run noise (compare/runs.py): the run-level test, its wiring in the gate, and --history on the CLI."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+from test_gate import ENV, record
+
+from perfgate.compare.inputs import load_inputs
+from perfgate.compare.runs import configured_noise, estimate_noise, run_level_test, with_run_level
+from perfgate.compare.stats import MetricComparison, classify, compare_metric
+from perfgate.config import load_config
+from perfgate.gate import decide
+from perfgate.verdict import Verdict
+
+CPU_RULE = [{"metric": "cpu_per_request", "max_increase_pct": 3}]
+
+
+def test_estimated_noise_gives_a_t_prediction_interval_test():
+    medians = [100.0, 95.0, 106.0, 102.0, 100.0]
+    noise = estimate_noise(medians)
+    test = run_level_test(medians, 108.0, noise, higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+    logs = np.log(medians)
+    se = logs.std(ddof=1) * math.sqrt(1 + 1 / len(logs))
+    t = (math.log(108.0) - logs.mean()) / se
+    assert test.p_value == pytest.approx(scipy_stats.t.sf(t, df=4))
+    assert test.df == 4 and test.runs == 5
+    half = scipy_stats.t.ppf(0.975, 4) * se
+    assert test.rel_ci == pytest.approx((math.expm1(t * se - half), math.expm1(t * se + half)))
+    assert test.mde_rel == pytest.approx(math.expm1((scipy_stats.t.ppf(0.95, 4) + scipy_stats.t.ppf(0.8, 4)) * se))
+
+
+def test_configured_noise_compares_two_runs_with_the_normal():
+    noise = configured_noise(5)
+    test = run_level_test([100.0], 110.0, noise, higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+    se = math.log(1.05) * math.sqrt(2)
+    assert test.df is None
+    assert test.p_value == pytest.approx(scipy_stats.norm.sf(math.log(1.1) / se))
+    lower = run_level_test([100.0], 110.0, noise, higher_is_worse=False, per_test_alpha=0.05, confidence=0.95)
+    assert lower.p_value == pytest.approx(1 - test.p_value)  # rps: higher is better
+
+
+def test_noise_needs_three_positive_run_medians():
+    assert estimate_noise([100.0, 101.0]) is None
+    assert estimate_noise([100.0, 101.0, 0.0]) is None
+    assert estimate_noise([100.0, 101.0, 99.0]).df == 2
+    assert configured_noise(None) is None and configured_noise(0) is None
+
+
+def test_with_run_level_keeps_the_larger_p_and_the_wider_bound_ci_and_mde():
+    within = compare_metric("cpu", [100, 101, 99, 100.5, 100.2, 99.8], [108, 109, 107, 108.5, 108.1, 107.9],
+                            higher_is_worse=True, unit="us")
+    test = run_level_test([100.0, 95.0, 106.0, 102.0, 100.1], 108.0, estimate_noise([100.0, 95.0, 106.0, 102.0,
+                                                                                       100.1]),
+                          higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+    both = with_run_level(within, test)
+    assert both.p_value == max(within.p_value, test.p_value) == test.p_value
+    assert both.worse_bound_rel == test.worse_bound_rel > within.worse_bound_rel
+    assert both.mde_rel == test.mde_rel > within.mde_rel
+    assert both.rel_ci[0] <= within.rel_ci[0] and both.rel_ci[1] >= within.rel_ci[1]
+    assert classify(within, p_adjusted=within.p_value, max_worse_rel=0.03).outcome == "FAIL"
+    verdict = classify(both, p_adjusted=both.p_value, max_worse_rel=0.03)
+    assert verdict.outcome == "INCONCLUSIVE"
+    assert "another run" in verdict.reason and "interleaved" in verdict.reason
+    assert MetricComparison.from_dict(both.to_dict()) == both
+
+
+def _runs(rng: np.random.Generator, n_runs: int, shift: float, *, run_sd: float, within_cv: float,
+          reps: int) -> list[list[float]]:
+    """Runs of one build: each run's level drifts (lognormal, run_sd), its repetitions scatter around it."""
+    levels = 100.0 * (1 + shift) * np.exp(rng.normal(0, run_sd, n_runs))
+    return [list(level * np.exp(rng.normal(0, within_cv, reps))) for level in levels]
+
+
+def _outcome(runs_base: list[list[float]], cand: list[float], *, use_history: bool) -> str:
+    base = runs_base[-1]
+    within = compare_metric("cpu", base, cand, higher_is_worse=True, unit="us")
+    comparison = within
+    if use_history:
+        medians = [statistics.median(r) for r in runs_base]
+        test = run_level_test(medians, statistics.median(cand), estimate_noise(medians), higher_is_worse=True,
+                              per_test_alpha=0.05, confidence=0.95)
+        comparison = with_run_level(within, test)
+    return classify(comparison, p_adjusted=comparison.p_value, max_worse_rel=0.03).outcome
+
+
+def test_seeded_a_a_with_run_drift_fails_without_history_and_not_with_it():
+    """200 seeded A/A gates on a runner whose runs drift by 6 % (repetitions within a run: 2 %), 5 baseline runs."""
+    rng = np.random.default_rng(20261126)
+    without, with_history = 0, 0
+    for _ in range(200):
+        runs = _runs(rng, 6, 0.0, run_sd=0.06, within_cv=0.02, reps=6)
+        without += _outcome(runs[:5], runs[5], use_history=False) == "FAIL"
+        with_history += _outcome(runs[:5], runs[5], use_history=True) == "FAIL"
+    assert without >= 40  # the within-run test alone mistakes drift for regressions
+    # the run-level test holds its level: at most alpha (5 %, 10 of 200) plus binomial slack
+    assert with_history <= 18
+
+
+def test_seeded_large_regression_is_still_detected_through_the_drift():
+    rng = np.random.default_rng(7)
+    detected = 0
+    for _ in range(200):
+        base_runs = _runs(rng, 5, 0.0, run_sd=0.03, within_cv=0.02, reps=6)
+        cand = _runs(rng, 1, 0.30, run_sd=0.03, within_cv=0.02, reps=6)[0]
+        detected += _outcome(base_runs, cand, use_history=True) == "FAIL"
+    assert detected >= 190  # >= 95 %
+
+
+# ---------------------------------------------------------------- the gate
+def _cpu_record(role: str, cpu_us: list[float], *, created_at: str, digest: str = "d", env=ENV):
+    return replace(record(role, [10.0] * len(cpu_us), cpu_us=cpu_us, env=env), created_at=created_at,
+                   config_digest=digest)
+
+
+def _gate(baseline, candidate, history=(), *settings: str) -> Verdict:
+    config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}", *settings], require_target=False)
+    return decide(load_inputs(baseline, candidate, tuple(history)), config, created_at="now")
+
+
+TIGHT = [100.0, 100.4, 99.7, 100.2, 99.9, 100.1]
+HISTORY_LEVELS = (93.0, 106.0, 97.0, 104.0)
+
+
+def _history(**kwargs):
+    return [_cpu_record("baseline", [v * level / 100 for v in TIGHT], created_at=f"h{i}", **kwargs)
+            for i, level in enumerate(HISTORY_LEVELS)]
+
+
+def test_without_history_a_small_shift_fails_and_the_verdict_says_drift_is_unknown():
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"))
+    assert verdict.outcome == "FAIL"
+    assert any("run-to-run drift is unknown" in note for note in verdict.notes)
+
+
+def test_history_that_drifts_turns_a_drift_sized_shift_into_inconclusive():
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), _history())
+    rule = verdict.rules[0]
+    assert verdict.outcome == "INCONCLUSIVE", rule.reason
+    assert rule.comparison.run_level.runs == 5 and rule.comparison.run_level.df == 4
+    assert "another run" in rule.reason
+    assert any("measured on 5 runs" in note for note in verdict.notes)
+
+def test_the_run_level_evidence_survives_verdict_json(tmp_path):
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), _history())
+    verdict.save(tmp_path)
+    assert Verdict.load(tmp_path) == verdict
+
+
+def test_a_shift_far_beyond_the_drift_still_fails():
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.6 for v in TIGHT], created_at="c"), _history())
+    assert verdict.outcome == "FAIL", verdict.rules[0].reason
+    assert verdict.rules[0].comparison.run_level is not None
+
+
+def test_configured_noise_acts_without_history():
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), (),
+                    "compare.run_noise_pct=5")
+    assert verdict.outcome == "INCONCLUSIVE"
+    assert verdict.rules[0].comparison.run_level.source == "configured run_noise_pct 5"
+    assert not any("drift is unknown" in note for note in verdict.notes)
+
+
+def test_history_measured_differently_is_skipped_with_a_note():
+    other_env = replace(ENV, cpu_model="another cpu")
+    history = [*_history(digest="other")[:2], *_history(env=other_env)[2:]]
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), history)
+    assert verdict.outcome == "FAIL"
+    assert verdict.rules[0].comparison.run_level is None
+    skipped = [note for note in verdict.notes if "not used" in note]
+    assert len(skipped) == 4
+    assert any("other target or load settings" in n for n in skipped)
+    assert any("other environment (cpu_model)" in n for n in skipped)
+
+
+def test_records_of_one_interleaved_run_get_no_run_level_test():
+    settings = {"pairing_id": "run-1"}
+    base = replace(_cpu_record("baseline", TIGHT, created_at="b"), load_settings=settings)
+    cand = replace(_cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), load_settings=settings)
+    verdict = _gate(base, cand, _history())
+    assert verdict.rules[0].comparison.run_level is None
+    assert not any("run-to-run" in note for note in verdict.notes)
+
+
+# ---------------------------------------------------------------- the CLI
+def _perfgate(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "perfgate", *args], cwd=cwd, capture_output=True, text=True,  # noqa: S603
+                          timeout=120, check=False, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_compare_reads_history_from_the_command_line(tmp_path):
+    base = _cpu_record("baseline", TIGHT, created_at="b").save(tmp_path / "base")
+    cand = _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c").save(tmp_path / "cand")
+    history = [h.save(tmp_path / f"h{i}") for i, h in enumerate(_history())]
+    config = tmp_path / "perfgate.yml"
+    config.write_text(f"gates: {CPU_RULE}\nreport: {{comment: never, plots: false}}\n", encoding="utf-8")
+    args = ["compare", "--config", str(config), "--baseline", str(base.path), "--candidate", str(cand.path)]
+    without = _perfgate(*args, "--out", str(tmp_path / "o1"), cwd=tmp_path)
+    assert without.returncode == 1, without.stderr
+    with_history = _perfgate(*args, "--out", str(tmp_path / "o2"),
+                             *(arg for h in history for arg in ("--history", str(h.path))), cwd=tmp_path)
+    assert with_history.returncode == 4, with_history.stderr
+    assert Verdict.load(tmp_path / "o2").rules[0].comparison.run_level.runs == 5
+
+
+def test_an_unreadable_history_record_is_a_usage_error_naming_it(tmp_path):
+    base = _cpu_record("baseline", TIGHT, created_at="b").save(tmp_path / "base")
+    cand = _cpu_record("candidate", TIGHT, created_at="c").save(tmp_path / "cand")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "record.json").write_text("{not json", encoding="utf-8")
+    done = _perfgate("compare", "--baseline", str(base.path), "--candidate", str(cand.path),
+                     "--history", str(broken), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert str(broken) in done.stderr
