@@ -226,3 +226,15 @@ def test_an_unreadable_history_record_is_a_usage_error_naming_it(tmp_path):
                      "--history", str(broken), "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert done.returncode == 2
     assert str(broken) in done.stderr
+
+
+def test_the_comment_says_the_comparison_allowed_for_run_drift():
+    from perfgate.report.markdown import render_markdown
+
+    with_history = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                         _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), _history())
+    text = render_markdown(with_history)
+    assert "The baseline came from another run" in text and "5 runs of the baseline build" in text
+    alone = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                  _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"))
+    assert "The baseline came from another run" not in render_markdown(alone)

@@ -235,9 +235,23 @@ def metrics_section(verdict: Verdict, limit: int | None, _movers: int | None) ->
     blocks.append(Paragraph(inline(
         "Medians over repetitions. Change: Hodges-Lehmann shift of candidate vs baseline; p: one-sided "
         "Mann-Whitney U in the worse direction (adj.: after the multiple-testing correction).")))
+    drift = run_drift_note(verdict.metrics)
+    blocks += [drift] if drift else []
     blocks.append(Figure("latency_cdf", "Latency distribution of all calls, baseline vs candidate"))
     return Section("metrics", "Metrics", 80, tuple(blocks), rows_total=total, rows_shown=count,
                    row_limit=count, droppable=False)
+
+
+def run_drift_note(metrics: Sequence[MetricComparison]) -> Paragraph | None:
+    """Says that p, CI and MDE also allow for run-to-run drift, and how large it was, when they do."""
+    drifting = [m for m in metrics if m.run_level is not None]
+    if not drifting:
+        return None
+    spreads = ", ".join(f"{m.name} ±{m.run_level.sigma_rel:.1%}" for m in drifting)
+    return Paragraph(inline(
+        f"The baseline came from another run, so p and the interval also allow for how far runs of the same "
+        f"code drift apart on this runner ({drifting[0].run_level.source}: {spreads}); a change must stand out "
+        "from that drift too (docs/statistics.md, run-to-run noise)."))
 
 
 def _ci_header(metrics: Sequence[MetricComparison]) -> str:
