@@ -22,6 +22,14 @@ MAX_ARCHIVE_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
+class BaselineHistory:
+    """Earlier records of the baseline build, and what could not be had (notes for the verdict)."""
+
+    records: tuple[RunRecord, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BaselineSource:
     kind: str  # "path" | "artifact" | "none"
     description: str
@@ -91,53 +99,56 @@ def download_artifact_baseline(config: Config, environ: Mapping[str, str], workd
 
 
 def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,
-                 workdir: Path | None = None) -> tuple[RunRecord, ...]:
+                 workdir: Path | None = None, *, from_artifacts: bool = False) -> BaselineHistory:
     """Earlier records of the baseline build, from which the gate measures run-to-run drift.
 
     baseline.history paths are read like a baseline (a named record that cannot be read is an error);
-    with an artifact baseline, up to baseline.history_runs newest artifacts of the base branch are
+    with an artifact baseline (`from_artifacts`), up to baseline.history_runs newest artifacts of the base branch are
     downloaded too, best effort: a history that cannot be had leaves the gate without it, not failed.
     The baseline record itself is dropped wherever it shows up.
     """
     environ = os.environ if environ is None else environ
     workdir = workdir or Path(config.output)
     records = [open_baseline_path(path, workdir / "history") for path in config.baseline.history]
-    if resolve_source(config, environ).kind == "artifact" and config.baseline.history_runs > 1:
-        records += download_artifact_history(config, environ, workdir)
+    notes: list[str] = []
+    if from_artifacts and config.baseline.history_runs > 1:
+        downloaded, notes = download_artifact_history(config, environ, workdir)
+        records += downloaded
     unique: dict[tuple, RunRecord] = {}
     for record in records:
         unique.setdefault(_identity(record), record)
     unique.pop(_identity(baseline), None)
-    return tuple(unique.values())
+    return BaselineHistory(tuple(unique.values()), tuple(notes))
 
 
 def _identity(record: RunRecord) -> tuple:
     return record.created_at, record.config_digest, record.environment.git_sha
 
 
-def download_artifact_history(config: Config, environ: Mapping[str, str], workdir: Path) -> list[RunRecord]:
+def download_artifact_history(config: Config, environ: Mapping[str, str],
+                              workdir: Path) -> tuple[list[RunRecord], list[str]]:
     from perfgate import github
     from perfgate.errors import PerfgateError
 
     token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
     repo = environ.get("GITHUB_REPOSITORY")
     if not token or not repo:
-        return []
+        return [], ["earlier baseline artifacts not downloaded: GITHUB_TOKEN and GITHUB_REPOSITORY are not set"]
     try:
         folders = github.download_baseline_history(
             repo=repo, artifact_name=config.baseline.artifact,
             branch=config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main", token=token,
             api_url=github.api_url_from_env(environ), dest=workdir / "baseline-history",
             count=config.baseline.history_runs, workflow=config.baseline.workflow)
-    except PerfgateError:
-        return []
-    records = []
+    except PerfgateError as error:
+        return [], [f"earlier baseline artifacts not downloaded: {error.message}"]
+    records, notes = [], []
     for folder in folders:
         try:
             records.append(load_record(folder))
-        except PerfgateError:
-            continue
-    return records
+        except PerfgateError as error:
+            notes.append(f"an earlier baseline artifact was not used: {error.message}")
+    return records, notes
 
 
 def open_baseline(config: Config, environ: Mapping[str, str] | None = None,

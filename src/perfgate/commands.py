@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from perfgate.baseline import open_baseline, open_baseline_path, open_history, resolve_source
+from perfgate.baseline import BaselineHistory, open_baseline, open_baseline_path, open_history, resolve_source
 from perfgate.compare.inputs import ComparisonInputs
 from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, ConfigError
@@ -43,7 +43,7 @@ def run(config: Config, *, as_baseline: bool) -> int:
     source = resolve_source(config, os.environ)
     # Read a given baseline first: a corrupt one should stop the job before minutes of load, not after.
     baseline = open_baseline(config, os.environ, out) if not as_baseline and source.kind == "path" else None
-    history = open_history(config, baseline, os.environ, out) if baseline is not None else ()
+    history = open_history(config, baseline, os.environ, out) if baseline is not None else BaselineHistory()
     progress = _progress(config)
     record = measure(config, out / role, role=role, ghz=ghz, progress=progress)
     progress.info(f"record saved in {record.path} ({len(record.ok_repetitions)} repetitions)")
@@ -51,7 +51,8 @@ def run(config: Config, *, as_baseline: bool) -> int:
         return EXIT_PASS
     if baseline is None:
         baseline = open_baseline(config, os.environ, out)
-        history = open_history(config, baseline, os.environ, out) if baseline is not None else ()
+        history = BaselineHistory() if baseline is None else open_history(
+            config, baseline, os.environ, out, from_artifacts=source.kind == "artifact")
     return gate_and_publish(config, baseline, record, out, history=history)
 
 
@@ -64,12 +65,13 @@ def compare(config: Config, *, baseline: str, candidate: Path) -> int:
 
 
 def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunRecord, out: Path, *,
-                     history: tuple[RunRecord, ...] = ()) -> int:
+                     history: BaselineHistory | None = None) -> int:
     from perfgate.compare.inputs import load_inputs
     from perfgate.gate import decide
     from perfgate.publish import publish_verdict
 
-    inputs = load_inputs(baseline, candidate, history)
+    history = history or BaselineHistory()
+    inputs = load_inputs(baseline, candidate, history.records, notes=history.notes)
     verdict = decide(inputs, config, created_at=utc_now())
     verdict = with_flamegraph(verdict, inputs, out, title=config.report.title)
     verdict_path = verdict.save(out)

@@ -79,10 +79,10 @@ class ComparisonInputs:
     history: tuple[SideInputs, ...] = ()  # earlier records of the baseline build (run-to-run noise)
 
 
-def load_inputs(baseline: RunRecord | None, candidate: RunRecord,
-                history: tuple[RunRecord, ...] = ()) -> ComparisonInputs:
+def load_inputs(baseline: RunRecord | None, candidate: RunRecord, history: tuple[RunRecord, ...] = (), *,
+                notes: tuple[str, ...] = ()) -> ComparisonInputs:
     return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate),
-                            history=tuple(side_inputs(record) for record in history))
+                            notes=notes, history=tuple(side_inputs(record) for record in history))
 
 
 def side_inputs(record: RunRecord) -> SideInputs:
