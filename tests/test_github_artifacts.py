@@ -16,8 +16,10 @@ from perfgate.github import (
     ACTIONS_READ_HINT,
     RetryPolicy,
     download_baseline_artifact,
+    download_baseline_history,
     download_run_artifact,
     locate_baseline_artifact,
+    locate_baseline_history,
 )
 
 pytest_plugins = ["ghapi.fixture"]
@@ -196,3 +198,32 @@ def test_download_run_artifact_for_the_workflow_run_pattern(fake_github: FakeGit
     with pytest.raises(BaselineError, match="has no artifact named 'nope'"):
         download_run_artifact(repo=REPO, run_id=pr_run.id, artifact_name="nope", token=TEST_TOKEN,
                               api_url=fake_github.base_url, dest=tmp_path / "none", retry=FAST)
+
+
+def test_history_lists_the_newest_artifacts_one_per_trusted_run(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    runs = []
+    for tag in ("h1", "h2", "h3", "h4"):
+        run = fake_github.add_run(REPO)
+        fake_github.add_artifact(run, NAME, record_zip(tag, folder="perfgate-out"))
+        runs.append(run)
+    fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("expired"), expired=True)
+    poisoned = fake_github.add_run(REPO, event="pull_request", head_repo="mallory/greeter")
+    fake_github.add_artifact(poisoned, NAME, record_zip("poisoned"))
+    options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
+               "api_url": fake_github.base_url, "retry": FAST}
+    refs = locate_baseline_history(count=3, **options)
+    assert [ref.run_id for ref in refs] == [runs[3].id, runs[2].id, runs[1].id]
+    folders = download_baseline_history(count=10, dest=tmp_path / "history", **options)
+    assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["h4", "h3", "h2", "h1"]
+    assert folders[0] == tmp_path / "history" / str(runs[3].id) / "perfgate-out"
+
+
+def test_history_skips_an_artifact_without_a_record(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    good = fake_github.add_run(REPO)
+    fake_github.add_artifact(good, NAME, record_zip("good"))
+    fake_github.add_artifact(fake_github.add_run(REPO), NAME, zip_bytes({"notes.txt": b"no record"}))
+    folders = download_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
+                                        api_url=fake_github.base_url, retry=FAST, count=5, dest=tmp_path / "h")
+    assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["good"]
+    assert locate_baseline_history(repo=REPO, artifact_name="other", branch="main", token=TEST_TOKEN,
+                                   api_url=fake_github.base_url, retry=FAST, count=5) == []

@@ -238,3 +238,56 @@ def test_the_comment_says_the_comparison_allowed_for_run_drift():
     alone = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
                   _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"))
     assert "The baseline came from another run" not in render_markdown(alone)
+
+
+# ---------------------------------------------------------------- history from the base branch's artifacts
+pytest_plugins = ["ghapi.fixture"]
+
+
+def _zipped_record(folder):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                archive.write(path, f"baseline/{path.relative_to(folder)}")
+    return buffer.getvalue()
+
+
+def test_an_artifact_baseline_brings_its_history_and_the_gate_uses_it(fake_github, tmp_path):
+    from ghapi.server import TEST_TOKEN
+
+    from perfgate.baseline import open_baseline, open_history
+
+    repo = "acme/greeter"
+    levels = (*HISTORY_LEVELS, 100.0)  # oldest first; the newest artifact is the baseline itself
+    for i, level in enumerate(levels):
+        saved = _cpu_record("baseline", [v * level / 100 for v in TIGHT], created_at=f"run{i}").save(tmp_path / f"r{i}")
+        fake_github.add_artifact(fake_github.add_run(repo), "perfgate-baseline", _zipped_record(saved.path))
+    fake_github.add_artifact(fake_github.add_run(repo), "perfgate-baseline", b"not a zip")  # newest: broken
+    environ = {"GITHUB_TOKEN": TEST_TOKEN, "GITHUB_REPOSITORY": repo, "GITHUB_API_URL": fake_github.base_url,
+               "GITHUB_BASE_REF": "main"}
+    config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}", "baseline.history_runs=6"],
+                         require_target=False)
+    with pytest.raises(Exception, match="not a readable zip"):
+        open_baseline(config, environ, tmp_path / "out")  # the baseline itself must be readable
+    baseline = _cpu_record("baseline", TIGHT, created_at=f"run{len(levels) - 1}")
+    history = open_history(config, baseline, environ, tmp_path / "out", from_artifacts=True)
+    assert sorted(r.created_at for r in history.records) == ["run0", "run1", "run2", "run3"]
+    assert history.notes == ()
+    verdict = decide(load_inputs(baseline, _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"),
+                                 history.records, notes=history.notes), config, created_at="now")
+    assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].comparison.run_level.runs == 5
+
+
+def test_history_that_cannot_be_downloaded_is_a_note_not_an_error(tmp_path):
+    from perfgate.baseline import open_history
+
+    config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}"], require_target=False)
+    baseline = _cpu_record("baseline", TIGHT, created_at="b")
+    environ = {"GITHUB_TOKEN": "x", "GITHUB_REPOSITORY": "acme/greeter", "GITHUB_API_URL": "http://127.0.0.1:9"}
+    history = open_history(config, baseline, environ, tmp_path, from_artifacts=True)
+    assert history.records == ()
+    assert len(history.notes) == 1 and "earlier baseline artifacts not downloaded" in history.notes[0]

@@ -7,8 +7,10 @@ artifacts.py hold one job each. This module re-exports the names the rest of per
 from perfgate.github.artifacts import (
     ACTIONS_READ_HINT,
     download_baseline_artifact,
+    download_baseline_history,
     download_run_artifact,
     locate_baseline_artifact,
+    locate_baseline_history,
 )
 from perfgate.github.client import RetryPolicy, api_url_from_env
 from perfgate.github.comment import (
@@ -39,9 +41,11 @@ __all__ = [
     "RetryPolicy",
     "api_url_from_env",
     "download_baseline_artifact",
+    "download_baseline_history",
     "download_run_artifact",
     "fit_comment_body",
     "locate_baseline_artifact",
+    "locate_baseline_history",
     "read_pr_context",
     "read_pr_context_file",
     "read_workflow_run_event",

@@ -73,27 +73,37 @@ def locate_baseline_artifact(
                                     token)) from None
 
 
-def _find_baseline(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
-                   max_runs: int) -> ArtifactRef:
+def _branch_artifacts(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
+                      max_runs: int, scanned: list[int]) -> Iterable[tuple[Any, ArtifactRef]]:
+    """(artifact, ref) of the newest `artifact_name` of each of the branch's own successful runs, newest first.
+
+    Runs of pull requests (whose head branch may also be called `branch`, from a fork) are skipped: a
+    baseline must come from the repository's own branch. `scanned[0]` counts the runs looked at.
+    """
     repository = gh.get_repo(repo)
     if workflow:
         runs = repository.get_workflow(workflow).get_runs(branch=branch, status="success")
     else:
         runs = repository.get_workflow_runs(branch=branch, status="success")
-    scanned = 0
-    of_workflow = f" of workflow {workflow}" if workflow else ""
     for run in itertools.islice(runs, max_runs):
         if run.event in ("pull_request", "pull_request_target") or (
                 run.head_repository is not None and run.head_repository.full_name.lower() != repo.lower()):
             continue
-        scanned += 1
+        scanned[0] += 1
         artifact = _newest_named(run.get_artifacts(), artifact_name)
-        if artifact is None:
-            continue
-        ref = _artifact_ref(artifact, run)
+        if artifact is not None:
+            yield artifact, _artifact_ref(artifact, run)
+
+
+def _find_baseline(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
+                   max_runs: int) -> ArtifactRef:
+    scanned = [0]
+    of_workflow = f" of workflow {workflow}" if workflow else ""
+    for artifact, ref in _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, scanned):
         if artifact.expired:
             raise _expired_error(ref)
         return ref
+    scanned = scanned[0]
     if scanned == 0:
         raise BaselineMissing(
             f"no successful run on {branch}{of_workflow} yet, so there is no baseline to compare against",
@@ -128,6 +138,71 @@ def download_baseline_artifact(
     root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
                           retry=retry)
     return find_record_folder(root, source=f"artifact {ref.name!r} of run {ref.run_id}")
+
+
+def locate_baseline_history(
+    *,
+    repo: str,
+    artifact_name: str,
+    branch: str,
+    token: str,
+    api_url: str,
+    count: int,
+    workflow: str | None = None,
+    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
+    retry: RetryPolicy | None = None,
+) -> list[ArtifactRef]:
+    """Up to `count` newest unexpired `artifact_name` artifacts, one per run on `branch`, newest first.
+
+    The same runs as locate_baseline_artifact looks at; history is best effort, so expired artifacts are
+    skipped and none at all is an empty list, not an error.
+    """
+    policy = retry or RetryPolicy()
+    _check_repo_name(repo, "repo")
+    _check_positive_int(count, "count")
+    _check_positive_int(max_runs, "max_runs")
+    with _client(token, api_url, policy, per_page=min(100, max_runs)) as gh:
+        try:
+            found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
+            return list(itertools.islice((ref for artifact, ref in found if not artifact.expired), count))
+        except GithubException as exc:
+            raise _artifact_api_error(exc, repo, token) from None
+        except requests.RequestException as exc:
+            raise ToolError(_redact(f"GitHub API unreachable while looking for earlier baselines: {exc}",
+                                    token)) from None
+
+
+def download_baseline_history(
+    *,
+    repo: str,
+    artifact_name: str,
+    branch: str,
+    token: str,
+    api_url: str,
+    dest: Path,
+    count: int,
+    workflow: str | None = None,
+    max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
+    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
+    retry: RetryPolicy | None = None,
+) -> list[Path]:
+    """Download and safely extract each of locate_baseline_history's artifacts into dest/<run id>/.
+
+    Returns the folders holding record.json, newest first. An artifact without a (single) record, or one
+    that expired since the listing, is skipped; API and network failures raise as for the baseline.
+    """
+    refs = locate_baseline_history(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
+                                   api_url=api_url, count=count, workflow=workflow, max_runs=max_runs,
+                                   retry=retry)
+    folders = []
+    for ref in refs:
+        try:
+            root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
+                                  max_bytes=max_bytes, retry=retry)
+            folders.append(find_record_folder(root, source=f"artifact {ref.name!r} of run {ref.run_id}"))
+        except BaselineError:
+            continue
+    return folders
 
 
 def download_run_artifact(
