@@ -282,6 +282,10 @@ METHOD = f"""Each row is a number of independent gates on the example greeter, r
   `restart`): both in one `perfgate run`, each repetition starting its build fresh, A B B A. Per side
   {REPETITIONS} repetitions x {DURATION_S:g} s of unbounded load (c=4) after a {WARMUP_S:g} s warm-up:
   {2 * REPETITIONS * DURATION_S:g} s of load per gate. (Measured in the previous release, compared unpaired.)
+- `history` mode: baseline mode as it runs in CI now — the same two records, plus the {HISTORY_RECORDS} previous
+  gates' baseline records as `--history` (minutes to half an hour older, as a base branch's artifacts
+  are), so the gate measures the runner's run-to-run drift and allows for it (docs/statistics.md,
+  "Run-to-run noise"). The "median CPU MDE" column then includes the run-level test's.
 - `duet` mode (`compare.schedule: duet`): both builds up on their own ports for the whole gate and each
   pair's two load windows at the same moment, {DUET_RPS} requests/s per build (c=4), {DUET_REPETITIONS}
   pairs x {DUET_DURATION_S:g} s after a {DUET_WARMUP_S:g} s warm-up: {DUET_REPETITIONS * DUET_DURATION_S:g} s
@@ -291,7 +295,7 @@ statistical rules, alpha 0.05). `cpu+N` injects extra work into main.checksumPay
 to the service's CPU per request (the knob in brackets, calibrated per mode: the function's share of the
 CPU depends on the load); the "median CPU/request change" column is what was measured. "Named function
 first" counts gates whose top CPU riser was main.checksumPayload. `hog` runs {HOGS} busy loops beside the
-candidate only (baseline mode) or beside both builds for the whole gate (duet: they share the machine),
+candidate only (baseline and history modes) or beside both builds for the whole gate (duet: they share the machine),
 with the kernel view on (bpftrace); the other scenarios run without it, except in rows marked "(kernel
 view on)" (`--kernel`, perfgate's default). Raw results:
 bench/results/gate_quality.jsonl (one line per gate)."""
