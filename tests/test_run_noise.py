@@ -291,3 +291,10 @@ def test_history_that_cannot_be_downloaded_is_a_note_not_an_error(tmp_path):
     history = open_history(config, baseline, environ, tmp_path, from_artifacts=True)
     assert history.records == ()
     assert len(history.notes) == 1 and "earlier baseline artifacts not downloaded" in history.notes[0]
+
+
+def test_a_drift_bound_verdict_suggests_interleaving_not_more_repetitions():
+    verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
+                    _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), _history())
+    assert any("compare.schedule: duet" in tip for tip in verdict.suggestions)
+    assert not any("more repetitions, longer" in tip for tip in verdict.suggestions)

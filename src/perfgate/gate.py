@@ -300,8 +300,6 @@ def history_medians(rule: GateRule, history: Sequence[SideInputs]) -> tuple[floa
     medians = []
     for side in history:
         values = metric_values(side, rule)
-        if rule.metric == "cpu_per_request" and side.process_cpu_per_request_us:
-            values = side.process_cpu_per_request_us
         if not isinstance(values, str) and values:
             medians.append(statistics.median(values))
     return tuple(medians)
@@ -528,7 +526,12 @@ def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], 
                  default=None)
     if needed:
         tips.append(f"raise load.repetitions to at least {needed} (now {config.load.repetitions})")
-    if any("too noisy" in r.reason for r in inconclusive):
+    drift_bound = [r for r in inconclusive if r.comparison and r.comparison.limited_by_run_drift]
+    if drift_bound:
+        tips.append("the baseline came from another run and runs on this runner drift apart more than the rule "
+                    "allows: more repetitions cannot fix that; compare base and head in one job "
+                    "(compare.mode: interleaved, compare.schedule: duet)")
+    if any("too noisy" in r.reason for r in inconclusive if r not in drift_bound):
         tips.append("reduce noise: more repetitions, longer load.duration_s, or compare.mode: interleaved "
                     "(base and head alternate on the same runner)")
     if diffs:

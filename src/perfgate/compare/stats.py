@@ -99,6 +99,12 @@ class MetricComparison:
         return None if self.shift is None else _towards_worse(self.shift, self.higher_is_worse)
 
     @property
+    def limited_by_run_drift(self) -> bool:
+        """The run-level test (baseline from another run), not the repetitions' noise, sets the MDE."""
+        run = self.run_level
+        return run is not None and self.mde_rel is not None and run.mde_rel >= self.mde_rel
+
+    @property
     def worse_rel(self) -> float | None:
         """The relative change signed so that positive means worse."""
         return None if self.rel_change is None else _towards_worse(self.rel_change, self.higher_is_worse)
@@ -683,7 +689,7 @@ def _cannot_rule_out(c: MetricComparison, rel: float | None, abs_: float | None)
 
 def _noise_advice(c: MetricComparison) -> str:
     run = c.run_level
-    if run is None or (c.mde_rel is not None and run.mde_rel < c.mde_rel):
+    if run is None or not c.limited_by_run_drift:
         return "Add repetitions or reduce noise"
     return (f"The baseline came from another run and this runner's run medians drift by ±{run.sigma_rel:.1%} "
             f"between runs ({run.source}): compare base and head in one job (compare.mode: interleaved)")
