@@ -1,7 +1,8 @@
 """`make demo`: the whole gate on the example service, as a user would run it.
 
 1. a baseline of the example greeter (perfgate starts and stops it),
-2. a candidate with the regression knob on (+100 % of main.checksumPayload's work, about +15 % CPU per request),
+2. a candidate with the regression knob on (+300 % of main.checksumPayload's work, about +45 % CPU per request:
+   a regression no runner's drift hides, so the baseline-then-candidate demo shows a FAIL),
 3. the verdict (FAIL, naming the metric and the function) with its reports,
 all under perfgate-out/demo/. Exits 0 when the pipeline ran and gave a verdict, whatever it was.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "perfgate-out" / "demo"
-KNOB_PCT = "100"
+KNOB_PCT = "300"
 
 
 def free_port() -> int:
