@@ -78,3 +78,19 @@ def test_not_a_record(tmp_path):
         load_record(tmp_path)
     with pytest.raises(RecordError, match="not a folder"):
         load_record(tmp_path / "missing")
+
+
+def test_find_record_folder_takes_the_shallowest_and_refuses_ambiguity(tmp_path):
+    from perfgate.errors import BaselineError
+    from perfgate.record import find_record_folder
+
+    for folder in ("a/out", "a/out/nested", "b/x", "b/y"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "record.json").write_text("{}")
+    assert find_record_folder(tmp_path / "a", "archive a") == tmp_path / "a" / "out"
+    with pytest.raises(BaselineError, match="archive b holds several run records"):
+        find_record_folder(tmp_path / "b", "archive b")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "record.json").symlink_to(tmp_path / "a" / "out" / "record.json")
+    with pytest.raises(BaselineError, match="archive c has no record.json"):
+        find_record_folder(tmp_path / "c", "archive c")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from perfgate.config import Config
 from perfgate.errors import BaselineError, BaselineMissing
-from perfgate.record import RECORD_FILE, RunRecord, load_record
+from perfgate.record import RunRecord, find_record_folder, load_record
 
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
 MAX_ARCHIVE_BYTES = 2 * 1024**3
@@ -55,7 +55,7 @@ def open_baseline_path(source: str, workdir: Path) -> RunRecord:
         return load_record(path)
     if not path.name.endswith(ARCHIVE_SUFFIXES):
         raise BaselineError(f"baseline {source}: not a record folder or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
-    return load_record(find_record_folder(extract_archive(path, workdir), source))
+    return load_record(find_record_folder(extract_archive(path, workdir), f"baseline {source}"))
 
 
 def extract_archive(path: Path, workdir: Path) -> Path:
@@ -71,17 +71,6 @@ def extract_archive(path: Path, workdir: Path) -> Path:
     return dest
 
 
-def find_record_folder(root: Path, source: str) -> Path:
-    """The one folder below root holding record.json (archives often wrap it in a top folder)."""
-    found = sorted({p.parent for p in root.rglob(RECORD_FILE)}, key=lambda p: len(p.parts))
-    if not found:
-        raise BaselineError(f"baseline {source}: the archive holds no {RECORD_FILE}; it is not a perfgate record")
-    if len(found) > 1 and len(found[0].parts) == len(found[1].parts):
-        names = ", ".join(str(p.relative_to(root)) for p in found[:3])
-        raise BaselineError(f"baseline {source}: the archive holds several records ({names}); keep one")
-    return found[0]
-
-
 def download_artifact_baseline(config: Config, environ: Mapping[str, str], workdir: Path) -> RunRecord:
     from perfgate import github
 
@@ -95,7 +84,7 @@ def download_artifact_baseline(config: Config, environ: Mapping[str, str], workd
         repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
         api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
         workflow=config.baseline.workflow)
-    return load_record(find_record_folder(folder, f"artifact {config.baseline.artifact}"))
+    return load_record(folder)
 
 
 def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,

@@ -197,6 +197,25 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
     }
 
 
+def find_record_folder(root: Path, source: str) -> Path:
+    """The shallowest folder under `root` holding a record.json file (archives often wrap it in a folder).
+
+    Symlinks do not count; two records at the same shallowest depth are ambiguous and an error.
+    """
+    from perfgate.errors import BaselineError
+
+    found = sorted((p for p in root.rglob(RECORD_FILE) if p.is_file() and not p.is_symlink()),
+                   key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        raise BaselineError(f"{source} has no {RECORD_FILE}: it is not a perfgate record",
+                            hint="upload or pass perfgate's output folder (the run record)")
+    shallowest = [p for p in found if len(p.parts) == len(found[0].parts)]
+    if len(shallowest) > 1:
+        names = ", ".join(str(p.parent.relative_to(root)) for p in shallowest[:3])
+        raise BaselineError(f"{source} holds several run records ({names}); keep one")
+    return found[0].parent
+
+
 def load_record(folder: Path) -> RunRecord:
     """Read a record folder; every problem is a RecordError that says what is wrong and where."""
     path = Path(folder) / RECORD_FILE

@@ -23,7 +23,7 @@ from github.GithubException import RateLimitExceededException
 from perfgate.archive import safe_extract_zip
 from perfgate.errors import BaselineError, BaselineMissing, ToolError
 from perfgate.github.client import RetryPolicy, _check_positive_int, _check_repo_name, _client, _describe, _redact
-from perfgate.record import RECORD_FILE
+from perfgate.record import find_record_folder
 
 DEFAULT_ARTIFACT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_RUNS_SCANNED = 20
@@ -137,7 +137,7 @@ def download_baseline_artifact(
                                    api_url=api_url, workflow=workflow, max_runs=max_runs, retry=retry)
     root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
                           retry=retry)
-    return find_record_folder(root, source=f"artifact {ref.name!r} of run {ref.run_id}")
+    return find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}")
 
 
 def locate_baseline_history(
@@ -199,7 +199,7 @@ def download_baseline_history(
         try:
             root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
                                   max_bytes=max_bytes, retry=retry)
-            folders.append(find_record_folder(root, source=f"artifact {ref.name!r} of run {ref.run_id}"))
+            folders.append(find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
         except BaselineError:
             continue
     return folders
@@ -259,20 +259,6 @@ def fetch_artifact(
             _download_zip(gh, ref, repo, zip_path, max_bytes, policy, token)
         safe_extract_zip(zip_path, dest, max_total_bytes=max_bytes)
     return Path(dest)
-
-
-def find_record_folder(root: Path, *, source: str = "the baseline") -> Path:
-    """The shallowest folder under `root` that holds record.json (it must be unambiguous)."""
-    found = sorted(root.rglob(RECORD_FILE), key=lambda p: (len(p.parts), str(p)))
-    found = [p for p in found if p.is_file() and not p.is_symlink()]
-    if not found:
-        raise BaselineError(f"{source} has no {RECORD_FILE}",
-                            hint="upload perfgate's output folder (the run record) as the baseline artifact")
-    shallowest = [p for p in found if len(p.parts) == len(found[0].parts)]
-    if len(shallowest) > 1:
-        names = ", ".join(str(p.relative_to(root)) for p in shallowest)
-        raise BaselineError(f"{source} holds several run records ({names}); which one is the baseline?")
-    return found[0].parent
 
 
 def _newest_named(artifacts: Iterable[Any], name: str) -> Any | None:
