@@ -28,15 +28,15 @@ from scipy import stats
 
 # package-internal helpers shared with the unpaired comparison (same validation, same float slack)
 from perfgate.compare.stats import (
-    _FLOAT_SLACK,
+    FLOAT_SLACK,
     MDE_POWER,
     MDE_SIMULATION_BATCH,
     MDE_SIMULATION_RUNS,
     MDE_SIMULATION_SEED,
     SHAMOS_TO_SIGMA,
     MetricComparison,
-    _as_finite_array,
-    _check_parameters,
+    as_finite_array,
+    check_parameters,
     comparison_with_relatives,
     comparison_without_shift,
 )
@@ -65,11 +65,11 @@ def compare_paired_metric(
     Raises ValueError (naming the metric) for different lengths, NaN/inf/non-numeric values or bad
     parameters.
     """
-    _check_parameters(alpha, confidence, n_tests)
+    check_parameters(alpha, confidence, n_tests)
     alpha, confidence, n_tests = float(alpha), float(confidence), int(n_tests)
     higher_is_worse = bool(higher_is_worse)
-    base = _as_finite_array(name, "baseline", baseline)
-    cand = _as_finite_array(name, "candidate", candidate)
+    base = as_finite_array(name, "baseline", baseline)
+    cand = as_finite_array(name, "candidate", candidate)
     if len(base) != len(cand):
         raise ValueError(
             f"metric {name!r}: paired comparison needs as many candidate as baseline repetitions, "
@@ -271,7 +271,7 @@ def paired_worse_confidence_bound(
 def _walsh_averages_to_drop(n_pairs: int, tail: float) -> int:
     """Largest k with P(W+ <= k-1) <= tail."""
     cdf = signed_rank_null_cdf(n_pairs)
-    k = int(np.searchsorted(cdf, tail * (1 + _FLOAT_SLACK), side="right"))
+    k = int(np.searchsorted(cdf, tail * (1 + FLOAT_SLACK), side="right"))
     return min(k, (len(cdf) - 1) // 2)
 
 

@@ -48,7 +48,7 @@ MDE_SIMULATION_MAX_PAIRS = 2500
 # Asymptotic relative efficiency of Mann-Whitney vs the t-test under normal noise is 3/pi: it needs
 # pi/3 times the samples, i.e. its detectable shift is sqrt(pi/3) times the t-test's.
 MWU_EFFICIENCY_FACTOR = math.sqrt(math.pi / 3)
-_FLOAT_SLACK = 1e-9  # so that e.g. (1 - 0.9) / 2 == 0.04999... still admits a tail probability of 1/20
+FLOAT_SLACK = 1e-9  # so that e.g. (1 - 0.9) / 2 == 0.04999... still admits a tail probability of 1/20
 
 
 @dataclass(frozen=True)
@@ -168,12 +168,12 @@ def compare_metric(
     significant, and its MDE, are judged at Holm's strictest per-test level alpha / n_tests.
     Raises ValueError for NaN/inf/non-numeric values or bad parameters.
     """
-    _check_parameters(alpha, confidence, n_tests)
+    check_parameters(alpha, confidence, n_tests)
     # plain Python numbers, so that to_dict() is JSON even when numpy scalars were passed in
     alpha, confidence, n_tests = float(alpha), float(confidence), int(n_tests)
     higher_is_worse = bool(higher_is_worse)
-    base = _as_finite_array(name, "baseline", baseline)
-    cand = _as_finite_array(name, "candidate", candidate)
+    base = as_finite_array(name, "baseline", baseline)
+    cand = as_finite_array(name, "candidate", candidate)
     n1, n2 = len(base), len(cand)
     per_test_alpha = alpha / n_tests
     min_p = min_p_one_sided(n1, n2)
@@ -292,7 +292,7 @@ def comparison_without_shift(common: dict[str, Any], *, base: np.ndarray, cand: 
     )
 
 
-def _check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
+def check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
     if not 0 < confidence < 1:
@@ -301,7 +301,7 @@ def _check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
         raise ValueError(f"n_tests must be an integer >= 1, got {n_tests!r}")
 
 
-def _as_finite_array(metric: str, side: str, values: Sequence[float]) -> np.ndarray:
+def as_finite_array(metric: str, side: str, values: Sequence[float]) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -460,7 +460,7 @@ def worse_confidence_bound(
 def _differences_to_drop(n1: int, n2: int, tail: float) -> int:
     """Largest k with P(U <= k-1) <= tail: how many extreme differences a `tail`-level bound may skip."""
     cdf = u_null_cdf(n1, n2)
-    k = int(np.searchsorted(cdf, tail * (1 + _FLOAT_SLACK), side="right"))
+    k = int(np.searchsorted(cdf, tail * (1 + FLOAT_SLACK), side="right"))
     return min(k, (n1 * n2) // 2)
 
 
