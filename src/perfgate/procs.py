@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,29 @@ from pathlib import Path
 from perfgate.errors import ToolError
 
 TAIL_LINES = 12
+
+
+def dies_with_perfgate(argv: Sequence[str], *, cwd: str | Path | None = None,
+                       env: Mapping[str, str] | None = None) -> list[str]:
+    """argv run through `setpriv --pdeathsig TERM`, so the child gets SIGTERM when perfgate dies, even by SIGKILL.
+
+    For the long-lived children (the service, bpftrace): a cancelled job that escalates to SIGKILL must not
+    leave them running. setpriv (util-linux) sets the flag and execs argv, so the pid and the name stay the
+    child's. The kernel sends the signal when the *thread* that started the child exits, so only children
+    started from the main thread get it; elsewhere, without setpriv, or when argv[0] does not resolve (so
+    that Popen itself reports the missing program), argv is returned unchanged.
+    """
+    setpriv = shutil.which("setpriv")
+    if (setpriv is None or threading.current_thread() is not threading.main_thread()
+            or not _resolves(argv[0], cwd, (env or os.environ).get("PATH"))):
+        return list(argv)
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv]
+
+
+def _resolves(program: str, cwd: str | Path | None, path: str | None) -> bool:
+    if os.sep in program:
+        return os.access(Path(cwd or ".", program), os.X_OK)
+    return shutil.which(program, path=path) is not None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from perfgate.config import ServiceConfig
 from perfgate.errors import ToolError
-from perfgate.procs import run_bounded, stop_process_group, tail
+from perfgate.procs import dies_with_perfgate, run_bounded, stop_process_group, tail
 
 POLL_INTERVAL_S = 0.2
 PROBE_TIMEOUT_S = 5.0
@@ -38,11 +38,13 @@ class ManagedService:
 
     def __enter__(self) -> RunningService:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.config.env}
         with open(self.log_path, "ab") as log:
             try:
                 self.process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                    list(self.config.command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=self.config.cwd, env={**os.environ, **self.config.env}, start_new_session=True)
+                    dies_with_perfgate(self.config.command, cwd=self.config.cwd, env=env), stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.config.cwd, env=env,
+                    start_new_session=True)
             except OSError as error:
                 raise ToolError(f"service.command could not start {self.config.command[0]!r}: {error}",
                                 hint="check service.command (an argv list or a shell-like string) and "

@@ -33,6 +33,7 @@ from perfgate.capture.runq_stats import (
     longest_run_above,
 )
 from perfgate.errors import EXIT_TOOL, ConfigError, PerfgateError
+from perfgate.procs import dies_with_perfgate
 
 __all__ = ["MACHINE", "SERVICE", "STATUS_OK", "STATUS_PARTIAL", "DepthSample", "LatencyBucket",
            "RunqCollector", "RunqLatency", "RunqStats", "RunqUnavailable", "check_prerequisites",
@@ -217,7 +218,7 @@ class RunqCollector:
         raw = open(self.raw_path, "w", encoding="utf-8")  # closed by the stdout reader thread
         try:
             self._process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                self.argv(executable), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                dies_with_perfgate(self.argv(executable)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True)
         except OSError as error:
             raw.close()
