@@ -6,10 +6,11 @@ extracted by perfgate.archive.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,17 +61,23 @@ def locate_baseline_artifact(
     Runs of pull requests (whose head branch may also be called `branch`, from a fork) are
     skipped: a baseline must come from the repository's own branch.
     """
-    policy = retry or RetryPolicy()
+    with _branch_runs_client(repo, token, api_url, max_runs, retry, "looking for the baseline") as gh:
+        return _find_baseline(gh, repo, artifact_name, branch, workflow, max_runs)
+
+
+@contextlib.contextmanager
+def _branch_runs_client(repo: str, token: str, api_url: str, max_runs: int, retry: RetryPolicy | None,
+                        doing: str) -> Iterator[Github]:
+    """A client for scanning a branch's runs; API errors become perfgate's, with the token redacted."""
     _check_repo_name(repo, "repo")
     _check_positive_int(max_runs, "max_runs")
-    with _client(token, api_url, policy, per_page=min(100, max_runs)) as gh:
+    with _client(token, api_url, retry or RetryPolicy(), per_page=min(100, max_runs)) as gh:
         try:
-            return _find_baseline(gh, repo, artifact_name, branch, workflow, max_runs)
+            yield gh
         except GithubException as exc:
             raise _artifact_api_error(exc, repo, token) from None
         except requests.RequestException as exc:
-            raise ToolError(_redact(f"GitHub API unreachable while looking for the baseline: {exc}",
-                                    token)) from None
+            raise ToolError(_redact(f"GitHub API unreachable while {doing}: {exc}", token)) from None
 
 
 def _branch_artifacts(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
@@ -157,19 +164,10 @@ def locate_baseline_history(
     The same runs as locate_baseline_artifact looks at; history is best effort, so expired artifacts are
     skipped and none at all is an empty list, not an error.
     """
-    policy = retry or RetryPolicy()
-    _check_repo_name(repo, "repo")
     _check_positive_int(count, "count")
-    _check_positive_int(max_runs, "max_runs")
-    with _client(token, api_url, policy, per_page=min(100, max_runs)) as gh:
-        try:
-            found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
-            return list(itertools.islice((ref for artifact, ref in found if not artifact.expired), count))
-        except GithubException as exc:
-            raise _artifact_api_error(exc, repo, token) from None
-        except requests.RequestException as exc:
-            raise ToolError(_redact(f"GitHub API unreachable while looking for earlier baselines: {exc}",
-                                    token)) from None
+    with _branch_runs_client(repo, token, api_url, max_runs, retry, "looking for earlier baselines") as gh:
+        found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
+        return list(itertools.islice((ref for artifact, ref in found if not artifact.expired), count))
 
 
 def download_baseline_history(
