@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ghapi.server import TEST_TOKEN, FakeGitHub
 
-from perfgate.errors import BaselineError, BaselineMissing, ToolError
+from perfgate.errors import BaselineError, BaselineMissing, ConfigError, ToolError
 from perfgate.github import (
     ACTIONS_READ_HINT,
     RetryPolicy,
@@ -227,3 +227,37 @@ def test_history_skips_an_artifact_without_a_record(fake_github: FakeGitHub, tmp
     assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["good"]
     assert locate_baseline_history(repo=REPO, artifact_name="other", branch="main", token=TEST_TOKEN,
                                    api_url=fake_github.base_url, retry=FAST, count=5) == []
+
+
+def test_history_skips_an_artifact_that_expires_before_its_download(fake_github: FakeGitHub,
+                                                                    tmp_path: Path) -> None:
+    kept = fake_github.add_run(REPO)
+    fake_github.add_artifact(kept, NAME, record_zip("kept"))
+    gone = fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("gone"))
+    fake_github.add_fault(410, path_contains=f"/artifacts/{gone.id}/zip", message="Artifact has expired")
+    folders = download_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
+                                        api_url=fake_github.base_url, retry=FAST, count=5, dest=tmp_path / "h")
+    assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["kept"]
+    assert folders[0] == tmp_path / "h" / str(kept.id)
+
+
+def test_history_raises_on_api_and_permission_failures(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("x"))
+    options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
+               "api_url": fake_github.base_url, "retry": FAST, "count": 3}
+    fake_github.add_fault(403, path_contains="/zip", message="Resource not accessible by integration")
+    with pytest.raises(BaselineError, match="actions: read"):
+        download_baseline_history(dest=tmp_path / "denied", **options)
+    fake_github.add_fault(502, times=None, message="Bad Gateway")
+    with pytest.raises(ToolError, match="GitHub API"):
+        locate_baseline_history(**options)
+    with pytest.raises(ToolError, match="GitHub API"):
+        download_baseline_history(dest=tmp_path / "outage", **options)
+
+
+@pytest.mark.parametrize("count", [0, -1, True, 2.0])
+def test_history_count_must_be_a_positive_integer(fake_github: FakeGitHub, count: object) -> None:
+    with pytest.raises(ConfigError, match="count must be a positive integer"):
+        locate_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
+                                api_url=fake_github.base_url, retry=FAST, count=count)
+    assert fake_github.api_requests() == []

@@ -104,13 +104,13 @@ def _branch_artifacts(gh: Github, repo: str, artifact_name: str, branch: str, wo
 
 def _find_baseline(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
                    max_runs: int) -> ArtifactRef:
-    scanned = [0]
+    counter = [0]
     of_workflow = f" of workflow {workflow}" if workflow else ""
-    for artifact, ref in _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, scanned):
+    for artifact, ref in _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, counter):
         if artifact.expired:
             raise _expired_error(ref)
         return ref
-    scanned = scanned[0]
+    scanned = counter[0]
     if scanned == 0:
         raise BaselineMissing(
             f"no successful run on {branch}{of_workflow} yet, so there is no baseline to compare against",
@@ -186,8 +186,9 @@ def download_baseline_history(
 ) -> list[Path]:
     """Download and safely extract each of locate_baseline_history's artifacts into dest/<run id>/.
 
-    Returns the folders holding record.json, newest first. An artifact without a (single) record, or one
-    that expired since the listing, is skipped; API and network failures raise as for the baseline.
+    Returns the folders holding record.json, newest first. An artifact without a (single) record, a
+    hostile or oversized one, or one that expired since the listing, is skipped; API and network failures
+    (a permission problem included) raise as for the baseline.
     """
     refs = locate_baseline_history(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
                                    api_url=api_url, count=count, workflow=workflow, max_runs=max_runs,
@@ -198,6 +199,8 @@ def download_baseline_history(
             root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
                                   max_bytes=max_bytes, retry=retry)
             folders.append(find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
+        except _AccessDenied:
+            raise
         except BaselineError:
             continue
     return folders
@@ -286,10 +289,14 @@ def _expired_error(ref: ArtifactRef) -> BaselineMissing:
     )
 
 
+class _AccessDenied(BaselineError):
+    """A token without `actions: read`: a configuration problem, never skipped as one bad artifact."""
+
+
 def _artifact_api_error(exc: GithubException, repo: str, token: str) -> BaselineError | ToolError:
     detail = _redact(_describe(exc), token)
     if exc.status in (401, 403) and not isinstance(exc, RateLimitExceededException):
-        return BaselineError(f"{ACTIONS_READ_HINT} ({detail})")
+        return _AccessDenied(f"{ACTIONS_READ_HINT} ({detail})")
     if exc.status == 404:
         return BaselineError(f"repository {repo} or its workflow not found ({detail})",
                              hint="check the repository and workflow names; a token without access "
