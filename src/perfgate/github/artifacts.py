@@ -61,17 +61,17 @@ def locate_baseline_artifact(
     Runs of pull requests (whose head branch may also be called `branch`, from a fork) are
     skipped: a baseline must come from the repository's own branch.
     """
-    with _branch_runs_client(repo, token, api_url, max_runs, retry, "looking for the baseline") as gh:
+    _check_positive_int(max_runs, "max_runs")
+    with _artifact_api(repo, token, api_url, retry, "looking for the baseline", per_page=min(100, max_runs)) as gh:
         return _find_baseline(gh, repo, artifact_name, branch, workflow, max_runs)
 
 
 @contextlib.contextmanager
-def _branch_runs_client(repo: str, token: str, api_url: str, max_runs: int, retry: RetryPolicy | None,
-                        doing: str) -> Iterator[Github]:
-    """A client for scanning a branch's runs; API errors become perfgate's, with the token redacted."""
+def _artifact_api(repo: str, token: str, api_url: str, retry: RetryPolicy | None, doing: str, *,
+                  per_page: int = 100) -> Iterator[Github]:
+    """A client for the artifact endpoints; API errors become perfgate's, with the token redacted."""
     _check_repo_name(repo, "repo")
-    _check_positive_int(max_runs, "max_runs")
-    with _client(token, api_url, retry or RetryPolicy(), per_page=min(100, max_runs)) as gh:
+    with _client(token, api_url, retry or RetryPolicy(), per_page=per_page) as gh:
         try:
             yield gh
         except GithubException as exc:
@@ -165,7 +165,9 @@ def locate_baseline_history(
     skipped and none at all is an empty list, not an error.
     """
     _check_positive_int(count, "count")
-    with _branch_runs_client(repo, token, api_url, max_runs, retry, "looking for earlier baselines") as gh:
+    _check_positive_int(max_runs, "max_runs")
+    with _artifact_api(repo, token, api_url, retry, "looking for earlier baselines",
+                       per_page=min(100, max_runs)) as gh:
         found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
         return list(itertools.islice((ref for artifact, ref in found if not artifact.expired), count))
 
@@ -218,22 +220,14 @@ def download_run_artifact(
     retry: RetryPolicy | None = None,
 ) -> Path:
     """Download and safely extract one run's artifact (workflow_run mode); returns `dest`."""
-    policy = retry or RetryPolicy()
-    _check_repo_name(repo, "repo")
     _check_positive_int(run_id, "run_id")
-    with _client(token, api_url, policy) as gh:
-        try:
-            run = gh.get_repo(repo).get_workflow_run(run_id)
-            artifact = _newest_named(run.get_artifacts(), artifact_name)
-            if artifact is None:
-                raise BaselineError(f"run {run_id} has no artifact named {artifact_name!r}",
-                                    hint="check the artifact name used by the pull_request workflow")
-            ref = _artifact_ref(artifact, run)
-        except GithubException as exc:
-            raise _artifact_api_error(exc, repo, token) from None
-        except requests.RequestException as exc:
-            raise ToolError(_redact(f"GitHub API unreachable while listing artifacts: {exc}",
-                                    token)) from None
+    with _artifact_api(repo, token, api_url, retry, "listing artifacts") as gh:
+        run = gh.get_repo(repo).get_workflow_run(run_id)
+        artifact = _newest_named(run.get_artifacts(), artifact_name)
+        if artifact is None:
+            raise BaselineError(f"run {run_id} has no artifact named {artifact_name!r}",
+                                hint="check the artifact name used by the pull_request workflow")
+        ref = _artifact_ref(artifact, run)
     if artifact.expired:
         raise _expired_error(ref)
     return fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
