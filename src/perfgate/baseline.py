@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfgate.config import Config
-from perfgate.errors import BaselineError, BaselineMissing
+from perfgate.errors import BaselineError, BaselineMissing, PerfgateError
 from perfgate.record import RunRecord, find_record_folder, load_record
 
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
@@ -117,7 +117,6 @@ def _identity(record: RunRecord) -> tuple:
 def download_artifact_history(config: Config, environ: Mapping[str, str],
                               workdir: Path) -> tuple[list[RunRecord], list[str]]:
     from perfgate import github
-    from perfgate.errors import PerfgateError
 
     token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
     repo = environ.get("GITHUB_REPOSITORY")

@@ -32,7 +32,6 @@ from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.runs import (
     MIN_RUNS_TO_ESTIMATE,
-    RunNoise,
     configured_noise,
     estimate_noise,
     run_level_test,
@@ -73,8 +72,6 @@ class StatisticalCheck:
     max_worse_rel: float | None
     max_worse_abs: float | None
     pairs: int | None = None
-    base_run_medians: tuple[float, ...] = ()  # the baseline build's earlier runs, then the baseline record
-    run_noise: RunNoise | None = None  # set when the baseline came from another run and its drift is known
 
 
 # ---------------------------------------------------------------- per-metric values
@@ -162,15 +159,16 @@ def threshold_text(rule: GateRule) -> str:
     return ", ".join(parts) + ("" if rule.severity == "fail" else " (warn)")
 
 
-def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> list[RuleOutcome]:
+def evaluate_statistical(checks: Sequence[StatisticalCheck], inputs: ComparisonInputs,
+                         config: Config) -> list[RuleOutcome]:
     if not checks:
         return []
     comparisons = [compare_values(c.name, c.baseline, c.candidate, pairs=c.pairs, higher_is_worse=c.higher_is_worse,
                                   unit=c.unit, alpha=config.compare.alpha, confidence=config.compare.confidence,
                                   n_tests=len(checks) if config.compare.correction == "holm" else 1)
                    for c in checks]
-    comparisons = [_with_run_level(check, comparison, config) for check, comparison in zip(checks, comparisons,
-                                                                                           strict=True)]
+    comparisons = [across_runs(comparison, check.rule, inputs, config)
+                   for check, comparison in zip(checks, comparisons, strict=True)]
     adjusted = _adjusted_pvalues(comparisons, config.compare.correction)
     outcomes = []
     for check, comparison, p_adjusted in zip(checks, comparisons, adjusted, strict=True):
@@ -187,15 +185,6 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], config: Config) -> 
                                     threshold=threshold_text(check.rule), comparison=comparison,
                                     p_adjusted=p_adjusted))
     return outcomes
-
-
-def _with_run_level(check: StatisticalCheck, comparison: MetricComparison, config: Config) -> MetricComparison:
-    if check.run_noise is None or not check.candidate:
-        return comparison
-    test = run_level_test(check.base_run_medians, statistics.median(check.candidate), check.run_noise,
-                          higher_is_worse=check.higher_is_worse, per_test_alpha=comparison.per_test_alpha,
-                          confidence=config.compare.confidence)
-    return comparison if test is None else with_run_level(comparison, test)
 
 
 def _adjusted_pvalues(comparisons: Sequence[MetricComparison], correction: str) -> list[float]:
@@ -279,21 +268,27 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                check = statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand))
-                checks.append(with_run_noise(check, inputs, config))
-    return outcomes + evaluate_statistical(_distinct_names(checks), config)
+                checks.append(statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand)))
+    return outcomes + evaluate_statistical(_distinct_names(checks), inputs, config)
 
 
 # ---------------------------------------------------------------- run-to-run noise (compare/runs.py)
-def with_run_noise(check: StatisticalCheck, inputs: ComparisonInputs, config: Config) -> StatisticalCheck:
-    """A check whose baseline came from another run gets the baseline build's run medians and their drift."""
+def across_runs(comparison: MetricComparison, rule: GateRule, inputs: ComparisonInputs,
+                config: Config) -> MetricComparison:
+    """The comparison joined by the run-level test when the baseline came from another run and the drift
+    between runs of the baseline build is known (measured on its history, or configured)."""
     assert inputs.baseline is not None
-    if not check.baseline or same_run(inputs.baseline, inputs.candidate):
-        return check
-    medians = (*history_medians(check.rule, usable_history(inputs, config)), statistics.median(check.baseline))
-    configured = check.rule.run_noise_pct if check.rule.run_noise_pct is not None else config.compare.run_noise_pct
+    if not comparison.baseline or not comparison.candidate or same_run(inputs.baseline, inputs.candidate):
+        return comparison
+    medians = (*history_medians(rule, usable_history(inputs, config)), statistics.median(comparison.baseline))
+    configured = rule.run_noise_pct if rule.run_noise_pct is not None else config.compare.run_noise_pct
     noise = wider(estimate_noise(medians), configured_noise(configured))
-    return replace(check, base_run_medians=medians, run_noise=noise)
+    if noise is None:
+        return comparison
+    test = run_level_test(medians, statistics.median(comparison.candidate), noise,
+                          higher_is_worse=comparison.higher_is_worse, per_test_alpha=comparison.per_test_alpha,
+                          confidence=config.compare.confidence)
+    return comparison if test is None else with_run_level(comparison, test)
 
 
 def history_medians(rule: GateRule, history: Sequence[SideInputs]) -> tuple[float, ...]:
@@ -407,16 +402,8 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
     pairs = repetition_pairs(base, cand)
     comparisons = (compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
                                   confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
-    return tuple(_headline_run_level(c, inputs, config) for c in comparisons)
-
-
-def _headline_run_level(comparison: MetricComparison, inputs: ComparisonInputs, config: Config) -> MetricComparison:
-    """A headline metric seen like a rule on it would be: with the run-level test when the runs differ."""
-    check = StatisticalCheck(rule=GateRule(comparison.name, scope="machine"), name=comparison.name,
-                             baseline=comparison.baseline, candidate=comparison.candidate,
-                             higher_is_worse=comparison.higher_is_worse, unit=comparison.unit,
-                             max_worse_rel=None, max_worse_abs=None)
-    return _with_run_level(with_run_noise(check, inputs, config), comparison, config)
+    # seen as a rule on the metric would be (machine scope, as the runq.p99 series above)
+    return tuple(across_runs(c, GateRule(c.name, scope="machine"), inputs, config) for c in comparisons)
 
 
 # ---------------------------------------------------------------- the verdict
