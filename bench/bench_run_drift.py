@@ -87,10 +87,13 @@ def measure(design: str, rounds: int) -> list[dict]:
         for number in range(rounds):
             greeter = shared or Greeter()
             try:
-                rows += round_of_windows(greeter, design, number)
+                measured = round_of_windows(greeter, design, number)
             finally:
                 if shared is None:
                     greeter.stop()
+            rows += measured
+            with RESULTS.open("a", encoding="utf-8") as out:  # kept round by round: an interrupted run loses none
+                out.writelines(json.dumps(row) + "\n" for row in measured)
             if shared is not None:
                 time.sleep(PAUSE_S)
             print(f"{design} round {number + 1}/{rounds}", flush=True)
@@ -128,10 +131,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
-    rows = measure("fresh", args.rounds) + measure("one", args.rounds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as out:
-        out.writelines(json.dumps(row) + "\n" for row in rows)
+    rows = measure("fresh", args.rounds) + measure("one", args.rounds)
     table = render(rows)
     print(table)
     if args.write:

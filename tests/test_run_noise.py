@@ -17,9 +17,11 @@ from perfgate.compare.inputs import load_inputs
 from perfgate.compare.runs import configured_noise, estimate_noise, run_level_test, with_run_level
 from perfgate.compare.stats import MetricComparison, classify, compare_metric
 from perfgate.config import load_config
+from perfgate.errors import BaselineError
 from perfgate.gate import decide
 from perfgate.verdict import Verdict
 
+pytest_plugins = ["ghapi.fixture"]
 CPU_RULE = [{"metric": "cpu_per_request", "max_increase_pct": 3}]
 
 
@@ -241,7 +243,6 @@ def test_the_comment_says_the_comparison_allowed_for_run_drift():
 
 
 # ---------------------------------------------------------------- history from the base branch's artifacts
-pytest_plugins = ["ghapi.fixture"]
 
 
 def _zipped_record(folder):
@@ -271,7 +272,7 @@ def test_an_artifact_baseline_brings_its_history_and_the_gate_uses_it(fake_githu
                "GITHUB_BASE_REF": "main"}
     config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}", "baseline.history_runs=6"],
                          require_target=False)
-    with pytest.raises(Exception, match="not a readable zip"):
+    with pytest.raises(BaselineError, match="not a readable zip"):
         open_baseline(config, environ, tmp_path / "out")  # the baseline itself must be readable
     baseline = _cpu_record("baseline", TIGHT, created_at=f"run{len(levels) - 1}")
     history = open_history(config, baseline, environ, tmp_path / "out", from_artifacts=True)
