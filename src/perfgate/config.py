@@ -73,6 +73,7 @@ class ServiceConfig:
     cwd: str | None
     ready: str
     start_timeout_s: float
+    pass_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,7 @@ def _service_schema(command_default: Any) -> dict[str, Any]:
     return {
         "command": Field(command_default, command()),
         "env": Field(None, string_map()),
+        "pass_env": Field(None, string_list()),
         "cwd": Field(None, text(optional=True)),
         "ready": Field("grpc_health", text(choices=("grpc_health", "port", "none"))),
         "start_timeout_s": Field(30.0, number(0, exclusive_min=True)),
@@ -692,7 +694,8 @@ def _service(values: dict[str, Any]) -> ServiceConfig | None:
     if not values["command"]:
         return None
     return ServiceConfig(command=values["command"], env=values["env"], cwd=values["cwd"],
-                         ready=values["ready"], start_timeout_s=values["start_timeout_s"])
+                         ready=values["ready"], start_timeout_s=values["start_timeout_s"],
+                         pass_env=values["pass_env"])
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,37 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from perfgate.errors import ToolError
 
 TAIL_LINES = 12
+# Names never handed to a child unless the config passes them through: the Actions token and runtime
+# credentials, the Action's inputs (INPUT_GITHUB-TOKEN), and anything that looks like a credential.
+SECRET_NAME_PREFIXES = ("ACTIONS_", "INPUT_")
+SECRET_NAME_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith(SECRET_NAME_PREFIXES) or any(word in upper for word in SECRET_NAME_WORDS)
+
+
+def child_env(*, pass_env: Iterable[str] = (), extra: Mapping[str, str] | None = None,
+              environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for every program perfgate starts: perfgate's own, minus anything secret.
+
+    The code under test (the services, their build commands) is the pull request's code: it must not see
+    GITHUB_TOKEN or any other credential of the job. `pass_env` names variables to hand over anyway (the
+    config's `service.pass_env`), `extra` sets values (the config's `service.env`). docs/security.md.
+    """
+    environ = os.environ if environ is None else environ
+    allowed = set(pass_env)
+    env = {name: value for name, value in environ.items() if name in allowed or not is_secret_name(name)}
+    env.update(extra or {})
+    return env
 
 
 def dies_with_perfgate(argv: Sequence[str], *, cwd: str | Path | None = None,
@@ -56,10 +80,11 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
 
 def run_bounded(argv: Sequence[str], *, timeout_s: float, what: str, env: Mapping[str, str] | None = None,
                 cwd: str | Path | None = None, stdin_data: str | None = None) -> Completed:
-    """Run to completion or kill the whole process group after timeout_s."""
+    """Run to completion or kill the whole process group after timeout_s. `env` defaults to child_env()."""
     try:
         process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env) if env else None,
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(env) if env is not None else child_env(),
             cwd=cwd, start_new_session=True, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL)
     except FileNotFoundError as error:
         raise ToolError(f"{what}: {argv[0]} not found") from error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -13,7 +12,7 @@ from types import TracebackType
 
 from perfgate.config import ServiceConfig
 from perfgate.errors import ToolError
-from perfgate.procs import dies_with_perfgate, run_bounded, stop_process_group, tail
+from perfgate.procs import child_env, dies_with_perfgate, run_bounded, stop_process_group, tail
 
 POLL_INTERVAL_S = 0.2
 PROBE_TIMEOUT_S = 5.0
@@ -38,7 +37,7 @@ class ManagedService:
 
     def __enter__(self) -> RunningService:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.config.env}
+        env = child_env(pass_env=self.config.pass_env, extra=self.config.env)
         with open(self.log_path, "ab") as log:
             try:
                 self.process = subprocess.Popen(  # noqa: S603 - argv list, no shell

@@ -33,7 +33,7 @@ from perfgate.capture.runq_stats import (
     longest_run_above,
 )
 from perfgate.errors import EXIT_TOOL, ConfigError, PerfgateError
-from perfgate.procs import dies_with_perfgate
+from perfgate.procs import child_env, dies_with_perfgate
 
 __all__ = ["MACHINE", "SERVICE", "STATUS_OK", "STATUS_PARTIAL", "DepthSample", "LatencyBucket",
            "RunqCollector", "RunqLatency", "RunqStats", "RunqUnavailable", "check_prerequisites",
@@ -219,7 +219,8 @@ class RunqCollector:
         try:
             self._process = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 dies_with_perfgate(self.argv(executable)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True)
+                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, start_new_session=True,
+                env=child_env())
         except OSError as error:
             raw.close()
             raise RunqUnavailable(f"cannot start {executable}: {error}") from error
