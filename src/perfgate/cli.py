@@ -18,10 +18,13 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfgate import __version__
-from perfgate.config import Config, load_config
 from perfgate.errors import EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+
+if TYPE_CHECKING:
+    from perfgate.config import Config
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -207,6 +210,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def read_config(args: argparse.Namespace) -> Config:
+    from perfgate.config import load_config
+
     overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None),
                  "baseline.history": getattr(args, "history", None)}
     return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides,
@@ -214,6 +219,8 @@ def read_config(args: argparse.Namespace) -> Config:
 
 
 def _config_for_doctor(args: argparse.Namespace) -> Config | None:
+    from perfgate.config import load_config
+
     try:
         return load_config(args.config, environ=os.environ, set_args=args.set_args)
     except ConfigError:

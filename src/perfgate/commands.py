@@ -9,26 +9,36 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from perfgate.baseline import BaselineHistory, open_baseline, open_baseline_path, open_history, resolve_source
-from perfgate.compare.inputs import ComparisonInputs
-from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, ConfigError
-from perfgate.load.ghz import find_ghz
-from perfgate.measure import measure, measure_interleaved, utc_now
-from perfgate.progress import Progress
-from perfgate.record import RunRecord
-from perfgate.verdict import Verdict
+
+if TYPE_CHECKING:
+    from perfgate.baseline import BaselineHistory
+    from perfgate.compare.inputs import ComparisonInputs
+    from perfgate.config import Config
+    from perfgate.progress import Progress
+    from perfgate.record import RunRecord
+    from perfgate.verdict import Verdict
+
+# Each command imports what it uses inside its function, so `profile top`, `doctor` and `--help` start
+# without scipy, matplotlib, PyGithub or requests (tests/test_imports.py guards each command's import set).
 
 FLAMEGRAPH_FILE = "flamegraph.svg"
 
 
 def _progress(config: Config, sides: int = 1) -> Progress:
+    from perfgate.progress import Progress
+
     per_rep = (config.load.duration_s or 10.0) + 2.0
     return Progress(steps=config.load.repetitions * sides, step_seconds=per_rep)
 
 
 def run(config: Config, *, as_baseline: bool) -> int:
+    from perfgate.baseline import BaselineHistory, open_baseline, open_history, resolve_source
+    from perfgate.load.ghz import find_ghz
+    from perfgate.measure import measure, measure_interleaved
+
     ghz = find_ghz()
     out = Path(config.output)
     if config.compare.mode == "interleaved":
@@ -57,6 +67,8 @@ def run(config: Config, *, as_baseline: bool) -> int:
 
 
 def compare(config: Config, *, baseline: str, candidate: Path) -> int:
+    from perfgate.baseline import open_baseline_path, open_history
+
     out = Path(config.output)
     baseline_record = open_baseline_path(baseline, out)
     candidate_record = open_baseline_path(str(candidate), out)
@@ -66,8 +78,10 @@ def compare(config: Config, *, baseline: str, candidate: Path) -> int:
 
 def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunRecord, out: Path, *,
                      history: BaselineHistory | None = None) -> int:
+    from perfgate.baseline import BaselineHistory
     from perfgate.compare.inputs import load_inputs
     from perfgate.gate import decide
+    from perfgate.measure import utc_now
     from perfgate.publish import publish_verdict
 
     history = history or BaselineHistory()

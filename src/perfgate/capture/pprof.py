@@ -25,12 +25,15 @@ from itertools import chain, compress
 from operator import attrgetter, itemgetter, not_
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-import requests
 from google.protobuf.message import DecodeError
 
 from perfgate.capture import profile_pb2
 from perfgate.errors import ConfigError, ProfileError, ToolError
+
+if TYPE_CHECKING:
+    import requests
 
 # Profiles that decompress to more than this are refused before protobuf decoding. A real
 # CPU profile is well under 50 MiB even for a 30 s profile of a many-core service. The bound
@@ -82,6 +85,8 @@ def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None =
     limit_s = default_fetch_timeout_s(seconds) if timeout_s is None else float(timeout_s)
     if limit_s <= seconds:
         raise ValueError(f"timeout_s ({limit_s}) must be longer than the profile ({seconds} s)")
+    import requests  # here, not at the top: `perfgate profile top` parses profiles without it
+
     url = profile_url(pprof_url)
     deadline = time.monotonic() + limit_s
     try:
