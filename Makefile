@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean generate
 
 setup:
 	scripts/setup.sh --all
@@ -15,6 +15,11 @@ test: setup
 	.venv/bin/ruff check src tests bench scripts entrypoint.py
 	cd examples/greeter && go test ./...
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Files derived from others (schema/perfgate.schema.json from the config model, README's Action
+# tables from action.yml): run after adding a config key or an action.yml input/output; tests check them.
+generate:
+	$(PY) scripts/generate.py
 
 # Benchmarks are not tests: each prints its figures; those marked --write also update docs/benchmarks.md.
 bench: setup

@@ -201,6 +201,15 @@ class Field:
     check: Callable[[Any], tuple[Any, str | None]]
 
 
+def with_schema(check: Callable, schema: dict[str, Any], *, optional: bool = False) -> Callable:
+    """Attach the JSON Schema of what `check` accepts: schema/perfgate.schema.json is generated from these
+    (perfgate.config_schema; `make generate`). Every checker needs one."""
+    if optional:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    check.json_schema = schema  # type: ignore[attr-defined]
+    return check
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else repr(value) if value is not None else "null"
 
@@ -214,7 +223,8 @@ def integer(minimum: int | None = None, *, optional: bool = False) -> Callable:
             return value, f"expected an integer{bound}, got {_describe(value)}"
         return value, None
 
-    return check
+    return with_schema(check, {"type": "integer"} | ({} if minimum is None else {"minimum": minimum}),
+                       optional=optional)
 
 
 def number(minimum: float | None = None, *, maximum: float | None = None, optional: bool = False,
@@ -231,7 +241,12 @@ def number(minimum: float | None = None, *, maximum: float | None = None, option
         too_high = maximum is not None and value > maximum
         return (float(value), expected if too_low or too_high else None)
 
-    return check
+    schema: dict[str, Any] = {"type": "number"}
+    if minimum is not None:
+        schema["exclusiveMinimum" if exclusive_min else "minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return with_schema(check, schema, optional=optional)
 
 
 def boolean() -> Callable:
@@ -240,7 +255,7 @@ def boolean() -> Callable:
             return value, f"expected true or false, got {_describe(value)}"
         return value, None
 
-    return check
+    return with_schema(check, {"type": "boolean"})
 
 
 def text(*, optional: bool = False, choices: tuple[str, ...] = ()) -> Callable:
@@ -253,7 +268,8 @@ def text(*, optional: bool = False, choices: tuple[str, ...] = ()) -> Callable:
             return value, f"expected a non-empty string, got {_describe(value)}"
         return value, None
 
-    return check
+    return with_schema(check, {"enum": list(choices)} if choices else {"type": "string", "minLength": 1},
+                       optional=optional)
 
 
 def string_list() -> Callable:
@@ -266,7 +282,7 @@ def string_list() -> Callable:
             return value, f"expected a list of strings, got {_describe(value)}"
         return tuple(value), None
 
-    return check
+    return with_schema(check, {"type": ["string", "array", "null"], "items": {"type": "string"}})
 
 
 def command() -> Callable:
@@ -284,7 +300,8 @@ def command() -> Callable:
             return tuple(str(v) for v in value), None
         return value, f"expected a command (a string or a list of strings), got {_describe(value)}"
 
-    return check
+    return with_schema(check, {"type": ["string", "array", "null"], "minItems": 1,
+                               "items": {"type": ["string", "number", "boolean"]}})
 
 
 def string_map() -> Callable:
@@ -298,7 +315,8 @@ def string_map() -> Callable:
             return value, f"expected string values, got a nested value under {bad[0]!r}"
         return MappingProxyType({k: str(v) for k, v in value.items()}), None
 
-    return check
+    return with_schema(check, {"type": ["object", "null"],
+                               "additionalProperties": {"type": ["string", "number", "boolean"]}})
 
 
 def request_data() -> Callable:
@@ -310,7 +328,7 @@ def request_data() -> Callable:
         return value, ("expected a mapping (one request message) or a non-empty list of mappings, "
                        f"got {_describe(value)}")
 
-    return check
+    return with_schema(check, {"type": ["object", "array", "null"], "minItems": 1, "items": {"type": "object"}})
 
 
 def pid_list() -> Callable:
@@ -325,7 +343,8 @@ def pid_list() -> Callable:
                            f"got {len(value)}")
         return tuple(value), None
 
-    return check
+    return with_schema(check, {"type": ["array", "null"], "maxItems": MAX_SERVICE_PIDS,
+                               "items": {"type": "integer", "minimum": 1}})
 
 
 def _service_schema(command_default: Any) -> dict[str, Any]:
@@ -432,6 +451,7 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
     "runq.p99": ("max_increase_pct", "max_increase_abs", "max_value", "scope", "run_noise_pct"),
     "runq.depth": ("max_depth", "consecutive"),
 }
+RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds
 RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "error_rate": "fraction",
               "cpu_per_request": "µs CPU per request", "runq.p99": "µs", "function_share": "% of CPU"}
 RULE_CHECKS: dict[str, Callable] = {
@@ -461,6 +481,11 @@ def _check_gates(value: Any, problems: list[str]) -> tuple[GateRule, ...]:
     return tuple(rule for i, raw in enumerate(value) if (rule := _check_rule(f"gates[{i}]", raw, problems)))
 
 
+def rule_thresholds(metric: str) -> tuple[str, ...]:
+    """The keys of a rule for `metric` of which at least one must be set."""
+    return tuple(k for k in RULE_KEYS[metric] if k not in RULE_QUALIFIERS)
+
+
 def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:
     if not isinstance(raw, dict):
         problems.append(f"{path}: expected a mapping with a `metric` key, got {_describe(raw)}")
@@ -483,10 +508,9 @@ def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:
         if problem:
             problems.append(f"{path}.{key}: {problem}")
         fields[key] = checked
-    thresholds = [k for k in RULE_KEYS[metric] if k not in ("pattern", "kind", "scope") and fields.get(k) is not None]
-    if not thresholds:
-        problems.append(f"{path}: rule for {metric} sets no threshold (set one of: "
-                        f"{', '.join(k for k in RULE_KEYS[metric] if k not in ('pattern', 'kind', 'scope'))})")
+    thresholds = rule_thresholds(metric)
+    if not any(fields.get(k) is not None for k in thresholds):
+        problems.append(f"{path}: rule for {metric} sets no threshold (set one of: {', '.join(thresholds)})")
     if metric == "function_share" and not fields.get("pattern"):
         problems.append(f"{path}.pattern: required for function_share (a glob like 'encoding/json.*' or 're:REGEX')")
     if metric == "runq.depth" and fields.get("max_depth") is not None:
