@@ -283,6 +283,26 @@ def test_an_artifact_baseline_brings_its_history_and_the_gate_uses_it(fake_githu
     assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].comparison.run_level.runs == 5
 
 
+def test_an_artifact_baseline_and_its_history_download_each_zip_once(fake_github, tmp_path):
+    from ghapi.server import TEST_TOKEN
+
+    from perfgate.baseline import open_baseline_and_history
+
+    repo = "acme/greeter"
+    for i, level in enumerate((*HISTORY_LEVELS[:2], 100.0)):  # oldest first; the newest is the baseline
+        saved = _cpu_record("baseline", [v * level / 100 for v in TIGHT], created_at=f"run{i}").save(tmp_path / f"r{i}")
+        fake_github.add_artifact(fake_github.add_run(repo), "perfgate-baseline", _zipped_record(saved.path))
+    environ = {"GITHUB_TOKEN": TEST_TOKEN, "GITHUB_REPOSITORY": repo, "GITHUB_API_URL": fake_github.base_url,
+               "GITHUB_BASE_REF": "main"}
+    config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}", "baseline.history_runs=5"],
+                         require_target=False)
+    baseline, history = open_baseline_and_history(config, environ, tmp_path / "out")
+    assert baseline.created_at == "run2"
+    assert sorted(r.created_at for r in history.records) == ["run0", "run1"] and history.notes == ()
+    downloads = [r.path for r in fake_github.storage_requests()]
+    assert len(downloads) == 3 and len(set(downloads)) == 3, downloads  # the baseline's zip once, not twice
+
+
 def test_history_that_cannot_be_downloaded_is_a_note_not_an_error(tmp_path):
     from perfgate.baseline import open_history
 

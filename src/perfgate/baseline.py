@@ -72,6 +72,12 @@ def extract_archive(path: Path, workdir: Path) -> Path:
 
 
 def download_artifact_baseline(config: Config, environ: Mapping[str, str], workdir: Path) -> RunRecord:
+    return _download_artifact_baseline(config, environ, workdir)[0]
+
+
+def _download_artifact_baseline(config: Config, environ: Mapping[str, str],
+                                workdir: Path) -> tuple[RunRecord, int]:
+    """The base branch's baseline record and the id of the artifact it came from."""
     from perfgate import github
 
     token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
@@ -80,28 +86,30 @@ def download_artifact_baseline(config: Config, environ: Mapping[str, str], workd
         raise BaselineError("cannot download the baseline artifact: GITHUB_TOKEN and GITHUB_REPOSITORY must be set",
                             hint="pass the github-token input (or set baseline.path to a local record)")
     branch = config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main"
-    folder = github.download_baseline_artifact(
+    downloaded = github.download_located_baseline(
         repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
         api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
         workflow=config.baseline.workflow)
-    return load_record(folder)
+    return load_record(downloaded.folder), downloaded.ref.artifact_id
 
 
 def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,
-                 workdir: Path | None = None, *, from_artifacts: bool = False) -> BaselineHistory:
+                 workdir: Path | None = None, *, from_artifacts: bool = False,
+                 skip_artifact_ids: frozenset[int] = frozenset()) -> BaselineHistory:
     """Earlier records of the baseline build, from which the gate measures run-to-run drift.
 
     baseline.history paths are read like a baseline (a named record that cannot be read is an error);
     with an artifact baseline (`from_artifacts`), up to baseline.history_runs newest artifacts of the base branch are
     downloaded too, best effort: a history that cannot be had leaves the gate without it, not failed.
-    The baseline record itself is dropped wherever it shows up.
+    The baseline record itself is dropped wherever it shows up; `skip_artifact_ids` (the baseline's own
+    artifact) are not downloaded again.
     """
     environ = os.environ if environ is None else environ
     workdir = workdir or Path(config.output)
     records = [open_baseline_path(path, workdir / "history") for path in config.baseline.history]
     notes: list[str] = []
     if from_artifacts and config.baseline.history_runs > 1:
-        downloaded, notes = download_artifact_history(config, environ, workdir)
+        downloaded, notes = download_artifact_history(config, environ, workdir, skip_artifact_ids)
         records += downloaded
     unique: dict[tuple, RunRecord] = {}
     for record in records:
@@ -114,8 +122,8 @@ def _identity(record: RunRecord) -> tuple:
     return record.created_at, record.config_digest, record.environment.git_sha
 
 
-def download_artifact_history(config: Config, environ: Mapping[str, str],
-                              workdir: Path) -> tuple[list[RunRecord], list[str]]:
+def download_artifact_history(config: Config, environ: Mapping[str, str], workdir: Path,
+                              skip_artifact_ids: frozenset[int] = frozenset()) -> tuple[list[RunRecord], list[str]]:
     from perfgate import github
 
     token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
@@ -127,7 +135,8 @@ def download_artifact_history(config: Config, environ: Mapping[str, str],
             repo=repo, artifact_name=config.baseline.artifact,
             branch=config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main", token=token,
             api_url=github.api_url_from_env(environ), dest=workdir / "baseline-history",
-            count=config.baseline.history_runs, workflow=config.baseline.workflow)
+            count=config.baseline.history_runs, workflow=config.baseline.workflow,
+            skip_artifact_ids=skip_artifact_ids)
     except PerfgateError as error:
         return [], [f"earlier baseline artifacts not downloaded: {error.message}"]
     records, notes = [], []
@@ -156,3 +165,24 @@ def open_baseline(config: Config, environ: Mapping[str, str] | None = None,
             return None
         raise
     return None
+
+
+def open_baseline_and_history(config: Config, environ: Mapping[str, str] | None = None,
+                              workdir: Path | None = None) -> tuple[RunRecord | None, BaselineHistory]:
+    """open_baseline, then open_history: an artifact baseline brings its branch's history, and its own
+    zip is downloaded once (not again as the newest history artifact)."""
+    environ = os.environ if environ is None else environ
+    workdir = workdir or Path(config.output)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if resolve_source(config, environ).kind != "artifact":
+        baseline = open_baseline(config, environ, workdir)
+        history = BaselineHistory() if baseline is None else open_history(config, baseline, environ, workdir)
+        return baseline, history
+    try:
+        baseline, artifact_id = _download_artifact_baseline(config, environ, workdir)
+    except BaselineMissing:
+        if config.baseline.missing == "pass":
+            return None, BaselineHistory()
+        raise
+    return baseline, open_history(config, baseline, environ, workdir, from_artifacts=True,
+                                  skip_artifact_ids=frozenset({artifact_id}))

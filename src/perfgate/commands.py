@@ -35,7 +35,13 @@ def _progress(config: Config, sides: int = 1) -> Progress:
 
 
 def run(config: Config, *, as_baseline: bool) -> int:
-    from perfgate.baseline import BaselineHistory, open_baseline, open_history, resolve_source
+    from perfgate.baseline import (
+        BaselineHistory,
+        open_baseline,
+        open_baseline_and_history,
+        open_history,
+        resolve_source,
+    )
     from perfgate.load.ghz import find_ghz
     from perfgate.measure import measure, measure_interleaved
 
@@ -60,9 +66,7 @@ def run(config: Config, *, as_baseline: bool) -> int:
     if as_baseline or source.kind == "none":
         return EXIT_PASS
     if baseline is None:
-        baseline = open_baseline(config, os.environ, out)
-        history = BaselineHistory() if baseline is None else open_history(
-            config, baseline, os.environ, out, from_artifacts=source.kind == "artifact")
+        baseline, history = open_baseline_and_history(config, os.environ, out)
     return gate_and_publish(config, baseline, record, out, history=history)
 
 

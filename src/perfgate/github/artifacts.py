@@ -45,6 +45,12 @@ class ArtifactRef:
     head_sha: str | None
 
 
+@dataclass(frozen=True)
+class DownloadedArtifact:
+    ref: ArtifactRef
+    folder: Path  # the folder holding record.json
+
+
 def locate_baseline_artifact(
     *,
     repo: str,
@@ -140,11 +146,30 @@ def download_baseline_artifact(
 
     Returns the folder inside `dest` that holds record.json; the record loader checks the rest.
     """
+    return download_located_baseline(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
+                                     api_url=api_url, dest=dest, workflow=workflow, max_bytes=max_bytes,
+                                     max_runs=max_runs, retry=retry).folder
+
+
+def download_located_baseline(
+    *,
+    repo: str,
+    artifact_name: str,
+    branch: str,
+    token: str,
+    api_url: str,
+    dest: Path,
+    workflow: str | None = None,
+    max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
+    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
+    retry: RetryPolicy | None = None,
+) -> DownloadedArtifact:
+    """download_baseline_artifact, also saying which artifact it was (so history need not fetch it again)."""
     ref = locate_baseline_artifact(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
                                    api_url=api_url, workflow=workflow, max_runs=max_runs, retry=retry)
     root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
                           retry=retry)
-    return find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}")
+    return DownloadedArtifact(ref, find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
 
 
 def locate_baseline_history(
@@ -185,18 +210,20 @@ def download_baseline_history(
     max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
     max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
     retry: RetryPolicy | None = None,
+    skip_artifact_ids: frozenset[int] = frozenset(),
 ) -> list[Path]:
     """Download and safely extract each of locate_baseline_history's artifacts into dest/<run id>/.
 
-    Returns the folders holding record.json, newest first. An artifact without a (single) record, a
-    hostile or oversized one, or one that expired since the listing, is skipped; API and network failures
-    (a permission problem included) raise as for the baseline.
+    Returns the folders holding record.json, newest first. Artifacts in `skip_artifact_ids` (the baseline,
+    already downloaded) count towards `count` but are not downloaded again. An artifact without a (single)
+    record, a hostile or oversized one, or one that expired since the listing, is skipped; API and network
+    failures (a permission problem included) raise as for the baseline.
     """
     refs = locate_baseline_history(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
                                    api_url=api_url, count=count, workflow=workflow, max_runs=max_runs,
                                    retry=retry)
     folders = []
-    for ref in refs:
+    for ref in (ref for ref in refs if ref.artifact_id not in skip_artifact_ids):
         try:
             root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
                                   max_bytes=max_bytes, retry=retry)
