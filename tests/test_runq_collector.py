@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -68,7 +67,8 @@ def test_context_manager_reaps_bpftrace_on_an_exception(tmp_path):
         os.kill(pid, 0)
 
 
-def test_killed_mid_window_keeps_what_was_received(greeter, tmp_path):
+def test_killed_mid_run_keeps_the_depth_samples(greeter, tmp_path):
+    """Histograms print only at marks and at the end (test_runq_windows.py kills one mid-window)."""
     raw = tmp_path / "raw.jsonl"
     collector = RunqCollector(service_comm="greeter", raw_path=raw)
     collector.start()
@@ -83,7 +83,7 @@ def test_killed_mid_window_keeps_what_was_received(greeter, tmp_path):
                                  "window")
     assert f"{len(stats.depth)} depth samples kept" in stats.note
     assert len(stats.depth) >= 5
-    assert re.search(r"histograms up to \d+\.\d s kept$", stats.note) and stats.machine.count > 0
+    assert stats.note.endswith("histograms lost") and stats.machine.count == 0
     assert raw.stat().st_size > 0
 
 

@@ -1,4 +1,4 @@
-"""Kernel view: run bpftrace/runqlat.bt around one load window and return its RunqStats.
+"""Kernel view: run bpftrace/runqlat.bt once for a whole run and cut its output into load windows (RunqStats).
 
 Availability checks (bpftrace found, root, tracefs, BTF) raise RunqUnavailable with the fix in the message.
 The parsing lives in runq_parse.py and the stats types in runq_stats.py; the names other stages use are
@@ -32,6 +32,7 @@ from perfgate.capture.runq_stats import (
     RunqStats,
     longest_run_above,
 )
+from perfgate.capture.runq_windows import MARK_PREFIX, mark_window, window_stats
 from perfgate.errors import EXIT_TOOL, ConfigError, PerfgateError
 from perfgate.procs import child_env, dies_with_perfgate
 
@@ -40,6 +41,7 @@ __all__ = ["MACHINE", "SERVICE", "STATUS_OK", "STATUS_PARTIAL", "DepthSample", "
            "longest_run_above", "parse_bpftrace_json", "stats_from_output"]
 
 MAX_SERVICE_PIDS = 8  # TGID slots in runqlat.bt ($4 .. $11)
+MARK_TIMEOUT_S = 5.0  # bpftrace answers a mark within milliseconds; this long means it is stuck or gone
 COMM_MAX_BYTES = 15  # the kernel's TASK_COMM_LEN - 1
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
@@ -56,13 +58,14 @@ class RunqUnavailable(PerfgateError):
         super().__init__(f"kernel view unavailable: {reason}")
 
 
-def _is_start_line(line: str) -> bool:
+def _printf_words(line: str) -> list[str]:
     try:
         message = json.loads(line)
     except json.JSONDecodeError:
-        return False
-    return (isinstance(message, dict) and message.get("type") == "printf"
-            and str(message.get("data", "")).startswith("start "))
+        return []
+    if isinstance(message, dict) and message.get("type") == "printf":
+        return str(message.get("data", "")).split()
+    return []
 
 
 # ---------------------------------------------------------------- availability
@@ -157,14 +160,18 @@ def service_comm_arg(comm: str | None) -> str:
 
 
 class RunqCollector:
-    """Run runqlat.bt around one load window.
+    """Run runqlat.bt for a whole run and cut its output into load windows.
 
-        collector = RunqCollector(service_comm="greeter", raw_path=folder / "runq" / "rep-01.jsonl")
-        collector.start()          # returns once the probes are attached
-        ...load...
-        stats = collector.stop()   # SIGINT, parse; bpftrace is always reaped
+        collector = RunqCollector(service_comm=None, service_pids=[pid], raw_path=folder / "runq" / "run.jsonl")
+        collector.start()                    # returns once the probes are attached; before the warm-up
+        for each repetition:
+            collector.begin_window()
+            ...load...
+            stats = collector.end_window(folder / "runq" / "rep-01.jsonl")   # that window's RunqStats
+        collector.stop()                     # SIGINT; the whole run's RunqStats; bpftrace is always reaped
 
-    or `with RunqCollector(...) as collector: ...load...` then `collector.stats`.
+    or `with RunqCollector(...) as collector: ...load...` then `collector.stats` (the whole run).
+    raw_path gets everything bpftrace printed; each window's lines also go to the file end_window is given.
     """
 
     def __init__(self, *, service_comm: str | None, service_pids: Sequence[int] = (),
@@ -192,6 +199,10 @@ class RunqCollector:
         self._stderr_lines: list[str] = []
         self._readers: list[threading.Thread] = []
         self._started = threading.Event()
+        self._marked: set[str] = set()
+        self._mark_seen = threading.Condition()
+        self._marks = 0
+        self._window: tuple[str, int] | None = None  # (start mark, index of the first line that may be its)
 
     @property
     def pid(self) -> int | None:
@@ -207,7 +218,7 @@ class RunqCollector:
         by_pid = () if self.service_comm else self.service_pids
         pids = [str(pid) for pid in by_pid] + ["0"] * (MAX_SERVICE_PIDS - len(by_pid))
         return [executable or self.bpftrace, "-f", "json", str(self.script), str(self.ncpus),
-                str(self.depth_interval_ms), self.service_comm or "", *pids]
+                str(self.depth_interval_ms), self.service_comm or "", *pids, str(os.getpid())]
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Launch bpftrace; return once its probes are attached and its BEGIN probe has run."""
@@ -258,8 +269,18 @@ class RunqCollector:
                 raw.write(line)
                 raw.flush()
                 self._stdout_lines.append(line)
-                if not self._started.is_set() and _is_start_line(line):
+                if not self._started.is_set() and _printf_words(line)[:1] == ["start"]:
                     self._started.set()
+                elif '"marked ' in line:
+                    self._note_marked(_printf_words(line))
+        with self._mark_seen:  # wake a waiting mark: no more output will come
+            self._mark_seen.notify_all()
+
+    def _note_marked(self, words: list[str]) -> None:
+        if len(words) == 2 and words[0] == "marked":
+            with self._mark_seen:
+                self._marked.add(words[1])
+                self._mark_seen.notify_all()
 
     def _read_stderr(self, stream: Any) -> None:
         for line in stream:
@@ -271,6 +292,64 @@ class RunqCollector:
 
     def stderr_tail(self) -> str:
         return clean_stderr(self._stderr_lines)
+
+    # ------------------------------------------------------------ windows
+    def begin_window(self) -> None:
+        """Mark the start of a load window (waits the few ms until bpftrace has printed its histograms)."""
+        if self._window is not None:
+            raise RuntimeError("RunqCollector.begin_window() called twice without end_window()")
+        first_line = len(self._stdout_lines)
+        self._window = (self._mark(), first_line)
+
+    def end_window(self, raw_path: Path, *, service_pids: Sequence[int] | None = None) -> RunqStats:
+        """Mark the end of the window; its RunqStats, and its lines written to raw_path.
+
+        service_pids: whose service histogram this window gets (one side of a duet); default all of them.
+        A dead or stuck bpftrace gives partial stats that say so; never raises for that.
+        """
+        if self._window is None:
+            raise RuntimeError("RunqCollector.end_window() called before begin_window()")
+        (start, first_line), self._window = self._window, None
+        problem = None
+        try:
+            end = self._mark()
+        except RunqUnavailable as error:
+            end, problem = "", error.reason
+        lines = self._stdout_lines[first_line:]
+        raw_path.parent.mkdir(parents=True, exist_ok=True)
+        raw_path.write_text("".join(lines), encoding="utf-8")
+        return window_stats(parse_bpftrace_json(lines), start, end, slots=self._slots(service_pids),
+                            depth_interval_ms=self.depth_interval_ms, ncpus=self.ncpus,
+                            service_comm=self.service_comm,
+                            service_pids=self.service_pids if service_pids is None else tuple(service_pids),
+                            problem=problem)
+
+    def _slots(self, service_pids: Sequence[int] | None) -> frozenset[int] | None:
+        if service_pids is None or self.service_comm:
+            return None
+        return frozenset(i + 1 for i, pid in enumerate(self.service_pids) if pid in service_pids)
+
+    def _mark(self) -> str:
+        """Mark now; wait for bpftrace's answer. RunqUnavailable if it is gone or does not answer."""
+        if self._process is None:
+            raise RuntimeError("RunqCollector: mark before start()")
+        self._marks += 1
+        name = f"{MARK_PREFIX}{self._marks}"
+        if self._process.poll() is not None:
+            raise RunqUnavailable(f"bpftrace {describe_exit(self._process.returncode)} during the run "
+                                  f"(stderr: {self.stderr_tail() or 'empty'})")
+        try:
+            mark_window(name)
+        except OSError as error:
+            raise RunqUnavailable(f"cannot mark a load window by renaming a thread: {error}") from error
+        with self._mark_seen:
+            answered = self._mark_seen.wait_for(
+                lambda: name in self._marked or self._process.poll() is not None, timeout=MARK_TIMEOUT_S)
+        if name not in self._marked:
+            how = describe_exit(self._process.poll()) if answered else f"did not answer within {MARK_TIMEOUT_S:g} s"
+            raise RunqUnavailable(f"bpftrace {how} when a load window was marked "
+                                  f"(stderr: {self.stderr_tail() or 'empty'})")
+        return name
 
     def stop(self, timeout_s: float = 10.0) -> RunqStats:
         """SIGINT bpftrace, wait for its final histograms (kill after timeout_s), parse. Always reaps."""

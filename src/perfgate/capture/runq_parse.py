@@ -3,9 +3,13 @@
 The script (src/perfgate/bpftrace/runqlat.bt) prints, one JSON object per line:
   printf "start NCPUS DEPTH_MS"      once, from BEGIN: the probes are attached and SIGINT is handled
   printf "depth T_MS TOTAL MAX"      every DEPTH_MS: nr_running summed over CPUs, and of the deepest CPU
-  printf "snapshot T_MS" + 2 hists   every second: the cumulative histograms so far
+  printf "mark NAME T_MS" + hists    when perfgate marks a window's edge: the cumulative histograms so far
+  printf "marked NAME"               after them (capture/runq_windows.py cuts windows out of the marks)
   printf "end T_MS" + 2 hists        on SIGINT/SIGTERM: the final histograms
-bpftrace adds its own lines: attached_probes, lost_events, and blank lines before the exit-time maps.
+  (older versions printed "snapshot T_MS" + 2 hists every second; those lines still parse)
+The service histogram is keyed by the TGID slot (1..8; 0 when told by thread name); an unkeyed one (older
+versions) counts as slot 0. bpftrace adds its own lines: attached_probes, lost_events, and blank lines
+before the exit-time maps.
 """
 
 from __future__ import annotations
@@ -23,12 +27,32 @@ from perfgate.capture.runq_stats import (
     LatencyBucket,
     RunqLatency,
     RunqStats,
+    add_buckets,
 )
 
 MACHINE_MAP = "@usecs"
 SERVICE_MAP = "@svc_usecs"
 MEMLOCK_NOISE = "couldn't set RLIMIT_MEMLOCK"
 STDERR_TAIL_LINES = 8
+
+
+SlotHistograms = tuple[tuple[int, tuple[LatencyBucket, ...]], ...]  # (TGID slot, buckets), by slot
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The cumulative histograms printed when perfgate marked a window's edge (see runqlat.bt)."""
+
+    name: str
+    t_ms: int
+    machine: tuple[LatencyBucket, ...] = ()
+    service: SlotHistograms = ()
+    complete: bool = False  # its "marked" line came: both histograms were printed (an empty one prints nothing)
+
+    def service_buckets(self, slots: frozenset[int] | None = None) -> tuple[LatencyBucket, ...]:
+        """The service histogram of the given TGID slots (all when None); slot 0 (by thread name) always."""
+        return add_buckets(*(buckets for slot, buckets in self.service
+                             if slots is None or slot == 0 or slot in slots))
 
 
 @dataclass(frozen=True)
@@ -43,8 +67,9 @@ class BpftraceOutput:
     end_ms: int | None = None
     last_snapshot_ms: int | None = None
     machine_buckets: tuple[LatencyBucket, ...] = ()
-    service_buckets: tuple[LatencyBucket, ...] = ()
+    service_buckets: tuple[LatencyBucket, ...] = ()  # every slot's, added
     histograms_printed: bool = False
+    marks: tuple[Mark, ...] = ()
     depth: tuple[DepthSample, ...] = ()
     lost_events: int = 0
     skipped_lines: tuple[str, ...] = ()  # not JSON or not understood (e.g. a line cut short by a kill)
@@ -64,6 +89,8 @@ class _OutputBuilder:
         self.skipped: list[str] = []
         self.extra: dict[str, Any] = {}
         self.lost_events = 0
+        self.marks: list[Mark] = []
+        self.open_mark: dict[str, Any] | None = None
 
     def line(self, raw: str) -> None:
         text = raw.strip()
@@ -94,6 +121,8 @@ class _OutputBuilder:
         return True
 
     def _printf(self, words: list[str]) -> bool:
+        if words[0] in ("mark", "marked"):
+            return self._mark(words)
         try:
             numbers = [int(word) for word in words[1:]]
         except ValueError:
@@ -107,22 +136,48 @@ class _OutputBuilder:
                 self.fields["last_snapshot_ms"] = t_ms
             case "end", [t_ms]:
                 self.fields.update(ended=True, end_ms=t_ms)
+                self._close_mark(complete=False)
             case _:
                 return False
         return True
 
+    def _mark(self, words: list[str]) -> bool:
+        match words:
+            case ["mark", name, t_ms] if t_ms.isdigit():
+                self._close_mark(complete=False)
+                self.open_mark = {"name": name, "t_ms": int(t_ms)}
+            case ["marked", name] if self.open_mark is not None and self.open_mark["name"] == name:
+                self._close_mark(complete=True)
+            case _:
+                return False
+        return True
+
+    def _close_mark(self, *, complete: bool) -> None:
+        if self.open_mark is not None:
+            self.marks.append(Mark(**self.open_mark, complete=complete))
+            self.open_mark = None
+
     def _hist(self, name: str, buckets: Any) -> None:
-        parsed = parse_hist_buckets(buckets) if isinstance(buckets, list) else None
-        if name == MACHINE_MAP and parsed is not None:
-            self.fields.update(machine_buckets=parsed, histograms_printed=True)
-        elif name == SERVICE_MAP and parsed is not None:
-            self.fields.update(service_buckets=parsed, histograms_printed=True)
+        if name == MACHINE_MAP and isinstance(buckets, list):
+            self._histogram("machine", parse_hist_buckets(buckets))
+        elif name == SERVICE_MAP and isinstance(buckets, list | dict):
+            self._histogram("service", parse_slot_histograms(buckets))
         else:
             self.extra[name] = buckets
 
+    def _histogram(self, scope: str, parsed: Any) -> None:
+        if self.open_mark is not None:
+            self.open_mark[scope] = parsed
+        elif scope == "machine":
+            self.fields.update(machine_buckets=parsed, histograms_printed=True)
+        else:
+            self.fields.update(service_buckets=add_buckets(*(b for _, b in parsed)), histograms_printed=True)
+
     def build(self) -> BpftraceOutput:
+        marks = [*self.marks, Mark(**self.open_mark)] if self.open_mark is not None else self.marks
         return BpftraceOutput(**self.fields, depth=tuple(self.depth), lost_events=self.lost_events,
-                              skipped_lines=tuple(self.skipped), extra_maps=tuple(self.extra.items()))
+                              skipped_lines=tuple(self.skipped), extra_maps=tuple(self.extra.items()),
+                              marks=tuple(marks))
 
 
 def parse_hist_buckets(buckets: Sequence[Mapping[str, Any]]) -> tuple[LatencyBucket, ...]:
@@ -133,6 +188,13 @@ def parse_hist_buckets(buckets: Sequence[Mapping[str, Any]]) -> tuple[LatencyBuc
         parsed.append(LatencyBucket(None if low is None else int(low), None if high is None else int(high),
                                     int(bucket["count"])))
     return tuple(parsed)
+
+
+def parse_slot_histograms(data: list[Any] | dict[str, Any]) -> SlotHistograms:
+    """@svc_usecs: keyed by TGID slot, or (older versions) one unkeyed histogram, which counts as slot 0."""
+    if isinstance(data, list):
+        return ((0, parse_hist_buckets(data)),)
+    return tuple(sorted((int(slot), parse_hist_buckets(buckets)) for slot, buckets in data.items()))
 
 
 def parse_bpftrace_json(lines: Iterable[str]) -> BpftraceOutput:

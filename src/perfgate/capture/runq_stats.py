@@ -72,6 +72,45 @@ class RunqLatency:
         return cls(tuple(LatencyBucket(b["low_us"], b["high_us"], int(b["count"])) for b in data["buckets"]))
 
 
+def add_buckets(*histograms: Sequence[LatencyBucket]) -> tuple[LatencyBucket, ...]:
+    """The histogram of the union of the samples: counts added bucket by bucket (same bpftrace bounds)."""
+    counts: dict[tuple[int | None, int | None], int] = {}
+    for histogram in histograms:
+        for bucket in histogram:
+            key = (bucket.low_us, bucket.high_us)
+            counts[key] = counts.get(key, 0) + bucket.count
+    return _trimmed(counts)
+
+
+def subtract_buckets(later: Sequence[LatencyBucket], earlier: Sequence[LatencyBucket]) -> tuple[LatencyBucket, ...]:
+    """What a cumulative histogram gained between two prints: `later` minus `earlier`, bucket by bucket.
+
+    A bucket that shrank means the two prints are not of one cumulative histogram: ValueError.
+    """
+    counts = {(b.low_us, b.high_us): b.count for b in add_buckets(later)}
+    for bucket in earlier:
+        key = (bucket.low_us, bucket.high_us)
+        left = counts.get(key, 0) - bucket.count
+        if left < 0:
+            raise ValueError(f"bucket {bucket.low_us}..{bucket.high_us} went down from {bucket.count} to "
+                             f"{bucket.count + left} between two prints of a cumulative histogram")
+        counts[key] = left
+    return _trimmed(counts)
+
+
+def _trimmed(counts: Mapping[tuple[int | None, int | None], int]) -> tuple[LatencyBucket, ...]:
+    """Buckets in order from the first non-empty to the last non-empty, as bpftrace prints them."""
+    ordered = sorted(counts.items(), key=lambda item: _bucket_order(*item[0]))
+    nonzero = [i for i, (_, count) in enumerate(ordered) if count]
+    if not nonzero:
+        return ()
+    return tuple(LatencyBucket(low, high, count) for (low, high), count in ordered[nonzero[0]:nonzero[-1] + 1])
+
+
+def _bucket_order(low: int | None, high: int | None) -> tuple[float, float]:
+    return (float("-inf") if low is None else low, float("inf") if high is None else high)
+
+
 def quantile_from_buckets(buckets: Sequence[LatencyBucket], q: float) -> float | None:
     """Estimate the q-quantile in µs by log-linear interpolation inside the bucket that holds rank q*N.
 
