@@ -255,6 +255,7 @@ def test_fork_safe_pair_publish_posts_the_saved_verdict(records, tmp_path, monke
     monkeypatch.setenv("GITHUB_EVENT_NAME", "workflow_run")
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(tmp_path / "run-event.json"))
     with FakeGitHub(fake_github.spec, token=TEST_TOKEN) as writable:
+        writable.add_pull("acme/greeter", 12, head_sha="a" * 40, head_repo="someone/greeter")
         monkeypatch.setenv("GITHUB_API_URL", writable.base_url)
         assert main(["publish", "--from", str(saved)]) == EXIT_PASS
         comments = writable.issue_comments("acme/greeter", 12)

@@ -6,6 +6,7 @@ import threading
 import time
 
 from ghapi.server import TEST_TOKEN, FakeGitHub
+from ghapi.spec import GitHubSpec
 
 from perfgate.github import (
     COMMENT_LIMIT_CHARS,
@@ -80,13 +81,37 @@ def test_marker_is_only_ours_at_the_start_and_found_on_a_later_page(fake_github:
 
 
 def test_leftover_duplicates_are_cleaned_up(fake_github: FakeGitHub) -> None:
-    oldest = fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nfirst")
-    fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nsecond")
-    fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nthird")
+    bot = fake_github.bot_login
+    oldest = fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nfirst", user=bot)
+    fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nsecond", user=bot)
+    fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\nthird", user=bot)
     result = upsert(fake_github, "fresh")
     assert result.action == "updated" and "removed 2 duplicate comments" in result.message
     assert [c.id for c in fake_github.issue_comments(REPO, PR)] == [oldest.id]
     assert bodies(fake_github) == [f"{STICKY_MARKER}\nfresh"]
+
+
+def test_a_comment_by_anyone_else_carrying_the_marker_is_never_touched(fake_github: FakeGitHub) -> None:
+    forged = fake_github.add_comment(REPO, PR, f"{STICKY_MARKER}\n## perfgate: PASS (forged)", user="mallory")
+    result = upsert(fake_github, "## perfgate: FAIL")
+    assert result.action == "created"
+    assert bodies(fake_github) == [f"{STICKY_MARKER}\n## perfgate: PASS (forged)",
+                                   f"{STICKY_MARKER}\n## perfgate: FAIL"]
+    assert fake_github.comments[forged.id].user == "mallory"
+    assert not fake_github.api_requests("PATCH") and not fake_github.api_requests("DELETE")
+    again = upsert(fake_github, "## perfgate: FAIL, still")
+    assert again.action == "updated" and fake_github.comments[forged.id].body.endswith("(forged)")
+
+
+def test_with_a_users_token_only_that_users_comment_is_ours(github_spec: GitHubSpec) -> None:
+    with FakeGitHub(github_spec, token=TEST_TOKEN, token_user="perf-ci") as fake:
+        fake.add_comment(REPO, PR, f"{STICKY_MARKER}\nby the Actions bot", user=fake.bot_login)
+        mine = fake.add_comment(REPO, PR, f"{STICKY_MARKER}\nold", user="perf-ci")
+        result = upsert(fake, "new")
+        assert result.action == "updated" and fake.comments[mine.id].body == f"{STICKY_MARKER}\nnew"
+        assert bodies(fake) == [f"{STICKY_MARKER}\nby the Actions bot", f"{STICKY_MARKER}\nnew"]
+        assert [r.path for r in fake.api_requests("GET")][0] == "/user"
+    assert not fake.violations, fake.violations
 
 
 def test_two_racing_runs_leave_one_comment(fake_github: FakeGitHub) -> None:

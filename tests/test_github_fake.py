@@ -43,7 +43,7 @@ def test_invalid_requests_answer_400_and_are_recorded(fake_github: FakeGitHub) -
         ("GET", f"{base}/issues/3/comments", {"params": {"sort": "created"}}, 400, "undeclared query"),
         ("GET", f"{base}/actions/runs", {"params": {"status": "succeeded"}}, 400, "succeeded"),
         ("GET", f"{base}/issues/abc/comments", {}, 400, "issue_number"),
-        ("GET", f"{base}/pulls/3", {}, 404, "no such path"),
+        ("GET", f"{base}/pulls/3/files", {}, 404, "no such path"),
         ("PUT", f"{base}/issues/comments/1", {"json": {"body": "x"}}, 405, "method not allowed"),
     ]
     for method, url, kwargs, status, needle in cases:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -98,9 +98,14 @@ def _pr_from_event(environ: Mapping[str, str], out: Path, warnings: list[str]) -
 
 def _pr_for_saved(folder: Path, pr_number: int | None, environ: Mapping[str, str]) -> github.PrContext | None:
     if environ.get("GITHUB_EVENT_NAME") == "workflow_run" and environ.get("GITHUB_EVENT_PATH"):
+        # pr.json is the fork's word; the event and the API are GitHub's. docs/security.md.
         run = github.read_workflow_run_event(environ["GITHUB_EVENT_PATH"])
-        return github.read_pr_context_file(folder / PR_CONTEXT_FILE, expected_repo=run.repo,
-                                           expected_head_sha=run.head_sha)
+        claimed = github.read_pr_context_file(folder / PR_CONTEXT_FILE, expected_repo=run.repo,
+                                              expected_head_sha=run.head_sha)
+        if pr_number is not None:
+            claimed = replace(claimed, pr_number=pr_number)
+        return github.verify_pr_for_run(claimed, run, token=environ.get("GITHUB_TOKEN", ""),
+                                        api_url=github.api_url_from_env(environ))
     if (folder / PR_CONTEXT_FILE).exists():
         pr = github.read_pr_context_file(folder / PR_CONTEXT_FILE)
         return pr if pr_number is None else github.PrContext(pr.repo, pr_number, pr.head_sha, pr.base_ref,

@@ -13,6 +13,10 @@ mismatch answers 400 (for requests) and is recorded in `violations`, which the p
 asserts is empty. The storage host records a violation when it receives an Authorization
 header: the token must never leave GitHub.
 
+The token is an installation token like GITHUB_TOKEN by default: its comments are written by
+`bot_login` and `GET /user` answers 403, as GitHub does. `token_user` makes it a user's token
+(a PAT): `GET /user` names that user, who writes its comments.
+
 Faults are scripted per test: `add_fault` (any status/headers/message, N times), `forbid_writes`
 (a read-only token, as on fork PRs) and `rendezvous` (hold N matching requests until all
 arrived, to force a race deterministically).
@@ -90,6 +94,15 @@ class Comment:
 
 
 @dataclass
+class Pull:
+    repo: str  # the base repository
+    number: int
+    head_sha: str
+    head_repo: str | None  # None: the fork was deleted
+    base_ref: str
+
+
+@dataclass
 class Run:
     id: int
     repo: str
@@ -148,11 +161,12 @@ class _Response:
 
 class FakeGitHub:
     def __init__(self, spec: GitHubSpec, *, token: str, prefix: str = "",
-                 bot_login: str = "github-actions[bot]"):
+                 bot_login: str = "github-actions[bot]", token_user: str | None = None):
         self.spec = spec
         self.token = token
         self.prefix = prefix.rstrip("/")
         self.bot_login = bot_login
+        self.token_user = token_user
         self.violations: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.responses_checked = 0
@@ -162,6 +176,7 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._ids = iter(range(1001, 10**9))
         self.comments: dict[int, Comment] = {}
+        self.pulls: dict[tuple[str, int], Pull] = {}
         self.runs: dict[int, Run] = {}
         self.artifacts: dict[int, Artifact] = {}
         self._api = self._server("127.0.0.1", "api")
@@ -245,6 +260,18 @@ class FakeGitHub:
             comment = Comment(comment_id, repo, issue, body, user, moment, moment)
             self.comments[comment_id] = comment
         return comment
+
+    @property
+    def writer(self) -> str:
+        """Who the token writes as."""
+        return self.token_user or self.bot_login
+
+    def add_pull(self, repo: str, number: int, *, head_sha: str, head_repo: str | None = None,
+                 base_ref: str = "main", fork_deleted: bool = False) -> Pull:
+        with self._lock:
+            pull = Pull(repo, number, head_sha, None if fork_deleted else head_repo or repo, base_ref)
+            self.pulls[(repo, number)] = pull
+        return pull
 
     def issue_comments(self, repo: str, issue: int) -> list[Comment]:
         with self._lock:
@@ -402,6 +429,8 @@ class FakeGitHub:
             "actions/get-workflow-run": self._get_run,
             "actions/list-workflow-run-artifacts": self._list_artifacts,
             "actions/download-artifact": self._download_artifact,
+            "pulls/get": self._get_pull,
+            "users/get-authenticated": self._get_user,
         }
 
     def _list_comments(self, p: dict[str, str], q: dict[str, str], _: bytes) -> Reply:
@@ -413,7 +442,7 @@ class FakeGitHub:
     def _create_comment(self, p: dict[str, str], _: dict[str, str], body: bytes) -> Reply:
         repo = f"{p['owner']}/{p['repo']}"
         text = json.loads(body)["body"]
-        comment = self.add_comment(repo, int(p["issue_number"]), text, user=self.bot_login)
+        comment = self.add_comment(repo, int(p["issue_number"]), text, user=self.writer)
         data = self._comment_json(comment)
         return _json(201, data, {"Location": data["url"]})
 
@@ -439,6 +468,19 @@ class FakeGitHub:
     def _find_comment(self, p: dict[str, str]) -> Comment | None:
         comment = self.comments.get(int(p["comment_id"]))
         return comment if comment and comment.repo == f"{p['owner']}/{p['repo']}" else None
+
+    def _get_pull(self, p: dict[str, str], _: dict[str, str], __: bytes) -> Reply:
+        pull = self.pulls.get((f"{p['owner']}/{p['repo']}", int(p["pull_number"])))
+        return _json(200, self._pull_json(pull)) if pull else _error(404, "Not Found")
+
+    def _get_user(self, _: dict[str, str], __: dict[str, str], ___: bytes) -> Reply:
+        if self.token_user is None:
+            return _error(403, "Resource not accessible by integration")
+        data = self.spec.example("private-user-response-with-public-and-private-profile-information")
+        data.update(login=self.token_user, id=4242, node_id="U_fake4242", user_view_type="private",
+                    url=f"{self.base_url}/users/{self.token_user}",
+                    html_url=f"https://github.com/{self.token_user}")
+        return _json(200, data)
 
     def _list_runs(self, p: dict[str, str], q: dict[str, str], _: bytes) -> Reply:
         repo = f"{p['owner']}/{p['repo']}"
@@ -489,6 +531,22 @@ class FakeGitHub:
             author_association="NONE" if c.user == self.bot_login else "CONTRIBUTOR",
         )
         data["user"].update(login=c.user, type="Bot" if c.user == self.bot_login else "User")
+        return data
+
+    def _pull_json(self, pull: Pull) -> dict[str, Any]:
+        data = self.spec.example("pull-request")
+        api = f"{self.base_url}/repos/{pull.repo}"
+        data.update(number=pull.number, url=f"{api}/pulls/{pull.number}",
+                    html_url=f"https://github.com/{pull.repo}/pull/{pull.number}",
+                    issue_url=f"{api}/issues/{pull.number}")
+        data["head"].update(sha=pull.head_sha, label=f"{(pull.head_repo or 'unknown/x').split('/')[0]}:feature")
+        if pull.head_repo is None:
+            data["head"]["repo"] = None
+        else:
+            _rename_repo(data["head"]["repo"], pull.head_repo, self.base_url)
+        data["base"]["ref"] = pull.base_ref
+        data["requested_teams"] = []  # the description's own example lacks a required field there
+        _rename_repo(data["base"]["repo"], pull.repo, self.base_url)
         return data
 
     def _run_json(self, r: Run, template: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -32,6 +32,8 @@ PATHS = (
     "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
     "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
     "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}",
+    "/repos/{owner}/{repo}/pulls/{pull_number}",
+    "/user",
 )
 
 

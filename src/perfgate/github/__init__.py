@@ -31,6 +31,7 @@ from perfgate.github.context import (
     read_workflow_run_event,
     write_pr_context,
 )
+from perfgate.github.pulls import verify_pr_for_run
 
 __all__ = [
     "ACTIONS_READ_HINT",
@@ -54,5 +55,6 @@ __all__ = [
     "read_pr_context_file",
     "read_workflow_run_event",
     "upsert_sticky_comment",
+    "verify_pr_for_run",
     "write_pr_context",
 ]

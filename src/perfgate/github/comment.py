@@ -24,6 +24,8 @@ from perfgate.github.client import (
 )
 
 STICKY_MARKER = "<!-- perfgate:sticky -->"
+# Who GITHUB_TOKEN writes as. GitHub answers GET /user with 403 for such an installation token.
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
 COMMENT_LIMIT_CHARS = 65_536
 COMMENT_TRUNCATION_NOTE = (
     "\n\n---\n_perfgate cut this comment to fit GitHub's 65,536-character limit; "
@@ -84,7 +86,9 @@ def upsert_sticky_comment(
 ) -> CommentResult:
     """Create or edit perfgate's one comment on the pull request; never raises.
 
-    Ours is the oldest comment whose body starts with `marker`. Two runs racing on the same PR
+    Ours is the oldest comment whose body starts with `marker` and that the token's own user wrote
+    (`GET /user`, or the Actions bot for GITHUB_TOKEN): anyone can post a comment starting with the
+    marker, and such a comment is never edited or deleted. Two runs racing on the same PR
     may both create one; each re-lists after creating, keeps the oldest, moves its body there
     and deletes the newer ones, so one comment survives. On failure the result says why and
     what to do (`is_fork` picks the advice for a 403).
@@ -105,7 +109,8 @@ def upsert_sticky_comment(
 def _upsert(gh: Github, repo: str, pr_number: int, text: str, marker: str) -> CommentResult:
     issue = gh.get_repo(repo).get_issue(pr_number)
     where = f"{repo}#{pr_number}"
-    ours = _sticky_comments(issue.get_comments(), marker)
+    me = own_login(gh)
+    ours = _sticky_comments(issue.get_comments(), marker, me)
     if ours:
         keep = ours[0]
         removed = _delete_quietly(ours[1:])
@@ -115,7 +120,7 @@ def _upsert(gh: Github, repo: str, pr_number: int, text: str, marker: str) -> Co
         keep.edit(text)
         return CommentResult("updated", keep.html_url, f"updated the perfgate comment on {where}{removed}")
     created = issue.create_comment(text)
-    ours = _sticky_comments(issue.get_comments(), marker)
+    ours = _sticky_comments(issue.get_comments(), marker, me)
     keep = ours[0] if ours else created
     if keep.id != created.id:
         # A concurrent run commented first: its comment keeps the slot, ours goes.
@@ -126,9 +131,24 @@ def _upsert(gh: Github, repo: str, pr_number: int, text: str, marker: str) -> Co
     return CommentResult("created", created.html_url, f"created the perfgate comment on {where}{removed}")
 
 
-def _sticky_comments(comments: Iterable[Any], marker: str) -> list[Any]:
-    ours = [c for c in comments if (c.body or "").lstrip().startswith(marker)]
+def own_login(gh: Github) -> str:
+    """The login the token writes comments as: its user's (a PAT), or the Actions bot's (GITHUB_TOKEN)."""
+    try:
+        return gh.get_user().login
+    except GithubException as exc:
+        if exc.status == 403:  # an installation token has no user: GITHUB_TOKEN writes as the Actions bot
+            return ACTIONS_BOT_LOGIN
+        raise
+
+
+def _sticky_comments(comments: Iterable[Any], marker: str, author: str) -> list[Any]:
+    ours = [c for c in comments if (c.body or "").lstrip().startswith(marker) and _login(c).lower() == author.lower()]
     return sorted(ours, key=lambda c: c.id)  # comment ids grow with creation time
+
+
+def _login(comment: Any) -> str:
+    user = comment.user
+    return (user.login if user is not None else "") or ""
 
 
 def _delete_quietly(comments: Iterable[Any]) -> str:
