@@ -63,6 +63,7 @@ def build_parser() -> Parser:
     _add_profile(commands)
     _add_doctor(commands)
     _add_publish(commands)
+    _add_init(commands)
     return parser
 
 
@@ -135,6 +136,21 @@ def _add_publish(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event or DIR/pr.json)")
 
 
+def _add_init(commands: argparse._SubParsersAction) -> None:
+    init = commands.add_parser("init", help="write a starter perfgate.yml and PR workflow for a running service",
+                               description="Given the address of your running gRPC service, list its methods through "
+                               "server reflection, find its pprof endpoint and command line, guess the build from "
+                               "go.mod, and write perfgate.yml and .github/workflows/perfgate.yml. Needs "
+                               "pip install 'perfgate[init]'.", epilog=EPILOG)
+    init.add_argument("address", metavar="HOST:PORT", help="the running service's gRPC address")
+    init.add_argument("--call", metavar="package.Service/Method", help="the method to load (default: ask when "
+                      "there are several and a terminal, else the first unary one)")
+    init.add_argument("--pprof-url", metavar="URL", help="the service's net/http/pprof base URL (default: probed)")
+    init.add_argument("--dir", default=".", metavar="DIR",
+                      help="the service's folder (holding go.mod) in its repository")
+    init.add_argument("--force", action="store_true", help="overwrite an existing perfgate.yml or workflow")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a cancelled CI job, `timeout`): unwound like Ctrl-C so the service and bpftrace are stopped."""
 
@@ -201,6 +217,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return commands.profile_top(Path(args.file), as_json=args.json)
     if args.command == "doctor":
         return commands.doctor(_config_for_doctor(args), as_json=args.json)
+    if args.command == "init":
+        return commands.init(args.address, project=Path(args.dir), call=args.call, pprof_url=args.pprof_url,
+                             force=args.force)
     config = read_config(args)
     if args.command == "run":
         return commands.run(config, as_baseline=args.baseline)

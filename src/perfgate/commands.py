@@ -138,3 +138,34 @@ def _which_ghz() -> str:
     return shutil.which("ghz") or "ghz"
 
 
+
+
+def init(address: str, *, project: Path, call: str | None, pprof_url: str | None, force: bool) -> int:
+    from perfgate.starter import init_project
+
+    choose = _ask_for_method if sys.stdin.isatty() and sys.stderr.isatty() else None
+    written = init_project(address, project=project, call=call, pprof_url=pprof_url, force=force, choose=choose)
+    found = written.findings
+    print(f"perfgate init: wrote {written.config} and {written.workflow}", file=sys.stderr)
+    print(f"  call: {found.method.call if found.method else 'none found (set target.call)'}", file=sys.stderr)
+    print(f"  pprof: {found.pprof_url or 'not found'}", file=sys.stderr)
+    print(f"  build: {found.build.shell if found.build else 'not found'}; baselines on pushes to {found.branch}",
+          file=sys.stderr)
+    for note in written.notes:
+        print(f"  note: {note}", file=sys.stderr)
+    build = f"`{found.build.shell}`, then " if found.build else ""
+    print(f"next: review both files; try them with {build}`perfgate run --baseline` (stop the running service "
+          "first when perfgate starts its own), then commit them", file=sys.stderr)
+    return EXIT_PASS
+
+
+def _ask_for_method(methods):
+    for number, method in enumerate(methods, start=1):
+        print(f"  {number}. {method.call}", file=sys.stderr)
+    while True:
+        try:
+            answer = input(f"which method should perfgate load? [1-{len(methods)}, default 1] ").strip() or "1"
+        except EOFError:
+            answer = "1"
+        if answer.isdigit() and 1 <= int(answer) <= len(methods):
+            return methods[int(answer) - 1]

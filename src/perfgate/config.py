@@ -592,7 +592,13 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
         for key, (value, source) in layer.items():
             _assign(data, key, value, problems, source)
             sources[key] = source
-    config = build_config(data, sources=sources, problems=problems, require_target=require_target)
+    try:
+        config = build_config(data, sources=sources, problems=problems, require_target=require_target)
+    except ConfigError as error:
+        if not file_path.exists() and any(p.startswith("target.address: required") for p in error.problems):
+            raise ConfigError([f"no {file_path} in the current folder, and nothing sets target.address",
+                               *error.problems], hint=INIT_HINT) from None
+        raise
     return replace(config, source=str(file_path) if file_path.exists() else "defaults")
 
 
@@ -619,6 +625,10 @@ def _assign(data: dict[str, Any], dotted: str, value: Any, problems: list[str], 
             target = existing
 
 
+INIT_HINT = ("with your gRPC service running, `perfgate init HOST:PORT` writes a starter perfgate.yml and PR "
+             "workflow (pip install 'perfgate[init]'); or pass --config FILE. Every key: docs/configuration.md")
+
+
 def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = None,
                  problems: list[str] | None = None, require_target: bool = True) -> Config:
     """Validate a merged tree against SCHEMA; raise one ConfigError listing every problem."""
@@ -628,7 +638,9 @@ def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = No
     gates = _check_gates(data.get("gates"), problems)
     _check_cross_field(values, problems)
     if problems:
-        raise ConfigError(problems, hint="see docs/configuration.md for every key, its type and default")
+        target_missing = any(p.startswith("target.address: required") for p in problems)
+        raise ConfigError(problems, hint=INIT_HINT if target_missing else
+                          "see docs/configuration.md for every key, its type and default")
     return _to_config(values, gates)
 
 
