@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from perfgate import __version__
 from perfgate.errors import EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+from perfgate.gha import command_safe_output
 
 if TYPE_CHECKING:
     from perfgate.config import Config
@@ -164,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return _main(argv)
+        with command_safe_output():  # no line perfgate prints can start a workflow command (docs/security.md)
+            return _main(argv)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, ConfigError
+from perfgate.gha import LEGACY_PREFIX
 
 if TYPE_CHECKING:
     from perfgate.baseline import BaselineHistory
@@ -119,7 +120,8 @@ def publish(config: Config, *, source: Path, pr_number: int | None) -> int:
 def profile_top(path: Path, *, as_json: bool) -> int:
     from perfgate.capture.pprof import parse_profile, render_top
 
-    print(render_top(parse_profile(path), as_json=as_json))
+    text = render_top(parse_profile(path), as_json=as_json)
+    print(json_for_log(text) if as_json else text)
     return EXIT_PASS
 
 
@@ -128,8 +130,15 @@ def doctor(config: Config | None, *, as_json: bool) -> int:
 
     pprof_url = config.cpu.pprof_url if config else None
     statuses = check_collectors(ghz=_which_ghz(), pprof_url=pprof_url, bpftrace="bpftrace")
-    print(render_doctor(statuses, as_json=as_json))
+    text = render_doctor(statuses, as_json=as_json)
+    print(json_for_log(text) if as_json else text)
     return EXIT_PASS if statuses["ghz"].available else EXIT_TOOL
+
+
+def json_for_log(text: str) -> str:
+    """JSON whose `##[` (only ever inside a string) is written `##\\u005b`: the same value, and no workflow
+    command for the log's neutraliser to alter (gha.command_safe_output)."""
+    return text.replace(LEGACY_PREFIX, "##\\u005b")
 
 
 def _which_ghz() -> str:

@@ -7,11 +7,15 @@ file-command.ts).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, TextIO
 
 SUMMARY_LIMIT_BYTES = 1024 * 1024  # GitHub rejects a step summary above 1 MiB
 SUMMARY_TRUNCATION_NOTE = (
@@ -126,3 +130,99 @@ def annotation(
 def add_mask(value: str) -> str:
     """The `::add-mask::` line that makes the runner hide `value` in all later log output."""
     return f"::add-mask::{escape_data(value)}"
+
+
+# ---------------------------------------------------------------- no workflow commands from outside text
+# The runner reads a workflow command from any line of a step's output (stdout and stderr) that starts
+# with `::` once leading whitespace is trimmed, and a legacy `##[command]` from anywhere in a line.
+# Lines end at \n, \r or \r\n. External text (function names, error strings, PR fields) reaches the
+# log inside perfgate's messages, so every stream perfgate prints to is wrapped (cli.main) and
+# neutralised here, in one place; perfgate's own commands go to the wrapped stream's `raw`.
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+_INVISIBLE = frozenset("\u180e\u200b\u200c\u200d\u2060\ufeff")
+LEGACY_PREFIX = "##["
+
+
+class _CommandSafeStream:
+    """A text stream that passes everything through except what would start a workflow command.
+
+    A second `:` after only whitespace and a first `:` at a line's start becomes `%3A`; the `[` of
+    `##[` becomes `%5B` (the runner's own escapes). Works on any split of the text into writes.
+    """
+
+    def __init__(self, raw: TextIO | None) -> None:
+        self.raw = raw
+        self._lock = threading.Lock()
+        self._at_start = True  # only whitespace so far on this line
+        self._colon = False  # ... followed by one ':'
+        self._tail = ""  # the last two characters written on this line
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self.raw.write(self.neutralise(text))  # type: ignore[union-attr]
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def neutralise(self, text: str) -> str:
+        out: list[str] = []
+        for piece in _LINE_BREAK.split(text):
+            if _LINE_BREAK.fullmatch(piece):
+                self._at_start, self._colon, self._tail = True, False, ""
+                out.append(piece)
+                continue
+            rest = piece[self._line_start(piece, out):]
+            if rest:
+                emitted = (self._tail + rest).replace(LEGACY_PREFIX, "##%5B")[len(self._tail):]
+                out.append(emitted)
+                self._tail = (self._tail + emitted)[-2:]
+        return "".join(out)
+
+    def _line_start(self, piece: str, out: list[str]) -> int:
+        """Pass the blanks and colons that begin a line; returns where its ordinary text begins."""
+        index = 0
+        while self._at_start and index < len(piece):
+            char = piece[index]
+            if char == ":" and self._colon:
+                char = "%3A"
+                self._at_start = self._colon = False
+            elif char == ":":
+                self._colon = True
+            elif self._colon or not (char.isspace() or char in _INVISIBLE):
+                self._at_start = self._colon = False
+                break
+            out.append(char)
+            self._tail = (self._tail + char)[-2:]
+            index += 1
+        return index
+
+
+def command_safe(text: str) -> str:
+    """`text` as it would be printed by perfgate: no line of it starts a workflow command."""
+    return _CommandSafeStream(None).neutralise(text)
+
+
+def raw_stream(stream: TextIO) -> TextIO:
+    """Where perfgate's own workflow commands go: the stream under the neutralising wrapper."""
+    return stream.raw if isinstance(stream, _CommandSafeStream) else stream
+
+
+@contextlib.contextmanager
+def command_safe_output() -> Iterator[None]:
+    """For the duration, everything printed to sys.stdout and sys.stderr is neutralised."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _wrap(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = _wrap(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _wrap(stream: TextIO) -> TextIO:
+    return stream if isinstance(stream, _CommandSafeStream) else _CommandSafeStream(stream)  # type: ignore[return-value]

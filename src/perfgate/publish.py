@@ -34,7 +34,7 @@ class Published:
 def publish_verdict(verdict: Verdict, config: Config, out: Path, *, environ: Mapping[str, str] | None = None,
                     stdout: TextIO | None = None, pr: github.PrContext | None = None) -> Published:
     environ = os.environ if environ is None else environ
-    stdout = stdout or sys.stdout
+    stdout = gha.raw_stream(stdout or sys.stdout)  # our own workflow commands; external text in them is escaped
     in_actions = gha.in_github_actions(environ)
     token = environ.get("GITHUB_TOKEN", "")
     if in_actions and token:
