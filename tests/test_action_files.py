@@ -15,21 +15,15 @@ import yaml
 from conftest import ROOT
 from packaging.requirements import Requirement
 
+from perfgate import release
+
 WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
+RELEASE_WORKFLOW = ROOT / "examples" / "release" / "release.yml"
 ACTION_FILE = ROOT / "action.yml"
 ACTION = yaml.safe_load(ACTION_FILE.read_text(encoding="utf-8"))
-ACTION_REF = "perfgate/perfgate@v1"  # how the examples name this action (docs/action.md)
+ACTION_REF = f"{release.ACTION}@{release.ACTION_COMMIT}"  # how the examples name this action (docs/action.md)
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-# zizmor's default policy wants every action pinned by hash. The examples name this action by
-# its release tag (no release commit exists to pin yet); everything else must be hash-pinned.
-ZIZMOR_CONFIG = f"""\
-rules:
-  unpinned-uses:
-    config:
-      policies:
-        "{ACTION_REF.split("@")[0]}": ref-pin
-        "*": hash-pin
-"""
+PIN_LINE = re.compile(r"uses: (?P<ref>[\w.-]+/[\w./-]+@[0-9a-f]{40}) # (?P<version>\S.*)$")
 
 
 def tool(path: Path) -> str:
@@ -60,23 +54,22 @@ def test_the_examples_cover_the_four_workflows_of_the_issue():
 
 
 def test_actionlint_passes_the_example_workflows():
-    done = lint(tool(ROOT / ".tools" / "bin" / "actionlint"), "-no-color", *map(str, WORKFLOWS))
+    done = lint(tool(ROOT / ".tools" / "bin" / "actionlint"), "-no-color", *map(str, WORKFLOWS), str(RELEASE_WORKFLOW))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_github_schemas_accept_the_workflows_and_action_yml():
     checker = tool(ROOT / ".venv" / "bin" / "check-jsonschema")
-    done = lint(checker, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS))
+    done = lint(checker, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS), str(RELEASE_WORKFLOW))
     assert done.returncode == 0, done.stdout + done.stderr
     done = lint(checker, "--builtin-schema", "vendor.github-actions", str(ACTION_FILE))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_zizmor_auditor_persona_finds_nothing(tmp_path):
-    config = tmp_path / "zizmor.yml"
-    config.write_text(ZIZMOR_CONFIG, encoding="utf-8")
+def test_zizmor_auditor_persona_finds_nothing():
+    # zizmor's default policy: every action, this one included, pinned by commit hash.
     done = lint(tool(ROOT / ".venv" / "bin" / "zizmor"), "--offline", "--persona=auditor", "--no-progress",
-                "--config", str(config), str(ACTION_FILE), *map(str, WORKFLOWS))
+                str(ACTION_FILE), *map(str, WORKFLOWS), str(RELEASE_WORKFLOW))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings to report" in done.stdout + done.stderr
 
@@ -84,6 +77,26 @@ def test_zizmor_auditor_persona_finds_nothing(tmp_path):
 def test_hadolint_passes_the_dockerfile_at_error_level():
     done = lint(tool(ROOT / ".tools" / "bin" / "hadolint"), "--failure-threshold", "error", "Dockerfile")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, RELEASE_WORKFLOW], ids=lambda p: p.stem)
+def test_every_uses_line_is_pinned_by_sha_with_a_version_comment(path):
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "uses:" in line:
+            assert PIN_LINE.search(line), f"{path.name}: {line.strip()}: pin by commit SHA with a `# vX.Y.Z` comment"
+
+
+def test_the_docs_and_perfgate_init_pin_the_same_commit_as_the_examples():
+    pins = set()
+    for path in [*WORKFLOWS, ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        pins.update(re.findall(r"perfgate/perfgate@[0-9a-f]{40} # [^\n`]*", path.read_text(encoding="utf-8")))
+    assert pins == {release.action_uses()}, "run scripts/release.py pin-examples SHA vX.Y.Z (docs/action.md)"
+
+
+def test_the_pr_example_takes_the_base_branch_from_the_event():
+    data = workflow(ROOT / "examples" / "workflows" / "perfgate-pr.yml")
+    step = next(step for step in steps(data) if step.get("uses", "").startswith(ACTION_REF))
+    assert step["with"]["baseline-branch"] == "${{ github.event.pull_request.base.ref }}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
