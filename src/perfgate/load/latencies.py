@@ -1,0 +1,58 @@
+"""Per-request latencies stored once, compactly, beside the record: `load/rep-NN.latency.npy`.
+
+The OK calls' latencies in ns, in ghz's order, as a NumPy `.npy` array: uint32 (4 bytes a call) when every
+latency is under 4.29 s, uint64 otherwise; exact either way. Written at measure time from the one streaming
+read of ghz's report (load/ghz_report.py), so nothing later parses raw ghz JSON again. Records from before
+the array existed (schema 1) have none: `read_latencies` streams their raw report once instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from perfgate.errors import RecordError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SUFFIX = ".latency.npy"
+MAX_CALLS = 50_000_000  # far above ghz's 1,000,000 details: a bigger file is not ours
+
+
+def latency_file_for(load_file: str) -> str:
+    """load/rep-01.json -> load/rep-01.latency.npy (record-relative)."""
+    return load_file.removesuffix(".json") + SUFFIX
+
+
+def write_latencies(path: Path, latencies_ns: np.ndarray) -> None:
+    import numpy as np
+
+    values = np.asarray(latencies_ns)
+    if values.ndim != 1 or (values.size and values.min() < 0):
+        raise ValueError("latencies must be a 1-D array of non-negative nanoseconds")
+    small = not values.size or values.max() <= np.iinfo(np.uint32).max
+    compact = values.astype(np.uint32 if small else np.uint64, copy=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    with open(partial, "wb") as stream:
+        np.save(stream, compact, allow_pickle=False)
+    os.replace(partial, path)
+
+
+def load_latencies(path: Path) -> np.ndarray:
+    """The array at `path` as int64 ns; RecordError if it is not one of ours (records may come from forks)."""
+    import numpy as np
+
+    try:
+        if path.stat().st_size > MAX_CALLS * 8 + 4096:
+            raise RecordError(f"{path}: larger than {MAX_CALLS} latencies; not a perfgate latency array")
+        values = np.load(path, allow_pickle=False, mmap_mode=None)
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path}: not a readable latency array: {error}") from error
+    if not isinstance(values, np.ndarray) or values.ndim != 1 or values.dtype not in (np.uint32, np.uint64):
+        raise RecordError(f"{path}: expected a 1-D uint32/uint64 array of ns, got {getattr(values, 'dtype', '?')}")
+    if values.size and int(values.max()) > 2**62:
+        raise RecordError(f"{path}: a latency above 2^62 ns; not a perfgate latency array")
+    return values.astype(np.int64)
