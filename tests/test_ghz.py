@@ -10,6 +10,7 @@ from conftest import CALL, DATA, GHZ, free_port
 from perfgate.config import load_config
 from perfgate.errors import ToolError
 from perfgate.load.ghz import LoadWindow, build_argv, parse_report, parse_report_file, run_ghz
+from perfgate.load.latencies import load_latencies
 
 WINDOW = LoadWindow(duration_s=1.0, total=None, concurrency=2, connections=1, rps=0, request_timeout_s=5,
                     max_run_s=30)
@@ -31,8 +32,11 @@ def test_argv_is_a_list_with_no_shell(tmp_path):
 
 def test_real_report_parses_into_nanosecond_fields(greeter, tmp_path):
     out = tmp_path / "rep.json"
-    sample = run_ghz(str(GHZ), target_for(greeter.address), WINDOW, out, name="rep")
+    sample = run_ghz(str(GHZ), target_for(greeter.address), WINDOW, out, name="rep",
+                     latencies_to=tmp_path / "rep.latency.npy")
     raw = json.loads(out.read_text())
+    stored = load_latencies(tmp_path / "rep.latency.npy")  # read from the same single pass over the report
+    assert stored.tolist() == [d["latency"] for d in raw["details"] if d["status"] == "OK"]
     assert sample.count == raw["count"] > 0
     assert sample.ok_count == raw["statusCodeDistribution"]["OK"] == sample.count
     assert sample.error_rate == 0.0

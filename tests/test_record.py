@@ -61,7 +61,7 @@ def test_future_schema_is_rejected_with_the_version_needed(tmp_path):
 @pytest.mark.parametrize(("mutate", "expected"), [
     (lambda text: text[: len(text) // 2], "corrupt JSON"),
     (lambda text: "[]", "expected a JSON object"),
-    (lambda text: text.replace('"schema_version": 1', '"schema_version": "one"'), "schema_version is 'one'"),
+    (lambda text: text.replace('"schema_version": 2', '"schema_version": "one"'), "schema_version is 'one'"),
     (lambda text: text.replace('"role"', '"rolle"'), "missing field 'role'"),
     (lambda text: text.replace('"ok_count": 99', '"ok_count": 999'), "ok_count 999 > count 100"),
 ])

@@ -3,6 +3,7 @@
 On disk a record is a folder:
     record.json              this module's schema (below)
     load/rep-NN.json         each repetition's raw ghz JSON report
+    load/rep-NN.latency.npy  its OK calls' latencies in ns, compact (load/latencies.py)
     cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
     runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
     service.log              stdout/stderr of the service perfgate started (when it started one)
@@ -13,6 +14,8 @@ every finished repetition and the failure on disk.
 Format history (bump SCHEMA_VERSION on any change a reader of the old version would misread,
 and add a migration from the previous version to MIGRATIONS):
   1  perfgate 0.1.0: first format.
+  2  each repetition names its latency array (`latency_file`); a schema-1 record has none, and its
+     latencies are streamed from the raw ghz report when a chart needs them.
 """
 
 from __future__ import annotations
@@ -33,9 +36,18 @@ from perfgate.plain import plain
 if TYPE_CHECKING:
     from perfgate.capture.runq import RunqStats
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_FILE = "record.json"
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    repetitions = data.get("repetitions")
+    if isinstance(repetitions, list):
+        repetitions = [{**rep, "latency_file": None} if isinstance(rep, dict) else rep for rep in repetitions]
+    return {**data, "schema_version": 2, "repetitions": repetitions}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class Repetition:
     runq: RunqCapture
     failure: str | None = None
     service_cpu_ns: int | None = None  # the service's CPU time (all its threads) over the load window
+    latency_file: str | None = None  # the OK calls' latencies (load/latencies.py), None in schema-1 records
 
     @property
     def ok(self) -> bool:
@@ -194,6 +207,7 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
         "runq": plain(rep.runq),
         "failure": rep.failure,
         "service_cpu_ns": rep.service_cpu_ns,
+        "latency_file": rep.latency_file,
     }
 
 
@@ -296,7 +310,15 @@ def _repetition_from(data: Mapping[str, Any]) -> Repetition:
         runq=_runq_from(_require(data, "runq", dict)),
         failure=data.get("failure"),
         service_cpu_ns=data.get("service_cpu_ns"),
+        latency_file=_optional_text(data, "latency_file"),
     )
+
+
+def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"field {key!r} should be a string or null, got {value!r}")
+    return value
 
 
 def _load_from(data: Mapping[str, Any]) -> LoadSample:

@@ -11,12 +11,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfgate.config import TargetConfig
 from perfgate.errors import ToolError
+from perfgate.load.ghz_report import read_report
+from perfgate.load.latencies import write_latencies
 from perfgate.procs import run_bounded
 from perfgate.record import LoadSample
+
+if TYPE_CHECKING:
+    import numpy as np
 
 GHZ_INSTALL_HINT = ("install the pinned ghz with `scripts/setup.sh --ghz` (puts it in .tools/bin) or "
                     "`go install github.com/bojand/ghz/cmd/ghz@v0.121.0`, then put it on PATH")
@@ -88,16 +93,23 @@ def _go_duration(seconds: float) -> str:
     return f"{int(round(seconds * 1000))}ms"
 
 
-def run_ghz(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *, name: str) -> LoadSample:
-    """Run one load window; the raw report stays at `output` whatever happens next."""
+def run_ghz(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *, name: str,
+            latencies_to: Path | None = None) -> LoadSample:
+    """Run one load window; the raw report stays at `output` whatever happens next.
+
+    latencies_to: where to write the OK calls' latencies (load/latencies.py), read in the same single pass
+    over the report as the summary, so nothing has to parse the raw report again.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     argv = build_argv(ghz, target, window, output, name=name)
     result = run_bounded(argv, timeout_s=window.timeout_s(), what="ghz")
     if result.returncode != 0:
         raise ToolError(f"ghz failed against {target.address} (exit {result.returncode}): "
                         f"{result.stderr_tail() or 'no message'}", hint=_hint_for(result.stderr))
-    sample = parse_report_file(output)
+    sample, latencies = read_load(output)
     check_reachable(sample, target.address)
+    if latencies_to is not None:
+        write_latencies(latencies_to, latencies)
     return sample
 
 
@@ -111,15 +123,15 @@ def _hint_for(stderr: str) -> str | None:
 
 
 def parse_report_file(path: Path) -> LoadSample:
+    return read_load(path)[0]
+
+
+def read_load(path: Path) -> tuple[LoadSample, np.ndarray]:
+    """The report's LoadSample and its OK calls' latencies (ns), from one streaming pass (load/ghz_report.py)."""
+    report = read_report(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ToolError(f"ghz wrote no report at {path}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ToolError(f"ghz report {path} is not valid JSON: {error}") from error
-    try:
-        return parse_report(raw)
-    except (KeyError, TypeError, ValueError) as error:
+        return parse_report(report.summary), report.ok_latencies_ns
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ToolError(f"ghz report {path} has an unexpected shape: {error}") from error
 
 

@@ -17,6 +17,8 @@ from perfgate.errors import RecordError
 if TYPE_CHECKING:
     import numpy as np
 
+    from perfgate.record import Repetition, RunRecord
+
 SUFFIX = ".latency.npy"
 MAX_CALLS = 50_000_000  # far above ghz's 1,000,000 details: a bigger file is not ours
 
@@ -56,3 +58,25 @@ def load_latencies(path: Path) -> np.ndarray:
     if values.size and int(values.max()) > 2**62:
         raise RecordError(f"{path}: a latency above 2^62 ns; not a perfgate latency array")
     return values.astype(np.int64)
+
+
+def repetition_latencies(record: RunRecord, repetition: Repetition) -> np.ndarray:
+    """One repetition's OK latencies (ns): its array, or for a schema-1 record one streaming read of its
+    raw report. Empty when it has neither."""
+    from perfgate.load.ghz_report import read_report
+
+    if repetition.latency_file:
+        return load_latencies(record.file(repetition.latency_file))
+    if repetition.load_file:
+        return read_report(record.file(repetition.load_file)).ok_latencies_ns
+    import numpy as np
+
+    return np.zeros(0, dtype=np.int64)
+
+
+def record_latencies(record: RunRecord) -> np.ndarray:
+    """Every OK repetition's OK latencies (ns), in repetition order."""
+    import numpy as np
+
+    parts = [repetition_latencies(record, repetition) for repetition in record.ok_repetitions]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -11,7 +11,6 @@ reason in `PlotFiles.skipped`; it never fails the report. Every plot has a fixed
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -113,15 +112,11 @@ def _colour(role: str) -> str:
 
 # ---------------------------------------------------------------- latency CDF
 def ok_latencies_ms(record: RunRecord) -> np.ndarray:
-    """Latency of every OK call of every OK repetition, from the raw ghz reports' `details`, in ms."""
-    chunks = []
-    for repetition in record.ok_repetitions:
-        if not repetition.load_file:
-            continue
-        report = json.loads(record.file(repetition.load_file).read_text(encoding="utf-8"))
-        details = report.get("details") or []
-        chunks.append(np.fromiter((d["latency"] for d in details if not d.get("error")), dtype=np.float64))
-    return np.concatenate(chunks) / 1e6 if chunks else np.empty(0)
+    """Latency of every OK call of every OK repetition, in ms, from the arrays measure stored beside the
+    record (load/latencies.py): the raw ghz reports are not parsed again."""
+    from perfgate.load.latencies import record_latencies
+
+    return record_latencies(record) / 1e6
 
 
 def ecdf_points(values: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
