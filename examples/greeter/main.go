@@ -42,6 +42,7 @@ type config struct {
 	grpcAddr   string
 	pprofAddr  string
 	regression *regression
+	rates      profilingRates
 }
 
 // usageError is a bad flag or environment value: exit status 2.
@@ -79,6 +80,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		"extra CPU work in that stage, as a percentage of its normal work [env GREETER_REGRESS_CPU_PCT]")
 	allocBytes := fs.Int("regress-alloc-bytes", 0, "extra heap bytes allocated per request [env GREETER_REGRESS_ALLOC_BYTES]")
 	sleep := fs.Duration("regress-sleep", 0, "extra sleep per request, e.g. 2ms [env GREETER_REGRESS_SLEEP]")
+	layers := addLayerFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -101,6 +103,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 		return nil
 	}
+	var layerErrs []error
+	for _, setter := range layers.envSetters() {
+		layerErrs = append(layerErrs, fromEnv(setter.flag, setter.env, setter.apply))
+	}
 	envErr := errors.Join(
 		fromEnv("regress-function", "GREETER_REGRESS_FUNCTION", func(v string) error { *function = v; return nil }),
 		fromEnv("regress-cpu-pct", "GREETER_REGRESS_CPU_PCT", func(v string) (err error) {
@@ -115,6 +121,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			*sleep, err = time.ParseDuration(v)
 			return err
 		}),
+		errors.Join(layerErrs...),
 	)
 	if envErr != nil {
 		return config{}, usageError{envErr.Error()}
@@ -132,10 +139,15 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	case *sleep < 0:
 		return config{}, usageError{fmt.Sprintf("regress-sleep must not be negative, got %s", *sleep)}
 	}
+	if err := layers.validate(); err != nil {
+		return config{}, usageError{err.Error()}
+	}
 	return config{
-		grpcAddr:   *grpcAddr,
-		pprofAddr:  *pprofAddr,
-		regression: &regression{function: fn, cpuPct: *cpuPct, allocBytes: *allocBytes, sleep: *sleep},
+		grpcAddr:  *grpcAddr,
+		pprofAddr: *pprofAddr,
+		regression: &regression{function: fn, cpuPct: *cpuPct, allocBytes: *allocBytes, sleep: *sleep,
+			lockHold: *layers.lockHold, lockEvery: *layers.lockEvery, leakEvery: *layers.leakEvery},
+		rates: profilingRates{mutexFraction: *layers.mutexFraction, blockRate: *layers.blockRate},
 	}, nil
 }
 
@@ -158,6 +170,7 @@ func run(ctx context.Context, cfg config, log io.Writer) error {
 		pprofShown = pprofLis.Addr().String()
 	}
 
+	cfg.rates.apply()
 	grpcServer, healthServer := newGRPCServer(cfg.regression)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- grpcServer.Serve(grpcLis) }()
@@ -237,6 +250,7 @@ func (s *greeterServer) SayHello(ctx context.Context, req *pb.HelloRequest) (*pb
 		return nil, status.Errorf(codes.InvalidArgument, "items must be between 0 and %d, got %d", maxItems, items)
 	}
 	ballast := allocBallast(s.reg.allocBytes)
+	maybeLeak(s.reg, req.GetName())
 	records := buildRecords(req.GetName(), items, s.reg)
 	sorted := sortRecords(records, s.reg)
 	payload := encodePayload(sorted, s.reg)
@@ -246,7 +260,7 @@ func (s *greeterServer) SayHello(ctx context.Context, req *pb.HelloRequest) (*pb
 	}
 	runtime.KeepAlive(ballast)
 	return &pb.HelloReply{
-		Message:  "Hello, " + req.GetName(),
+		Message:  greetingPrefix(s.reg) + req.GetName(),
 		Checksum: checksum,
 		Items:    int32(items),
 	}, nil

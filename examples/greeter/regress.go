@@ -49,9 +49,14 @@ type regression struct {
 	cpuPct     float64
 	allocBytes int
 	sleep      time.Duration
+	lockHold   time.Duration // see layers.go
+	lockEvery  int
+	leakEvery  int
 
 	// pendingMicro accumulates the extra work owed across calls, in microUnits.
 	pendingMicro atomic.Uint64
+	lockCalls    atomic.Uint64
+	leakCalls    atomic.Uint64
 }
 
 // extraUnits says how many extra work units a call of stage fn does when
@@ -76,7 +81,7 @@ func wholeUnitsCrossed(beforeMicro, afterMicro uint64) int {
 }
 
 func (r *regression) active() bool {
-	return r.cpuPct > 0 || r.allocBytes > 0 || r.sleep > 0
+	return r.cpuPct > 0 || r.allocBytes > 0 || r.sleep > 0 || r.lockHold > 0 || r.leakEvery > 0
 }
 
 func (r *regression) String() string {
@@ -86,5 +91,6 @@ func (r *regression) String() string {
 			name = n
 		}
 	}
-	return fmt.Sprintf("function=%s cpu_pct=%g alloc_bytes=%d sleep=%s", name, r.cpuPct, r.allocBytes, r.sleep)
+	return fmt.Sprintf("function=%s cpu_pct=%g alloc_bytes=%d sleep=%s lock_hold=%s lock_every=%d leak_every=%d",
+		name, r.cpuPct, r.allocBytes, r.sleep, r.lockHold, r.lockEvery, r.leakEvery)
 }
