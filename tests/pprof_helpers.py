@@ -56,25 +56,34 @@ def pprof_top_rows(path: Path, *extra: str) -> list[tuple[str, str, str, str, st
     return rows
 
 
-def pprof_top_ns(path: Path) -> dict[str, tuple[int, int]]:
-    """pprof's per-function (flat, cum) with -unit=ns, exact integers.
+def pprof_top_ns(path: Path, *extra: str) -> dict[str, tuple[int, int]]:
+    """pprof's per-function (flat, cum) as exact integers: -unit=ns for time, -unit=B for bytes.
 
-    With -unit=ns pprof prints each value as "%.2f" of the ns count with ".00" dropped and
-    "ns" appended ("390000000ns"), and a bare "0" for zero. Names are printed in full (-top
-    does not shorten them); " (inline)" / " (partial-inline)" marks are not part of the name.
+    With -unit=ns (or B) pprof prints each value as "%.2f" of the count with ".00" dropped and
+    the unit appended ("390000000ns"), and a bare "0" for zero; counts have no unit. Names are
+    printed in full (-top does not shorten them); " (inline)" / " (partial-inline)" marks are
+    not part of the name. `extra` passes more options (-sample_index=..., -ignore=...).
     """
     result: dict[str, tuple[int, int]] = {}
-    for flat, _, _, cum, _, name, _ in pprof_top_rows(path, "-unit=ns"):
+    unit = "-unit=B" if any(option.endswith("_space") for option in extra) or _is_bytes(path, extra) else "-unit=ns"
+    for flat, _, _, cum, _, name, _ in pprof_top_rows(path, unit, *extra):
         assert name not in result, f"pprof listed {name!r} twice"
         result[name] = (_ns(flat), _ns(cum))
     return result
 
 
+def _is_bytes(path: Path, extra: tuple[str, ...]) -> bool:
+    from perfgate.capture.pprof import parse_profile  # noqa: PLC0415
+
+    profile = parse_profile(path)
+    return not any(option.startswith("-sample_index=") for option in extra) and profile.unit == "bytes"
+
+
 def _ns(text: str) -> int:
     if text == "0":
         return 0
-    match = re.fullmatch(r"(-?\d+)ns", text)
-    assert match, f"unexpected -unit=ns value {text!r}"
+    match = re.fullmatch(r"(-?\d+)(?:ns|B)?", text)
+    assert match, f"unexpected -unit=ns/B value {text!r}"
     return int(match.group(1))
 
 

@@ -29,6 +29,7 @@ from pprof_helpers import (
     profile_under_load,
 )
 
+from perfgate.capture.layers import DELTA_KINDS, OWN_FRAMES, parse_layer
 from perfgate.capture.pprof import parse_profile, render_top
 
 pytestmark = pytest.mark.skipif(not have_go(), reason="needs Go (go tool pprof)")
@@ -62,6 +63,18 @@ def test_live_go_benchmark_profile(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fixture", sorted(PPROF_FIXTURES.glob("*.pb.gz")), ids=lambda p: p.name)
 def test_committed_real_profiles(fixture: Path) -> None:
     assert_agrees_with_pprof(fixture)
+
+
+@pytest.mark.parametrize(("kind", "sample_type"), [(kind.name, sample_type) for kind in DELTA_KINDS.values()
+                                                   for sample_type in kind.sample_types])
+def test_layer_profiles_by_sample_type_without_perfgates_own_requests(kind: str, sample_type: str) -> None:
+    """pprof -sample_index=TYPE -ignore=OWN_FRAMES on the real delta profiles: every function, to the unit."""
+    path = PPROF_FIXTURES / f"greeter-layer-{kind}.pb.gz"
+    ours = parse_layer(path, DELTA_KINDS[kind], sample_type)
+    theirs = pprof_top_ns(path, f"-sample_index={sample_type}", f"-ignore={OWN_FRAMES.pattern}")
+    assert {name: (cost.flat, cost.cum) for name, cost in ours.functions.items()} == theirs
+    assert not any(name.startswith("net/http/pprof.") for name in ours.functions)
+    assert ours.total == sum(flat for flat, _ in theirs.values())
 
 
 @pytest.mark.slow

@@ -51,21 +51,23 @@ ERROR_BODY_CHARS = 300
 
 
 class ProfileUnavailable(ToolError):
-    """The service did not hand over a CPU profile; `reason` says why, for the report."""
+    """The service did not hand over a profile (CPU by default); `reason` says why, for the report."""
 
-    def __init__(self, reason: str, hint: str | None = None) -> None:
+    def __init__(self, reason: str, hint: str | None = None, *, kind: str = "cpu") -> None:
         self.reason = reason
-        super().__init__(f"cpu profile unavailable: {reason}", hint)
+        self.kind = kind
+        super().__init__(f"{kind} profile unavailable: {reason}", hint)
 
 
-def profile_url(pprof_url: str) -> str:
-    """{pprof_url}/debug/pprof/profile; a URL that already ends in /debug/pprof[/profile] is kept."""
+def profile_url(pprof_url: str, name: str = "profile") -> str:
+    """{pprof_url}/debug/pprof/NAME (the CPU profile by default); a pprof_url that already ends in
+    /debug/pprof or /debug/pprof/profile is taken as the service's root."""
     base = pprof_url.rstrip("/")
     for suffix in (PROFILE_PATH, "/debug/pprof"):
         if base.endswith(suffix):
             base = base[: -len(suffix)]
             break
-    return base + PROFILE_PATH
+    return f"{base}/debug/pprof/{name}"
 
 
 def default_fetch_timeout_s(seconds: int) -> float:
@@ -80,52 +82,64 @@ def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None =
     caller must not overlap two requests to one process: Go then answers 500 "cpu profiling
     already in use". Every failure is a ProfileUnavailable whose reason names the URL.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
-        raise ValueError(f"seconds must be a positive integer, got {seconds!r}")
-    limit_s = default_fetch_timeout_s(seconds) if timeout_s is None else float(timeout_s)
-    if limit_s <= seconds:
-        raise ValueError(f"timeout_s ({limit_s}) must be longer than the profile ({seconds} s)")
-    import requests  # here, not at the top: `perfgate profile top` parses profiles without it
-
-    url = profile_url(pprof_url)
-    deadline = time.monotonic() + limit_s
+    body = fetch_profile_body(profile_url(pprof_url), seconds, timeout_s=timeout_s)
     try:
-        with requests.get(url, params={"seconds": str(seconds)}, stream=True,
-                          timeout=(min(CONNECT_TIMEOUT_S, limit_s), limit_s)) as response:
-            if response.status_code != 200:
-                raise ProfileUnavailable(f"{url} returned {response.status_code}: {_error_text(response)}")
-            body = _read_body(response, url, deadline, limit_s)
-    except requests.exceptions.ConnectTimeout as error:
-        reason = f"cannot connect to {url}: no answer within {CONNECT_TIMEOUT_S:.0f} s"
-        raise ProfileUnavailable(reason) from error
-    except requests.exceptions.ConnectionError as error:
-        if isinstance(error, requests.exceptions.ReadTimeout) or "Read timed out" in str(error):
-            raise ProfileUnavailable(_late(url, limit_s, seconds)) from error
-        raise ProfileUnavailable(f"cannot connect to {url}: {_os_reason(error)}") from error
-    except requests.exceptions.Timeout as error:
-        raise ProfileUnavailable(_late(url, limit_s, seconds)) from error
-    except requests.exceptions.RequestException as error:
-        raise ProfileUnavailable(f"request to {url} failed: {_os_reason(error)}") from error
-    try:
-        _parse_bytes(body, url)
+        _parse_bytes(body, profile_url(pprof_url))
     except _BadProfile as bad:
-        raise ProfileUnavailable(f"{url} returned a body that is not a CPU profile: {bad}") from None
+        raise ProfileUnavailable(f"{profile_url(pprof_url)} returned a body that is not a CPU profile: {bad}") from None
     return body
 
 
+def fetch_profile_body(url: str, seconds: int | None, *, timeout_s: float | None = None, kind: str = "cpu",
+                       params: Mapping[str, str] | None = None) -> bytes:
+    """GET a pprof endpoint (with ?seconds=N when given: net/http/pprof then answers after N seconds) and
+    return its body, at most MAX_PROFILE_BYTES. Every failure is a ProfileUnavailable of `kind` naming the URL."""
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1):
+        raise ValueError(f"seconds must be a positive integer, got {seconds!r}")
+    wait_s = seconds or 0
+    limit_s = default_fetch_timeout_s(wait_s) if timeout_s is None else float(timeout_s)
+    if limit_s <= wait_s:
+        raise ValueError(f"timeout_s ({limit_s}) must be longer than the profile ({wait_s} s)")
+    import requests  # here, not at the top: `perfgate profile top` parses profiles without it
+
+    query = {**(params or {}), **({"seconds": str(seconds)} if seconds is not None else {})}
+    deadline = time.monotonic() + limit_s
+
+    def unavailable(reason: str) -> ProfileUnavailable:
+        return ProfileUnavailable(reason, kind=kind)
+
+    try:
+        with requests.get(url, params=query, stream=True,
+                          timeout=(min(CONNECT_TIMEOUT_S, limit_s), limit_s)) as response:
+            if response.status_code != 200:
+                raise unavailable(f"{url} returned {response.status_code}: {_error_text(response)}")
+            return _read_body(response, url, deadline, limit_s, unavailable)
+    except requests.exceptions.ConnectTimeout as error:
+        raise unavailable(f"cannot connect to {url}: no answer within {CONNECT_TIMEOUT_S:.0f} s") from error
+    except requests.exceptions.ConnectionError as error:
+        if isinstance(error, requests.exceptions.ReadTimeout) or "Read timed out" in str(error):
+            raise unavailable(_late(url, limit_s, wait_s)) from error
+        raise unavailable(f"cannot connect to {url}: {_os_reason(error)}") from error
+    except requests.exceptions.Timeout as error:
+        raise unavailable(_late(url, limit_s, wait_s)) from error
+    except requests.exceptions.RequestException as error:
+        raise unavailable(f"request to {url} failed: {_os_reason(error)}") from error
+
+
 def _late(url: str, limit_s: float, seconds: int) -> str:
-    return f"{url} sent no complete profile within {limit_s:.1f} s (asked for {seconds} s of profiling)"
+    asked = f" (asked for {seconds} s of profiling)" if seconds else ""
+    return f"{url} sent no complete profile within {limit_s:.1f} s{asked}"
 
 
-def _read_body(response: requests.Response, url: str, deadline: float, limit_s: float) -> bytes:
+def _read_body(response: requests.Response, url: str, deadline: float, limit_s: float, unavailable) -> bytes:
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(chunk_size=256 * 1024):
         size += len(chunk)
         if size > MAX_PROFILE_BYTES:
-            raise ProfileUnavailable(f"{url} sent more than {_mib(MAX_PROFILE_BYTES)}, too much for a CPU profile")
+            raise unavailable(f"{url} sent more than {_mib(MAX_PROFILE_BYTES)}, too much for a profile")
         if time.monotonic() > deadline:
-            raise ProfileUnavailable(f"{url} was still sending after {limit_s:.1f} s")
+            raise unavailable(f"{url} was still sending after {limit_s:.1f} s")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -223,11 +237,16 @@ class _BadProfile(Exception):
     """A problem with the profile's content; parse_profile adds the file name."""
 
 
-def parse_profile(source: Path | str | bytes, *, name: str | None = None) -> CpuProfile:
+def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample_type: str | None = None,
+                  ignore: re.Pattern[str] | None = None) -> CpuProfile:
     """Parse a pprof profile (gzipped or raw protobuf) from a file or from bytes.
 
+    sample_type picks the value to aggregate by its name (pprof's -sample_index=NAME, e.g.
+    "alloc_objects"); by default the profile's default sample type. ignore drops every sample
+    with a frame whose function name the regex finds (pprof's -ignore), from the total too.
     Raises ProfileError naming the file (or `name`) and the problem for anything that is not
-    a usable profile: empty, not gzip/protobuf, truncated, too large, inconsistent tables.
+    a usable profile: empty, not gzip/protobuf, truncated, too large, inconsistent tables, or
+    no such sample type.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         label = name or "<bytes>"
@@ -237,7 +256,7 @@ def parse_profile(source: Path | str | bytes, *, name: str | None = None) -> Cpu
         label = name or str(path)
         data = _read_file(path, label)
     try:
-        return _parse_bytes(data, label)
+        return _parse_bytes(data, label, sample_type=sample_type, ignore=ignore)
     except _BadProfile as bad:
         raise ProfileError(f"cannot read CPU profile {label}: {bad}") from None
 
@@ -253,7 +272,8 @@ def _read_file(path: Path, label: str) -> bytes:
         raise ProfileError(f"cannot read CPU profile {label}: {error.strerror or error}") from None
 
 
-def _parse_bytes(data: bytes, name: str) -> CpuProfile:
+def _parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,
+                 ignore: re.Pattern[str] | None = None) -> CpuProfile:
     raw = _decompress(data)
     message = profile_pb2.Profile()
     try:
@@ -269,7 +289,7 @@ def _parse_bytes(data: bytes, name: str) -> CpuProfile:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _ProfileBuilder(message, name).build()
+        return _ProfileBuilder(message, name, sample_type=sample_type, ignore=ignore).build()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -351,9 +371,12 @@ class _Location:
 class _ProfileBuilder:
     """Validates the decoded message and aggregates it per function, like pprof's newGraph."""
 
-    def __init__(self, message: profile_pb2.Profile, name: str) -> None:
+    def __init__(self, message: profile_pb2.Profile, name: str, *, sample_type: str | None = None,
+                 ignore: re.Pattern[str] | None = None) -> None:
         self.message = message
         self.name = name
+        self.sample_type = sample_type
+        self.ignore = ignore
         self.strings = _Strings(message.string_table)
         self.node_ids: dict[str, int] = {}
         self.node_names: list[str] = []
@@ -373,7 +396,8 @@ class _ProfileBuilder:
         for comment in message.comment:
             self.strings.get(comment, "a comment")
         locations = self._locations(self._mapping_files(), self._function_names())
-        aggregator = _StackAggregator(locations, *self._drop_frames_plan(locations))
+        pruning = self._drop_frames_plan(locations)  # trims `locations` first: -ignore sees pruned frames
+        aggregator = _StackAggregator(locations, *pruning, ignored=self._ignored_locations(locations))
         base_total = aggregator.consume(message.sample, len(sample_types), index, self._diff_base_check())
         total, sample_count = aggregator.totals()
         if base_total > 0:  # pprof's computeTotal: with -diff_base samples, percentages are of the base
@@ -390,6 +414,12 @@ class _ProfileBuilder:
             functions=MappingProxyType(functions), _stacks=stacks, _names=tuple(names))
 
     def _default_sample_index(self, sample_types: tuple[tuple[str, str], ...]) -> int:
+        if self.sample_type is not None:
+            for index, (sample_type, _) in enumerate(sample_types):
+                if sample_type == self.sample_type:
+                    return index
+            raise _BadProfile(f"the profile has no sample type {self.sample_type!r} "
+                              f"(it has {', '.join(name for name, _ in sample_types)})")
         wanted = self.strings.get(self.message.default_sample_type, "default_sample_type")
         if wanted:
             for index, (sample_type, _) in enumerate(sample_types):
@@ -465,6 +495,21 @@ class _ProfileBuilder:
         inner_first = inner_first or [self._node(binary_name)]
         return _Location(tuple(reversed(inner_first)), function_names, binary_name)
 
+    def _ignored_locations(self, locations: dict[int, _Location]) -> frozenset[int]:
+        """The locations with a frame the ignore regex finds (each distinct frame list tested once)."""
+        if self.ignore is None:
+            return frozenset()
+        search = self.ignore.search
+        verdicts: dict[int, bool] = {}
+        ignored = set()
+        for location_id, location in locations.items():
+            matched = verdicts.get(id(location))
+            if matched is None:
+                matched = verdicts[id(location)] = any(map(search, location.function_names))
+            if matched:
+                ignored.add(location_id)
+        return frozenset(ignored)
+
     def _drop_frames_plan(self, locations: dict[int, _Location]) -> tuple[set[int], set[int]]:
         """pprof's Profile.Prune, per location: which to drop whole, which to cut below (trimmed here).
 
@@ -518,8 +563,10 @@ class _StackAggregator:
     distinct node stack (see _NodeStacks.flat_and_cum).
     """
 
-    def __init__(self, locations: dict[int, _Location], prune_whole: set[int], prune_below: set[int]) -> None:
+    def __init__(self, locations: dict[int, _Location], prune_whole: set[int], prune_below: set[int], *,
+                 ignored: frozenset[int] = frozenset()) -> None:
         self.locations = locations
+        self.ignored = ignored
         self.prune_whole, self.prune_below = prune_whole, prune_below
         # Locations with the same frames (another address in the same inlined code) share a marker.
         markers: dict[tuple[int, ...], int] = {}
@@ -535,6 +582,7 @@ class _StackAggregator:
         represent = self.representative.__getitem__
         by_weight = self.by_weight
         pruning = bool(self.prune_below)
+        ignored = self.ignored
         base_total = 0
         for sample in samples:
             values = sample.value
@@ -548,6 +596,8 @@ class _StackAggregator:
             location_ids = sample.location_id[:]
             if pruning:
                 location_ids = self._pruned(location_ids)
+            if ignored and not ignored.isdisjoint(location_ids):
+                continue
             try:
                 by_weight[weight].append(tuple(map(represent, reversed(location_ids))))
             except KeyError as missing:
@@ -875,7 +925,7 @@ def _output_unit(costs: list[FunctionCost], total: int, sample_unit: str) -> str
 
 
 __all__ = [
-    "CpuProfile", "FunctionCost", "MAX_PROFILE_BYTES", "ProfileUnavailable", "fetch_cpu_profile",
+    "CpuProfile", "FunctionCost", "MAX_PROFILE_BYTES", "ProfileUnavailable", "fetch_cpu_profile", "fetch_profile_body",
     "match_functions", "parse_profile", "pprof_diff_command", "profile_url", "render_top", "scaled_label",
     "time_unit_ns",
 ]

@@ -7,6 +7,11 @@
 - greeter-base-N.pb.gz / greeter-cand-N.pb.gz: 2 s profiles of the example service
   (.tools/bin/greeter, `scripts/setup.sh --examples`) under ghz load, the candidate started with
   -regress-function checksumPayload -regress-cpu-pct 30.
+- greeter-layer-{allocs,mutex,block}.pb.gz: 2 s delta profiles (net/http/pprof's ?seconds=2) and
+  greeter-layer-goroutine.pb.gz a goroutine snapshot of the greeter under ghz load, started with
+  -regress-alloc-bytes 65536 -regress-lock-hold 1ms -regress-leak-every 100 (the knobs' functions
+  main.allocBallast, main.greetingPrefix and main.leakWatcher are in them), fetched by perfgate's own
+  capture code while a CPU profile runs as it does in a repetition.
 
 All are captured for real; nothing is edited by hand. Tests compare perfgate's figures for them
 with `go tool pprof` at test time, so regenerating them needs no other change.
@@ -28,6 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from pprof_helpers import gobench_profile, profile_under_load  # noqa: E402
+
+from perfgate.capture.layers import DELTA_KINDS, fetch_delta, fetch_snapshot  # noqa: E402
 
 REPETITIONS = 2
 
@@ -66,11 +73,36 @@ def greeter_profiles(side: str, knobs: list[str]) -> None:
         process.wait(timeout=10)
 
 
+def greeter_layer_profiles() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    grpc_port, pprof_port = free_port(), free_port()
+    argv = [str(ROOT / ".tools/bin/greeter"), "-grpc-addr", f"127.0.0.1:{grpc_port}",
+            "-pprof-addr", f"127.0.0.1:{pprof_port}", "-regress-alloc-bytes", "65536",
+            "-regress-lock-hold", "1ms", "-regress-leak-every", "100"]
+    process = subprocess.Popen(argv, stderr=subprocess.DEVNULL)  # noqa: S603 - argv list
+    pprof_url = f"http://127.0.0.1:{pprof_port}"
+    try:
+        wait_for(grpc_port)
+        wait_for(pprof_port)
+        with ThreadPoolExecutor(max_workers=len(DELTA_KINDS)) as pool:
+            deltas = {name: pool.submit(fetch_delta, pprof_url, kind, 2) for name, kind in DELTA_KINDS.items()}
+            profile_under_load(ROOT / ".tools/bin/ghz", f"127.0.0.1:{grpc_port}", pprof_url,
+                               load_s=2.5, profile_s=2)
+        for name, body in deltas.items():
+            (HERE / f"greeter-layer-{name}.pb.gz").write_bytes(body.result())
+        (HERE / "greeter-layer-goroutine.pb.gz").write_bytes(fetch_snapshot(pprof_url))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copyfile(gobench_profile(Path(tmp)), HERE / "gobench.pb.gz")
     greeter_profiles("base", [])
     greeter_profiles("cand", ["-regress-function", "checksumPayload", "-regress-cpu-pct", "30"])
+    greeter_layer_profiles()
 
 
 if __name__ == "__main__":

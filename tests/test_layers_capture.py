@@ -1,0 +1,117 @@
+"""capture/layers.py against the real greeter: delta allocation, mutex and block profiles fetched
+during real ghz load with each knob on, goroutine snapshots of a leaking service, profiling rates of 0
+told apart from "nothing happened", and endpoints that answer wrongly."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import CALL, GHZ
+
+from perfgate.capture.layers import (
+    ALLOCS,
+    BLOCK,
+    DELTA_KINDS,
+    GOROUTINE,
+    MUTEX,
+    LayerKind,
+    fetch_delta,
+    fetch_snapshot,
+    mutex_sampling_period,
+    parse_layer,
+    summarize,
+)
+from perfgate.capture.pprof import ProfileUnavailable
+
+CPU_FIXTURE = Path(__file__).parent / "data" / "pprof" / "greeter-base-1.pb.gz"
+KNOBS = ("-regress-alloc-bytes", "65536", "-regress-lock-hold", "1ms", "-regress-lock-every", "20",
+         "-regress-leak-every", "50")
+
+
+def deltas_under_load(greeter, seconds: int = 1) -> dict[str, bytes]:
+    """Every delta profile of `seconds` fetched at once while ghz loads the greeter."""
+    ghz = subprocess.Popen([str(GHZ), "--insecure", "--call", CALL, "-d", '{"name":"x"}', "-z", f"{seconds + 1}s",  # noqa: S603
+                            "-c", "4", "--rps", "800", greeter.address],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with ThreadPoolExecutor(max_workers=len(DELTA_KINDS)) as pool:
+            futures = {name: pool.submit(fetch_delta, greeter.pprof_url, kind, seconds)
+                       for name, kind in DELTA_KINDS.items()}
+            return {name: future.result() for name, future in futures.items()}
+    finally:
+        ghz.wait(timeout=30)
+
+
+def test_each_knob_shows_in_its_layer_named_by_its_function(start_greeter) -> None:
+    greeter = start_greeter(*KNOBS)
+    bodies = deltas_under_load(greeter)
+    allocs = parse_layer(bodies["allocs"], ALLOCS)
+    assert allocs.unit == "bytes" and allocs.functions["main.allocBallast"].flat > 0.25 * allocs.total
+    for kind in (MUTEX, BLOCK):
+        profile = parse_layer(bodies[kind.name], kind)
+        assert profile.unit == "nanoseconds" and profile.functions["main.greetingPrefix"].cum > 0, kind.name
+        assert not any(name.startswith(("net/http/pprof.", "runtime/pprof.")) for name in profile.functions)
+    for name, body in bodies.items():
+        summary = summarize(body, DELTA_KINDS[name])
+        assert set(summary.totals) == set(DELTA_KINDS[name].sample_types)
+        assert all(total > 0 for total in summary.totals.values()), (name, summary)
+        assert 0.9e9 < summary.duration_ns < 2e9 and not summary.rate_off
+    goroutines = parse_layer(fetch_snapshot(greeter.pprof_url), GOROUTINE)
+    leaked = sum(weight for stack, weight in goroutines.stacks.items() if stack[0] == "main.leakWatcher")
+    assert leaked >= 10 and goroutines.total > leaked  # ~800 calls / 50, and the server's own goroutines
+
+
+def test_rates_of_zero_are_told_apart_from_no_contention(start_greeter) -> None:
+    greeter = start_greeter(*KNOBS, "-mutex-profile-fraction", "0", "-block-profile-rate", "0")
+    bodies = deltas_under_load(greeter)
+    assert summarize(bodies["block"], BLOCK).rate_off
+    assert summarize(bodies["mutex"], MUTEX).totals == {"contentions": 0, "delay": 0}
+    assert mutex_sampling_period(greeter.pprof_url) == 0
+    assert summarize(bodies["allocs"], ALLOCS).totals["alloc_space"] > 0  # allocations are always sampled
+
+
+def test_quiet_service_with_rates_on_has_zero_contention_and_says_its_rate(greeter) -> None:
+    """No load: nothing contends, yet the block profile holds perfgate's own wait, so the rate is known to be on."""
+    block = summarize(fetch_delta(greeter.pprof_url, BLOCK, 1), BLOCK)
+    assert not block.rate_off and block.totals["delay"] < 0.1e9  # the 1 s wait itself is left out
+    assert mutex_sampling_period(greeter.pprof_url) == 10
+
+
+def test_unknown_profile_is_a_404_naming_the_url(greeter) -> None:
+    with pytest.raises(ProfileUnavailable) as caught:
+        fetch_delta(greeter.pprof_url, LayerKind("nosuch", ("x",), delta=True), 1)
+    url = f"{greeter.pprof_url}/debug/pprof/nosuch"
+    assert caught.value.message == f"nosuch profile unavailable: {url} returned 404: Unknown profile"
+
+
+def test_a_body_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
+    """A CPU profile where an allocation profile should be: the sample types say so."""
+    import http.server
+    import threading
+
+    body = CPU_FIXTURE.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProfileUnavailable) as caught:
+            fetch_snapshot(f"http://127.0.0.1:{server.server_address[1]}", ALLOCS)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.message.startswith("allocs profile unavailable: ")
+    assert caught.value.reason.endswith("returned a profile without alloc_objects, alloc_space (it has cpu, samples)")
