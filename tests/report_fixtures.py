@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
+from perfgate.capture.cgroup import V2, ThrottleCounters
+from perfgate.capture.contention import ContentionWindow, OtherProcess
+from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.stats import MetricComparison, compare_metric
+from perfgate.config import load_config
 from perfgate.verdict import (
     CpuView,
     EnvironmentDiff,
@@ -176,14 +180,29 @@ def inconclusive_verdict() -> Verdict:
                                             "profile failed: connection refused"),
         kernel=KernelView(available=True, scope="service", baseline_runq_p99_us=48.0,
                           candidate_runq_p99_us=160.0, baseline_machine_p99_us=70.0,
-                          candidate_machine_p99_us=410.0, longest_depth_run=12, depth_threshold=5,
-                          contended=True,
-                          contention_reason="run-queue p99 of the whole machine rose 5.9x (70 µs -> 410 µs)"),
+                          candidate_machine_p99_us=410.0, longest_depth_run=12, depth_threshold=5),
+        contention=contended_runner(),
         environment_diffs=(EnvironmentDiff("nproc", 4, 2),),
         notes=("baseline record from workflow run 123",),
         baseline=summary("baseline", BASE_P95[:3]), candidate=summary("candidate", p95),
         created_at=CREATED, perfgate_version="0.1.0",
     )
+
+
+def contended_runner() -> ContentionView:
+    """Judged by compare/contention.py on figures like a real run's: a quiet baseline, a candidate that met a
+    busy neighbour (with a hostile name) in two windows and a CPU limit in one."""
+    second = 1_000_000_000
+    quiet = ContentionWindow(wall_ns=second, ncpus=2, busy_ns=second, steal_ns=0, idle_ns=second, interrupts_ns=0,
+                             service_ns=second // 3, perfgate_ns=second // 2, others_ns=second // 50,
+                             service_wait_ns=second // 30, service_run_ns=second // 3)
+    hog = replace(quiet, others_ns=9 * second // 10, service_wait_ns=2 * second // 3,
+                  top_others=(OtherProcess(HOSTILE_NAMES[0][:15], 4242, 9 * second // 10),
+                              OtherProcess(HOSTILE_NAMES[5][:15], 4343, second // 20)))
+    limited = replace(quiet, throttle=(ThrottleCounters("/ci/service", V2, 0.5, 10, 6, second // 4),))
+    limits = load_config(None, environ={}, require_target=False).compare.contention
+    return judge(figures_of("candidate", [(1, hog), (2, quiet), (3, hog), (4, limited)]),
+                 figures_of("baseline", [(i, quiet) for i in range(1, 5)]), limits)
 
 
 def with_movers(verdict: Verdict, count: int) -> Verdict:

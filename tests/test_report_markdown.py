@@ -94,7 +94,13 @@ def test_kernel_view_shows_both_sides_and_the_contended_runner():
     assert kernel[1] == ["run-queue latency p99 (service)", "48 µs", "160 µs"]
     assert kernel[2] == ["run-queue latency p99 (whole machine)", "70 µs", "410 µs"]
     assert "Longest run of consecutive run-queue depth samples above 5 in the candidate: 12." in page.all_text
-    assert "The runner looked contended" in page.all_text and "rose 5.9x" in page.all_text
+    contention = next(t for t in page.tables if t[0][:2] == ["", "Starved windows"])
+    assert contention[1][:2] == ["baseline", "0 of 4"] and contention[2][:2] == ["candidate", "3 of 4"]
+    assert contention[2][3] == "23 % (0.46 CPUs)"  # the median of its windows (45, 1, 45, 1 %)
+    assert "The runner was contended" in page.all_text and "only the candidate was contended" in page.all_text
+    assert "candidate, repetition 4: throttled by a 0.5-CPU limit in 60 % of periods" in page.all_text
+    # process names come from the machine: shown as text, never as markup
+    assert "main.(*T).<scri (4242) 0.90 CPUs" in page.all_text
 
 
 def test_inconclusive_says_why_and_what_to_do():

@@ -95,8 +95,15 @@ class KernelConfig:
 
 @dataclass(frozen=True)
 class ContentionConfig:
+    """When a load window counts as starved of CPU (docs/statistics.md "Contended runner")."""
+
     max_runq_p99_ratio: float
     max_runq_p99_us: float | None
+    max_steal_pct: float = 5.0
+    max_others_pct: float = 20.0
+    min_wait_per_cpu: float = 0.25
+    max_throttled_pct: float = 5.0
+    max_wait_ratio: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -410,6 +417,11 @@ SCHEMA: dict[str, Any] = {
         "contention": {
             "max_runq_p99_ratio": Field(3.0, number(1)),
             "max_runq_p99_us": Field(None, number(0, exclusive_min=True, optional=True)),
+            "max_steal_pct": Field(5.0, number(0, maximum=100, exclusive_min=True)),
+            "max_others_pct": Field(20.0, number(0, maximum=100, exclusive_min=True)),
+            "min_wait_per_cpu": Field(0.25, number(0)),
+            "max_throttled_pct": Field(5.0, number(0, maximum=100, exclusive_min=True)),
+            "max_wait_ratio": Field(3.0, number(1)),
         },
         "baseline_service": _service_schema(None),
         "baseline_address": Field(None, text(optional=True)),

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, replace
 
 from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
-from perfgate.capture.runq_rules import contention_signal, depth_violation
+from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
+from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.inputs import (
     ComparisonInputs,
     SideInputs,
@@ -335,19 +336,71 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
     if base is None or not base.runq or not cand.runq:
         side = cand if not cand.runq else base
         return KernelView(available=False, reason=_missing_runq(side) if side else "no baseline")
-    signal = contention_signal(base.runq, cand.runq, max_ratio=config.compare.contention.max_runq_p99_ratio,
-                               max_abs_p99_us=config.compare.contention.max_runq_p99_us)
     depth_rule = next((r for r in config.gates if r.metric == "runq.depth"), None)
     threshold = depth_rule.max_depth if depth_rule and depth_rule.max_depth else DEFAULT_DEPTH_THRESHOLD
     scope = "service" if all(s.service is not None for s in (*base.runq, *cand.runq)) else "machine"
+    def p99(side: SideInputs, scope: str) -> float | None:
+        return _median([v for s in side.runq if (v := s.runq_p99_us(scope)) is not None])
+
     return KernelView(
         available=True, scope=scope,
-        baseline_runq_p99_us=_median([v for s in base.runq if (v := s.runq_p99_us(scope)) is not None]),
-        candidate_runq_p99_us=_median([v for s in cand.runq if (v := s.runq_p99_us(scope)) is not None]),
-        baseline_machine_p99_us=signal.baseline_p99_us, candidate_machine_p99_us=signal.candidate_p99_us,
+        baseline_runq_p99_us=p99(base, scope), candidate_runq_p99_us=p99(cand, scope),
+        baseline_machine_p99_us=p99(base, "machine"), candidate_machine_p99_us=p99(cand, "machine"),
         longest_depth_run=max(longest_run_above(s.depth_max_series, threshold) for s in cand.runq),
-        depth_threshold=threshold,
-        contended=signal.contended, contention_reason=signal.reason if signal.contended else None)
+        depth_threshold=threshold)
+
+
+# ---------------------------------------------------------------- contention (compare/contention.py)
+LOAD_METRICS = ("rps",)  # and every latency.* metric
+CPU_METRICS = ("cpu_per_request", "function_share")
+KERNEL_METRICS = ("runq.p99", "runq.depth")
+
+
+def contention_view(inputs: ComparisonInputs, config: Config) -> ContentionView:
+    """Each side's starved windows and whether both sides met the same contention (duet windows only)."""
+    base, cand = inputs.baseline, inputs.candidate
+    shared = base is not None and same_run(base, cand) and base.record.load_settings.get("schedule") == "duet"
+    return judge(figures_of(cand.record.role, cand.contention, cand.runq),
+                 figures_of(base.record.role, base.contention, base.runq) if base else None,
+                 config.compare.contention, shared_windows=shared)
+
+
+def contention_doubt(metric: str, view: ContentionView, cpu: MetricComparison | None, alpha: float) -> str | None:
+    """Why a FAIL on `metric` cannot be trusted on this contended runner, or None when it can.
+
+    Latency and throughput: unless CPU per request rose significantly (and contention did not bias that
+    comparison itself), the change may be the runner's. CPU per request and function shares: only when the
+    contention was one-sided, since it moves CPU per request by itself. Run-queue rules measure the
+    contention itself. Error rates stand: failed calls failed.
+    """
+    if not view.contended:
+        return None
+    contended = f"the runner was contended ({view.summary})"
+    if metric.startswith("latency.") or metric in LOAD_METRICS:
+        if cpu is None:
+            return f"{contended}, and no CPU per request was measured to tell a slower service from a busy runner"
+        change = f"{cpu.rel_change:+.1%}" if cpu.rel_change is not None else "no change"
+        if not (cpu.p_value < alpha and (cpu.worse_shift or 0) > 0):
+            return f"{contended}, while CPU per request did not rise significantly ({change}, p={cpu.p_value:.2g})"
+        if view.one_sided:
+            return f"{contended}; CPU per request rose ({change}), but one-sided contention moves it by itself"
+        return None
+    if metric in CPU_METRICS:
+        return f"{contended}; one-sided contention moves CPU per request by itself" if view.one_sided else None
+    if metric in KERNEL_METRICS:
+        return contended
+    return None
+
+
+def under_contention(outcomes: list[RuleOutcome], view: ContentionView, cpu: MetricComparison | None,
+                     alpha: float) -> list[RuleOutcome]:
+    """FAILs that contention may explain become INCONCLUSIVE, saying so with the figures."""
+    changed = []
+    for outcome in outcomes:
+        doubt = contention_doubt(outcome.metric, view, cpu, alpha) if outcome.outcome == "FAIL" else None
+        changed.append(replace(outcome, outcome="INCONCLUSIVE", reason=f"{outcome.reason} — but {doubt}")
+                       if doubt else outcome)
+    return changed
 
 
 def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
@@ -427,19 +480,25 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         why = f"the environment differs from the baseline's: {keys}"
         rules = invalidate(rules, why)
         validity.append(_validity_rule("environment", why))
-    if kernel.contended:
-        rules = invalidate(rules, kernel.contention_reason or "the runner was contended")
-        validity.append(_validity_rule("contention", kernel.contention_reason or "the runner was contended"))
+    contention = contention_view(inputs, config)
+    cpu_per_request = cpu_per_request_comparison(inputs, config)
+    contended_rules = under_contention(rules, contention, cpu_per_request, config.compare.alpha)
+    if contended_rules != rules:
+        rules = contended_rules
+        validity.append(_validity_rule("contention", f"runner contended: {contention.summary}",
+                                       threshold="a runner whose builds got the CPU they needed"))
     rules = validity + rules
-    cpu = replace(cpu_view(inputs), cpu_per_request=cpu_per_request_comparison(inputs, config))
+    cpu = replace(cpu_view(inputs), cpu_per_request=cpu_per_request)
     outcome = worst([r.outcome for r in rules if r.outcome != "SKIP"])
     return Verdict(
         outcome=outcome, exit_code=exit_code_for(outcome, fail_on_inconclusive=config.compare.fail_on_inconclusive),
         headline=headline(outcome, rules, cpu), reasons=tuple(r.reason for r in rules if r.outcome == outcome
                                                                and outcome != "PASS"),
-        suggestions=suggestions(rules, diffs, kernel, config), rules=tuple(rules),
-        metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, environment_diffs=diffs,
-        notes=(*_notes(inputs), *run_noise_notes(inputs, config)), baseline=summary_of(inputs.baseline),
+        suggestions=suggestions(rules, diffs, contention, config), rules=tuple(rules),
+        metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, contention=contention,
+        environment_diffs=diffs, notes=(*_notes(inputs), *run_noise_notes(inputs, config),
+                                        *contention_notes(contention)),
+        baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__)
 
@@ -465,19 +524,43 @@ def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]
     return tuple(notes)
 
 
-def _validity_rule(name: str, why: str) -> RuleOutcome:
+def _validity_rule(name: str, why: str, threshold: str = "same runner and environment as the baseline"
+                   ) -> RuleOutcome:
     return RuleOutcome(rule=name, metric=name, severity="fail", outcome="INCONCLUSIVE",
-                       reason=f"INCONCLUSIVE: {why}", threshold="same runner and environment as the baseline")
+                       reason=f"INCONCLUSIVE: {why}", threshold=threshold)
+
+
+def contention_notes(view: ContentionView) -> tuple[str, ...]:
+    """A contended runner is worth a note even when no verdict changed because of it."""
+    return (f"runner contended: {view.summary}",) if view.contended else ()
+
+
+def contention_tip(view: ContentionView) -> str:
+    causes = {cause for side in view.sides for cause in side.causes}
+    tips = []
+    if "throttling" in causes:
+        tips.append("raise or remove the CPU limit on the service's cgroup (cpu.max / cpu.cfs_quota_us), or "
+                    "lower load.rps")
+    if "steal" in causes:
+        tips.append("use a runner whose virtual CPUs are not shared (a larger or dedicated runner)")
+    if causes & {"other processes", "run-queue wait"}:
+        tips.append("stop other jobs on the runner during the gate, or use a dedicated runner")
+    if not view.shared_windows:
+        tips.append("compare base and head in one job (compare.mode: interleaved, compare.schedule: duet), "
+                    "so both builds meet the same contention")
+    return "; ".join(tips)
 
 
 def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:
     note = ("first run: no baseline yet — the record saved here can be the next baseline "
             f"({inputs.candidate.record.path})")
+    contention = contention_view(inputs, config)
     return Verdict(outcome="PASS", exit_code=0, headline=f"PASS — {note}", reasons=(), suggestions=(), rules=(),
                    metrics=(), cpu=CpuView(available=False, reason="no baseline"),
-                   kernel=KernelView(available=False, reason="no baseline"), environment_diffs=(),
-                   notes=(note, *_notes(inputs)), baseline=None, candidate=summary_of(inputs.candidate),
-                   created_at=created_at, perfgate_version=__version__)
+                   kernel=KernelView(available=False, reason="no baseline"), contention=contention,
+                   environment_diffs=(), notes=(note, *_notes(inputs), *contention_notes(contention)),
+                   baseline=None, candidate=summary_of(inputs.candidate), created_at=created_at,
+                   perfgate_version=__version__)
 
 
 def _notes(inputs: ComparisonInputs) -> tuple[str, ...]:
@@ -503,7 +586,7 @@ def headline(outcome: str, rules: Sequence[RuleOutcome], cpu: CpuView) -> str:
     return text
 
 
-def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], kernel: KernelView,
+def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], contention: ContentionView,
                 config: Config) -> tuple[str, ...]:
     inconclusive = [r for r in rules if r.outcome == "INCONCLUSIVE"]
     if not inconclusive:
@@ -523,6 +606,6 @@ def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], 
                     "(base and head alternate on the same runner)")
     if diffs:
         tips.append("measure the baseline on the same runner type, or use compare.mode: interleaved")
-    if kernel.contended:
-        tips.append("run on a quieter runner (a dedicated or self-hosted runner), or use compare.mode: interleaved")
+    if any(r.metric == "contention" for r in inconclusive):
+        tips.append(contention_tip(contention))
     return tuple(tips)

@@ -6,6 +6,7 @@ On disk a record is a folder:
     load/rep-NN.latency.npy  its OK calls' latencies in ns, compact (load/latencies.py)
     cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
     runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
+                             (the repetition's `contention` figures are in record.json itself)
     service.log              stdout/stderr of the service perfgate started (when it started one)
 
 record.json is rewritten (atomically) after every repetition, so a run that fails midway leaves
@@ -16,6 +17,8 @@ and add a migration from the previous version to MIGRATIONS):
   1  perfgate 0.1.0: first format.
   2  each repetition names its latency array (`latency_file`); a schema-1 record has none, and its
      latencies are streamed from the raw ghz report when a chart needs them.
+     A repetition's `contention` (what else used the machine in its load window) is optional: records
+     written before it was added read as None.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from perfgate.errors import RecordError
 from perfgate.plain import plain
 
 if TYPE_CHECKING:
+    from perfgate.capture.contention import ContentionWindow
     from perfgate.capture.runq import RunqStats
 
 SCHEMA_VERSION = 2
@@ -114,6 +118,7 @@ class Repetition:
     failure: str | None = None
     service_cpu_ns: int | None = None  # the service's CPU time (all its threads) over the load window
     latency_file: str | None = None  # the OK calls' latencies (load/latencies.py), None in schema-1 records
+    contention: ContentionWindow | None = None  # what else used the machine in the window (None before 0.2)
 
     @property
     def ok(self) -> bool:
@@ -208,6 +213,7 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
         "failure": rep.failure,
         "service_cpu_ns": rep.service_cpu_ns,
         "latency_file": rep.latency_file,
+        "contention": plain(rep.contention),
     }
 
 
@@ -311,6 +317,7 @@ def _repetition_from(data: Mapping[str, Any]) -> Repetition:
         failure=data.get("failure"),
         service_cpu_ns=data.get("service_cpu_ns"),
         latency_file=_optional_text(data, "latency_file"),
+        contention=_contention_from(data.get("contention")),
     )
 
 
@@ -338,6 +345,16 @@ def _runq_from(data: Mapping[str, Any]) -> RunqCapture:
 
         stats = RunqStats.from_dict(stats)
     return RunqCapture(status=data["status"], reason=data.get("reason"), file=data.get("file"), stats=stats)
+
+
+def _contention_from(data: Any) -> ContentionWindow | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"field 'contention' should be an object, got {data!r}")
+    from perfgate.capture.contention import ContentionWindow
+
+    return ContentionWindow.from_dict(data)
 
 
 def _atomic_write(path: Path, content: str) -> None:

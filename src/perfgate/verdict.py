@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from perfgate.compare.contention import ContentionView
 from perfgate.compare.stats import MetricComparison, Outcome
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
@@ -91,8 +92,6 @@ class KernelView:
     candidate_machine_p99_us: float | None = None
     longest_depth_run: int | None = None
     depth_threshold: int | None = None
-    contended: bool = False
-    contention_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +132,7 @@ class Verdict:
     created_at: str
     perfgate_version: str
     schema_version: int = VERDICT_SCHEMA_VERSION
+    contention: ContentionView = field(default_factory=lambda: ContentionView(available=False, reason="not judged"))
 
     @property
     def failing_rules(self) -> tuple[RuleOutcome, ...]:
@@ -203,7 +203,7 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         outcome=data["outcome"], exit_code=data["exit_code"], headline=data["headline"],
         reasons=tuple(data["reasons"]), suggestions=tuple(data["suggestions"]), rules=rules,
         metrics=tuple(comparison_from_dict(m) for m in data["metrics"]), cpu=cpu_view,
-        kernel=_build(KernelView, data["kernel"]),
+        kernel=_build(KernelView, data["kernel"]), contention=ContentionView.from_dict(data.get("contention")),
         environment_diffs=tuple(_build(EnvironmentDiff, d) for d in data["environment_diffs"]),
         notes=tuple(data["notes"]), baseline=_build(RecordSummary, data.get("baseline")),
         candidate=_build(RecordSummary, data["candidate"]), created_at=data["created_at"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from perfgate.capture.contention import ContentionWindow
 from perfgate.capture.pprof import CpuProfile, parse_profile
 from perfgate.capture.runq import RunqStats
 from perfgate.errors import ProfileError
@@ -33,6 +34,7 @@ class SideInputs:
     profile_files: tuple[str, ...]
     profile_ok_calls: tuple[float, ...]
     runq: tuple[RunqStats, ...]
+    contention: tuple[tuple[int, ContentionWindow | None], ...] = ()  # (repetition index, its figures)
     cpu_problems: tuple[str, ...] = ()
     runq_problems: tuple[str, ...] = ()
 
@@ -101,7 +103,8 @@ def side_inputs(record: RunRecord) -> SideInputs:
         calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
         cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
         profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
-        runq=runq, cpu_problems=cpu_problems, runq_problems=runq_problems)
+        runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
+        cpu_problems=cpu_problems, runq_problems=runq_problems)
 
 
 def _ms(rep: Repetition, name: str) -> float:

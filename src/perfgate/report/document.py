@@ -382,14 +382,9 @@ def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) ->
         blocks.append(Paragraph(inline(
             f"Longest run of consecutive run-queue depth samples above {k.depth_threshold} in the candidate: "
             f"{k.longest_depth_run}.")))
-    if k.contended:
-        blocks.append(Alert("WARNING", inline(
-            "The runner looked contended: other work competed for the CPUs, so latency changes may be "
-            "noise. ",
-            k.contention_reason or "")))
     blocks.append(Figure("runq_histogram", "Run-queue latency histogram, baseline vs candidate"))
     return Section("kernel", "Kernel view: run-queue latency", 45, tuple(blocks), collapsible=True,
-                   open=k.contended, droppable=False)
+                   droppable=False)
 
 
 def environment_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
@@ -435,6 +430,9 @@ def _record_line(summary: RecordSummary) -> Inline:
                   f"measured {summary.created_at}")
 
 
+# its own module (it imports the blocks above), so imported here, below them
+from perfgate.report.contention import contention_section  # noqa: E402
+
 SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("reasons", reasons_section),
     ("advice", advice_section),
@@ -443,6 +441,7 @@ SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("chart", chart_section),
     ("cpu", cpu_section),
     ("kernel", kernel_section),
+    ("contention", contention_section),
     ("environment", environment_section),
     ("notes", notes_section),
     ("records", records_section),
