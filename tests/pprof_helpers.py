@@ -56,7 +56,7 @@ def pprof_top_rows(path: Path, *extra: str) -> list[tuple[str, str, str, str, st
     return rows
 
 
-def pprof_top_ns(path: Path, *extra: str) -> dict[str, tuple[int, int]]:
+def pprof_top_ns(path: Path, *extra: str | Path) -> dict[str, tuple[int, int]]:
     """pprof's per-function (flat, cum) as exact integers: -unit=ns for time, -unit=B for bytes.
 
     With -unit=ns (or B) pprof prints each value as "%.2f" of the count with ".00" dropped and
@@ -65,6 +65,7 @@ def pprof_top_ns(path: Path, *extra: str) -> dict[str, tuple[int, int]]:
     not part of the name. `extra` passes more options (-sample_index=..., -ignore=...).
     """
     result: dict[str, tuple[int, int]] = {}
+    extra = tuple(map(str, extra))  # flags, or more profiles to add up
     unit = "-unit=B" if any(option.endswith("_space") for option in extra) or _is_bytes(path, extra) else "-unit=ns"
     for flat, _, _, cum, _, name, _ in pprof_top_rows(path, unit, *extra):
         assert name not in result, f"pprof listed {name!r} twice"

@@ -47,6 +47,8 @@ def imports_of(argv: list[str], tmp_path: Path) -> dict:
     ["compare", "--help"],
     ["profile", "top", str(PROFILE)],
     ["profile", "top", "--json", str(PROFILE)],
+    ["profile", "diff", str(PROFILE), str(OTHER_PROFILE)],
+    ["profile", "diff", "--json", str(PROFILE), str(OTHER_PROFILE)],
     ["doctor", "--json"],
 ], ids=lambda argv: " ".join(a if "/" not in a else Path(a).name for a in argv))
 def test_quick_commands_start_without_heavy_libraries(argv, tmp_path):

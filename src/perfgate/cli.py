@@ -115,6 +115,15 @@ def _add_profile(commands: argparse._SubParsersAction) -> None:
                              '[{"function", "flat", "cum"}] in the profile\'s sample unit (ns for Go CPU).')
     top.add_argument("file", metavar="FILE", help="a .pb.gz profile")
     top.add_argument("--json", action="store_true", help="machine-readable output")
+    diff = actions.add_parser("diff", help="where CPU moved between two profiles or two run records",
+                              description="Two profiles: the change per function, candidate scaled to the base's "
+                              "total first, like `go tool pprof -diff_base=BASE -normalize -top CAND` (percentages of "
+                              "the base's total). Two run record folders: CPU per request (µs) per function on each "
+                              "side and the change, from every OK repetition's profile.")
+    diff.add_argument("base", metavar="BASE", help="the base .pb.gz profile, or run record folder")
+    diff.add_argument("candidate", metavar="CAND", help="the candidate .pb.gz profile, or run record folder")
+    diff.add_argument("--json", action="store_true", help='machine-readable output: [{"function", "flat", "cum"}] '
+                      "in the profile's unit for profiles; µs per request (with each side's) for records")
 
 
 def _add_doctor(commands: argparse._SubParsersAction) -> None:
@@ -214,8 +223,10 @@ def dispatch(args: argparse.Namespace) -> int:
         build_parser().print_help(sys.stderr)
         return EXIT_USAGE
     if args.command == "profile":
+        if args.profile_command == "diff":
+            return commands.profile_diff(Path(args.base), Path(args.candidate), as_json=args.json)
         if args.profile_command != "top":
-            raise UsageError("perfgate profile: choose an action: top", hint="perfgate profile top FILE")
+            raise UsageError("perfgate profile: choose an action: top or diff", hint="perfgate profile top FILE")
         return commands.profile_top(Path(args.file), as_json=args.json)
     if args.command == "doctor":
         return commands.doctor(_config_for_doctor(args), as_json=args.json)

@@ -125,6 +125,20 @@ def profile_top(path: Path, *, as_json: bool) -> int:
     return EXIT_PASS
 
 
+def profile_diff(base: Path, candidate: Path, *, as_json: bool) -> int:
+    from perfgate.capture.pprof_diff import per_request_changes, render_per_request, render_profile_diff
+    from perfgate.record import load_record
+
+    if base.is_dir() != candidate.is_dir():
+        raise ConfigError(f"perfgate profile diff: give two profiles or two run record folders, not one of each "
+                          f"({base}, {candidate})")
+    if base.is_dir():
+        print(render_per_request(per_request_changes(load_record(base), load_record(candidate)), as_json=as_json))
+    else:
+        print(render_profile_diff(base, candidate, as_json=as_json))
+    return EXIT_PASS
+
+
 def doctor(config: Config | None, *, as_json: bool) -> int:
     from perfgate.doctor import check_collectors, render_doctor
 

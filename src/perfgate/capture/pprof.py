@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import gc
 import json
+import math
 import re
 import shlex
 import time
@@ -200,6 +201,7 @@ class CpuProfile:
     functions: Mapping[str, FunctionCost] = field(repr=False)
     _stacks: _NodeStacks = field(repr=False, compare=False)
     _names: tuple[str, ...] = field(repr=False, compare=False)
+    value_sum: int = 0  # the signed sum of the values before any scaling: what pprof's -normalize divides
 
     @cached_property
     def stacks(self) -> Mapping[tuple[str, ...], int]:
@@ -238,12 +240,14 @@ class _BadProfile(Exception):
 
 
 def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample_type: str | None = None,
-                  ignore: re.Pattern[str] | None = None) -> CpuProfile:
+                  ignore: re.Pattern[str] | None = None, scale: float | None = None) -> CpuProfile:
     """Parse a pprof profile (gzipped or raw protobuf) from a file or from bytes.
 
     sample_type picks the value to aggregate by its name (pprof's -sample_index=NAME, e.g.
     "alloc_objects"); by default the profile's default sample type. ignore drops every sample
     with a frame whose function name the regex finds (pprof's -ignore), from the total too.
+    scale: multiply each sample's value by it and round, as pprof's -normalize does (Profile.ScaleN:
+    math.Round of float64 value * ratio, per sample, before anything is added up).
     Raises ProfileError naming the file (or `name`) and the problem for anything that is not
     a usable profile: empty, not gzip/protobuf, truncated, too large, inconsistent tables, or
     no such sample type.
@@ -256,7 +260,7 @@ def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample
         label = name or str(path)
         data = _read_file(path, label)
     try:
-        return _parse_bytes(data, label, sample_type=sample_type, ignore=ignore)
+        return _parse_bytes(data, label, sample_type=sample_type, ignore=ignore, scale=scale)
     except _BadProfile as bad:
         raise ProfileError(f"cannot read CPU profile {label}: {bad}") from None
 
@@ -273,7 +277,7 @@ def _read_file(path: Path, label: str) -> bytes:
 
 
 def _parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,
-                 ignore: re.Pattern[str] | None = None) -> CpuProfile:
+                 ignore: re.Pattern[str] | None = None, scale: float | None = None) -> CpuProfile:
     raw = _decompress(data)
     message = profile_pb2.Profile()
     try:
@@ -289,7 +293,7 @@ def _parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _ProfileBuilder(message, name, sample_type=sample_type, ignore=ignore).build()
+        return _ProfileBuilder(message, name, sample_type=sample_type, ignore=ignore, scale=scale).build()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -372,11 +376,12 @@ class _ProfileBuilder:
     """Validates the decoded message and aggregates it per function, like pprof's newGraph."""
 
     def __init__(self, message: profile_pb2.Profile, name: str, *, sample_type: str | None = None,
-                 ignore: re.Pattern[str] | None = None) -> None:
+                 ignore: re.Pattern[str] | None = None, scale: float | None = None) -> None:
         self.message = message
         self.name = name
         self.sample_type = sample_type
         self.ignore = ignore
+        self.scale = scale
         self.strings = _Strings(message.string_table)
         self.node_ids: dict[str, int] = {}
         self.node_names: list[str] = []
@@ -398,7 +403,8 @@ class _ProfileBuilder:
         locations = self._locations(self._mapping_files(), self._function_names())
         pruning = self._drop_frames_plan(locations)  # trims `locations` first: -ignore sees pruned frames
         aggregator = _StackAggregator(locations, *pruning, ignored=self._ignored_locations(locations))
-        base_total = aggregator.consume(message.sample, len(sample_types), index, self._diff_base_check())
+        base_total = aggregator.consume(message.sample, len(sample_types), index, self._diff_base_check(),
+                                        self.scale)
         total, sample_count = aggregator.totals()
         if base_total > 0:  # pprof's computeTotal: with -diff_base samples, percentages are of the base
             total = base_total
@@ -411,7 +417,8 @@ class _ProfileBuilder:
             name=self.name, sample_types=sample_types, default_sample_index=index, period=message.period,
             period_type=period_type, time_nanos=message.time_nanos, duration_ns=message.duration_nanos,
             total=total, unit=sample_types[index][1], sample_count=sample_count,
-            functions=MappingProxyType(functions), _stacks=stacks, _names=tuple(names))
+            functions=MappingProxyType(functions), value_sum=aggregator.value_sum, _stacks=stacks,
+            _names=tuple(names))
 
     def _default_sample_index(self, sample_types: tuple[tuple[str, str], ...]) -> int:
         if self.sample_type is not None:
@@ -574,21 +581,25 @@ class _StackAggregator:
                                else markers.setdefault(location.nodes, -location_id)
                                for location_id, location in locations.items()}
         self.by_weight: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+        self.value_sum = 0
 
     def consume(self, samples: Iterable[profile_pb2.Sample], type_count: int, index: int,
-                is_diff_base) -> int:
+                is_diff_base, scale: float | None = None) -> int:
         """Group every sample with a non-zero value by weight; return the |value| total of the
         pprof -diff_base samples (pprof::base=true label), 0 when there are none."""
         represent = self.representative.__getitem__
         by_weight = self.by_weight
         pruning = bool(self.prune_below)
         ignored = self.ignored
-        base_total = 0
+        base_total = value_sum = 0
         for sample in samples:
             values = sample.value
             if len(values) != type_count:
                 raise _BadProfile(f"a sample has {len(values)} values for {type_count} sample types")
             weight = values[index]
+            value_sum += weight
+            if scale is not None:
+                weight = go_round(weight * scale)
             if is_diff_base is not None and is_diff_base(sample):
                 base_total += abs(weight)
             if not weight:
@@ -603,6 +614,7 @@ class _StackAggregator:
             except KeyError as missing:
                 raise _BadProfile(f"a sample refers to location {missing.args[0]}, "
                                   "which is not in the location table") from None
+        self.value_sum = value_sum
         return base_total
 
     def _pruned(self, stack: list[int]) -> list[int]:
@@ -682,6 +694,12 @@ class _NodeStacks:
             for key in map(tuple, map(chain.from_iterable, map(expand_each, stacks))):
                 folded[key] = folded.get(key, 0) + weight
         return {key: weight for key, weight in folded.items() if weight}
+
+
+def go_round(value: float) -> int:
+    """Go's math.Round: to the nearest integer, halves away from zero (Python's round() goes to even)."""
+    whole = math.trunc(value)
+    return int(whole + math.copysign(1.0, value)) if abs(value - whole) >= 0.5 else int(whole)
 
 
 def pprof_function_name(name: str, system_name: str) -> str:
