@@ -22,7 +22,7 @@ from perfgate.capture.pprof import (
     render_top,
     scaled_label,
 )
-from perfgate.errors import EXIT_TOOL, ProfileError
+from perfgate.errors import EXIT_USAGE, ProfileError
 
 GOBENCH = PPROF_FIXTURES / "gobench.pb.gz"
 GREETER = PPROF_FIXTURES / "greeter-base-1.pb.gz"
@@ -216,7 +216,7 @@ def _expect_error(source, *fragments: str) -> ProfileError:
     with pytest.raises(ProfileError) as caught:
         parse_profile(source)
     error = caught.value
-    assert error.exit_code == EXIT_TOOL
+    assert error.exit_code == EXIT_USAGE
     for fragment in fragments:
         assert fragment in error.message, error.message
     return error

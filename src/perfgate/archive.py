@@ -6,7 +6,8 @@ duplicate names, and bounded entry count and sizes. Sizes are counted on the dec
 bytes as they stream, not taken from the headers, so a lying header cannot smuggle a bomb.
 
 Extraction goes to a fresh staging folder next to `dest` that is renamed into place only when
-everything succeeded, so a rejected archive leaves nothing behind.
+everything succeeded, so a rejected archive leaves nothing behind; `discarded_on_failure` does the
+same for an archive that extracts fine but does not hold a usable record.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from typing import BinaryIO
 
 from perfgate.errors import BaselineError
 
-DEFAULT_MAX_TOTAL_BYTES = 512 * 1024 * 1024
-DEFAULT_MAX_ENTRY_BYTES = 256 * 1024 * 1024
+# The one extraction cap (docs/security.md): an archive or artifact yields at most this many bytes
+# once decompressed, in at most DEFAULT_MAX_ENTRIES entries. Single files are capped again when read.
+EXTRACTION_CAP_BYTES = 1024**3
+DEFAULT_MAX_TOTAL_BYTES = EXTRACTION_CAP_BYTES
+DEFAULT_MAX_ENTRY_BYTES = EXTRACTION_CAP_BYTES
 DEFAULT_MAX_ENTRIES = 10_000
 _CHUNK_BYTES = 64 * 1024
 
@@ -234,6 +238,16 @@ def _inside(root: Path, rel: PurePosixPath) -> Path:
     if not target.resolve().is_relative_to(root.resolve()):
         raise BaselineError(f"entry {str(rel)!r} rejected: resolves outside the destination")
     return target
+
+
+@contextmanager
+def discarded_on_failure(folder: Path) -> Iterator[Path]:
+    """Remove `folder` (what an archive was extracted to) when the block fails: nothing is left behind."""
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @contextmanager

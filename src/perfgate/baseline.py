@@ -8,17 +8,18 @@ never silently "no baseline". Only a baseline that is absent can be waved throug
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfgate.archive import discarded_on_failure
 from perfgate.config import Config
-from perfgate.errors import BaselineError, BaselineMissing, PerfgateError
+from perfgate.errors import BaselineError, BaselineMissing, PerfgateError, RecordError
 from perfgate.record import RunRecord, find_record_folder, load_record
 
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
-MAX_ARCHIVE_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,27 @@ def open_baseline_path(source: str, workdir: Path) -> RunRecord:
         return load_record(path)
     if not path.name.endswith(ARCHIVE_SUFFIXES):
         raise BaselineError(f"baseline {source}: not a record folder or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
-    return load_record(find_record_folder(extract_archive(path, workdir), f"baseline {source}"))
+    with discarded_on_failure(extract_archive(path, workdir)) as extracted:
+        try:
+            return load_record(find_record_folder(extracted, f"baseline {source}"))
+        except RecordError as error:  # name the archive, not the folder that is removed now
+            raise RecordError(error.message.replace(str(extracted), source), hint=error.hint) from None
 
 
 def extract_archive(path: Path, workdir: Path) -> Path:
+    """Extract within archive.EXTRACTION_CAP_BYTES into a new folder of `workdir` (nothing left if refused)."""
     from perfgate import archive
 
     workdir.mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix="baseline-", dir=workdir))
-    limits = {"max_total_bytes": MAX_ARCHIVE_BYTES, "max_entry_bytes": MAX_ARCHIVE_BYTES, "max_entries": 10_000}
-    if path.name.endswith(".zip"):
-        archive.safe_extract_zip(path, dest, **limits)
-    else:
-        archive.safe_extract_tar(path, dest, **limits)
+    try:
+        if path.name.endswith(".zip"):
+            archive.safe_extract_zip(path, dest)
+        else:
+            archive.safe_extract_tar(path, dest)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
     return dest
 
 
@@ -90,7 +99,8 @@ def _download_artifact_baseline(config: Config, environ: Mapping[str, str],
         repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
         api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
         workflow=config.baseline.workflow)
-    return load_record(downloaded.folder), downloaded.ref.artifact_id
+    with discarded_on_failure(workdir / "baseline-artifact"):
+        return load_record(downloaded.folder), downloaded.ref.artifact_id
 
 
 def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,
@@ -140,11 +150,13 @@ def download_artifact_history(config: Config, environ: Mapping[str, str], workdi
     except PerfgateError as error:
         return [], [f"earlier baseline artifacts not downloaded: {error.message}"]
     records, notes = [], []
+    history = workdir / "baseline-history"
     for folder in folders:
         try:
             records.append(load_record(folder))
         except PerfgateError as error:
             notes.append(f"an earlier baseline artifact was not used: {error.message}")
+            shutil.rmtree(history / folder.relative_to(history).parts[0], ignore_errors=True)
     return records, notes
 
 

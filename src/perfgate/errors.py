@@ -58,9 +58,13 @@ class ToolError(PerfgateError):
 
 
 class ProfileError(PerfgateError):
-    """A CPU profile that cannot be parsed; the message names the file and the problem."""
+    """A CPU profile that cannot be parsed; the message names the file and the problem.
 
-    exit_code = EXIT_TOOL
+    Bad input (exit 2) where it ends a command (`profile top FILE`); while measuring or comparing it
+    is caught and recorded as "cpu profile unavailable".
+    """
+
+    exit_code = EXIT_USAGE
 
 
 class BaselineMissing(BaselineError):

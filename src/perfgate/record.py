@@ -34,7 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 from perfgate import __version__
 from perfgate.errors import RecordError
+from perfgate.files import (
+    MAX_INPUT_FILE_BYTES,
+    MAX_JSON_DOCUMENT_BYTES,
+    FileRefused,
+    inside,
+    not_regular,
+    parse_json,
+    read_capped,
+)
 from perfgate.plain import plain
+from perfgate.typed import type_problems
 
 if TYPE_CHECKING:
     from perfgate.capture.contention import ContentionWindow
@@ -169,10 +179,24 @@ class RunRecord:
     def with_note(self, note: str) -> RunRecord:
         return replace(self, notes=(*self.notes, note))
 
-    def file(self, relative: str) -> Path:
+    def file(self, relative: str, *, field: str = "file") -> Path:
+        """The path of a file this record names; RecordError when it would lead outside the folder."""
         if self.path is None:
             raise RecordError("this record has not been saved or loaded from a folder")
-        return self.path / relative
+        try:
+            return inside(self.path, relative)
+        except FileRefused as error:
+            raise RecordError(f"{self.path / RECORD_FILE}: {field} {_short(relative)} {error}",
+                              hint="a record names only files inside its own folder") from None
+
+    def read_file(self, relative: str, *, field: str, limit: int = MAX_INPUT_FILE_BYTES) -> bytes:
+        """The content of a file this record names, size-capped; RecordError naming `field` when it is
+        outside the folder or not a regular file, FileNotFoundError when it is missing."""
+        path = self.file(relative, field=field)
+        try:
+            return read_capped(path, limit)
+        except FileRefused as error:
+            raise RecordError(f"{self.path / RECORD_FILE}: {field} {_short(relative)} {error}") from None
 
     def save(self, folder: Path) -> RunRecord:
         folder.mkdir(parents=True, exist_ok=True)
@@ -237,28 +261,67 @@ def find_record_folder(root: Path, source: str) -> Path:
 
 
 def load_record(folder: Path) -> RunRecord:
-    """Read a record folder; every problem is a RecordError that says what is wrong and where."""
+    """Read a record folder; every problem is a RecordError that says what is wrong and where.
+
+    A record may come from a fork's run: record.json is read size-capped, every value must have its
+    field's type (finite numbers, 64-bit integers), and every file it names must stay inside the folder.
+    """
     path = Path(folder) / RECORD_FILE
     if not Path(folder).is_dir():
         raise RecordError(f"{folder}: not a folder (a run record is a folder holding {RECORD_FILE})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_capped(path, MAX_JSON_DOCUMENT_BYTES))
     except FileNotFoundError as error:
         raise RecordError(f"{path}: missing — {folder} is not a perfgate run record") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise RecordError(f"{path}: cannot be read: {error}") from error
-    except json.JSONDecodeError as error:
-        raise RecordError(f"{path}: corrupt JSON at line {error.lineno} column {error.colno}: {error.msg}",
-                          hint="the file was truncated or edited; produce a new baseline with "
-                               "`perfgate run --baseline`") from error
+    except (FileRefused, ValueError) as error:
+        raise RecordError(f"{path}: {error}", hint="the file was truncated or edited; produce a new baseline with "
+                                                   "`perfgate run --baseline`") from None
     if not isinstance(data, dict):
         raise RecordError(f"{path}: expected a JSON object at the top level")
     data = _migrate(data, path)
     try:
-        return replace(from_dict(data), path=Path(folder))
-    except (KeyError, TypeError, ValueError) as error:
+        record = replace(from_dict(data), path=Path(folder))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise RecordError(f"{path}: does not match record schema {SCHEMA_VERSION}: {_field_problem(error)}",
                           hint="produce a new baseline with `perfgate run --baseline`") from error
+    problems = type_problems(record, _type_namespace()) + _file_problems(record)
+    if problems:
+        raise RecordError(f"{path}: " + "; ".join(problems),
+                          hint="the record was edited or damaged; produce a new one with `perfgate run`")
+    return record
+
+
+def _type_namespace() -> dict[str, Any]:
+    from perfgate.capture.runq import RunqStats
+
+    return {"RunqStats": RunqStats}
+
+
+def file_fields(record: RunRecord) -> list[tuple[str, str]]:
+    """(field, relative name) of every file record.json names. A new file field belongs here."""
+    named = []
+    for i, rep in enumerate(record.repetitions):
+        for field_name, value in (("load_file", rep.load_file), ("latency_file", rep.latency_file),
+                                  ("cpu.file", rep.cpu.file), ("runq.file", rep.runq.file)):
+            if value is not None:
+                named.append((f"repetitions[{i}].{field_name}", value))
+    return named
+
+
+def _file_problems(record: RunRecord) -> list[str]:
+    """Every named file stays inside the folder and, where it exists, is a regular file."""
+    assert record.path is not None
+    problems = []
+    for field_name, relative in file_fields(record):
+        try:
+            target = inside(record.path, relative)
+        except FileRefused as error:
+            problems.append(f"{field_name} {_short(relative)} {error}")
+            continue
+        problem = not_regular(target)
+        if problem:
+            problems.append(f"{field_name} {_short(relative)} {problem}")
+    return problems
 
 
 def _field_problem(error: Exception) -> str:
@@ -368,3 +431,8 @@ def _atomic_write(path: Path, content: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

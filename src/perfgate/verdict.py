@@ -23,6 +23,8 @@ from perfgate.errors import (
     EXIT_REGRESSION,
     BaselineError,
 )
+from perfgate.files import MAX_JSON_DOCUMENT_BYTES, FileRefused, parse_json, read_capped
+from perfgate.typed import type_problems
 
 VERDICT_SCHEMA_VERSION = 1
 VERDICT_FILE = "verdict.json"
@@ -152,14 +154,21 @@ class Verdict:
     def load(folder_or_file: Path) -> Verdict:
         path = folder_or_file / VERDICT_FILE if folder_or_file.is_dir() else folder_or_file
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BaselineError(f"{path}: cannot read the verdict: {error}") from error
+            data = parse_json(read_capped(path, MAX_JSON_DOCUMENT_BYTES))
+        except FileNotFoundError:
+            raise BaselineError(f"{path}: cannot read the verdict: no such file") from None
+        except (FileRefused, ValueError) as error:
+            raise BaselineError(f"{path}: cannot read the verdict: {error}") from None
         try:
-            return verdict_from_dict(data)
-        except (KeyError, TypeError, ValueError) as error:
+            verdict = verdict_from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise BaselineError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: {error}") \
                 from error
+        problems = type_problems(verdict, allow_infinity=True)  # a verdict may come from a fork's artifact
+        if problems:
+            raise BaselineError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: "
+                                + "; ".join(problems))
+        return verdict
 
 
 def _json_safe(value: Any) -> Any:

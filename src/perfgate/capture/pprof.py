@@ -32,6 +32,7 @@ from google.protobuf.message import DecodeError
 
 from perfgate.capture import profile_pb2
 from perfgate.errors import ConfigError, ProfileError, ToolError
+from perfgate.files import FileRefused, read_capped
 
 if TYPE_CHECKING:
     import requests
@@ -266,14 +267,13 @@ def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample
 
 
 def _read_file(path: Path, label: str) -> bytes:
+    """At most MAX_PROFILE_BYTES, within a deadline: a pipe (`<(curl ...)`) works, /dev/zero or a stuck FIFO ends."""
     try:
-        size = path.stat().st_size
-        if size > MAX_PROFILE_BYTES:
-            raise ProfileError(f"cannot read CPU profile {label}: the file is {_mib(size)}, "
-                               f"more than the {_mib(MAX_PROFILE_BYTES)} limit")
-        return path.read_bytes()
-    except OSError as error:
-        raise ProfileError(f"cannot read CPU profile {label}: {error.strerror or error}") from None
+        return read_capped(path, MAX_PROFILE_BYTES, regular_only=False)
+    except FileNotFoundError:
+        raise ProfileError(f"cannot read CPU profile {label}: No such file or directory") from None
+    except FileRefused as error:
+        raise ProfileError(f"cannot read CPU profile {label}: it {error}") from None
 
 
 def _parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,

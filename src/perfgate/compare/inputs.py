@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from perfgate.capture.contention import ContentionWindow
-from perfgate.capture.pprof import CpuProfile, parse_profile
+from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, parse_profile
 from perfgate.capture.runq import RunqStats
 from perfgate.errors import ProfileError
 from perfgate.record import Repetition, RunRecord
@@ -118,8 +118,13 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
             if rep.cpu.reason and rep.cpu.status != "disabled":
                 problems.add(rep.cpu.reason)
             continue
+        field = f"repetitions[{record.repetitions.index(rep)}].cpu.file"
         try:
-            profile = parse_profile(record.file(rep.cpu.file))
+            data = record.read_file(rep.cpu.file, field=field, limit=MAX_PROFILE_BYTES)
+            profile = parse_profile(data, name=str(record.file(rep.cpu.file)))
+        except FileNotFoundError:
+            problems.add(f"cpu profile unavailable: {rep.cpu.file} is missing from the record")
+            continue
         except ProfileError as error:
             problems.add(f"cpu profile unavailable: {error.message}")
             continue

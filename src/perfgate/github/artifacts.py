@@ -21,12 +21,12 @@ import requests
 from github import Github, GithubException
 from github.GithubException import RateLimitExceededException
 
-from perfgate.archive import safe_extract_zip
+from perfgate.archive import EXTRACTION_CAP_BYTES, discarded_on_failure, safe_extract_zip
 from perfgate.errors import BaselineError, BaselineMissing, ToolError
 from perfgate.github.client import RetryPolicy, _check_positive_int, _check_repo_name, _client, _describe, _redact
 from perfgate.record import find_record_folder
 
-DEFAULT_ARTIFACT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_ARTIFACT_MAX_BYTES = EXTRACTION_CAP_BYTES  # the zip as downloaded; extraction has the same cap
 DEFAULT_MAX_RUNS_SCANNED = 20
 _DOWNLOAD_CHUNK_BYTES = 256 * 1024
 ACTIONS_READ_HINT = "permission denied — add `actions: read` to the workflow's permissions"
@@ -169,7 +169,8 @@ def download_located_baseline(
                                    api_url=api_url, workflow=workflow, max_runs=max_runs, retry=retry)
     root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
                           retry=retry)
-    return DownloadedArtifact(ref, find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
+    with discarded_on_failure(root):
+        return DownloadedArtifact(ref, find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
 
 
 def locate_baseline_history(
@@ -227,7 +228,8 @@ def download_baseline_history(
         try:
             root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
                                   max_bytes=max_bytes, retry=retry)
-            folders.append(find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
+            with discarded_on_failure(root):
+                folders.append(find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
         except _AccessDenied:
             raise
         except BaselineError:
