@@ -52,6 +52,7 @@ def set_field(rep: int, field: str, value: str):
     ("load_file", "../other/service.log"),
     ("cpu.file", "cpu/../../other/service.log"),
     ("runq.file", "/dev/zero"),
+    ("latency_file", "../../other/service.log"),
 ])
 def test_a_file_outside_the_record_is_refused_naming_the_field(records: Path, capsys, field: str,
                                                               value: str) -> None:
