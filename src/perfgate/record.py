@@ -292,9 +292,11 @@ def load_record(folder: Path) -> RunRecord:
 
 
 def _type_namespace() -> dict[str, Any]:
+    """The types record.py names only for type checkers, for typed.type_problems."""
+    from perfgate.capture.contention import ContentionWindow
     from perfgate.capture.runq import RunqStats
 
-    return {"RunqStats": RunqStats}
+    return {"RunqStats": RunqStats, "ContentionWindow": ContentionWindow}
 
 
 def file_fields(record: RunRecord) -> list[tuple[str, str]]:
