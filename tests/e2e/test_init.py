@@ -25,7 +25,10 @@ from perfgate.cli import main
 from perfgate.config import load_config
 from perfgate.starter.render import CHECKOUT, SETUP_GO, UPLOAD_ARTIFACT
 
-EXAMPLE_SOURCES = ("go.mod", "go.sum", "main.go", "regress.go", "work.go", "greeterpb")
+GREETER_DIR = ROOT / "examples" / "greeter"
+# the greeter's module: go.mod/go.sum, its non-test .go files (knobs come and go) and the generated code
+EXAMPLE_SOURCES = ("go.mod", "go.sum", "greeterpb",
+                   *sorted(p.name for p in GREETER_DIR.glob("*.go") if not p.name.endswith("_test.go")))
 TOOLS = ROOT / ".tools" / "bin"
 VENV = ROOT / ".venv" / "bin"
 
@@ -54,7 +57,7 @@ def new_repo(path: Path, *, with_service: bool, branch: str = "trunk") -> Path:
     path.mkdir()
     if with_service:
         for name in EXAMPLE_SOURCES:
-            source = ROOT / "examples" / "greeter" / name
+            source = GREETER_DIR / name
             (shutil.copytree if source.is_dir() else shutil.copy)(source, path / name)
     (path / "README.md").write_text("a service\n", encoding="utf-8")
     git(path, "init", "-q", "-b", branch)
