@@ -88,7 +88,7 @@ def test_ten_windows_one_bpftrace_whose_windows_and_gaps_sum_to_the_whole(greete
         for index in range(1, 11):
             collector.begin_window()
             run_load(greeter.address, seconds=0.3, rps=200)
-            windows.append(collector.end_window(tmp_path / "runq" / f"rep-{index:02d}.jsonl"))
+            windows.append(collector.end_window(tmp_path / "runq" / f"rep-{index:02d}.jsonl").stats())
             assert collector.pid == pid and collector.returncode is None  # the same bpftrace, still running
         whole = collector.stop()
     finally:
@@ -127,14 +127,15 @@ def test_each_side_gets_its_own_service_histogram(greeter, tmp_path):
         with collector:
             collector.begin_window()
             run_load(greeter.address, seconds=0.5)
-            loaded = collector.end_window(tmp_path / "a.jsonl", service_pids=[greeter.pid])
+            loaded = collector.end_window(tmp_path / "a.jsonl").stats([greeter.pid])
             collector.begin_window()
             run_load(greeter.address, seconds=0.5)
-            idle = collector.end_window(tmp_path / "b.jsonl", service_pids=[sleeper.pid])
+            window = collector.end_window(tmp_path / "b.jsonl")
+            idle, both = window.stats([sleeper.pid]), window.stats()
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert loaded.service.count >= 50 and idle.service.count <= 2
+    assert loaded.service.count >= 50 and idle.service.count <= 2 and both.service.count > idle.service.count
     assert loaded.service_pids == (greeter.pid,) and idle.service_pids == (sleeper.pid,)
 
 
@@ -147,7 +148,7 @@ def test_bpftrace_killed_mid_window_gives_a_partial_window_that_says_why(greeter
         run_load(greeter.address, seconds=0.6)
         os.kill(collector.pid, signal.SIGKILL)
         collector._process.wait(timeout=10)
-        stats = collector.end_window(tmp_path / "rep-01.jsonl")
+        stats = collector.end_window(tmp_path / "rep-01.jsonl").stats()
     finally:
         collector.close()
     assert stats.status == STATUS_PARTIAL and stats.machine.count == 0

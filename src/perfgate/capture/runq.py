@@ -20,7 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from perfgate.capture.runq_parse import clean_stderr, describe_exit, parse_bpftrace_json, stats_from_output
+from perfgate.capture.runq_parse import (
+    BpftraceOutput,
+    clean_stderr,
+    describe_exit,
+    parse_bpftrace_json,
+    stats_from_output,
+)
 from perfgate.capture.runq_stats import (
     MACHINE,
     SERVICE,
@@ -167,7 +173,7 @@ class RunqCollector:
         for each repetition:
             collector.begin_window()
             ...load...
-            stats = collector.end_window(folder / "runq" / "rep-01.jsonl")   # that window's RunqStats
+            stats = collector.end_window(folder / "runq" / "rep-01.jsonl").stats()   # that window's RunqStats
         collector.stop()                     # SIGINT; the whole run's RunqStats; bpftrace is always reaped
 
     or `with RunqCollector(...) as collector: ...load...` then `collector.stats` (the whole run).
@@ -301,10 +307,9 @@ class RunqCollector:
         first_line = len(self._stdout_lines)
         self._window = (self._mark(), first_line)
 
-    def end_window(self, raw_path: Path, *, service_pids: Sequence[int] | None = None) -> RunqStats:
-        """Mark the end of the window; its RunqStats, and its lines written to raw_path.
+    def end_window(self, raw_path: Path) -> CutWindow:
+        """Mark the end of the window; its lines go to raw_path, and `.stats(pids)` gives its RunqStats.
 
-        service_pids: whose service histogram this window gets (one side of a duet); default all of them.
         A dead or stuck bpftrace gives partial stats that say so; never raises for that.
         """
         if self._window is None:
@@ -318,11 +323,7 @@ class RunqCollector:
         lines = self._stdout_lines[first_line:]
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         raw_path.write_text("".join(lines), encoding="utf-8")
-        return window_stats(parse_bpftrace_json(lines), start, end, slots=self._slots(service_pids),
-                            depth_interval_ms=self.depth_interval_ms, ncpus=self.ncpus,
-                            service_comm=self.service_comm,
-                            service_pids=self.service_pids if service_pids is None else tuple(service_pids),
-                            problem=problem)
+        return CutWindow(self, parse_bpftrace_json(lines), start, end, problem)
 
     def _slots(self, service_pids: Sequence[int] | None) -> frozenset[int] | None:
         if service_pids is None or self.service_comm:
@@ -408,3 +409,20 @@ class RunqCollector:
             self.stop()
         else:
             self.close()
+
+
+class CutWindow:
+    """One load window cut out of a collector's output; each side of a duet takes its own service scope."""
+
+    def __init__(self, collector: RunqCollector, output: BpftraceOutput, start: str, end: str,
+                 problem: str | None) -> None:
+        self.collector, self.output, self.start, self.end, self.problem = collector, output, start, end, problem
+
+    def stats(self, service_pids: Sequence[int] | None = None) -> RunqStats:
+        """service_pids: whose service histogram this side gets (one side of a duet); default all of them."""
+        collector = self.collector
+        return window_stats(self.output, self.start, self.end, slots=collector._slots(service_pids),
+                            depth_interval_ms=collector.depth_interval_ms, ncpus=collector.ncpus,
+                            service_comm=collector.service_comm,
+                            service_pids=collector.service_pids if service_pids is None else tuple(service_pids),
+                            problem=self.problem)
