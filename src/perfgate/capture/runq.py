@@ -320,6 +320,8 @@ class RunqCollector:
             end = self._mark()
         except RunqUnavailable as error:
             end, problem = "", error.reason
+            if self._process is not None and self._process.poll() is not None and self._readers:
+                self._readers[0].join(timeout=5)  # it is gone: take everything it printed before it went
         lines = self._stdout_lines[first_line:]
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         raw_path.write_text("".join(lines), encoding="utf-8")
