@@ -81,6 +81,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	allocBytes := fs.Int("regress-alloc-bytes", 0, "extra heap bytes allocated per request [env GREETER_REGRESS_ALLOC_BYTES]")
 	sleep := fs.Duration("regress-sleep", 0, "extra sleep per request, e.g. 2ms [env GREETER_REGRESS_SLEEP]")
 	layers := addLayerFlags(fs)
+	sleepPct := fs.Float64("regress-sleep-pct", 100,
+		"percentage of calls that do the -regress-sleep, spread evenly [env GREETER_REGRESS_SLEEP_PCT]")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, err
@@ -122,6 +124,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			return err
 		}),
 		errors.Join(layerErrs...),
+		fromEnv("regress-sleep-pct", "GREETER_REGRESS_SLEEP_PCT", func(v string) (err error) {
+			*sleepPct, err = strconv.ParseFloat(v, 64)
+			return err
+		}),
 	)
 	if envErr != nil {
 		return config{}, usageError{envErr.Error()}
@@ -138,6 +144,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return config{}, usageError{fmt.Sprintf("regress-alloc-bytes must be between 0 and %d, got %d", maxAllocBytes, *allocBytes)}
 	case *sleep < 0:
 		return config{}, usageError{fmt.Sprintf("regress-sleep must not be negative, got %s", *sleep)}
+	case math.IsNaN(*sleepPct) || *sleepPct < 0 || *sleepPct > 100:
+		return config{}, usageError{fmt.Sprintf("regress-sleep-pct must be between 0 and 100, got %g", *sleepPct)}
 	}
 	if err := layers.validate(); err != nil {
 		return config{}, usageError{err.Error()}
@@ -146,7 +154,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		grpcAddr:  *grpcAddr,
 		pprofAddr: *pprofAddr,
 		regression: &regression{function: fn, cpuPct: *cpuPct, allocBytes: *allocBytes, sleep: *sleep,
-			lockHold: *layers.lockHold, lockEvery: *layers.lockEvery, leakEvery: *layers.leakEvery},
+			sleepPct: *sleepPct, lockHold: *layers.lockHold, lockEvery: *layers.lockEvery,
+			leakEvery: *layers.leakEvery},
 		rates: profilingRates{mutexFraction: *layers.mutexFraction, blockRate: *layers.blockRate},
 	}, nil
 }
@@ -255,7 +264,7 @@ func (s *greeterServer) SayHello(ctx context.Context, req *pb.HelloRequest) (*pb
 	sorted := sortRecords(records, s.reg)
 	payload := encodePayload(sorted, s.reg)
 	checksum := checksumPayload(payload, s.reg)
-	if err := sleepFor(ctx, s.reg.sleep); err != nil {
+	if err := sleepFor(ctx, s.reg.sleepThisCall()); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
 	runtime.KeepAlive(ballast)

@@ -64,6 +64,27 @@ func TestExtraUnitsOnlyForTheTargetedFunction(t *testing.T) {
 	}
 }
 
+func TestSleepOnTheRequestedShareOfCalls(t *testing.T) {
+	for _, pct := range []float64{10, 33.3, 100} {
+		r := &regression{sleep: 2 * time.Millisecond, sleepPct: pct}
+		calls, slept := 10_000, 0
+		for range calls {
+			if d := r.sleepThisCall(); d != 0 {
+				if d != r.sleep {
+					t.Fatalf("pct %g: slept %s, want %s", pct, d, r.sleep)
+				}
+				slept++
+			}
+		}
+		if want := int(float64(calls) * pct / 100); slept < want-1 || slept > want+1 {
+			t.Errorf("pct %g: %d of %d calls slept, want %d", pct, slept, calls, want)
+		}
+	}
+	if d := (&regression{sleep: time.Millisecond, sleepPct: 0}).sleepThisCall(); d != 0 {
+		t.Errorf("sleep pct 0 slept %s", d)
+	}
+}
+
 func TestFlagWinsOverEnvironment(t *testing.T) {
 	env := map[string]string{
 		"GREETER_REGRESS_FUNCTION":    "sortRecords",
@@ -106,6 +127,8 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"-regress-cpu-pct", "-1"}, want: "regress-cpu-pct"},
 		{args: []string{"-regress-alloc-bytes", "-5"}, want: "regress-alloc-bytes"},
 		{args: []string{"-regress-sleep", "soon"}, want: "regress-sleep"},
+		{args: []string{"-regress-sleep-pct", "101"}, want: "regress-sleep-pct"},
+		{env: map[string]string{"GREETER_REGRESS_SLEEP_PCT": "-1"}, want: "regress-sleep-pct"},
 		{args: []string{"extra"}, want: "unexpected arguments"},
 	}
 	for _, c := range cases {

@@ -49,6 +49,7 @@ type regression struct {
 	cpuPct     float64
 	allocBytes int
 	sleep      time.Duration
+	sleepPct   float64       // share of calls that sleep, in %; 100 = every call
 	lockHold   time.Duration // see layers.go
 	lockEvery  int
 	leakEvery  int
@@ -57,6 +58,22 @@ type regression struct {
 	pendingMicro atomic.Uint64
 	lockCalls    atomic.Uint64
 	leakCalls    atomic.Uint64
+	// sleepMicro accumulates sleepPct/100 per call, in microUnits: a call sleeps when it crosses a unit.
+	sleepMicro atomic.Uint64
+}
+
+// sleepThisCall is the sleep this call owes: -regress-sleep on sleepPct % of the calls, spread evenly
+// (the calls that carry the accumulator past a whole unit), deterministically.
+func (r *regression) sleepThisCall() time.Duration {
+	if r == nil || r.sleep <= 0 || r.sleepPct <= 0 {
+		return 0
+	}
+	owedMicro := uint64(r.sleepPct*(microUnit/100) + 0.5)
+	after := r.sleepMicro.Add(owedMicro)
+	if wholeUnitsCrossed(after-owedMicro, after) == 0 {
+		return 0
+	}
+	return r.sleep
 }
 
 // extraUnits says how many extra work units a call of stage fn does when
@@ -81,7 +98,7 @@ func wholeUnitsCrossed(beforeMicro, afterMicro uint64) int {
 }
 
 func (r *regression) active() bool {
-	return r.cpuPct > 0 || r.allocBytes > 0 || r.sleep > 0 || r.lockHold > 0 || r.leakEvery > 0
+	return r.cpuPct > 0 || r.allocBytes > 0 || (r.sleep > 0 && r.sleepPct > 0) || r.lockHold > 0 || r.leakEvery > 0
 }
 
 func (r *regression) String() string {
@@ -91,6 +108,6 @@ func (r *regression) String() string {
 			name = n
 		}
 	}
-	return fmt.Sprintf("function=%s cpu_pct=%g alloc_bytes=%d sleep=%s lock_hold=%s lock_every=%d leak_every=%d",
-		name, r.cpuPct, r.allocBytes, r.sleep, r.lockHold, r.lockEvery, r.leakEvery)
+	return fmt.Sprintf("function=%s cpu_pct=%g alloc_bytes=%d sleep=%s sleep_pct=%g lock_hold=%s lock_every=%d "+
+		"leak_every=%d", name, r.cpuPct, r.allocBytes, r.sleep, r.sleepPct, r.lockHold, r.lockEvery, r.leakEvery)
 }
