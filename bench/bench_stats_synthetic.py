@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from docs_section import replace_section
 
-from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, classify, compare_metric
+from perfgate.compare.classify import classify
+from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, compare_metric
 
 SECTION = "## Statistics on synthetic data (compare/stats.py)"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -70,7 +71,7 @@ def simulate(noise: Noise, n: int, worsening: float, seed: int) -> tuple[Counter
 def outcome_table() -> list[str]:
     header = "| noise | reps/side | median MDE | " + " | ".join(
         f"true {w:+.1%}: FAIL / INCONCL. / PASS" for w in TRUE_WORSENING
-    ) + " | 95 % CI coverage |"
+    ) + " | CI coverage (alpha in each tail, >= 90 %) |"
     lines = [header, "|" + "---|" * (4 + len(TRUE_WORSENING))]
     for k, (noise_name, noise) in enumerate(NOISE.items()):
         for n in REPETITIONS:
@@ -113,8 +114,8 @@ def section() -> str:
             f"`bench/bench_stats_synthetic.py`: {SIMULATIONS} simulated PRs per cell, latency-like values",
             f"around 10 ms, one metric, fail threshold {THRESHOLD:.0%} (`max_worse_rel`), alpha 0.05.",
             "FAIL at true +0 % is the false-alarm rate; PASS at true +10 % is a missed regression. Coverage",
-            "is the share of runs whose two-sided 95 % shift CI contained the difference of the population",
-            "medians (lowest-highest over the columns).",
+            "is the share of runs whose two-sided shift CI (alpha 0.05 in each tail, achieved level >= 90 %)",
+            "contained the difference of the population medians (lowest-highest over the columns).",
             "",
             *table,
             "",

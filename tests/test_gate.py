@@ -35,9 +35,31 @@ def record(role: str, p95_ms: list[float], *, rps: float = 1000.0, errors: int =
                      repetitions=tuple(reps), complete=True)
 
 
-def gate(baseline: RunRecord | None, candidate: RunRecord, gates: list[dict], *settings: str) -> Verdict:
-    config = load_config(None, environ={}, set_args=[f"gates={gates}", *settings], require_target=False)
+def gate(baseline: RunRecord | None, candidate: RunRecord, gates: list[dict], *settings: str,
+         drift_pct: float | None = 1.0) -> Verdict:
+    """The two records come from two runs: by default the gate is told runs drift by 1 %, so these tests
+    speak about the rules; drift_pct=None leaves the drift unknown."""
+    drift = [f"compare.run_noise_pct={drift_pct}"] if drift_pct is not None else []
+    config = load_config(None, environ={}, set_args=[f"gates={gates}", *drift, *settings], require_target=False)
     return decide(load_inputs(baseline, candidate), config, created_at="now")
+
+
+def test_without_a_drift_estimate_a_fail_across_runs_is_inconclusive_and_says_how_to_measure_it():
+    """The first PRs after adoption: a baseline from another run, no history, no configured drift."""
+    rules = [{"metric": "latency.p95", "max_increase_pct": 10}, {"metric": "error_rate", "max_value": 0.01},
+             {"metric": "latency.p95", "max_value": 12}]
+    verdict = gate(record("baseline", STEADY), record("candidate", SLOWER, errors=30), rules, drift_pct=None)
+    outcomes = {(r.metric, r.threshold): r for r in verdict.rules}
+    relative = outcomes[("latency.p95", "+10%")]
+    assert relative.outcome == "INCONCLUSIVE" and relative.evidence["cause"] == "run drift unknown"
+    assert "regression" in relative.reason and "may be the runner, not the code" in relative.reason
+    # limits on the candidate alone do not compare two runs: they stand
+    assert outcomes[("error_rate", "<= 0.01")].outcome == "FAIL"
+    assert outcomes[("latency.p95", "<= 12")].outcome == "FAIL"
+    alone = gate(record("baseline", STEADY), record("candidate", SLOWER), rules[:1], drift_pct=None)
+    assert alone.outcome == "INCONCLUSIVE" and alone.exit_code == 4
+    assert any("baseline.history" in tip and "service.build" in tip for tip in alone.suggestions)
+    assert gate(record("baseline", STEADY), record("candidate", SLOWER), rules[:1]).outcome == "FAIL"
 
 
 STEADY = [10.0, 10.2, 9.9, 10.1, 10.0, 9.8, 10.3, 10.1]

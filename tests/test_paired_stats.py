@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from perfgate.compare.classify import classify
 from perfgate.compare.paired import (
     compare_paired_metric,
     min_p_one_sided_paired,
@@ -24,7 +25,7 @@ from perfgate.compare.paired import (
     tied_signed_rank_pvalues,
     walsh_averages,
 )
-from perfgate.compare.stats import FAIL, INCONCLUSIVE, MetricComparison, classify, compare_metric
+from perfgate.compare.stats import FAIL, INCONCLUSIVE, MetricComparison, compare_metric
 
 
 def interleaved(
@@ -137,6 +138,7 @@ def test_ci_is_the_dual_of_the_two_sided_test():
         lo, hi = got.shift_ci
         excludes_zero = lo > 0 or hi < 0
         assert excludes_zero == (got.p_two_sided <= 1 - got.ci_level + 1e-12)
+        assert got.ci_level >= 0.90
 
 
 @pytest.mark.parametrize("noise", ["normal", "student_t3"])
@@ -151,17 +153,31 @@ def test_ci_coverage_is_nominal(noise):
         got = paired(base, cand)
         covered += got.shift_ci[0] <= true_shift <= got.shift_ci[1]
         bounded_below += true_shift <= got.worse_bound
-    level = got.ci_level  # 95.1 % achieved at 10 pairs
-    assert level == pytest.approx(1 - 2 * 25 / 1024)
+    level = got.ci_level  # alpha 0.05 in each tail: 91.6 % achieved at 10 pairs
+    assert level == pytest.approx(1 - 2 * signed_rank_null_cdf(10)[10]) == pytest.approx(1 - 2 * 43 / 1024)
     assert abs(covered / runs - level) < 0.03  # binomial sd 0.009
-    assert bounded_below / runs >= 0.95 - 0.03
+    assert bounded_below / runs >= (1 + level) / 2 - 0.03
 
 
 def test_ci_unbounded_with_too_few_pairs_for_the_level():
-    got = paired([10, 11, 12, 13, 14], [11, 12, 13, 14, 15.5])  # 95 % needs 1/2^n <= 0.025: 6 pairs
+    got = paired([10, 11, 12, 13], [11, 12, 13, 14.5])  # alpha 0.05 a tail needs 1/2^n <= 0.05: 5 pairs
     assert got.shift_ci == (-math.inf, math.inf)
-    assert any("confidence interval unbounded: 5 pairs" in note for note in got.notes)
-    assert paired([10, 11, 12, 13, 14, 15], [11, 12, 13, 14, 15.5, 16]).shift_ci[0] > -math.inf
+    assert any("confidence interval unbounded: 4 pairs" in note for note in got.notes)
+    assert paired([10, 11, 12, 13, 14], [11, 12, 13, 14, 15.5]).shift_ci[0] > -math.inf
+
+
+@pytest.mark.parametrize("higher_is_worse", [True, False])
+def test_the_paired_interval_excludes_no_change_exactly_when_the_one_sided_test_rejects(higher_is_worse):
+    rng = np.random.default_rng(12)
+    rejected = 0
+    for _ in range(300):
+        n = int(rng.integers(5, 16))
+        base, cand = interleaved(rng, n, worsening=rng.choice([-0.02, 0.0, 0.02]), shared_sd=0.05, own_sd=0.02)
+        got = compare_paired_metric("x", base, cand, higher_is_worse=higher_is_worse, unit="ms", scale="log")
+        assert got.excludes_no_change == (got.p_value < 0.05)
+        assert got.pairs_worse == int(np.sum(cand > base if higher_is_worse else cand < base))
+        rejected += got.excludes_no_change
+    assert 30 < rejected < 270
 
 
 # ---------------------------------------------------------------------------------------------------------

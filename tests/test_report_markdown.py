@@ -71,7 +71,12 @@ def test_headline_does_not_repeat_the_outcome_word():
 def test_metric_table_has_both_sides_change_ci_p_and_rule_outcome():
     page = rendered(render_markdown(fail_verdict()))
     metrics = page.tables[0]
-    assert metrics[0] == ["Metric", "Baseline", "Candidate", "Change", "95 % CI", "p", "Rule"]
+    # the level the intervals were computed at: alpha 0.05 in each tail, 8 vs 8 repetitions
+    verdict = fail_verdict()
+    level = verdict.metrics[0].ci_level
+    assert {m.ci_level for m in verdict.metrics} == {level} and 0.90 <= level < 0.95
+    assert metrics[0] == ["Metric", "Baseline", "Candidate", "Change", f"{int(level * 1000) / 10:.1f} % CI", "p",
+                          "Rule"]
     p95 = next(row for row in metrics if row[0] == "latency.p95")
     assert p95[1:4] == ["10.07 ms", "11.59 ms", "+15.0 % (+1.511 ms)"]
     assert p95[4].startswith("[+13") and "adj. 0.0008" in p95[5] and p95[6] == "❌ FAIL (+10.0 %)"

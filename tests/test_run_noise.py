@@ -13,9 +13,10 @@ import pytest
 from scipy import stats as scipy_stats
 from test_gate import ENV, record
 
+from perfgate.compare.classify import classify
 from perfgate.compare.inputs import load_inputs
 from perfgate.compare.runs import configured_noise, estimate_noise, run_level_test, with_run_level
-from perfgate.compare.stats import MetricComparison, classify, compare_metric
+from perfgate.compare.stats import MetricComparison, compare_metric
 from perfgate.config import load_config
 from perfgate.errors import BaselineError
 from perfgate.gate import decide
@@ -28,25 +29,31 @@ CPU_RULE = [{"metric": "cpu_per_request", "max_increase_pct": 3}]
 def test_estimated_noise_gives_a_t_prediction_interval_test():
     medians = [100.0, 95.0, 106.0, 102.0, 100.0]
     noise = estimate_noise(medians)
-    test = run_level_test(medians, 108.0, noise, higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+    test = run_level_test(medians, 108.0, noise, higher_is_worse=True, per_test_alpha=0.05, alpha=0.05)
     logs = np.log(medians)
     se = logs.std(ddof=1) * math.sqrt(1 + 1 / len(logs))
     t = (math.log(108.0) - logs.mean()) / se
     assert test.p_value == pytest.approx(scipy_stats.t.sf(t, df=4))
     assert test.df == 4 and test.runs == 5
-    half = scipy_stats.t.ppf(0.975, 4) * se
+    half = scipy_stats.t.ppf(0.95, 4) * se  # alpha in each tail, like the within-run interval
     assert test.rel_ci == pytest.approx((math.expm1(t * se - half), math.expm1(t * se + half)))
+    assert test.worse_bound_rel == pytest.approx(test.rel_ci[1])
     assert test.mde_rel == pytest.approx(math.expm1((scipy_stats.t.ppf(0.95, 4) + scipy_stats.t.ppf(0.8, 4)) * se))
 
 
 def test_configured_noise_compares_two_runs_with_the_normal():
     noise = configured_noise(5)
-    test = run_level_test([100.0], 110.0, noise, higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+    test = run_level_test([100.0], 110.0, noise, higher_is_worse=True, per_test_alpha=0.05, alpha=0.05)
     se = math.log(1.05) * math.sqrt(2)
     assert test.df is None
     assert test.p_value == pytest.approx(scipy_stats.norm.sf(math.log(1.1) / se))
-    lower = run_level_test([100.0], 110.0, noise, higher_is_worse=False, per_test_alpha=0.05, confidence=0.95)
+    lower = run_level_test([100.0], 110.0, noise, higher_is_worse=False, per_test_alpha=0.05, alpha=0.05)
     assert lower.p_value == pytest.approx(1 - test.p_value)  # rps: higher is better
+    # a drop's bound and MDE are drops: below 100 % however noisy the runs
+    assert lower.worse_bound_rel == pytest.approx(-lower.rel_ci[0])
+    wild = run_level_test([100.0], 30.0, configured_noise(80), higher_is_worse=False, per_test_alpha=0.01,
+                          alpha=0.05)
+    assert 0.7 < wild.worse_bound_rel < 1 and 0 < wild.mde_rel < 1
 
 
 def test_noise_needs_three_positive_run_medians():
@@ -61,7 +68,7 @@ def test_with_run_level_keeps_the_larger_p_and_the_wider_bound_ci_and_mde():
                             higher_is_worse=True, unit="us")
     test = run_level_test([100.0, 95.0, 106.0, 102.0, 100.1], 108.0, estimate_noise([100.0, 95.0, 106.0, 102.0,
                                                                                        100.1]),
-                          higher_is_worse=True, per_test_alpha=0.05, confidence=0.95)
+                          higher_is_worse=True, per_test_alpha=0.05, alpha=0.05)
     both = with_run_level(within, test)
     assert both.p_value == max(within.p_value, test.p_value) == test.p_value
     assert both.worse_bound_rel == test.worse_bound_rel > within.worse_bound_rel
@@ -88,7 +95,7 @@ def _outcome(runs_base: list[list[float]], cand: list[float], *, use_history: bo
     if use_history:
         medians = [statistics.median(r) for r in runs_base]
         test = run_level_test(medians, statistics.median(cand), estimate_noise(medians), higher_is_worse=True,
-                              per_test_alpha=0.05, confidence=0.95)
+                              per_test_alpha=0.05, alpha=0.05)
         comparison = with_run_level(within, test)
     return classify(comparison, p_adjusted=comparison.p_value, max_worse_rel=0.03).outcome
 
@@ -136,10 +143,14 @@ def _history(**kwargs):
             for i, level in enumerate(HISTORY_LEVELS)]
 
 
-def test_without_history_a_small_shift_fails_and_the_verdict_says_drift_is_unknown():
+def test_without_history_a_significant_shift_is_inconclusive_because_drift_is_unknown():
+    """The first PRs after adoption: the within-run test alone calls +6 % a regression, but with one run of
+    the baseline build nothing tells it from drift between runs."""
     verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
                     _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"))
-    assert verdict.outcome == "FAIL"
+    rule = verdict.rules[0]
+    assert verdict.outcome == "INCONCLUSIVE" and rule.evidence["cause"] == "run drift unknown"
+    assert rule.reason.startswith("cpu_per_request: regression") and rule.p_adjusted < 0.05
     assert any("run-to-run drift is unknown" in note for note in verdict.notes)
 
 
@@ -180,7 +191,7 @@ def test_history_measured_differently_is_skipped_with_a_note():
     history = [*_history(digest="other")[:2], *_history(env=other_env)[2:]]
     verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
                     _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), history)
-    assert verdict.outcome == "FAIL"
+    assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].evidence["cause"] == "run drift unknown"
     assert verdict.rules[0].comparison.run_level is None
     skipped = [note for note in verdict.notes if "not used" in note]
     assert len(skipped) == 4
@@ -211,7 +222,8 @@ def test_compare_reads_history_from_the_command_line(tmp_path):
     config.write_text(f"gates: {CPU_RULE}\nreport: {{comment: never, plots: false}}\n", encoding="utf-8")
     args = ["compare", "--config", str(config), "--baseline", str(base.path), "--candidate", str(cand.path)]
     without = _perfgate(*args, "--out", str(tmp_path / "o1"), cwd=tmp_path)
-    assert without.returncode == 1, without.stderr
+    assert without.returncode == 4, without.stderr
+    assert Verdict.load(tmp_path / "o1").rules[0].evidence["cause"] == "run drift unknown"
     with_history = _perfgate(*args, "--out", str(tmp_path / "o2"),
                              *(arg for h in history for arg in ("--history", str(h.path))), cwd=tmp_path)
     assert with_history.returncode == 4, with_history.stderr

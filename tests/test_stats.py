@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from perfgate.compare.classify import classify
 from perfgate.compare.stats import (
     FAIL,
     INCONCLUSIVE,
@@ -20,7 +21,6 @@ from perfgate.compare.stats import (
     WARN,
     MetricComparison,
     adjust_pvalues,
-    classify,
     compare_metric,
     hodges_lehmann,
     holm_adjusted,
@@ -142,20 +142,38 @@ def test_relative_values_are_relative_to_the_baseline_median():
 
 
 def test_ci_is_the_inversion_of_scipys_two_sided_exact_test():
-    """A shift inside the CI is not rejected by scipy at 1 - confidence, a shift just outside is."""
+    """The interval has alpha in each tail: a shift inside it is not rejected by scipy's two-sided test at
+    2 alpha, a shift just outside is."""
     rng = np.random.default_rng(5)
     for n1, n2 in [(6, 6), (10, 8), (12, 12)]:
         base, cand = rng.normal(0, 1, n1), rng.normal(0.5, 1, n2)
-        got = compare_latency(base, cand, confidence=0.95)
+        got = compare_latency(base, cand, alpha=0.05)
         lo, hi = got.shift_ci
         eps = 1e-9 * (hi - lo)
 
         def p_two_sided_at(shift, cand=cand, base=base):
             return stats.mannwhitneyu(cand - shift, base, alternative="two-sided", method="exact").pvalue
 
-        assert p_two_sided_at(lo + eps) > 0.05 and p_two_sided_at(hi - eps) > 0.05
-        assert p_two_sided_at(lo - eps) <= 0.05 and p_two_sided_at(hi + eps) <= 0.05
-        assert got.ci_level >= 0.95
+        assert p_two_sided_at(lo + eps) > 0.10 and p_two_sided_at(hi - eps) > 0.10
+        assert p_two_sided_at(lo - eps) <= 0.10 and p_two_sided_at(hi + eps) <= 0.10
+        assert 0.90 <= got.ci_level < 0.95
+        assert got.bound_level == pytest.approx((1 + got.ci_level) / 2)
+
+
+@pytest.mark.parametrize("scale", ["linear", "log"])
+@pytest.mark.parametrize("higher_is_worse", [True, False])
+def test_the_interval_excludes_no_change_exactly_when_the_one_sided_test_rejects(scale, higher_is_worse):
+    """The verdict and its interval agree: one-sided p < alpha <=> the interval lies on the worse side of 0."""
+    rng = np.random.default_rng(8)
+    rejected = 0
+    for _ in range(300):
+        n1, n2 = rng.integers(4, 13, 2)
+        base = rng.lognormal(0, 0.1, n1)
+        cand = rng.lognormal(rng.choice([-0.1, 0.0, 0.1]), 0.1, n2)
+        got = compare_metric("x", base, cand, higher_is_worse=higher_is_worse, unit="", scale=scale)
+        assert got.excludes_no_change == (got.p_value < 0.05), (base, cand)
+        rejected += got.excludes_no_change
+    assert 30 < rejected < 270  # both answers were exercised
 
 
 @pytest.mark.parametrize("noise", ["normal", "student_t3"])
@@ -190,8 +208,8 @@ def test_worse_bound_is_the_one_sided_inversion_of_scipys_exact_test(higher_is_w
     assert p_better_than_if_worse_by(got.worse_bound - eps) > 0.05
     assert p_better_than_if_worse_by(got.worse_bound + eps) <= 0.05
     assert got.worse_bound_rel == pytest.approx(got.worse_bound / got.baseline_median)
-    # the one-sided bound is tighter than the worse end of the two-sided interval
-    assert got.worse_bound < (got.shift_ci[1] if higher_is_worse else -got.shift_ci[0])
+    # the one-sided bound is the worse end of the interval (alpha in each tail)
+    assert got.worse_bound == (got.shift_ci[1] if higher_is_worse else -got.shift_ci[0])
 
 
 def test_worse_bound_covers_the_true_worsening_at_about_one_minus_alpha():
@@ -204,7 +222,8 @@ def test_worse_bound_covers_the_true_worsening_at_about_one_minus_alpha():
 
 
 def test_ci_is_unbounded_when_too_few_repetitions_for_the_level():
-    got = compare_latency([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
+    assert compare_latency([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]).shift_ci == (-1.0, 3.0)  # 1/C(6, 3) = alpha
+    got = compare_latency([1.0, 2.0, 3.0], [2.0, 3.0])
     assert got.shift_ci == (-math.inf, math.inf)
     assert any("unbounded" in note for note in got.notes)
     assert got.to_dict()["shift_ci"] == [None, None]
@@ -361,8 +380,10 @@ def test_too_noisy_run_is_inconclusive_and_reports_the_mde():
     verdict = gate_single(got, max_worse_rel=0.05)
     assert got.worse_bound_rel > 0.05
     assert verdict.outcome == INCONCLUSIVE
-    assert f"regression of up to {got.worse_bound_rel:+.1%} (95% bound) cannot be ruled out" in verdict.reason
-    assert f"could only have detected changes > {got.mde_rel:.1%}" in verdict.reason
+    level = f"{math.floor(got.bound_level * 1000) / 10:.1f}%"
+    assert (f"an increase of up to {got.worse_bound_rel:+.1%} ({level} one-sided bound) cannot be ruled out"
+            in verdict.reason)
+    assert f"could only have detected increases > {got.mde_rel:.1%}" in verdict.reason
 
 
 def test_significant_but_small_worsening_is_inconclusive_when_the_bound_reaches_the_threshold():
@@ -380,8 +401,8 @@ def test_quiet_run_without_change_passes_and_reports_the_mde():
     verdict = gate_single(got, max_worse_rel=0.05)
     assert got.worse_bound_rel < 0.05
     assert verdict.outcome == PASS
-    assert f"worse than {got.worse_bound_rel:+.1%} ruled out" in verdict.reason
-    assert f"could have detected changes > {got.mde_rel:.1%}" in verdict.reason
+    assert f"an increase beyond {got.worse_bound_rel:+.1%} ruled out" in verdict.reason
+    assert f"could have detected increases > {got.mde_rel:.1%}" in verdict.reason
 
 
 def test_thresholds_must_be_non_negative():
@@ -416,7 +437,7 @@ def test_zero_baseline_median_leaves_relative_change_undefined():
     assert maybe_some.p_value > 0.05 and maybe_some.worse_bound > 0
     verdict = gate_single(maybe_some, max_worse_rel=0.5)
     assert verdict.outcome == INCONCLUSIVE
-    assert f"up to {maybe_some.worse_bound:+.4g} (95% bound)" in verdict.reason
+    assert f"up to {maybe_some.worse_bound:+.4g} (95.8% one-sided bound)" in verdict.reason
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

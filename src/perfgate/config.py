@@ -110,7 +110,6 @@ class ContentionConfig:
 class CompareConfig:
     mode: str
     alpha: float
-    confidence: float
     correction: str
     fail_on_inconclusive: bool
     environment_keys: tuple[str, ...]
@@ -409,8 +408,7 @@ SCHEMA: dict[str, Any] = {
     },
     "compare": {
         "mode": Field("baseline", text(choices=("baseline", "interleaved"))),
-        "alpha": Field(0.05, number(0, maximum=0.5, exclusive_min=True)),
-        "confidence": Field(0.95, number(0.5, maximum=0.999)),
+        "alpha": Field(0.05, number(0, maximum=0.49, exclusive_min=True)),
         "correction": Field("holm", text(choices=("holm", "bh", "none"))),
         "fail_on_inconclusive": Field(False, boolean()),
         "environment_keys": Field(["cpu_model", "nproc", "kernel"], string_list()),
@@ -656,6 +654,13 @@ def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = No
     return _to_config(values, gates)
 
 
+# Keys that once existed: say why they went and what to set instead.
+REMOVED_KEYS = {
+    "compare.confidence": "removed: intervals are computed at the level of the test (alpha in each tail, "
+                          "so 90 % for compare.alpha 0.05) so that they agree with the verdict; set compare.alpha",
+}
+
+
 def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
           sources: Mapping[str, str], *, require: bool = True) -> dict[str, Any]:
     section = prefix.rstrip(".") or "top level"
@@ -665,7 +670,9 @@ def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
         problems.append(f"{section}: expected a mapping, got {_describe(data)}")
         data = {}
     for key in data:
-        if key not in schema:
+        if f"{prefix}{key}" in REMOVED_KEYS:
+            problems.append(f"{prefix}{key}: {REMOVED_KEYS[f'{prefix}{key}']}")
+        elif key not in schema:
             problems.append(f"{prefix}{key}: unknown key{_did_you_mean(key, schema)}")
     values: dict[str, Any] = {}
     for key, spec in schema.items():

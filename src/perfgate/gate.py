@@ -21,6 +21,7 @@ from perfgate import __version__
 from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
 from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
+from perfgate.compare.classify import classify
 from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.inputs import (
     ComparisonInputs,
@@ -39,7 +40,7 @@ from perfgate.compare.runs import (
     wider,
     with_run_level,
 )
-from perfgate.compare.stats import MetricComparison, adjust_pvalues, classify, compare_metric
+from perfgate.compare.stats import MetricComparison, Scale, adjust_pvalues, compare_metric
 from perfgate.config import Config, GateRule
 from perfgate.verdict import (
     CpuView,
@@ -54,10 +55,18 @@ from perfgate.verdict import (
 )
 
 TOP_MOVERS = 10
+DRIFT_UNKNOWN = "run drift unknown"  # RuleOutcome.evidence["cause"] of a FAIL made INCONCLUSIVE by it
 DEFAULT_DEPTH_THRESHOLD = 5
 STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
 METRIC_UNITS = {"latency": "ms", "rps": "req/s", "error_rate": "fraction", "cpu_per_request": "µs",
                 "runq.p99": "µs", "function_share": "pp"}
+# Compared as differences, not ratios: they are often 0 (no errors, a function not sampled).
+LINEAR_METRICS = ("error_rate", "function_share")
+
+
+def metric_scale(metric: str) -> Scale:
+    """Ratios (log scale) for latencies, throughput, CPU and run-queue times; differences for the rest."""
+    return "linear" if metric in LINEAR_METRICS else "log"
 
 
 @dataclass(frozen=True)
@@ -165,7 +174,7 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], inputs: ComparisonI
     if not checks:
         return []
     comparisons = [compare_values(c.name, c.baseline, c.candidate, pairs=c.pairs, higher_is_worse=c.higher_is_worse,
-                                  unit=c.unit, alpha=config.compare.alpha, confidence=config.compare.confidence,
+                                  unit=c.unit, alpha=config.compare.alpha, scale=metric_scale(c.rule.metric),
                                   n_tests=len(checks) if config.compare.correction == "holm" else 1)
                    for c in checks]
     comparisons = [across_runs(comparison, check.rule, inputs, config)
@@ -287,8 +296,8 @@ def across_runs(comparison: MetricComparison, rule: GateRule, inputs: Comparison
     if noise is None:
         return comparison
     test = run_level_test(medians, statistics.median(comparison.candidate), noise,
-                          higher_is_worse=comparison.higher_is_worse, per_test_alpha=comparison.per_test_alpha,
-                          confidence=config.compare.confidence)
+                          higher_is_worse=comparison.higher_is_worse, alpha=comparison.alpha,
+                          per_test_alpha=comparison.per_test_alpha)
     return comparison if test is None else with_run_level(comparison, test)
 
 
@@ -410,23 +419,33 @@ def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
 
 
 # ---------------------------------------------------------------- CPU view
-def cpu_view(inputs: ComparisonInputs) -> CpuView:
+def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
+    """Risers and fallers of the CPU profile diff, each with its p-value adjusted (Benjamini-Hochberg) over
+    every function the diff tested: a profile has hundreds, so unadjusted some always look significant."""
     base, cand = inputs.baseline, inputs.candidate
     if base is None or not base.profiles or not cand.profiles:
         side = cand if not cand.profiles else base
         return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
     diff = diff_profiles(base.profiles, cand.profiles)
+    tested = [f for f in diff.functions if f.cum_p_value is not None]
+    adjusted = dict(zip((f.function for f in tested), adjust_pvalues([f.cum_p_value for f in tested], "bh"),
+                        strict=True))
     by_name = {f.function: f for f in diff.functions}
-    risers = [_move(by_name[r.function]) for r in diff.risers[:TOP_MOVERS]]
-    fallers = [_move(by_name[name]) for name in diff.fallers[:TOP_MOVERS]]
-    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers),
+
+    def move(name: str) -> FunctionMove:
+        return _move(by_name[name], adjusted.get(name), config.compare.alpha)
+
+    risers = [move(r.function) for r in diff.risers[:TOP_MOVERS]]
+    fallers = [move(name) for name in diff.fallers[:TOP_MOVERS]]
+    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers), functions_tested=len(tested),
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
 
 
-def _move(diff: FunctionShareDiff) -> FunctionMove:
+def _move(diff: FunctionShareDiff, p_adjusted: float | None, alpha: float) -> FunctionMove:
     return FunctionMove(function=diff.function, kind="cum", baseline_share_pct=diff.baseline_cum_share_pct,
                         candidate_share_pct=diff.candidate_cum_share_pct, change_pp=diff.cum_change_pp,
-                        rel_change=diff.cum_rel_change, p_value=diff.cum_p_value, status=diff.status)
+                        rel_change=diff.cum_rel_change, p_value=diff.cum_p_value, status=diff.status,
+                        p_adjusted=p_adjusted, significant=p_adjusted is not None and p_adjusted < alpha)
 
 
 def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:
@@ -435,8 +454,7 @@ def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> Metr
         return None
     pairs = repetition_pairs(inputs.baseline, inputs.candidate)
     return compare_values("cpu_per_request", pair[0], pair[1], pairs=pairs, higher_is_worse=True, unit="µs",
-                          alpha=config.compare.alpha,
-                          confidence=config.compare.confidence)
+                          alpha=config.compare.alpha, scale=metric_scale("cpu_per_request"))
 
 
 # ---------------------------------------------------------------- headline metrics for the report
@@ -454,7 +472,7 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
         series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
     pairs = repetition_pairs(base, cand)
     comparisons = (compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
-                                  confidence=config.compare.confidence) for name, b, c, hiw, unit in series if b and c)
+                                  scale=metric_scale(name)) for name, b, c, hiw, unit in series if b and c)
     # seen as a rule on the metric would be (machine scope, as the runq.p99 series above)
     return tuple(across_runs(c, GateRule(c.name, scope="machine"), inputs, config) for c in comparisons)
 
@@ -487,20 +505,43 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         rules = contended_rules
         validity.append(_validity_rule("contention", f"runner contended: {contention.summary}",
                                        threshold="a runner whose builds got the CPU they needed"))
-    rules = validity + rules
-    cpu = replace(cpu_view(inputs), cpu_per_request=cpu_per_request)
+    rules = validity + without_unmeasured_drift(rules, inputs, config)
+    cpu = replace(cpu_view(inputs, config), cpu_per_request=cpu_per_request)
     outcome = worst([r.outcome for r in rules if r.outcome != "SKIP"])
     return Verdict(
         outcome=outcome, exit_code=exit_code_for(outcome, fail_on_inconclusive=config.compare.fail_on_inconclusive),
         headline=headline(outcome, rules, cpu), reasons=tuple(r.reason for r in rules if r.outcome == outcome
                                                                and outcome != "PASS"),
-        suggestions=suggestions(rules, diffs, contention, config), rules=tuple(rules),
+        suggestions=suggestions(outcome, rules, diffs, contention, config), rules=tuple(rules),
         metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, contention=contention,
         environment_diffs=diffs, notes=(*_notes(inputs), *run_noise_notes(inputs, config),
                                         *contention_notes(contention)),
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__)
+
+
+def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
+                             config: Config) -> list[RuleOutcome]:
+    """A FAIL of a statistical rule across runs with no run-level test (the drift between runs of the
+    baseline build is neither measured nor configured) becomes INCONCLUSIVE: perfgate cannot tell the
+    change from the runner drifting between the two runs. Error-rate rules stand (failed calls are failed
+    calls); PASS stands, with the verdict's note that the drift is unknown (docs/statistics.md)."""
+    assert inputs.baseline is not None
+    if same_run(inputs.baseline, inputs.candidate):
+        return rules
+    runs = len(usable_history(inputs, config)) + 1
+    why = (f"the baseline came from another run and how far runs drift apart on this runner is unknown "
+           f"({runs} run(s) of the baseline build, {MIN_RUNS_TO_ESTIMATE} needed to measure it): this change may "
+           "be the runner, not the code")
+    return [replace(r, outcome="INCONCLUSIVE", reason=f"{r.reason} — but {why}",
+                    evidence={**r.evidence, "cause": DRIFT_UNKNOWN})
+            if r.outcome == "FAIL" and r.comparison is not None and r.comparison.run_level is None
+            and r.metric != "error_rate" else r for r in rules]
+
+
+def drift_unknown(rule: RuleOutcome) -> bool:
+    return rule.outcome == "INCONCLUSIVE" and rule.evidence.get("cause") == DRIFT_UNKNOWN
 
 
 def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]:
@@ -580,22 +621,36 @@ def headline(outcome: str, rules: Sequence[RuleOutcome], cpu: CpuView) -> str:
         text += f": {deciding.reason}"
     else:
         text += f": {sum(r.outcome == 'PASS' for r in rules)} rules passed"
-    if cpu.available and cpu.risers:
-        top = cpu.risers[0]
-        text += f"; biggest CPU mover {top.function} {top.change_pp:+.1f} pp"
+    if cpu.available:
+        text += "; " + cpu_mover_text(cpu)
     return text
 
 
-def suggestions(rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff], contention: ContentionView,
-                config: Config) -> tuple[str, ...]:
+def cpu_mover_text(cpu: CpuView) -> str:
+    """The function whose share of CPU rose most among those whose change is significant, or that none is."""
+    if not cpu.significant_risers:
+        return f"no function's share of CPU changed significantly ({cpu.functions_tested} tested)"
+    top = cpu.significant_risers[0]
+    return f"CPU mover {top.function} {top.change_pp:+.1f} pp (adjusted p={top.p_adjusted:.2g})"
+
+
+def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff],
+                contention: ContentionView, config: Config) -> tuple[str, ...]:
+    """What would make the next run conclusive: only for an INCONCLUSIVE verdict. A FAIL was conclusive,
+    whatever else a rule could not tell, so it gets no advice about noise."""
     inconclusive = [r for r in rules if r.outcome == "INCONCLUSIVE"]
-    if not inconclusive:
+    if outcome != "INCONCLUSIVE" or not inconclusive:
         return ()
     tips = []
     needed = max((r.comparison.min_reps_needed for r in inconclusive if r.comparison and not r.comparison.can_reject),
                  default=None)
     if needed:
         tips.append(f"raise load.repetitions to at least {needed} (now {config.load.repetitions})")
+    if any(drift_unknown(r) for r in inconclusive):
+        tips.append("let perfgate measure the drift between runs: give it earlier baseline records of the base "
+                    "branch (baseline.history, --history; in the Action baseline.history_runs), or set "
+                    "compare.run_noise_pct if you know it; or build and run base and head in one job "
+                    "(service.build), where drift hits both")
     drift_bound = [r for r in inconclusive if r.comparison and r.comparison.limited_by_run_drift]
     if drift_bound:
         tips.append("the baseline came from another run and runs on this runner drift apart more than the rule "

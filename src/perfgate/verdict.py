@@ -60,7 +60,12 @@ class RuleOutcome:
 
 @dataclass(frozen=True)
 class FunctionMove:
-    """How one function's share of CPU moved between the sides (medians across repetitions)."""
+    """How one function's share of CPU moved between the sides (medians across repetitions).
+
+    p_value is the function's own two-sided test; p_adjusted the same after the Benjamini-Hochberg
+    correction over every function tested (CpuView.functions_tested); significant: p_adjusted < alpha.
+    Reports name a function as having moved only when it is significant.
+    """
 
     function: str
     kind: str  # "flat" | "cum"
@@ -70,6 +75,8 @@ class FunctionMove:
     rel_change: float | None
     p_value: float | None
     status: str  # "changed" | "appeared" | "vanished"
+    p_adjusted: float | None = None
+    significant: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,11 @@ class CpuView:
     cpu_per_request: MetricComparison | None = None
     pprof_diff_command: str | None = None
     flamegraph_file: str | None = None
+    functions_tested: int = 0  # the family of the movers' multiple-testing correction
+
+    @property
+    def significant_risers(self) -> tuple[FunctionMove, ...]:
+        return tuple(m for m in self.risers if m.significant)
 
 
 @dataclass(frozen=True)

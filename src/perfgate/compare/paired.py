@@ -11,7 +11,8 @@ so classify(), the gate and the renderers treat both alike. The pieces, explaine
   report. Zero differences are ranked and carry no sign (Pratt); ties and zeros get the exact
   conditional sign-flip distribution up to 50 pairs.
 - Hodges-Lehmann shift: the median of the Walsh averages (d_i + d_j) / 2, i <= j, with the
-  distribution-free CI from their order statistics (inverting the signed-rank test).
+  distribution-free CI from their order statistics (inverting the signed-rank test), alpha in each tail.
+- Scale: as for the unpaired comparison, ratio metrics are paired as log ratios log(c_i / b_i).
 - MDE: simulated once per (n, alpha) for normal differences, scaled by Shamos' spread of the d_i.
 - Minimum pairs: the smallest one-sided p is 1 / 2^n.
 """
@@ -35,10 +36,13 @@ from perfgate.compare.stats import (
     MDE_SIMULATION_SEED,
     SHAMOS_TO_SIGMA,
     MetricComparison,
+    Scale,
     as_finite_array,
     check_parameters,
-    comparison_with_relatives,
+    comparison_on_scale,
     comparison_without_shift,
+    on_scale,
+    usable_scale,
 )
 
 # Exact p-values and the exact null distribution of W+ up to this many pairs; above, the normal
@@ -56,17 +60,17 @@ def compare_paired_metric(
     higher_is_worse: bool,
     unit: str,
     alpha: float = 0.05,
-    confidence: float = 0.95,
     n_tests: int = 1,
+    scale: Scale = "linear",
 ) -> MetricComparison:
     """Compare one metric over n pairs: baseline[i] and candidate[i] were measured together.
 
-    Same parameters and result as stats.compare_metric; n_baseline == n_candidate == n pairs.
-    Raises ValueError (naming the metric) for different lengths, NaN/inf/non-numeric values or bad
-    parameters.
+    Same parameters and result as stats.compare_metric; n_baseline == n_candidate == n pairs, and
+    pairs_worse counts the pairs whose candidate was worse. Raises ValueError (naming the metric) for
+    different lengths, NaN/inf/non-numeric values or bad parameters.
     """
-    check_parameters(alpha, confidence, n_tests)
-    alpha, confidence, n_tests = float(alpha), float(confidence), int(n_tests)
+    check_parameters(alpha, n_tests)
+    alpha, n_tests = float(alpha), int(n_tests)
     higher_is_worse = bool(higher_is_worse)
     base = as_finite_array(name, "baseline", baseline)
     cand = as_finite_array(name, "candidate", candidate)
@@ -90,7 +94,6 @@ def compare_paired_metric(
         alpha=alpha,
         n_tests=n_tests,
         per_test_alpha=per_test_alpha,
-        confidence=confidence,
         min_p_possible=min_p_one_sided_paired(n),
         min_reps_needed=needed,
         can_reject=can_reject,
@@ -98,26 +101,25 @@ def compare_paired_metric(
     if n == 0:
         return comparison_without_shift(common, base=base, cand=cand, note="no baseline and candidate pairs")
 
-    notes: list[str] = []
-    diffs = cand - base
+    scale, notes = usable_scale(scale, base, cand)
+    diffs = on_scale(cand, scale) - on_scale(base, scale)
     walsh = walsh_averages(diffs)
     shift = float(np.median(walsh))
-    lo, hi, ci_level = paired_shift_confidence_interval(walsh, n, confidence)
-    worse_bound = paired_worse_confidence_bound(walsh, n, alpha, higher_is_worse=higher_is_worse)
+    lo, hi, ci_level = paired_shift_confidence_interval(walsh, n, alpha)
     if math.isinf(lo) or math.isinf(hi):
-        notes.append(f"confidence interval unbounded: {n} pairs are too few at {confidence:.0%}")
+        notes.append(f"confidence interval unbounded: {n} pairs are too few at alpha {alpha:g} a tail")
     p_worse, p_two, method = wilcoxon_pvalues(diffs, higher_is_worse=higher_is_worse)
     notes += _tie_notes(diffs, method)
-    mde_abs = paired_minimum_detectable_shift(diffs, per_test_alpha) if can_reject else math.inf
+    mde = paired_minimum_detectable_shift(diffs, per_test_alpha) if can_reject else math.inf
     if not can_reject:
         notes.append(
             f"too few repetitions: need >= {needed} pairs at per-test alpha {per_test_alpha:.3g}; have {n}"
         )
-
-    base_median = float(np.median(base))
-    return comparison_with_relatives(
-        common, base_median=base_median, candidate_median=float(np.median(cand)), shift=shift, shift_ci=(lo, hi),
-        ci_level=ci_level, worse_bound=worse_bound, p_values=(p_worse, p_two, method), mde_abs=mde_abs, notes=notes)
+    worse = int(np.count_nonzero(diffs > 0 if higher_is_worse else diffs < 0))
+    return comparison_on_scale(
+        common, scale=scale, base_median=float(np.median(base)), candidate_median=float(np.median(cand)),
+        shift=shift, shift_ci=(lo, hi), ci_level=ci_level, p_values=(p_worse, p_two, method), mde=mde,
+        notes=notes, pairs_worse=worse)
 
 
 def _tie_notes(diffs: np.ndarray, method: str) -> list[str]:
@@ -241,31 +243,20 @@ def paired_hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float])
 
 
 def paired_shift_confidence_interval(
-    sorted_walsh: np.ndarray, n_pairs: int, confidence: float
+    sorted_walsh: np.ndarray, n_pairs: int, tail: float
 ) -> tuple[float, float, float]:
     """(lo, hi, achieved level) for the paired shift, from the sorted Walsh averages.
 
     Inverting the signed-rank test (W+ = number of positive Walsh averages): drop the k smallest and k
-    largest, k the largest number with P(W+ <= k-1) <= (1 - confidence) / 2. The achieved level
-    1 - 2 P(W+ <= k-1) is >= `confidence`. If nothing can be dropped the interval is (-inf, inf).
+    largest, k the largest number with P(W+ <= k-1) <= tail. Each end is a one-sided (1 - tail) bound; the
+    achieved two-sided level 1 - 2 P(W+ <= k-1) is >= 1 - 2 tail. If nothing can be dropped the interval
+    is (-inf, inf).
     """
-    k = _walsh_averages_to_drop(n_pairs, (1 - confidence) / 2)
+    k = _walsh_averages_to_drop(n_pairs, tail)
     if k == 0:
         return -math.inf, math.inf, 1.0
     lo, hi = float(sorted_walsh[k - 1]), float(sorted_walsh[len(sorted_walsh) - k])
     return lo, hi, float(1 - 2 * signed_rank_null_cdf(n_pairs)[k - 1])
-
-
-def paired_worse_confidence_bound(
-    sorted_walsh: np.ndarray, n_pairs: int, alpha: float, *, higher_is_worse: bool
-) -> float:
-    """One-sided (1 - alpha) bound on how much worse the candidate is (positive = worse): the k-th most-worse
-    Walsh average, the whole alpha in the worse tail. +inf if k = 0.
-    """
-    k = _walsh_averages_to_drop(n_pairs, alpha)
-    if k == 0:
-        return math.inf
-    return float(sorted_walsh[len(sorted_walsh) - k]) if higher_is_worse else -float(sorted_walsh[k - 1])
 
 
 def _walsh_averages_to_drop(n_pairs: int, tail: float) -> int:

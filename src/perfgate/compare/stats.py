@@ -6,7 +6,11 @@ The pieces, each explained in docs/statistics.md:
 - Mann-Whitney U test (scipy) for significance: one-sided in the metric's "worse" direction for the gate,
   two-sided for the report.
 - Hodges-Lehmann shift (median of pairwise differences candidate - baseline) with the distribution-free
-  confidence interval obtained by inverting the Mann-Whitney test (order statistics of the differences).
+  confidence interval obtained by inverting the Mann-Whitney test (order statistics of the differences),
+  alpha in each tail: its worse end is the one-sided bound that decides PASS, and it excludes zero whenever
+  the one-sided test rejects at alpha (so a FAIL's interval never holds zero).
+- Scale: ratio metrics (latency, throughput, CPU) are compared as logarithms, so changes are ratios and a
+  drop can never exceed 100 %; counts and fractions that can be 0 (error rate, shares) on the linear scale.
 - Minimum detectable effect (MDE): the shift this run would detect with 80 % power given its observed noise.
 - Minimum repetitions: with the exact U distribution the smallest one-sided p is 1 / C(n1 + n2, n1); when that
   cannot go below the per-test alpha (alpha / m under Holm with m metrics) the outcome is INCONCLUSIVE.
@@ -21,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from scipy import stats
@@ -29,6 +33,7 @@ from scipy import stats
 from perfgate.compare.runs import RunLevelTest
 
 Outcome = Literal["PASS", "WARN", "FAIL", "INCONCLUSIVE"]
+Scale: TypeAlias = Literal["log", "linear"]
 PASS: Outcome = "PASS"
 WARN: Outcome = "WARN"
 FAIL: Outcome = "FAIL"
@@ -55,10 +60,16 @@ FLOAT_SLACK = 1e-9  # so that e.g. (1 - 0.9) / 2 == 0.04999... still admits a ta
 class MetricComparison:
     """Baseline vs candidate for one metric. Shifts are candidate - baseline, in `unit`.
 
-    worse_bound / worse_bound_rel: one-sided (1 - alpha) confidence bound on the worsening (positive =
-    worse): a regression larger than this is ruled out at level alpha.
-    Fields that are undefined for the data are None (relative values when the baseline median is 0,
-    everything but the sample sizes when a side is empty). An unbounded CI end is -inf / +inf
+    scale "log": the test, the estimate and the interval are computed on log values, i.e. on ratios;
+    rel_change = candidate/baseline - 1 and `shift` is that ratio applied to the baseline median.
+    scale "linear": on the values themselves; relative values divide by |baseline median|.
+    shift_ci / rel_ci: two-sided interval with alpha in each tail, achieved level `ci_level` (>= 1 - 2 alpha;
+    exact rank distributions are discrete). Its worse end is worse_bound / worse_bound_rel: the one-sided
+    (1 - alpha) bound on the worsening (positive = worse), so a regression larger than this is ruled out
+    at level alpha. Relative worsenings are in the metric's own direction: for a metric where lower is worse
+    (throughput) worse_bound_rel = 0.2 means a drop of 20 %, and it is below 1 on the log scale.
+    Fields that are undefined for the data are None (relative values when the baseline median is 0 on the
+    linear scale, everything but the sample sizes when a side is empty). An unbounded CI end is -inf / +inf
     (to_dict writes null). `notes` says why something is undefined or approximate.
     """
 
@@ -86,17 +97,41 @@ class MetricComparison:
     alpha: float
     n_tests: int
     per_test_alpha: float
-    confidence: float
     min_p_possible: float
     min_reps_needed: int
     can_reject: bool
     notes: tuple[str, ...]
     run_level: RunLevelTest | None = None  # set when the baseline came from another run (compare/runs.py)
+    scale: Scale = "linear"
+    pairs_worse: int | None = None  # paired comparisons: pairs whose candidate was worse than its baseline
+
+    @property
+    def paired(self) -> bool:
+        return self.pairs_worse is not None
+
+    @property
+    def worse_interval(self) -> tuple[float, float] | None:
+        """The interval as sizes of a worsening (in the unit): (least, most) worse; None without a shift."""
+        if self.shift_ci is None:
+            return None
+        lo, hi = self.shift_ci
+        return (lo, hi) if self.higher_is_worse else (-hi, -lo)
+
+    @property
+    def excludes_no_change(self) -> bool:
+        """The interval lies wholly on the worse side of zero: the data say "worse" at level alpha."""
+        interval = self.worse_interval
+        return interval is not None and interval[0] > 0
+
+    @property
+    def bound_level(self) -> float | None:
+        """Achieved level of the one-sided bounds (each tail of the interval)."""
+        return None if self.ci_level is None else (1 + self.ci_level) / 2
 
     @property
     def worse_shift(self) -> float | None:
         """The shift signed so that positive means worse (slower, less throughput, ...)."""
-        return None if self.shift is None else _towards_worse(self.shift, self.higher_is_worse)
+        return None if self.shift is None else (self.shift if self.higher_is_worse else -self.shift)
 
     @property
     def limited_by_run_drift(self) -> bool:
@@ -107,7 +142,7 @@ class MetricComparison:
     @property
     def worse_rel(self) -> float | None:
         """The relative change signed so that positive means worse."""
-        return None if self.rel_change is None else _towards_worse(self.rel_change, self.higher_is_worse)
+        return None if self.rel_change is None else (self.rel_change if self.higher_is_worse else -self.rel_change)
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON form: tuples as lists, infinities (unbounded CI ends, bounds, MDE) as null."""
@@ -117,7 +152,7 @@ class MetricComparison:
     def from_dict(cls, data: Mapping[str, Any]) -> MetricComparison:
         """Inverse of to_dict: restores tuples and the infinities that to_dict wrote as null."""
         names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"run_level"}
+        missing = names - set(data) - {"run_level", "scale", "pairs_worse"}
         if missing:
             raise ValueError(f"metric comparison is missing {sorted(missing)}")
         values = {name: data[name] for name in names if name in data}
@@ -138,15 +173,6 @@ class MetricComparison:
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class Classification:
-    outcome: Outcome
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # compare_metric
 
@@ -159,18 +185,20 @@ def compare_metric(
     higher_is_worse: bool,
     unit: str,
     alpha: float = 0.05,
-    confidence: float = 0.95,
     n_tests: int = 1,
+    scale: Scale = "linear",
 ) -> MetricComparison:
     """Compare per-repetition values of one metric.
 
     `n_tests` is the number of metrics gated together (the Holm family): whether this metric can ever be
-    significant, and its MDE, are judged at Holm's strictest per-test level alpha / n_tests.
+    significant, and its MDE, are judged at Holm's strictest per-test level alpha / n_tests. The interval
+    has alpha in each tail whatever n_tests is (see MetricComparison). `scale` "log" compares ratios
+    (every value must be > 0, else the linear scale is used with a note).
     Raises ValueError for NaN/inf/non-numeric values or bad parameters.
     """
-    check_parameters(alpha, confidence, n_tests)
+    check_parameters(alpha, n_tests)
     # plain Python numbers, so that to_dict() is JSON even when numpy scalars were passed in
-    alpha, confidence, n_tests = float(alpha), float(confidence), int(n_tests)
+    alpha, n_tests = float(alpha), int(n_tests)
     higher_is_worse = bool(higher_is_worse)
     base = as_finite_array(name, "baseline", baseline)
     cand = as_finite_array(name, "candidate", candidate)
@@ -190,7 +218,6 @@ def compare_metric(
         alpha=alpha,
         n_tests=n_tests,
         per_test_alpha=per_test_alpha,
-        confidence=confidence,
         min_p_possible=min_p,
         min_reps_needed=needed,
         can_reject=can_reject,
@@ -198,66 +225,98 @@ def compare_metric(
     if n1 == 0 or n2 == 0:
         return _comparison_with_an_empty_side(common, base, cand)
 
-    notes: list[str] = []
-    base_median = float(np.median(base))
-    diffs = np.sort(np.subtract.outer(cand, base).ravel())
+    scale, notes = usable_scale(scale, base, cand)
+    base_w, cand_w = on_scale(base, scale), on_scale(cand, scale)
+    diffs = np.sort(np.subtract.outer(cand_w, base_w).ravel())
     shift = float(np.median(diffs))
-    lo, hi, ci_level = shift_confidence_interval(diffs, n1, n2, confidence)
-    worse_bound = worse_confidence_bound(diffs, n1, n2, alpha, higher_is_worse=higher_is_worse)
+    lo, hi, ci_level = shift_confidence_interval(diffs, n1, n2, alpha)
     if math.isinf(lo) or math.isinf(hi):
-        notes.append(f"confidence interval unbounded: {n1}+{n2} repetitions are too few at {confidence:.0%}")
+        notes.append(f"confidence interval unbounded: {n1}+{n2} repetitions are too few at alpha {alpha:g} a tail")
     p_worse, p_two, method = mann_whitney_pvalues(base, cand, higher_is_worse=higher_is_worse)
     if method == "all-equal":
         notes.append("all values are equal on both sides: no change")
     elif method == "asymptotic" and _has_ties(base, cand):
         notes.append("tied values: p-value from the tie-corrected normal approximation")
-    mde_abs = minimum_detectable_shift(base, cand, per_test_alpha) if can_reject else math.inf
+    mde = minimum_detectable_shift(base_w, cand_w, per_test_alpha) if can_reject else math.inf
     if not can_reject:
         notes.append(
             f"too few repetitions: need >= {needed} per side at per-test alpha {per_test_alpha:.3g}; "
             f"have {n1} and {n2}"
         )
 
-    return comparison_with_relatives(
-        common, base_median=base_median, candidate_median=float(np.median(cand)), shift=shift, shift_ci=(lo, hi),
-        ci_level=ci_level, worse_bound=worse_bound, p_values=(p_worse, p_two, method), mde_abs=mde_abs, notes=notes)
+    return comparison_on_scale(
+        common, scale=scale, base_median=float(np.median(base)), candidate_median=float(np.median(cand)),
+        shift=shift, shift_ci=(lo, hi), ci_level=ci_level, p_values=(p_worse, p_two, method), mde=mde,
+        notes=notes)
 
 
-def comparison_with_relatives(
-    common: dict[str, Any], *, base_median: float, candidate_median: float, shift: float,
-    shift_ci: tuple[float, float], ci_level: float | None, worse_bound: float,
-    p_values: tuple[float, float, str], mde_abs: float, notes: list[str],
+def usable_scale(scale: Scale, base: np.ndarray, cand: np.ndarray) -> tuple[Scale, list[str]]:
+    """The scale asked for, unless "log" meets a value <= 0: then the linear scale, with a note."""
+    if scale not in ("log", "linear"):
+        raise ValueError(f"scale must be 'log' or 'linear', got {scale!r}")
+    if scale == "log" and (np.any(base <= 0) or np.any(cand <= 0)):
+        return "linear", ["a value <= 0: compared on the linear scale instead of as ratios"]
+    return scale, []
+
+
+def on_scale(values: np.ndarray, scale: Scale) -> np.ndarray:
+    return np.log(values) if scale == "log" else values
+
+
+def comparison_on_scale(
+    common: dict[str, Any], *, scale: Scale, base_median: float, candidate_median: float, shift: float,
+    shift_ci: tuple[float, float], ci_level: float | None, p_values: tuple[float, float, str], mde: float,
+    notes: list[str], pairs_worse: int | None = None,
 ) -> MetricComparison:
-    """The finished comparison: absolute figures plus the same figures relative to |baseline median|.
+    """The finished comparison from figures on the test's scale (log or linear): in the unit and relative.
 
-    Shared by the unpaired (here) and paired (paired.py) comparisons, so both say "relative" the same way.
+    On the log scale a log shift x is the ratio e^x: relative e^x - 1, in the unit base_median * (e^x - 1).
+    On the linear scale x is in the unit: relative x / |base_median|. Bounds and the MDE are sizes of a
+    worsening (positive = worse), converted in the metric's own direction. Shared by the unpaired (here)
+    and paired (paired.py) comparisons, so both say "relative" the same way.
     """
-    scale = abs(base_median)
+    higher_is_worse = common["higher_is_worse"]
     lo, hi = shift_ci
-    if scale == 0:
+    worse_bound = hi if higher_is_worse else -lo  # the interval's worse end: the one-sided (1 - alpha) bound
+    if scale == "linear" and base_median == 0:
         notes = [*notes, "baseline median is 0: relative change undefined"]
-        rel_change = rel_ci = mde_rel = worse_bound_rel = None
-    else:
-        rel_change, rel_ci, mde_rel = shift / scale, (lo / scale, hi / scale), mde_abs / scale
-        worse_bound_rel = worse_bound / scale
+
+    def relative(x: float) -> float | None:
+        if scale == "log":
+            return math.expm1(x)
+        return None if base_median == 0 else x / abs(base_median)
+
+    def in_unit(x: float) -> float:
+        return base_median * math.expm1(x) if scale == "log" else x
+
+    def towards_worse(convert: Any, size: float) -> float | None:
+        """A worsening of `size` on the test's scale, converted and signed so that positive means worse."""
+        value = convert(size if higher_is_worse else -size)
+        return None if value is None else (value if higher_is_worse else -value)
+
+    mde_abs = math.inf if math.isinf(mde) else towards_worse(in_unit, mde)
+    mde_rel = None if relative(0.0) is None else (math.inf if math.isinf(mde) else towards_worse(relative, mde))
+    rel_lo, rel_hi = relative(lo), relative(hi)
     p_worse, p_two, method = p_values
     return MetricComparison(
         **common,
         baseline_median=base_median,
         candidate_median=candidate_median,
-        shift=shift,
-        shift_ci=shift_ci,
-        rel_change=rel_change,
-        rel_ci=rel_ci,
+        shift=in_unit(shift),
+        shift_ci=(in_unit(lo), in_unit(hi)),
+        rel_change=relative(shift),
+        rel_ci=None if rel_lo is None or rel_hi is None else (rel_lo, rel_hi),
         ci_level=ci_level,
-        worse_bound=worse_bound,
-        worse_bound_rel=worse_bound_rel,
+        worse_bound=towards_worse(in_unit, worse_bound),
+        worse_bound_rel=towards_worse(relative, worse_bound),
         p_value=p_worse,
         p_two_sided=p_two,
         p_method=method,
         mde_abs=mde_abs,
         mde_rel=mde_rel,
         notes=tuple(notes),
+        scale=scale,
+        pairs_worse=pairs_worse,
     )
 
 
@@ -292,11 +351,9 @@ def comparison_without_shift(common: dict[str, Any], *, base: np.ndarray, cand: 
     )
 
 
-def check_parameters(alpha: float, confidence: float, n_tests: int) -> None:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+def check_parameters(alpha: float, n_tests: int) -> None:
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be between 0 and 0.5, got {alpha!r}")
     if isinstance(n_tests, bool) or not isinstance(n_tests, int | np.integer) or n_tests < 1:
         raise ValueError(f"n_tests must be an integer >= 1, got {n_tests!r}")
 
@@ -428,33 +485,20 @@ def hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float]) -> flo
 
 
 def shift_confidence_interval(
-    sorted_diffs: np.ndarray, n1: int, n2: int, confidence: float
+    sorted_diffs: np.ndarray, n1: int, n2: int, tail: float
 ) -> tuple[float, float, float]:
     """(lo, hi, achieved level) for the shift, from the sorted n1*n2 pairwise differences.
 
     Inverting the Mann-Whitney test: drop the k smallest and k largest differences, k the largest number
-    with P(U <= k-1) <= (1 - confidence) / 2. The achieved level 1 - 2 P(U <= k-1) is >= `confidence`
-    (the U distribution is discrete). If no difference can be dropped the interval is (-inf, inf).
+    with P(U <= k-1) <= tail. Each end is a one-sided (1 - tail) bound; the achieved two-sided level
+    1 - 2 P(U <= k-1) is >= 1 - 2 tail (the U distribution is discrete). If no difference can be dropped
+    the interval is (-inf, inf).
     """
-    k = _differences_to_drop(n1, n2, (1 - confidence) / 2)
+    k = _differences_to_drop(n1, n2, tail)
     if k == 0:
         return -math.inf, math.inf, 1.0
     lo, hi = float(sorted_diffs[k - 1]), float(sorted_diffs[len(sorted_diffs) - k])
     return lo, hi, float(1 - 2 * u_null_cdf(n1, n2)[k - 1])
-
-
-def worse_confidence_bound(
-    sorted_diffs: np.ndarray, n1: int, n2: int, alpha: float, *, higher_is_worse: bool
-) -> float:
-    """One-sided (1 - alpha) confidence bound on how much worse the candidate is (positive = worse).
-
-    The same inversion with the whole alpha in the worse tail: the k-th most-worse pairwise difference.
-    "Worse by more than this" is rejected at level alpha (a non-inferiority test). +inf if k = 0.
-    """
-    k = _differences_to_drop(n1, n2, alpha)
-    if k == 0:
-        return math.inf
-    return float(sorted_diffs[len(sorted_diffs) - k]) if higher_is_worse else -float(sorted_diffs[k - 1])
 
 
 def _differences_to_drop(n1: int, n2: int, tail: float) -> int:
@@ -574,187 +618,6 @@ def holm_adjusted(comparisons: Sequence[MetricComparison]) -> dict[str, float]:
             "pass n_tests=len(family) to compare_metric"
         )
     return dict(zip(names, adjust_pvalues([c.p_value for c in comparisons], "holm"), strict=True))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Classification: effect size AND significance
-
-
-def classify(
-    comparison: MetricComparison,
-    *,
-    p_adjusted: float,
-    max_worse_rel: float | None = None,
-    max_worse_abs: float | None = None,
-    warn_worse_rel: float | None = None,
-    warn_worse_abs: float | None = None,
-) -> Classification:
-    """PASS / WARN / FAIL / INCONCLUSIVE for one metric under one rule.
-
-    Thresholds are sizes of a worsening (>= 0), relative to the baseline median or in the metric's unit,
-    whatever the direction (an rps drop of 5 % is max_worse_rel=0.05). A FAIL needs the Holm-adjusted
-    one-sided p below alpha AND the Hodges-Lehmann shift beyond every given fail threshold (no fail
-    threshold: any significant worsening fails; use math.inf for a warn-only rule). INCONCLUSIVE: too few
-    repetitions to ever reject, or (not failing but) the one-sided (1 - alpha) bound `worse_bound` still
-    reaches past every positive fail threshold - too noisy to rule out a regression that would fail the
-    rule. WARN: significant and beyond the warn thresholds (none given: no warn level). Otherwise PASS;
-    the reason carries the bound and the MDE. See docs/statistics.md.
-    """
-    c = comparison
-    _check_thresholds(max_worse_rel, max_worse_abs, warn_worse_rel, warn_worse_abs)
-    if not 0 <= p_adjusted <= 1:
-        raise ValueError(f"p_adjusted must be within [0, 1], got {p_adjusted!r}")
-    if c.n_baseline == 0 or c.n_candidate == 0:
-        return Classification(INCONCLUSIVE, f"{c.name}: {c.notes[0]}, cannot compare")
-    if not c.can_reject:
-        return Classification(INCONCLUSIVE, f"{c.name}: {_too_few_reps(c)}")
-
-    summary = describe_change(c)
-    significantly_worse = p_adjusted < c.alpha and (c.worse_shift or 0.0) > 0
-    significance = f"p={_fmt_p(p_adjusted)} (adjusted)"
-    fail_limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
-    if significantly_worse and _beyond(c, max_worse_rel, max_worse_abs, no_threshold=True):
-        reason = f"{c.name}: regression {summary}, {significance} < {c.alpha:g}, beyond {fail_limit}"
-        return Classification(FAIL, reason)
-    reach = _cannot_rule_out(c, max_worse_rel, max_worse_abs)
-    if reach:
-        if significantly_worse:
-            seen = f"worse {summary}, {significance}"
-            mde = f"has a minimum detectable effect of {_fmt_mde(c)}"
-        else:
-            seen = f"no significant change {summary}"
-            mde = f"could only have detected changes > {_fmt_mde(c)}"
-        return Classification(
-            INCONCLUSIVE,
-            f"{c.name}: too noisy to tell: {seen}, but a regression of up to {reach} "
-            f"({1 - c.alpha:.0%} bound) cannot be ruled out, beyond the {fail_limit} threshold; this run "
-            f"{mde} (80% power). {_noise_advice(c)}",
-        )
-    if significantly_worse and _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
-        warn_limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
-        return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {warn_limit}")
-    if significantly_worse:
-        return Classification(PASS, f"{c.name}: small significant change {summary}, within {fail_limit}")
-    if c.p_two_sided < c.alpha and (c.worse_shift or 0.0) < 0:
-        return Classification(PASS, f"{c.name}: improved {summary}, p={_fmt_p(c.p_two_sided)} (two-sided)")
-    return Classification(
-        PASS,
-        f"{c.name}: no significant change {summary}, {significance}; worse than {_fmt_worse_bound(c)} "
-        f"ruled out ({1 - c.alpha:.0%} bound); could have detected changes > {_fmt_mde(c)}",
-    )
-
-
-def _check_thresholds(*thresholds: float | None) -> None:
-    for value in thresholds:
-        if value is not None and not value >= 0:
-            raise ValueError(f"thresholds are sizes of a worsening and must be >= 0, got {value!r}")
-
-
-def _beyond(c: MetricComparison, rel: float | None, abs_: float | None, *, no_threshold: bool) -> bool:
-    """Whether the worsening exceeds every given threshold; `no_threshold` is the answer when none is given.
-
-    A worsening from a zero baseline median has no relative size and counts as beyond any relative threshold.
-    """
-    if rel is None and abs_ is None:
-        return no_threshold
-    worse_shift = c.worse_shift or 0.0
-    beyond_rel = rel is None or c.worse_rel is None or c.worse_rel > rel
-    beyond_abs = abs_ is None or worse_shift > abs_
-    return beyond_rel and beyond_abs
-
-
-def _cannot_rule_out(c: MetricComparison, rel: float | None, abs_: float | None) -> str | None:
-    """How far the one-sided bound reaches when it is beyond every positive fail threshold, else None.
-
-    Then a regression big enough to fail the rule is still plausible. Zero thresholds (any significant
-    worsening fails) do not count; an infinite one means the rule cannot fail, so there is nothing to miss.
-    """
-    checks = [
-        (threshold, bound, fmt)
-        for threshold, bound, fmt in (
-            (rel, c.worse_bound_rel, _fmt_pct),
-            (abs_, c.worse_bound, lambda v: f"{_fmt_signed(v)} {c.unit}".rstrip()),
-        )
-        if threshold is not None and threshold > 0
-    ]
-    if not checks or any(math.isinf(threshold) for threshold, _, _ in checks):
-        return None
-    # a relative bound is undefined from a zero baseline median: then any plausible worsening counts
-    worse_at_all = c.worse_bound is not None and c.worse_bound > 0
-    if not all(worse_at_all if bound is None else bound > threshold for threshold, bound, _ in checks):
-        return None
-    shown = [fmt(bound) for _, bound, fmt in checks if bound is not None]
-    return " / ".join(shown) or f"{_fmt_signed(c.worse_bound)} {c.unit}".rstrip()
-
-
-def _noise_advice(c: MetricComparison) -> str:
-    run = c.run_level
-    if run is None or not c.limited_by_run_drift:
-        return "Add repetitions or reduce noise"
-    return (f"The baseline came from another run and this runner's run medians drift by ±{run.sigma_rel:.1%} "
-            f"between runs ({run.source}): compare base and head in one job (compare.mode: interleaved)")
-
-
-def _too_few_reps(c: MetricComparison) -> str:
-    holm = f" (Holm over {c.n_tests} metrics: per-test alpha {c.per_test_alpha:.3g})" if c.n_tests > 1 else ""
-    return (
-        f"too few repetitions to ever detect a change: need >= {c.min_reps_needed} repetitions per side "
-        f"at alpha {c.alpha:g}{holm}; have {c.n_baseline} baseline and {c.n_candidate} candidate "
-        f"(smallest possible p is {_fmt_p(c.min_p_possible)})"
-    )
-
-
-def describe_change(c: MetricComparison) -> str:
-    """e.g. '+12.3 % [+8.1 %, +16.0 %] (+1.2 ms; median 10 -> 11.2 ms)'."""
-    if c.shift is None or c.shift_ci is None:
-        return "(no data)"
-    absolute = f"{_fmt_signed(c.shift)} {c.unit}".rstrip()
-    medians = f"median {c.baseline_median:.4g} -> {c.candidate_median:.4g} {c.unit}".rstrip()
-    if c.rel_change is None or c.rel_ci is None:
-        lo, hi = c.shift_ci
-        return f"{absolute} [{_fmt_signed(lo)}, {_fmt_signed(hi)}] ({medians}; relative change undefined)"
-    lo, hi = c.rel_ci
-    return (
-        f"{_fmt_pct(c.rel_change)} [{_fmt_pct(lo)}, {_fmt_pct(hi)}] ({absolute}; {medians}, "
-        f"{c.ci_level:.0%} CI)"
-    )
-
-
-def _fmt_threshold(c: MetricComparison, rel: float | None, abs_: float | None) -> str:
-    parts = []
-    if rel is not None:
-        parts.append(f"{rel:.1%}")
-    if abs_ is not None:
-        parts.append(f"{abs_:.4g} {c.unit}".rstrip())
-    return " and ".join(parts) if parts else "no threshold"
-
-
-def _fmt_worse_bound(c: MetricComparison) -> str:
-    if c.worse_bound_rel is not None:
-        return _fmt_pct(c.worse_bound_rel)
-    return "?" if c.worse_bound is None else f"{_fmt_signed(c.worse_bound)} {c.unit}".rstrip()
-
-
-def _fmt_mde(c: MetricComparison) -> str:
-    if c.mde_rel is not None:
-        return f"{c.mde_rel:.1%}"
-    return "?" if c.mde_abs is None else f"{c.mde_abs:.4g} {c.unit}".rstrip()
-
-
-def _fmt_signed(value: float) -> str:
-    return f"{value:+.4g}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
-
-
-def _fmt_pct(value: float) -> str:
-    return f"{value:+.1%}" if math.isfinite(value) else ("-inf" if value < 0 else "+inf")
-
-
-def _fmt_p(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
-
-
-def _towards_worse(value: float, higher_is_worse: bool) -> float:
-    return value if higher_is_worse else -value
 
 
 def _json_safe(value: Any) -> Any:

@@ -17,15 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from perfgate.compare.stats import MetricComparison
-from perfgate.verdict import OUTCOME_ORDER, FunctionMove, RecordSummary, RuleOutcome, Verdict
+from perfgate.compare.classify import fmt_level
+from perfgate.compare.stats import MetricComparison, adjust_pvalues
+from perfgate.verdict import OUTCOME_ORDER, CpuView, FunctionMove, RecordSummary, RuleOutcome, Verdict
 
 OUTCOME_EMOJI = {"SKIP": "⏭️", "PASS": "✅", "WARN": "⚠️", "INCONCLUSIVE": "❓", "FAIL": "❌"}
 DEFAULT_MAX_MOVERS = 15
 NAME_LIMIT = 160  # characters of a function name, rule or metric shown in a table cell
 TEXT_LIMIT = 600  # characters of a reason, note or suggestion
 HEADLINE_LIMIT = 300
-MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "p", "Status")
+MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "p (adj.)", "Status")
 
 
 # ---------------------------------------------------------------- inline content
@@ -176,9 +177,13 @@ def _without_outcome(text: str, outcome: str) -> str:
 
 
 def biggest_mover(metrics: Sequence[MetricComparison]) -> MetricComparison | None:
-    """The metric whose median moved most in relative terms (either direction)."""
-    moved = [m for m in metrics
-             if m.rel_change is not None and math.isfinite(m.rel_change) and m.rel_change != 0]
+    """Of the metrics that changed significantly in either direction (two-sided p, Holm over the metrics
+    shown), the one that moved most in relative terms; None when none did: a report never names noise."""
+    if not metrics:
+        return None
+    adjusted = adjust_pvalues([m.p_two_sided for m in metrics], "holm")
+    moved = [m for m, p in zip(metrics, adjusted, strict=True)
+             if p < m.alpha and m.rel_change is not None and math.isfinite(m.rel_change) and m.rel_change != 0]
     return max(moved, key=lambda m: abs(m.rel_change or 0.0), default=None)
 
 
@@ -225,16 +230,21 @@ def metrics_section(verdict: Verdict, limit: int | None, _movers: int | None) ->
     if not verdict.metrics:
         return None
     shown, total, count = _limited(verdict.metrics, limit)
-    level = _ci_header(verdict.metrics)
-    rows = tuple(_metric_row(m, _rules_for(verdict.rules, m.name)) for m in shown)
+    level = ci_header(verdict.metrics)
+    rows = tuple(_metric_row(m, _rules_for(verdict.rules, m.name), with_level=level == "CI") for m in shown)
     table = Table(("Metric", "Baseline", "Candidate", "Change", level, "p", "Rule"), rows,
                   ("l", "r", "r", "r", "r", "r", "l"))
     blocks: list[Block] = [table]
     more = _more_note(count, total, "metrics")
     blocks += [more] if more else []
+    paired = any(m.paired for m in verdict.metrics)
+    test = "Wilcoxon signed-rank test on the pairs" if paired else "Mann-Whitney U test"
     blocks.append(Paragraph(inline(
-        "Medians over repetitions. Change: Hodges-Lehmann shift of candidate vs baseline; p: one-sided "
-        "Mann-Whitney U in the worse direction (adj.: after the multiple-testing correction).")))
+        "Baseline and candidate: medians over repetitions. Change: Hodges-Lehmann estimate of candidate vs "
+        f"baseline{' pair by pair' if paired else ''}, as a ratio for times, throughput and CPU, so it need not "
+        "equal the ratio of the two medians. CI: two-sided, at the level shown (alpha in each tail), so it "
+        f"lies wholly on the worse side exactly when the one-sided test rejects; p: one-sided {test} in the "
+        "worse direction (adj.: after the multiple-testing correction).")))
     drift = run_drift_note(verdict.metrics)
     blocks += [drift] if drift else []
     blocks.append(Figure("latency_cdf", "Latency distribution of all calls, baseline vs candidate"))
@@ -254,16 +264,17 @@ def run_drift_note(metrics: Sequence[MetricComparison]) -> Paragraph | None:
         "from that drift too (docs/statistics.md, run-to-run noise)."))
 
 
-def _ci_header(metrics: Sequence[MetricComparison]) -> str:
-    levels = {round(m.confidence * 100) for m in metrics}
-    return f"{levels.pop()} % CI" if len(levels) == 1 else "CI"
+def ci_header(metrics: Sequence[MetricComparison]) -> str:
+    """'90.3 % CI' when every interval shown has that level; else 'CI', and each cell carries its level."""
+    levels = {fmt_level(m.ci_level) for m in metrics if m.ci_level is not None}
+    return f"{levels.pop().replace('%', ' %')} CI" if len(levels) == 1 else "CI"
 
 
 def _rules_for(rules: Sequence[RuleOutcome], metric: str) -> list[RuleOutcome]:
     return [r for r in rules if r.metric == metric]
 
 
-def _metric_row(m: MetricComparison, rules: list[RuleOutcome]) -> tuple[Inline, ...]:
+def _metric_row(m: MetricComparison, rules: list[RuleOutcome], *, with_level: bool) -> tuple[Inline, ...]:
     adjusted = [r.p_adjusted for r in rules if r.p_adjusted is not None]
     p_text = format_p(m.p_value) + (f" (adj. {format_p(max(adjusted))})" if adjusted else "")
     outcome: list[str | Span] = []
@@ -274,7 +285,8 @@ def _metric_row(m: MetricComparison, rules: list[RuleOutcome]) -> tuple[Inline, 
         if rule.threshold:
             outcome.append(Span(f" ({rule.threshold})", "", NAME_LIMIT))
     return (inline(code(m.name)), inline(format_value(m.baseline_median, m.unit)),
-            inline(format_value(m.candidate_median, m.unit)), inline(format_change(m)), inline(format_ci(m)),
+            inline(format_value(m.candidate_median, m.unit)), inline(format_change(m)),
+            inline(format_ci(m, with_level=with_level)),
             inline(p_text), inline(*outcome) if outcome else inline("–"))
 
 
@@ -323,7 +335,7 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
         c = cpu.cpu_per_request
         blocks.append(Paragraph(inline(
             strong("CPU per request"), f": {format_value(c.baseline_median, c.unit)} → "
-            f"{format_value(c.candidate_median, c.unit)}, {format_change(c)} {format_ci(c)}, "
+            f"{format_value(c.candidate_median, c.unit)}, {format_change(c)} {format_ci(c, with_level=True)}, "
             f"p {format_p(c.p_value)}")))
     total = shown_total = widest = 0
     for label, moves in (("Functions using more CPU", cpu.risers), ("Functions using less CPU", cpu.fallers)):
@@ -339,6 +351,8 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
         blocks += [more] if more else []
     if not cpu.risers and not cpu.fallers:
         blocks.append(Paragraph(inline("No function's share of CPU moved between the sides.")))
+    else:
+        blocks.append(Paragraph(inline(_movers_note(cpu))))
     blocks.append(Figure("cpu_delta", "Change of each function's share of CPU, percentage points"))
     if cpu.pprof_diff_command:
         blocks.append(Paragraph(inline(
@@ -352,6 +366,16 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
                    rows_total=total, rows_shown=shown_total, row_limit=widest, droppable=False)
 
 
+def _movers_note(cpu: CpuView) -> str:
+    significant = [m.function for m in (*cpu.risers, *cpu.fallers) if m.significant]
+    family = (f"two-sided Mann-Whitney U over the repetitions' shares, Benjamini-Hochberg-adjusted over the "
+              f"{cpu.functions_tested} functions tested")
+    if not significant:
+        return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
+                "the lists show where the noise fell.")
+    return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
+
+
 def _smallest(*limits: int | None) -> int | None:
     given = [x for x in limits if x is not None]
     return min(given) if given else None
@@ -360,6 +384,8 @@ def _smallest(*limits: int | None) -> int | None:
 def _move_row(m: FunctionMove) -> tuple[Inline, ...]:
     relative = "–" if m.rel_change is None else _pct(m.rel_change)
     p = "–" if m.p_value is None else format_p(m.p_value)
+    if m.p_adjusted is not None:
+        p += f" ({format_p(m.p_adjusted)})"
     return (inline(code(m.function)), inline(m.kind), inline(f"{m.baseline_share_pct:.2f} %"),
             inline(f"{m.candidate_share_pct:.2f} %"), inline(f"{m.change_pp:+.2f} pp"), inline(relative),
             inline(p), inline(m.status))
@@ -494,12 +520,14 @@ def format_change(m: MetricComparison) -> str:
     return f"{_pct(m.rel_change)} ({absolute})"
 
 
-def format_ci(m: MetricComparison) -> str:
+def format_ci(m: MetricComparison, *, with_level: bool = False) -> str:
+    """The interval; with_level adds the level it was computed at (when no header says it)."""
+    level = f" ({fmt_level(m.ci_level).replace('%', ' %')})" if with_level and m.ci_level is not None else ""
     if m.rel_ci is not None:
-        return f"[{_pct(m.rel_ci[0])}, {_pct(m.rel_ci[1])}]"
+        return f"[{_pct(m.rel_ci[0])}, {_pct(m.rel_ci[1])}]{level}"
     if m.shift_ci is not None:
         scale = 100 if m.unit == "fraction" else 1
-        return f"[{_signed(m.shift_ci[0] * scale)}, {_signed(m.shift_ci[1] * scale)}]"
+        return f"[{_signed(m.shift_ci[0] * scale)}, {_signed(m.shift_ci[1] * scale)}]{level}"
     return "–"
 
 
