@@ -30,6 +30,7 @@ from perfgate.compare.inputs import (
     repetition_pairs,
     same_run,
 )
+from perfgate.compare.movers import MoverTest, mover_test
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.runs import (
@@ -427,25 +428,26 @@ def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
         side = cand if not cand.profiles else base
         return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
     diff = diff_profiles(base.profiles, cand.profiles)
-    tested = [f for f in diff.functions if f.cum_p_value is not None]
-    adjusted = dict(zip((f.function for f in tested), adjust_pvalues([f.cum_p_value for f in tested], "bh"),
-                        strict=True))
+    movers = mover_test(diff.functions)
     by_name = {f.function: f for f in diff.functions}
 
     def move(name: str) -> FunctionMove:
-        return _move(by_name[name], adjusted.get(name), config.compare.alpha)
+        return _move(by_name[name], movers, config.compare.alpha)
 
     risers = [move(r.function) for r in diff.risers[:TOP_MOVERS]]
     fallers = [move(name) for name in diff.fallers[:TOP_MOVERS]]
-    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers), functions_tested=len(tested),
+    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers), functions_tested=movers.tested,
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
 
 
-def _move(diff: FunctionShareDiff, p_adjusted: float | None, alpha: float) -> FunctionMove:
+def _move(diff: FunctionShareDiff, movers: MoverTest, alpha: float) -> FunctionMove:
+    """The function's share change; p-values from the mover test (None: too small a share to be tested)."""
+    p_adjusted = movers.p_adjusted.get(diff.function)
     return FunctionMove(function=diff.function, kind="cum", baseline_share_pct=diff.baseline_cum_share_pct,
                         candidate_share_pct=diff.candidate_cum_share_pct, change_pp=diff.cum_change_pp,
-                        rel_change=diff.cum_rel_change, p_value=diff.cum_p_value, status=diff.status,
-                        p_adjusted=p_adjusted, significant=p_adjusted is not None and p_adjusted < alpha)
+                        rel_change=diff.cum_rel_change, p_value=movers.p_values.get(diff.function),
+                        status=diff.status, p_adjusted=p_adjusted,
+                        significant=p_adjusted is not None and p_adjusted < alpha)
 
 
 def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:

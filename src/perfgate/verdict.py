@@ -62,9 +62,10 @@ class RuleOutcome:
 class FunctionMove:
     """How one function's share of CPU moved between the sides (medians across repetitions).
 
-    p_value is the function's own two-sided test; p_adjusted the same after the Benjamini-Hochberg
-    correction over every function tested (CpuView.functions_tested); significant: p_adjusted < alpha.
-    Reports name a function as having moved only when it is significant.
+    p_value is the function's own two-sided test (compare/movers.py; None when its share was too small to
+    test); p_adjusted the same after the Benjamini-Hochberg correction over every function tested
+    (CpuView.functions_tested); significant: p_adjusted < alpha. Reports name a function as having moved
+    only when it is significant.
     """
 
     function: str

@@ -368,8 +368,8 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
 
 def _movers_note(cpu: CpuView) -> str:
     significant = [m.function for m in (*cpu.risers, *cpu.fallers) if m.significant]
-    family = (f"two-sided Mann-Whitney U over the repetitions' shares, Benjamini-Hochberg-adjusted over the "
-              f"{cpu.functions_tested} functions tested")
+    family = (f"Welch's t on the repetitions' arcsine-square-root shares, Benjamini-Hochberg-adjusted over the "
+              f"{cpu.functions_tested} functions with at least 1 % of the CPU")
     if not significant:
         return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
                 "the lists show where the noise fell.")
