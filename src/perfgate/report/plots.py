@@ -39,6 +39,15 @@ PLOT_TITLES = {
     "runq_histogram": "Run-queue latency histogram",
     "cpu_delta": "CPU share change by function",
 }
+# Fixed margins (left, bottom, right, top as figure fractions) instead of matplotlib's constrained layout,
+# which measured a third of the drawing time (it lays every text out twice): room for the longest labels each
+# plot can have (56-character function names at 7 pt, 45° bucket labels).
+PLOT_MARGINS: dict[str, tuple[float, float, float, float]] = {
+    "latency_cdf": (0.08, 0.12, 0.98, 0.92),
+    "percentiles": (0.08, 0.1, 0.98, 0.85),
+    "runq_histogram": (0.08, 0.22, 0.98, 0.92),
+    "cpu_delta": (0.40, 0.09, 0.98, 0.94),
+}
 SIDE_COLOURS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
 RISE_COLOUR, FALL_COLOUR = "#d62728", "#2ca02c"
 MAX_CDF_POINTS = 2_000
@@ -74,7 +83,9 @@ def write_plots(verdict: Verdict, out_dir: Path) -> PlotFiles:
     plots = PlotFiles()
     for key, draw in PLOTTERS.items():
         width, height = PLOT_SIZE_PX[key]
-        figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+        figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+        left, bottom, right, top = PLOT_MARGINS[key]
+        figure.subplots_adjust(left=left, bottom=bottom, right=right, top=top)
         try:
             draw(figure, verdict, sides)
         except Skip as reason:
