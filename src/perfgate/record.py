@@ -6,6 +6,8 @@ On disk a record is a folder:
     load/rep-NN.latency.npy  its OK calls' latencies in ns, compact (load/latencies.py)
     cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
     runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
+    layers/rep-NN.KIND.pb.gz each repetition's delta profile of KIND = allocs, mutex, block (when captured)
+    layers/rep-NN.goroutine-{start,end}.pb.gz  goroutine snapshots before and after its load window
                              (the repetition's `contention` figures are in record.json itself)
     service.log              stdout/stderr of the service perfgate started (when it started one)
 
@@ -19,6 +21,8 @@ and add a migration from the previous version to MIGRATIONS):
      latencies are streamed from the raw ghz report when a chart needs them.
      A repetition's `contention` (what else used the machine in its load window) is optional: records
      written before it was added read as None.
+     So are its `layers` (allocation, mutex, block delta profiles) and `goroutines` (snapshots):
+     records written before them read as {} and None.
 """
 
 from __future__ import annotations
@@ -117,6 +121,38 @@ class RunqCapture:
 
 
 @dataclass(frozen=True)
+class LayerCapture:
+    """One repetition's delta profile below the CPU (allocs, mutex or block): its raw file and totals,
+    or why there is none. totals: each sample type's sum over the window (e.g. alloc_space bytes,
+    delay ns), without perfgate's own requests (capture/layers.py)."""
+
+    status: str  # "ok" | "unavailable" | "disabled"
+    reason: str | None = None
+    file: str | None = None
+    totals: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class GoroutineCapture:
+    """The service's goroutines just before and just after one load window, or why they are not known."""
+
+    status: str  # "ok" | "unavailable" | "disabled"
+    reason: str | None = None
+    start_file: str | None = None
+    end_file: str | None = None
+    start_count: int | None = None
+    end_count: int | None = None
+
+    @property
+    def growth(self) -> int | None:
+        """Goroutines gained over the window (negative: lost)."""
+        if self.start_count is None or self.end_count is None:
+            return None
+        return self.end_count - self.start_count
+
+
+@dataclass(frozen=True)
 class Repetition:
     index: int
     started_at: str
@@ -129,6 +165,8 @@ class Repetition:
     service_cpu_ns: int | None = None  # the service's CPU time (all its threads) over the load window
     latency_file: str | None = None  # the OK calls' latencies (load/latencies.py), None in schema-1 records
     contention: ContentionWindow | None = None  # what else used the machine in the window (None before 0.2)
+    layers: Mapping[str, LayerCapture] = field(default_factory=lambda: MappingProxyType({}))  # by kind
+    goroutines: GoroutineCapture | None = None
 
     @property
     def ok(self) -> bool:
@@ -238,6 +276,8 @@ def _repetition_dict(rep: Repetition) -> dict[str, Any]:
         "service_cpu_ns": rep.service_cpu_ns,
         "latency_file": rep.latency_file,
         "contention": plain(rep.contention),
+        "layers": {kind: plain(capture) for kind, capture in rep.layers.items()},
+        "goroutines": plain(rep.goroutines),
     }
 
 
@@ -303,8 +343,13 @@ def file_fields(record: RunRecord) -> list[tuple[str, str]]:
     """(field, relative name) of every file record.json names. A new file field belongs here."""
     named = []
     for i, rep in enumerate(record.repetitions):
+        layer_files = [(f"layers.{kind}.file", capture.file) for kind, capture in rep.layers.items()]
+        goroutines = rep.goroutines
+        if goroutines is not None:
+            layer_files += [("goroutines.start_file", goroutines.start_file),
+                            ("goroutines.end_file", goroutines.end_file)]
         for field_name, value in (("load_file", rep.load_file), ("latency_file", rep.latency_file),
-                                  ("cpu.file", rep.cpu.file), ("runq.file", rep.runq.file)):
+                                  ("cpu.file", rep.cpu.file), ("runq.file", rep.runq.file), *layer_files):
             if value is not None:
                 named.append((f"repetitions[{i}].{field_name}", value))
     return named
@@ -383,7 +428,33 @@ def _repetition_from(data: Mapping[str, Any]) -> Repetition:
         service_cpu_ns=data.get("service_cpu_ns"),
         latency_file=_optional_text(data, "latency_file"),
         contention=_contention_from(data.get("contention")),
+        layers=_layers_from(data.get("layers")),
+        goroutines=_goroutines_from(data.get("goroutines")),
     )
+
+
+def _layers_from(data: Any) -> Mapping[str, LayerCapture]:
+    if data is None:
+        return MappingProxyType({})
+    if not isinstance(data, Mapping):
+        raise TypeError(f"field 'layers' should be an object, got {data!r}")
+    captures = {}
+    for kind, capture in data.items():
+        if not isinstance(capture, Mapping):
+            raise TypeError(f"field 'layers.{kind}' should be an object, got {capture!r}")
+        totals = capture.get("totals") or {}
+        if not isinstance(totals, Mapping):
+            raise TypeError(f"field 'layers.{kind}.totals' should be an object, got {totals!r}")
+        captures[kind] = LayerCapture(**{**capture, "totals": MappingProxyType(dict(totals))})
+    return MappingProxyType(captures)
+
+
+def _goroutines_from(data: Any) -> GoroutineCapture | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"field 'goroutines' should be an object, got {data!r}")
+    return GoroutineCapture(**data)
 
 
 def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
