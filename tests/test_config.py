@@ -26,9 +26,9 @@ def run_cli(tmp_path: Path, capsys, text: str | None, *extra: str) -> tuple[int,
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    (GOOD + "load:\n  concurrency: ten\n", 'load.concurrency: expected an integer >= 1, got "ten"'),
-    (GOOD + "load:\n  repetitions: -3\n", "load.repetitions: expected an integer >= 1, got -3"),
-    (GOOD + "load:\n  duration_s: 0\n", "load.duration_s: expected a number > 0, got 0"),
+    (GOOD + "load:\n  concurrency: ten\n", 'load.concurrency: expected an integer >= 1 and <= 10000, got "ten"'),
+    (GOOD + "load:\n  repetitions: -3\n", "load.repetitions: expected an integer >= 1 and <= 1000, got -3"),
+    (GOOD + "load:\n  duration_s: 0\n", "load.duration_s: expected a finite number > 0 and <= 3600, got 0"),
     (GOOD + "load:\n  concurency: 4\n", "load.concurency: unknown key (did you mean 'concurrency'?)"),
     (GOOD + "laod:\n  concurrency: 4\n", "laod: unknown key (did you mean 'load'?)"),
     ("target:\n  call: a.B/C\n", "target.address: required, but not set"),
@@ -61,7 +61,7 @@ def run_cli(tmp_path: Path, capsys, text: str | None, *extra: str) -> tuple[int,
      "gates[0].max_increase_pc: unknown key for metric latency.p95"),
     (GOOD + "gates:\n  - metric: function_share\n    max_share_pct: 45\n", "gates[0].pattern: required"),
     (GOOD + "gates:\n  - metric: latency.p95\n    max_increase_pct: -5\n",
-     "gates[0].max_increase_pct: expected a number >= 0, got -5"),
+     "gates[0].max_increase_pct: expected a finite number >= 0, got -5"),
     ("target: [\n", "invalid YAML"),
     ("- a\n- b\n", "expected a mapping of sections at the top level"),
 ])
@@ -75,7 +75,7 @@ def test_every_problem_is_reported_at_once(tmp_path, capsys):
     code, err = run_cli(tmp_path, capsys, "target:\n  adress: x\nload:\n  concurrency: 0\n  repetitons: 2\n")
     assert code == EXIT_USAGE
     for expected in ("target.adress: unknown key (did you mean 'address'?)", "target.address: required",
-                     "target.call: required", "load.concurrency: expected an integer >= 1, got 0",
+                     "target.call: required", "load.concurrency: expected an integer >= 1 and <= 10000, got 0",
                      "load.repetitons: unknown key (did you mean 'repetitions'?)"):
         assert expected in err
 

@@ -112,7 +112,7 @@ def test_pr_json_shape_problems(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a perfgate PR context"):
         read_pr_context_file(path)
     path.write_text(json.dumps({"schema": "perfgate.pr-context/1", "pad": "x" * 100_000}))
-    with pytest.raises(ConfigError, match="larger than"):
+    with pytest.raises(ConfigError, match="more than the"):
         read_pr_context_file(path)
     path.write_text(json.dumps({"schema": "perfgate.pr-context/1"}))
     with pytest.raises(ConfigError) as caught:

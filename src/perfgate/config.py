@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ from typing import Any
 import yaml
 
 from perfgate.errors import ConfigError
+from perfgate.files import FileRefused, read_capped
+from perfgate.patterns import compile_function_pattern
 from perfgate.plain import plain
 
 DEFAULT_CONFIG_FILE = "perfgate.yml"
@@ -29,6 +32,16 @@ ENV_PREFIX = "PERFGATE_"
 REQUIRED = object()
 DEFAULT_DURATION_S = 5.0
 MAX_SERVICE_PIDS = 8
+# Upper bounds, checked before anything runs (docs/configuration.md): beyond them a value is a typo or an
+# attempt to make the job run (or allocate) without end, not a measurement.
+MAX_REPETITIONS = 1000
+MAX_CONCURRENCY = 10_000
+MAX_SECONDS = 3600.0  # one load window, warm-up, timeout or start-up; a whole run is bounded by the job
+MAX_TOTAL_CALLS = 100_000_000
+MAX_RPS = 1_000_000
+MAX_HISTORY_RUNS = 20  # the baseline lookup scans at most 20 runs
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 100_000  # scalars, lists and mappings after YAML aliases are expanded
 
 
 # ---------------------------------------------------------------- dataclasses
@@ -217,20 +230,37 @@ def with_schema(check: Callable, schema: dict[str, Any], *, optional: bool = Fal
 
 
 def _describe(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else repr(value) if value is not None else "null"
+    text = json.dumps(value) if isinstance(value, str) else repr(value) if value is not None else "null"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def integer(minimum: int | None = None, *, optional: bool = False) -> Callable:
+def _finite(value: int | float) -> bool:
+    """NaN and infinities (YAML's .nan, .inf) are no thresholds; nor is an integer beyond a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def integer(minimum: int | None = None, *, maximum: int | None = None, optional: bool = False) -> Callable:
     def check(value: Any) -> tuple[Any, str | None]:
         if value is None and optional:
             return None, None
-        bound = f" >= {minimum}" if minimum is not None else ""
-        if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-            return value, f"expected an integer{bound}, got {_describe(value)}"
-        return value, None
+        low = "" if minimum is None else f" >= {minimum}"
+        high = "" if maximum is None else f" <= {maximum}"
+        expected = f"expected an integer{low}{' and' if low and high else ''}{high}, got {_describe(value)}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            return value, expected
+        too_low = minimum is not None and value < minimum
+        too_high = maximum is not None and value > maximum
+        return value, expected if too_low or too_high else None
 
-    return with_schema(check, {"type": "integer"} | ({} if minimum is None else {"minimum": minimum}),
-                       optional=optional)
+    schema: dict[str, Any] = {"type": "integer"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return with_schema(check, schema, optional=optional)
 
 
 def number(minimum: float | None = None, *, maximum: float | None = None, optional: bool = False,
@@ -240,8 +270,8 @@ def number(minimum: float | None = None, *, maximum: float | None = None, option
             return None, None
         low = "" if minimum is None else (f" > {minimum:g}" if exclusive_min else f" >= {minimum:g}")
         high = "" if maximum is None else f" <= {maximum:g}"
-        expected = f"expected a number{low}{' and' if low and high else ''}{high}, got {_describe(value)}"
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        expected = f"expected a finite number{low}{' and' if low and high else ''}{high}, got {_describe(value)}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             return value, expected
         too_low = minimum is not None and (value <= minimum if exclusive_min else value < minimum)
         too_high = maximum is not None and value > maximum
@@ -330,7 +360,10 @@ def request_data() -> Callable:
         if value is None:
             return None, None
         if isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
-            return json.dumps(value, sort_keys=True), None
+            try:
+                return json.dumps(value, sort_keys=True, allow_nan=False), None
+            except ValueError:
+                return value, "numbers in the request must be finite (no .nan or .inf)"
         return value, ("expected a mapping (one request message) or a non-empty list of mappings, "
                        f"got {_describe(value)}")
 
@@ -360,7 +393,7 @@ def _service_schema(command_default: Any) -> dict[str, Any]:
         "pass_env": Field(None, string_list()),
         "cwd": Field(None, text(optional=True)),
         "ready": Field("grpc_health", text(choices=("grpc_health", "port", "none"))),
-        "start_timeout_s": Field(30.0, number(0, exclusive_min=True)),
+        "start_timeout_s": Field(30.0, number(0, maximum=MAX_SECONDS, exclusive_min=True)),
     }
 
 
@@ -382,29 +415,29 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "load": {
-        "concurrency": Field(8, integer(1)),
-        "connections": Field(1, integer(1)),
-        "duration_s": Field(None, number(0, exclusive_min=True, optional=True)),
-        "total": Field(None, integer(1, optional=True)),
-        "rps": Field(0, integer(0)),
-        "warmup_s": Field(2.0, number(0)),
-        "repetitions": Field(5, integer(1)),
-        "request_timeout_s": Field(20.0, number(0, exclusive_min=True)),
-        "max_run_s": Field(600.0, number(0, exclusive_min=True)),
+        "concurrency": Field(8, integer(1, maximum=MAX_CONCURRENCY)),
+        "connections": Field(1, integer(1, maximum=MAX_CONCURRENCY)),
+        "duration_s": Field(None, number(0, maximum=MAX_SECONDS, exclusive_min=True, optional=True)),
+        "total": Field(None, integer(1, maximum=MAX_TOTAL_CALLS, optional=True)),
+        "rps": Field(0, integer(0, maximum=MAX_RPS)),
+        "warmup_s": Field(2.0, number(0, maximum=MAX_SECONDS)),
+        "repetitions": Field(5, integer(1, maximum=MAX_REPETITIONS)),
+        "request_timeout_s": Field(20.0, number(0, maximum=MAX_SECONDS, exclusive_min=True)),
+        "max_run_s": Field(600.0, number(0, maximum=MAX_SECONDS, exclusive_min=True)),
     },
     "service": _service_schema(None),
     "cpu": {
         "enabled": Field(True, boolean()),
         "pprof_url": Field(None, text(optional=True)),
         "required": Field(False, boolean()),
-        "start_offset_s": Field(None, number(0, optional=True)),
+        "start_offset_s": Field(None, number(0, maximum=MAX_SECONDS, optional=True)),
     },
     "kernel": {
         "enabled": Field(True, boolean()),
         "required": Field(False, boolean()),
         "service_comm": Field(None, text(optional=True)),
         "service_pids": Field(None, pid_list()),
-        "depth_interval_ms": Field(100, integer(10)),
+        "depth_interval_ms": Field(100, integer(10, maximum=60_000)),
     },
     "compare": {
         "mode": Field("baseline", text(choices=("baseline", "interleaved"))),
@@ -434,7 +467,7 @@ SCHEMA: dict[str, Any] = {
         "branch": Field(None, text(optional=True)),
         "workflow": Field(None, text(optional=True)),
         "history": Field([], string_list()),
-        "history_runs": Field(5, integer(0)),
+        "history_runs": Field(5, integer(0, maximum=MAX_HISTORY_RUNS)),
     },
     "gates": Field(None, lambda value: (value, None)),  # validated by _check_gates
     "report": {
@@ -523,6 +556,11 @@ def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:
         problems.append(f"{path}: rule for {metric} sets no threshold (set one of: {', '.join(thresholds)})")
     if metric == "function_share" and not fields.get("pattern"):
         problems.append(f"{path}.pattern: required for function_share (a glob like 'encoding/json.*' or 're:REGEX')")
+    elif isinstance(fields.get("pattern"), str):
+        try:
+            compile_function_pattern(fields["pattern"])  # now, not after minutes of load
+        except ValueError as error:
+            problems.append(f"{path}.pattern: {error}")
     if metric == "runq.depth" and fields.get("max_depth") is not None:
         fields.setdefault("consecutive", 3)
     return GateRule(**fields)
@@ -538,16 +576,18 @@ def _did_you_mean(word: Any, candidates: Any) -> str:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        text_ = path.read_text(encoding="utf-8")
+        raw = read_capped(path, MAX_CONFIG_BYTES, regular_only=False)  # `--config <(...)` works, a FIFO ends
     except FileNotFoundError as error:
         raise ConfigError(f"config file {path}: not found", hint="pass --config FILE or create perfgate.yml "
                           "(see examples/perfgate.yml)") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path}: cannot be read: {error}") from error
+    except FileRefused as error:
+        raise ConfigError(f"config file {path}: cannot be read: it {error}") from None
     try:
-        data = yaml.safe_load(text_)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path}: invalid YAML: {error}".rstrip()) from error
+        data = safe_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path}: cannot be read: {error}") from None
+    except ValueError as error:
+        raise ConfigError(f"config file {path}: {error}".rstrip()) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -556,11 +596,42 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def safe_yaml(text_: str) -> Any:
+    """YAML with bounds: ValueError for invalid YAML, nesting deeper than the parser's stack, or a document
+    whose aliases expand it to more than MAX_CONFIG_VALUES values (the "billion laughs")."""
+    try:
+        # libyaml's parser (PyYAML wheels ship it) refuses deep nesting at once; the pure-Python one takes
+        # seconds over 100,000 brackets before its recursion gives up.
+        data = yaml.load(text_, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+    except yaml.YAMLError as error:
+        raise ValueError(f"invalid YAML: {error}") from None
+    except RecursionError:
+        raise ValueError("invalid YAML: nested too deeply") from None
+    _check_expanded_size(data)
+    return data
+
+
+def _check_expanded_size(data: Any) -> None:
+    """Count values as a reader of the tree meets them (an alias counts each time it is used); stop early."""
+    stack, seen = [data], 0
+    while stack:
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            raise ValueError(f"the YAML expands to more than {MAX_CONFIG_VALUES} values (anchors and aliases "
+                             "used over and over?); a perfgate configuration is far smaller")
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def parse_scalar(raw: str) -> Any:
     """A value from the environment or `--set`: YAML scalar rules, so 8 is an int and true a bool."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        return safe_yaml(raw) if raw.strip() else ""
+    except ValueError:
         return raw
 
 
@@ -574,13 +645,19 @@ def overrides_from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]
     return found
 
 
-def overrides_from_cli(assignments: list[str]) -> dict[str, tuple[Any, str]]:
-    found = {}
+def overrides_from_cli(assignments: list[str], problems: list[str] | None = None) -> dict[str, tuple[Any, str]]:
+    """`--set KEY=VALUE` arguments; a malformed one is a problem appended to `problems` (all are named at
+    once, with the others' problems), or a ConfigError when no list is given."""
+    found, malformed = {}, []
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set load.repetitions=10")
+            malformed.append(f"--set {item}: expected KEY=VALUE, e.g. --set load.repetitions=10")
+            continue
         found[key.strip()] = (parse_scalar(raw), f"--set {key.strip()}")
+    if malformed and problems is None:
+        raise ConfigError(malformed)
+    (problems if problems is not None else []).extend(malformed)
     return found
 
 
@@ -595,9 +672,9 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
     file_path = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
     data = read_config_file(file_path) if path or file_path.exists() else {}
     sources: dict[str, str] = {}
-    layers = [overrides_from_env(environ), overrides_from_cli(set_args or []),
-              {k: (v, "command line") for k, v in (cli_overrides or {}).items() if v is not None}]
     problems: list[str] = []
+    layers = [overrides_from_env(environ), overrides_from_cli(set_args or [], problems),
+              {k: (v, "command line") for k, v in (cli_overrides or {}).items() if v is not None}]
     for layer in layers:
         for key, (value, source) in layer.items():
             _assign(data, key, value, problems, source)

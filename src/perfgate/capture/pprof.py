@@ -10,7 +10,6 @@ parser to that on real Go profiles and on generated ones.
 
 from __future__ import annotations
 
-import fnmatch
 import gc
 import json
 import math
@@ -33,6 +32,7 @@ from google.protobuf.message import DecodeError
 from perfgate.capture import profile_pb2
 from perfgate.errors import ConfigError, ProfileError, ToolError
 from perfgate.files import FileRefused, read_capped
+from perfgate.patterns import compile_function_pattern
 
 if TYPE_CHECKING:
     import requests
@@ -783,26 +783,18 @@ def _simplify_function_name(name: str) -> str:
 # Helpers for rules and reports
 
 
-REGEX_PREFIX = "re:"
-
-
 def match_functions(pattern: str, names: Iterable[str]) -> tuple[str, ...]:
-    """The names a function pattern selects, in the order given.
+    """The names a function pattern selects, in the order given (patterns.compile_function_pattern).
 
-    "re:REGEX" is a Python regular expression searched anywhere in the name (like pprof's
-    -focus); anything else is a case-sensitive glob over the whole name (fnmatch: * ? [...]),
-    and a name equal to the pattern always matches (Go generic names contain brackets).
-    A regex that does not compile is a ConfigError.
+    A regex that does not compile is a ConfigError (config validation compiles every pattern first).
     """
     if not pattern:
         return ()
-    if pattern.startswith(REGEX_PREFIX):
-        try:
-            regex = re.compile(pattern[len(REGEX_PREFIX):])
-        except re.error as error:
-            raise ConfigError(f"function pattern {pattern!r} is not a valid regular expression: {error}") from None
-        return tuple(name for name in names if regex.search(name))
-    return tuple(name for name in names if name == pattern or fnmatch.fnmatchcase(name, pattern))
+    try:
+        matches = compile_function_pattern(pattern)
+    except ValueError as error:
+        raise ConfigError(f"function pattern {error}") from None
+    return tuple(name for name in names if matches(name))
 
 
 def pprof_diff_command(base_file: Path | str, candidate_file: Path | str, *, http: bool = False) -> str:

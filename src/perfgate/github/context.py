@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.files import FileRefused, parse_json, read_capped
 from perfgate.github.client import _check_positive_int, _check_pr_number, _check_repo_name, _short
 
 PR_CONTEXT_FILE = "pr.json"
@@ -167,15 +168,14 @@ def _check_bool(value: Any, name: str) -> None:
 
 def _read_json(path: Path, max_bytes: int, what: str) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
-    if len(data) > max_bytes:
-        raise ConfigError(f"{path}: the {what} is larger than {max_bytes} bytes")
+        data = read_capped(path, max_bytes)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read the {what} {path}: No such file or directory") from None
+    except FileRefused as exc:
+        raise ConfigError(f"cannot read the {what} {path}: it {exc}") from None
     try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = parse_json(data)
+    except ValueError as exc:
         raise ConfigError(f"{path}: the {what} is not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: the {what} is not a JSON object")
