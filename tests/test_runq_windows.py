@@ -153,3 +153,6 @@ def test_bpftrace_killed_mid_window_gives_a_partial_window_that_says_why(greeter
         collector.close()
     assert stats.status == STATUS_PARTIAL and stats.machine.count == 0
     assert "killed by SIGKILL" in stats.note and "histograms lost" in stats.note and len(stats.depth) >= 3
+    collector.begin_window()  # the next repetition: bpftrace is gone, and its window says so
+    later = collector.end_window(tmp_path / "rep-02.jsonl").stats()
+    assert later.status == STATUS_PARTIAL and "killed by SIGKILL" in later.note and later.machine.count == 0

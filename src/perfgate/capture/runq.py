@@ -208,7 +208,8 @@ class RunqCollector:
         self._marked: set[str] = set()
         self._mark_seen = threading.Condition()
         self._marks = 0
-        self._window: tuple[str, int] | None = None  # (start mark, index of the first line that may be its)
+        # (start mark, index of the first line that may be its, why the window cannot be whole)
+        self._window: tuple[str, int, str | None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -305,7 +306,10 @@ class RunqCollector:
         if self._window is not None:
             raise RuntimeError("RunqCollector.begin_window() called twice without end_window()")
         first_line = len(self._stdout_lines)
-        self._window = (self._mark(), first_line)
+        try:
+            self._window = (self._mark(), first_line, None)
+        except RunqUnavailable as error:  # bpftrace died since the last window: this one says so, partial
+            self._window = ("", first_line, error.reason)
 
     def end_window(self, raw_path: Path) -> CutWindow:
         """Mark the end of the window; its lines go to raw_path, and `.stats(pids)` gives its RunqStats.
@@ -314,10 +318,9 @@ class RunqCollector:
         """
         if self._window is None:
             raise RuntimeError("RunqCollector.end_window() called before begin_window()")
-        (start, first_line), self._window = self._window, None
-        problem = None
+        (start, first_line, problem), self._window = self._window, None
         try:
-            end = self._mark()
+            end = self._mark() if problem is None else ""
         except RunqUnavailable as error:
             end, problem = "", error.reason
             if self._process is not None and self._process.poll() is not None and self._readers:
