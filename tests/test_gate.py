@@ -60,6 +60,8 @@ def test_without_a_drift_estimate_a_fail_across_runs_is_inconclusive_and_says_ho
     assert alone.outcome == "INCONCLUSIVE" and alone.exit_code == 4
     assert any("baseline.history" in tip and "service.build" in tip for tip in alone.suggestions)
     assert gate(record("baseline", STEADY), record("candidate", SLOWER), rules[:1]).outcome == "FAIL"
+    # a configured 0 says the runner does not drift: the within-run test decides alone
+    assert gate(record("baseline", STEADY), record("candidate", SLOWER), rules[:1], drift_pct=0).outcome == "FAIL"
 
 
 STEADY = [10.0, 10.2, 9.9, 10.1, 10.0, 9.8, 10.3, 10.1]

@@ -526,7 +526,8 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
 def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
                              config: Config) -> list[RuleOutcome]:
     """A FAIL of a statistical rule across runs with no run-level test (the drift between runs of the
-    baseline build is neither measured nor configured) becomes INCONCLUSIVE: perfgate cannot tell the
+    baseline build is neither measured nor configured; a configured 0 means "this runner does not drift")
+    becomes INCONCLUSIVE: perfgate cannot tell the
     change from the runner drifting between the two runs. Error-rate rules stand (failed calls are failed
     calls); PASS stands, with the verdict's note that the drift is unknown (docs/statistics.md)."""
     assert inputs.baseline is not None
@@ -536,10 +537,12 @@ def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
     why = (f"the baseline came from another run and how far runs drift apart on this runner is unknown "
            f"({runs} run(s) of the baseline build, {MIN_RUNS_TO_ESTIMATE} needed to measure it): this change may "
            "be the runner, not the code")
+    configured = {g.label for g in config.gates
+                  if (g.run_noise_pct if g.run_noise_pct is not None else config.compare.run_noise_pct) is not None}
     return [replace(r, outcome="INCONCLUSIVE", reason=f"{r.reason} — but {why}",
                     evidence={**r.evidence, "cause": DRIFT_UNKNOWN})
             if r.outcome == "FAIL" and r.comparison is not None and r.comparison.run_level is None
-            and r.metric != "error_rate" else r for r in rules]
+            and r.metric != "error_rate" and r.rule not in configured else r for r in rules]
 
 
 def drift_unknown(rule: RuleOutcome) -> bool:

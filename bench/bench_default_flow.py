@@ -1,0 +1,322 @@
+"""Verdict quality of perfgate's default flow on the example greeter (issue #12, "Prove it").
+
+The default flow is what the Action runs on a pull request when perfgate.yml says how to build the service:
+perfgate builds the base commit and the head, starts both, finds the request rate itself and loads both
+builds at once (duet), then compares them pair by pair. Here, per gate: a fresh temporary git repository
+holding the greeter at two commits, `perfgate run --against HEAD~1` in it, the kernel view on. Scenarios
+(the head commit's change; the base is always the greeter as it is):
+
+  aa        a comment changes: the same code on both sides            -> PASS >= 90 %, FAIL <= 1 %
+  cpu5      main.checksumPayload does more work, sized for about +5 % CPU per request (KNOB_PCT; the
+            function carries ~13 % of the service's CPU under duet load) -> FAIL >= 95 %, named first >= 95 %
+  sleep     a 2 ms sleep on 10 % of the calls (-regress-sleep-pct), no CPU change -> FAIL >= 90 %
+  hog       the same code; 3 busy loops on the machine for the whole gate            -> never FAIL
+  cpulimit  the same code; the head's service in a cgroup with cpu.max = CPU_LIMIT CPUs from its start -> never FAIL
+
+Each gate's record of what happened is one line of bench/results/default_flow.jsonl, written as soon as the gate
+ends (an interrupted run keeps what it measured): outcome, rules, the first CPU mover named (a significant one)
+and the top riser, the measured changes, the gate's wall time (build, probes and reports included) beside its
+load time (warm-up, capacity probes and duet windows), and the 1-minute load average before and after.
+`--report` prints the table from that file; `--write` also puts it into docs/benchmarks.md. Not a test: a full
+run is about 100 gates of 1.5-2 minutes. Smoke it with `--gates 1 --scenarios aa --pairs 5 --duration 1`.
+
+usage: .venv/bin/python bench/bench_default_flow.py [--gates 20] [--detect-gates 20] [--control-gates 8]
+           [--scenarios aa,cpu5,sleep,hog,cpulimit] [--pairs N] [--duration S] [--report] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from docs_section import replace_section
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from perfgate.capture.cgroup import CgroupUnavailable, CpuGroup  # noqa: E402
+
+GREETER = ROOT / "examples" / "greeter"
+RESULTS = ROOT / "bench" / "results" / "default_flow.jsonl"
+WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-default-flow"))
+FUNCTION = "main.checksumPayload"
+KNOB_PCT = 38.5  # +38.5 % of checksumPayload's work ~ +5 % CPU per request at ~13 % of the CPU (docs/benchmarks.md)
+HOGS, CPU_LIMIT = 3, 0.5
+GATES = [
+    {"metric": "latency.p95", "max_increase_pct": 10},
+    {"metric": "rps", "max_decrease_pct": 10},
+    {"metric": "cpu_per_request", "max_increase_pct": 3},
+    {"metric": "error_rate", "max_value": 0.01},
+]
+# the head commit's edit to main.go per scenario: (text in the base, text in the head)
+EDITS = {
+    "aa": ("package main", "// the head commit: a comment, nothing else\npackage main"),
+    "cpu5": ('fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {KNOB_PCT},'),
+    "sleep": ('fs.Duration("regress-sleep", 0,', 'fs.Duration("regress-sleep", 2*time.Millisecond,'),
+    "sleep_pct": ('fs.Float64("regress-sleep-pct", 100,', 'fs.Float64("regress-sleep-pct", 10,'),
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,  # noqa: S603
+                          text=True, timeout=60).stdout.strip()
+
+
+def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
+    """perfgate.yml of the repository: how to build and start the service, the rules; the load as perfgate's
+    defaults for the flow have it unless --pairs/--duration say otherwise."""
+    load = {"concurrency": 4}
+    if pairs is not None:
+        load["repetitions"] = pairs
+    if duration is not None:
+        load["duration_s"] = duration
+    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
+            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
+                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
+            "load": load, "kernel": {"enabled": True}, "gates": GATES,
+            "report": {"plots": False, "comment": "never"}, "output": str(out)}
+
+
+def make_repo(folder: Path, scenario: str, config: dict) -> Path:
+    """The greeter at two commits: the base as it is, the head with the scenario's edit."""
+    repo = folder / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
+        if not source.name.endswith("_test.go"):
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
+    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    main_go = repo / "main.go"
+    text = main_go.read_text(encoding="utf-8")
+    for key in ("sleep", "sleep_pct") if scenario == "sleep" else (scenario if scenario in EDITS else "aa",):
+        before, after = EDITS[key]
+        if before not in text:
+            raise RuntimeError(f"examples/greeter/main.go has no {before!r} any more: update EDITS")
+        text = text.replace(before, after, 1)
+    main_go.write_text(text, encoding="utf-8")
+    git(repo, "commit", "-q", "-am", f"head: {scenario}")
+    return repo
+
+
+@contextlib.contextmanager
+def disturbance(scenario: str, repo: Path) -> Iterator[None]:
+    """hog: busy loops for the whole gate; cpulimit: the head's service into a cpu.max group once it starts."""
+    if scenario == "hog":
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],  # noqa: S603
+                                 start_new_session=True) for _ in range(HOGS)]
+        try:
+            yield
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+        return
+    if scenario != "cpulimit":
+        yield
+        return
+    stop = threading.Event()
+    with CpuGroup(cpus=CPU_LIMIT) as group:
+        watcher = threading.Thread(target=_limit_head, args=(group, repo, stop), daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join(timeout=10)
+
+
+def _limit_head(group: CpuGroup, repo: Path, stop: threading.Event) -> None:
+    """Move every process started from the head's build (the binary under the working tree's output) into the group."""
+    moved: set[int] = set()
+    while not stop.wait(0.05):
+        for pid in _head_service_pids(repo) - moved:
+            with contextlib.suppress(OSError, CgroupUnavailable):
+                group.move(pid)
+                moved.add(pid)
+
+
+def _head_service_pids(repo: Path) -> set[int]:
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if "candidate" in argv0 and argv0.endswith("service") and str(repo) in os.path.realpath(argv0):
+            found.add(int(proc.name))
+    return found
+
+
+def one_gate(scenario: str, args: argparse.Namespace) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
+    out = folder / "out"
+    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
+    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GITHUB_ACTIONS", None)
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    with disturbance(scenario, repo):
+        done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--against", "HEAD~1"],  # noqa: S603
+                              cwd=repo, env=env, timeout=900, check=False, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - started
+    if done.returncode not in (0, 1, 4):
+        raise RuntimeError(f"perfgate run --against exited {done.returncode}: {done.stderr[-800:]}")
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
+    result = {**summarize(verdict, scenario, done.returncode), "wall_s": round(wall, 1),
+              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
+              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def load_seconds(record: dict) -> float:
+    """Seconds the machine was under load: warm-up, the capacity probes (one build at a time) and the windows."""
+    settings = record["load_settings"]
+    windows = sum(r["load"]["total_ns"] for r in record["repetitions"] if r.get("load")) / 1e9
+    probes = sum(p.get("duration_s") or p.get("load", {}).get("total_ns", 0) / 1e9
+                 for p in record.get("capacity_probes") or ())
+    return float(settings.get("warmup_s") or 0) + 2 * probes + windows
+
+
+def summarize(verdict: dict, scenario: str, code: int) -> dict:
+    metrics = {m["name"]: m for m in verdict["metrics"]}
+    risers = verdict["cpu"].get("risers") or []
+    named = next((r["function"] for r in risers if r.get("significant")), None)
+    cpu = metrics.get("cpu_per_request") or {}
+    return {
+        "scenario": scenario, "outcome": verdict["outcome"], "exit_code": code,
+        "rules": {r["rule"]: r["outcome"] for r in verdict["rules"]},
+        "causes": sorted({(r.get("evidence") or {}).get("cause") for r in verdict["rules"]} - {None}),
+        "named_mover": named, "top_riser": risers[0]["function"] if risers else None,
+        "cpu_per_request_change": cpu.get("rel_change"), "cpu_mde": cpu.get("mde_rel"),
+        "p95_change": (metrics.get("latency.p95") or {}).get("rel_change"),
+        "p95_mde": (metrics.get("latency.p95") or {}).get("mde_rel"),
+        "functions_tested": verdict["cpu"].get("functions_tested"),
+        "inconclusive_rules": [r["rule"] for r in verdict["rules"] if r["outcome"] == "INCONCLUSIVE"],
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.detect_gates,
+              "hog": args.control_gates, "cpulimit": args.control_gates}
+    plan = [s for s in args.scenarios.split(",") for _ in range(counts[s])]
+    for number, scenario in enumerate(plan, 1):
+        try:
+            result = one_gate(scenario, args)
+        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
+            result = {"scenario": scenario, "error": str(error)[-500:]}
+        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+        with RESULTS.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(result) + "\n")
+        print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')} "
+              f"(wall {result.get('wall_s')} s, load {result.get('load_s')} s, "
+              f"load average {result.get('load_avg_before')})", flush=True)
+
+
+# ---------------------------------------------------------------- the table
+GOALS = {"aa": "PASS >= 90 %, INCONCLUSIVE <= 10 %, FAIL <= 1 %", "cpu5": "FAIL >= 95 %, named first >= 95 %",
+         "sleep": "FAIL >= 90 %", "hog": "FAIL never", "cpulimit": "FAIL never"}
+
+
+def report() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["scenario"]].append(row)
+    lines = ["| scenario | goal | gates | PASS | INCONCLUSIVE | FAIL | errors | named first | median CPU/request change "
+             "| median p95 change | rate (req/s per build) | wall s (median) | load s (median) | load average "
+             "(median, max) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for scenario in ("aa", "cpu5", "sleep", "hog", "cpulimit"):
+        group = groups.get(scenario)
+        if not group:
+            continue
+        ok = [g for g in group if "outcome" in g]
+        count = {o: sum(g["outcome"] == o for g in ok) for o in ("PASS", "WARN", "INCONCLUSIVE", "FAIL")}
+        named = sum(g.get("named_mover") == FUNCTION for g in ok) if scenario == "cpu5" else None
+        loads = sorted(g["load_avg_before"] for g in ok)
+        lines.append(
+            f"| {scenario} | {GOALS[scenario]} | {len(group)} | {share(count['PASS'] + count['WARN'], len(ok))} | "
+            f"{share(count['INCONCLUSIVE'], len(ok))} | {share(count['FAIL'], len(ok))} | {len(group) - len(ok)} | "
+            f"{'–' if named is None else share(named, len(ok))} | {median_pct(ok, 'cpu_per_request_change')} | "
+            f"{median_pct(ok, 'p95_change')} | {median_of(ok, 'rps')} | {median_of(ok, 'wall_s')} | "
+            f"{median_of(ok, 'load_s')} | {median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
+    return "\n".join(lines)
+
+
+def share(count: int, total: int) -> str:
+    """'19/20 (95 %; 95 % CI 75-100 %)': the count, and the Clopper-Pearson interval of the rate."""
+    if not total:
+        return "–"
+    interval = stats.binomtest(count, total).proportion_ci(confidence_level=0.95, method="exact")
+    return f"{count}/{total} ({100 * count / total:.0f} %; {100 * interval.low:.0f}-{100 * interval.high:.0f} %)"
+
+
+def median_of(group: list[dict], key: str) -> str:
+    values = sorted(g[key] for g in group if g.get(key) is not None)
+    return f"{values[len(values) // 2]:g}" if values else "–"
+
+
+def median_pct(group: list[dict], key: str) -> str:
+    values = sorted(g[key] for g in group if g.get(key) is not None)
+    return f"{100 * values[len(values) // 2]:+.1f} %" if values else "–"
+
+
+SECTION = "## Verdict quality in the default flow (bench/bench_default_flow.py)"
+METHOD = """Each row is a number of independent gates, each `perfgate run --against HEAD~1` in a fresh temporary
+git repository holding the example greeter at two commits (the head commit carries the scenario's change), as
+the Action's default flow on a pull request runs it: perfgate builds both commits, starts both builds, finds
+the request rate itself (capacity probes), loads both at once (duet) and compares them pair by pair, kernel view
+on. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %. "named first": the
+first CPU mover the verdict names (only significant ones are named) is main.checksumPayload. Rates come with
+their 95 % Clopper-Pearson interval. "wall s" is the whole `perfgate run --against` (two builds, probes, load,
+reports); "load s" the time under load (warm-up, capacity probes, duet windows). Raw results, one line per
+gate: bench/results/default_flow.jsonl."""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gates", type=int, default=20, help="A/A gates")
+    parser.add_argument("--detect-gates", type=int, default=20, help="gates per regression scenario")
+    parser.add_argument("--control-gates", type=int, default=8, help="gates per disturbance scenario")
+    parser.add_argument("--scenarios", default="aa,cpu5,sleep,hog,cpulimit")
+    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
+    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
+    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
+    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    args = parser.parse_args()
+    if not args.report:
+        run(args)
+    table = report()
+    print(table)
+    if args.write:
+        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
