@@ -115,7 +115,7 @@ def make_repo(folder: Path, scenario: str, config: dict) -> Path:
 
 
 @contextlib.contextmanager
-def disturbance(scenario: str, repo: Path) -> Iterator[None]:
+def disturbance(scenario: str, folder: Path) -> Iterator[None]:
     """hog: busy loops for the whole gate; cpulimit: the head's service into a cpu.max group once it starts."""
     if scenario == "hog":
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],  # noqa: S603
@@ -132,7 +132,7 @@ def disturbance(scenario: str, repo: Path) -> Iterator[None]:
         return
     stop = threading.Event()
     with CpuGroup(cpus=CPU_LIMIT) as group:
-        watcher = threading.Thread(target=_limit_head, args=(group, repo, stop), daemon=True)
+        watcher = threading.Thread(target=_limit_head, args=(group, folder, stop), daemon=True)
         watcher.start()
         try:
             yield
@@ -141,26 +141,27 @@ def disturbance(scenario: str, repo: Path) -> Iterator[None]:
             watcher.join(timeout=10)
 
 
-def _limit_head(group: CpuGroup, repo: Path, stop: threading.Event) -> None:
-    """Move every process started from the head's build (the binary under the working tree's output) into the group."""
+def _limit_head(group: CpuGroup, folder: Path, stop: threading.Event) -> None:
+    """Move every process started from the head's build (a binary under the gate's folder whose path names the
+    candidate side) into the group, as soon as it appears."""
     moved: set[int] = set()
     while not stop.wait(0.05):
-        for pid in _head_service_pids(repo) - moved:
+        for pid in _head_service_pids(folder) - moved:
             with contextlib.suppress(OSError, CgroupUnavailable):
                 group.move(pid)
                 moved.add(pid)
 
 
-def _head_service_pids(repo: Path) -> set[int]:
+def _head_service_pids(folder: Path) -> set[int]:
     found = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+            binary = os.path.realpath(proc / "exe")
         except OSError:
             continue
-        if "candidate" in argv0 and argv0.endswith("service") and str(repo) in os.path.realpath(argv0):
+        if binary.startswith(str(folder)) and "candidate" in Path(binary).parts:
             found.add(int(proc.name))
     return found
 
@@ -173,7 +174,7 @@ def one_gate(scenario: str, args: argparse.Namespace) -> dict:
     env.pop("GITHUB_ACTIONS", None)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    with disturbance(scenario, repo):
+    with disturbance(scenario, folder):
         done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--against", "HEAD~1"],  # noqa: S603
                               cwd=repo, env=env, timeout=900, check=False, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
@@ -246,22 +247,24 @@ def report() -> str:
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         groups[row["scenario"]].append(row)
-    lines = ["| scenario | goal | gates | PASS | INCONCLUSIVE | FAIL | errors | named first | median CPU/request change "
-             "| median p95 change | rate (req/s per build) | wall s (median) | load s (median) | load average "
-             "(median, max) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | goal | gates | PASS | INCONCLUSIVE | FAIL | errors | named first | ranked first "
+             "| median CPU/request change | median p95 change | rate (req/s per build) | wall s (median) "
+             "| load s (median) | load average (median, max) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scenario in ("aa", "cpu5", "sleep", "hog", "cpulimit"):
         group = groups.get(scenario)
         if not group:
             continue
         ok = [g for g in group if "outcome" in g]
         count = {o: sum(g["outcome"] == o for g in ok) for o in ("PASS", "WARN", "INCONCLUSIVE", "FAIL")}
-        named = sum(g.get("named_mover") == FUNCTION for g in ok) if scenario == "cpu5" else None
+        named, ranked = (share(sum(g.get(key) == FUNCTION for g in ok), len(ok)) if scenario == "cpu5" else "–"
+                         for key in ("named_mover", "top_riser"))
         loads = sorted(g["load_avg_before"] for g in ok)
         lines.append(
             f"| {scenario} | {GOALS[scenario]} | {len(group)} | {share(count['PASS'] + count['WARN'], len(ok))} | "
             f"{share(count['INCONCLUSIVE'], len(ok))} | {share(count['FAIL'], len(ok))} | {len(group) - len(ok)} | "
-            f"{'–' if named is None else share(named, len(ok))} | {median_pct(ok, 'cpu_per_request_change')} | "
+            f"{named} | {ranked} | "
+            f"{median_pct(ok, 'cpu_per_request_change')} | "
             f"{median_pct(ok, 'p95_change')} | {median_of(ok, 'rps')} | {median_of(ok, 'wall_s')} | "
             f"{median_of(ok, 'load_s')} | {median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
     return "\n".join(lines)
@@ -291,7 +294,8 @@ git repository holding the example greeter at two commits (the head commit carri
 the Action's default flow on a pull request runs it: perfgate builds both commits, starts both builds, finds
 the request rate itself (capacity probes), loads both at once (duet) and compares them pair by pair, kernel view
 on. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %. "named first": the
-first CPU mover the verdict names (only significant ones are named) is main.checksumPayload. Rates come with
+first CPU mover the verdict names (only significant ones are named) is main.checksumPayload; "ranked first": it
+heads the list of risers after attribution, significant or not. Rates come with
 their 95 % Clopper-Pearson interval. "wall s" is the whole `perfgate run --against` (two builds, probes, load,
 reports); "load s" the time under load (warm-up, capacity probes, duet windows). Raw results, one line per
 gate: bench/results/default_flow.jsonl."""
