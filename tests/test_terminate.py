@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import GREETER, base_config, free_port, greeter_argv, write_config
 
-from perfgate.cli import EXIT_TERMINATED
+from perfgate.errors import EXIT_TERMINATED
 
 pytestmark = pytest.mark.slow
 

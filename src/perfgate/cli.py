@@ -21,14 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perfgate import __version__
-from perfgate.errors import EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+from perfgate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
 from perfgate.gha import command_safe_output
 
 if TYPE_CHECKING:
     from perfgate.config import Config
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
-EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 EPILOG = ("exit codes: 0 pass/warn, 1 regression, 2 usage or config error (also a bad baseline), "
           "3 tool or infrastructure failure, 4 inconclusive. Docs: README.md and docs/.")

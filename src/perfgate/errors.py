@@ -6,6 +6,10 @@ Exit codes (README "Exit codes"; cli.main is the only place that exits):
   2  usage or configuration error (including a corrupt or unreadable baseline)
   3  tool or infrastructure failure (ghz missing, target unreachable, service not ready, ...)
   4  inconclusive (fail_on_inconclusive maps it to 1, or pass_on_inconclusive to 0)
+  130 / 143  interrupted (Ctrl-C) / terminated (SIGTERM)
+
+This module imports nothing but the standard library (nothing at all): the host-side build entry
+(`python3 -m perfgate.build`, run on a CI runner without perfgate's dependencies) uses it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ EXIT_REGRESSION = 1
 EXIT_USAGE = 2
 EXIT_TOOL = 3
 EXIT_INCONCLUSIVE = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class PerfgateError(Exception):
@@ -55,6 +61,10 @@ class ToolError(PerfgateError):
     """An external tool or the system under test failed (ghz, the service, an HTTP endpoint, ...)."""
 
     exit_code = EXIT_TOOL
+
+
+class BuildError(ToolError):
+    """Building one side of an A/B comparison failed (or timed out); the message names the side and shows the tail."""
 
 
 class ProfileError(PerfgateError):
