@@ -57,6 +57,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     _add_run(commands)
+    _add_build_plan(commands)
     _add_compare(commands)
     _add_profile(commands)
     _add_doctor(commands)
@@ -82,7 +83,21 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--baseline", action="store_true",
                      help="mark the record as a baseline (saved in OUT/baseline/) for later comparisons")
     run.add_argument("--compare-to", metavar="DIR|TGZ", help="baseline record folder or .tgz to compare against")
+    run.add_argument("--against", metavar="REF", help="A/B in this job: build REF (a branch, tag or commit, in a "
+                     "temporary git worktree) and the working tree with service.build, run both at once (duet) on "
+                     "free ports, and compare them pair by pair")
+    run.add_argument("--builds", metavar="DIR", help="like --against, with builds made before by "
+                     "`python3 -m perfgate.build` (DIR holds builds.json); the GitHub Action's way")
     _history_option(run)
+
+
+def _add_build_plan(commands: argparse._SubParsersAction) -> None:
+    plan = commands.add_parser("build-plan", help="write how to build the service (for python3 -m perfgate.build)",
+                               description="Read perfgate.yml and write service.build, resolved, to "
+                               "OUT/build-plan.json, for the host-side build `python3 -m perfgate.build --plan "
+                               "OUT/build-plan.json --against REF` (which needs only Python's standard library). "
+                               "Without service.build it writes nothing (and removes an old plan).", epilog=EPILOG)
+    _config_options(plan)
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
@@ -232,7 +247,10 @@ def dispatch(args: argparse.Namespace) -> int:
                              force=args.force)
     config = read_config(args)
     if args.command == "run":
-        return commands.run(config, as_baseline=args.baseline)
+        return commands.run(config, as_baseline=args.baseline, against=args.against,
+                            builds=Path(args.builds) if args.builds else None)
+    if args.command == "build-plan":
+        return commands.build_plan(config)
     if args.command == "compare":
         return commands.compare(config, baseline=args.baseline, candidate=Path(args.candidate))
     return commands.publish(config, source=Path(args.source), pr_number=args.pr)
@@ -244,7 +262,7 @@ def read_config(args: argparse.Namespace) -> Config:
     overrides = {"output": getattr(args, "out", None), "baseline.path": getattr(args, "compare_to", None),
                  "baseline.history": getattr(args, "history", None)}
     return load_config(args.config, environ=os.environ, set_args=args.set_args, cli_overrides=overrides,
-                       require_target=args.command == "run")
+                       require_target=args.command in ("run", "build-plan"))
 
 
 def _config_for_doctor(args: argparse.Namespace) -> Config | None:

@@ -35,7 +35,8 @@ def _progress(config: Config, sides: int = 1) -> Progress:
     return Progress(steps=config.load.repetitions * sides, step_seconds=per_rep)
 
 
-def run(config: Config, *, as_baseline: bool) -> int:
+def run(config: Config, *, as_baseline: bool, against: str | None = None, builds: Path | None = None) -> int:
+    from perfgate.ab import prepare_run
     from perfgate.baseline import (
         BaselineHistory,
         open_baseline,
@@ -48,12 +49,15 @@ def run(config: Config, *, as_baseline: bool) -> int:
 
     ghz = find_ghz()
     out = Path(config.output)
+    prepared = prepare_run(config, against=against, builds_dir=builds, as_baseline=as_baseline,
+                           say=_progress(config).info)
+    config = prepared.config
     if config.compare.mode == "interleaved":
         if as_baseline:
             raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
                               "(interleaved mode measures both sides in this job)")
         progress = _progress(config, sides=1 if config.compare.schedule == "duet" else 2)
-        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress)
+        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress, built=prepared.built)
         progress.info(f"records saved in {baseline.path} and {candidate.path}")
         return gate_and_publish(config, baseline, candidate, out)
     role = "baseline" if as_baseline else "candidate"
@@ -69,6 +73,20 @@ def run(config: Config, *, as_baseline: bool) -> int:
     if baseline is None:
         baseline, history = open_baseline_and_history(config, os.environ, out)
     return gate_and_publish(config, baseline, record, out, history=history)
+
+
+def build_plan(config: Config) -> int:
+    from perfgate.ab import build_plan as plan_of
+    from perfgate.build.plan import PLAN_FILE
+
+    out = Path(config.output)
+    plan = plan_of(config)
+    if plan is None:
+        (out / PLAN_FILE).unlink(missing_ok=True)
+        print("perfgate: service.build is not set: nothing to build, no plan written", file=sys.stderr)
+        return EXIT_PASS
+    print(f"perfgate: build plan written to {plan.save(out)}", file=sys.stderr)
+    return EXIT_PASS
 
 
 def compare(config: Config, *, baseline: str, candidate: Path) -> int:

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from perfgate import placeholders
+from perfgate.build.plan import DEFAULT_BUILD_TIMEOUT_S, command_problem
 from perfgate.errors import ConfigError
 from perfgate.files import FileRefused, read_capped
 from perfgate.patterns import compile_function_pattern
@@ -56,7 +58,7 @@ class TlsConfig:
 
 @dataclass(frozen=True)
 class TargetConfig:
-    address: str
+    address: str  # "" until perfgate picks it, when service.command uses {address}
     call: str
     proto: str | None
     import_paths: tuple[str, ...]
@@ -64,6 +66,7 @@ class TargetConfig:
     metadata: Mapping[str, str]
     insecure: bool
     tls: TlsConfig
+    address_picked: bool = False  # a free port perfgate chose: not part of what was measured (Config.digest)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,12 @@ class ServiceConfig:
     ready: str
     start_timeout_s: float
     pass_env: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()  # argv with {output}; only `service` has it (the base is built from the same command)
+    build_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    build_timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
+
+    def uses(self, placeholder: str) -> bool:
+        return placeholders.uses(self.command, placeholder)
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,10 @@ class Config:
 
     def digest(self) -> str:
         """A stable fingerprint of what was measured and how (not of where results go)."""
-        essentials = {"target": plain(self.target), "load": plain(self.load)}
+        target = plain(self.target)
+        if self.target.address_picked:
+            target["address"] = placeholders.ADDRESS
+        essentials = {"target": target, "load": plain(self.load)}
         text = json.dumps(essentials, sort_keys=True)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -399,7 +411,7 @@ def _service_schema(command_default: Any) -> dict[str, Any]:
 
 SCHEMA: dict[str, Any] = {
     "target": {
-        "address": Field(REQUIRED, text()),
+        "address": Field(None, text(optional=True)),  # required unless service.command uses {address}
         "call": Field(REQUIRED, text()),
         "proto": Field(None, text(optional=True)),
         "import_paths": Field(None, string_list()),
@@ -425,7 +437,12 @@ SCHEMA: dict[str, Any] = {
         "request_timeout_s": Field(20.0, number(0, maximum=MAX_SECONDS, exclusive_min=True)),
         "max_run_s": Field(600.0, number(0, maximum=MAX_SECONDS, exclusive_min=True)),
     },
-    "service": _service_schema(None),
+    "service": {
+        **_service_schema(None),
+        "build": Field(None, command()),
+        "build_env": Field(None, string_map()),
+        "build_timeout_s": Field(DEFAULT_BUILD_TIMEOUT_S, number(0, maximum=2 * MAX_SECONDS, exclusive_min=True)),
+    },
     "cpu": {
         "enabled": Field(True, boolean()),
         "pprof_url": Field(None, text(optional=True)),
@@ -724,6 +741,7 @@ def build_config(data: dict[str, Any], *, sources: Mapping[str, str] | None = No
     values = _walk(SCHEMA, data, "", problems, sources, require=require_target)
     gates = _check_gates(data.get("gates"), problems)
     _check_cross_field(values, problems)
+    _check_placeholders(values, problems, require_target=require_target)
     if problems:
         target_missing = any(p.startswith("target.address: required") for p in problems)
         raise ConfigError(problems, hint=INIT_HINT if target_missing else
@@ -793,6 +811,37 @@ def _check_cross_field(values: dict[str, Any], problems: list[str]) -> None:
         problems.append("target.tls: certificates are set but target.insecure is true; set insecure: false")
 
 
+def _check_placeholders(values: dict[str, Any], problems: list[str], *, require_target: bool) -> None:
+    service, target, cpu = values["service"], values["target"], values["cpu"]
+    command, build = service["command"], service["build"]
+
+    def used(placeholder: str) -> bool:
+        return isinstance(command, tuple) and placeholders.uses(command, placeholder)
+
+    if build and (problem := command_problem(list(build))):
+        problems.append(f"service.build: {problem}")
+    if build and not used(placeholders.BINARY):
+        problems.append("service.command: must start what service.build built: use {binary} for its path, e.g. "
+                        "command: {binary} -grpc-addr {address}")
+    if used(placeholders.BINARY) and not build:
+        problems.append("service.command: uses {binary}, so service.build must say how to build it "
+                        "(e.g. build: go build -o {output} ./cmd/server)")
+    if used(placeholders.ADDRESS) and target["address"]:
+        problems.append("target.address: perfgate picks the address when service.command uses {address}; "
+                        "remove target.address (or the placeholder)")
+    elif require_target and not target["address"] and not used(placeholders.ADDRESS):
+        problems.append("target.address: required, but not set (or let perfgate pick a free port: "
+                        "put {address} in service.command)")
+    if used(placeholders.PPROF_ADDRESS) and cpu["pprof_url"]:
+        problems.append("cpu.pprof_url: perfgate sets it when service.command uses {pprof_address}; remove it "
+                        "(or the placeholder)")
+    base_command = values["compare"]["baseline_service"]["command"]
+    if isinstance(base_command, tuple) and any(placeholders.uses(base_command, p)
+                                               for p in placeholders.SERVICE_PLACEHOLDERS):
+        problems.append("compare.baseline_service.command: placeholders are filled in service.command only; "
+                        "to have perfgate build and start the base too, use `perfgate run --against REF`")
+
+
 def _check_baseline_address(values: dict[str, Any], problems: list[str]) -> None:
     compare, target, cpu = values["compare"], values["target"], values["cpu"]
     address = compare["baseline_address"]
@@ -804,10 +853,6 @@ def _check_baseline_address(values: dict[str, Any], problems: list[str]) -> None
             problems.append("compare.baseline_pprof_url: only used with compare.baseline_address "
                             "(set both, or neither)")
         return
-    if compare["schedule"] == "duet" and not values["load"]["rps"]:
-        problems.append("compare.schedule: duet needs a fixed request rate per build (load.rps > 0): unbounded, "
-                        "the two builds would compete for the CPU and each one's CPU per request would depend on "
-                        "the other's share")
     if compare["mode"] != "interleaved":
         problems.append("compare.baseline_address: only used when compare.mode is interleaved; remove it "
                         "or set compare.mode: interleaved")
@@ -825,9 +870,10 @@ def _check_baseline_address(values: dict[str, Any], problems: list[str]) -> None
 def _service(values: dict[str, Any]) -> ServiceConfig | None:
     if not values["command"]:
         return None
+    build = {key: values[key] for key in ("build", "build_env", "build_timeout_s") if key in values}
     return ServiceConfig(command=values["command"], env=values["env"], cwd=values["cwd"],
                          ready=values["ready"], start_timeout_s=values["start_timeout_s"],
-                         pass_env=values["pass_env"])
+                         pass_env=values["pass_env"], **build)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -841,7 +887,7 @@ def _to_config(values: dict[str, Any], gates: tuple[GateRule, ...]) -> Config:
         load["duration_s"] = DEFAULT_DURATION_S
     push = report["pushgateway"]
     return Config(
-        target=TargetConfig(address=target["address"], call=target["call"], proto=target["proto"],
+        target=TargetConfig(address=target["address"] or "", call=target["call"], proto=target["proto"],
                             import_paths=target["import_paths"], data_json=target["data"],
                             metadata=target["metadata"], insecure=target["insecure"],
                             tls=TlsConfig(**_plain(target["tls"]))),

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from perfgate.build.manifest import BuiltSide
+from perfgate.capacity import probe_pair, set_automatic_rate
 from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile, parse_profile
 from perfgate.capture.runq import RunqCollector, RunqUnavailable
 from perfgate.config import Config, ServiceConfig
@@ -98,8 +100,8 @@ def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Prog
     return finish(session)
 
 
-def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Progress
-                        ) -> tuple[RunRecord, RunRecord]:
+def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Progress,
+                        built: tuple[BuiltSide, BuiltSide] | None = None) -> tuple[RunRecord, RunRecord]:
     """Same-runner mode: both builds measured in this job, so the runner's own noise hits both sides.
 
     Without compare.baseline_address each repetition starts its build fresh on target.address, in A B B A
@@ -111,15 +113,25 @@ def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Pro
                          progress=progress),
              new_session(config, folder / "candidate", role="candidate", ghz=ghz, progress=progress))
     pairing = {"pairing_id": f"interleaved {sides[0].record.created_at}", "schedule": interleave_schedule(config)}
-    for session in sides:
+    for index, session in enumerate(sides):
         session.label = f"{session.record.role} "
         session.record = replace(session.record, load_settings={**session.record.load_settings, **pairing})
+        if built is not None:
+            session.record = with_build(session.record, built[index])
         session.save()
     if not config.compare.concurrent_builds:
         _alternate_fresh_builds(sides)
     else:
         _with_running_builds(sides, duet=config.compare.schedule == "duet")
     return finish(sides[0]), finish(sides[1])
+
+
+def with_build(record: RunRecord, side: BuiltSide) -> RunRecord:
+    """A record of a build perfgate made: which side and commit it is, in its settings and its environment."""
+    build = {"side": side.side, "ref": side.ref, "commit": side.commit}
+    environment = replace(record.environment, git_sha=side.commit or record.environment.git_sha,
+                          git_ref=side.ref or record.environment.git_ref)
+    return replace(record, load_settings={**record.load_settings, "build": build}, environment=environment)
 
 
 def interleave_schedule(config: Config) -> str:
@@ -161,8 +173,13 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
             collectors.append(collectors_for(session.config, service))
         for session in sides:
             warm_up(session)
+        automatic_rate = duet and not sides[0].config.load.rps
+        if automatic_rate:
+            set_automatic_rate(sides, load_window(sides[0].config))
         for pair in range(sides[0].config.load.repetitions):
             if duet:
+                if automatic_rate:
+                    probe_pair(sides, load_window(sides[0].config), pair_order(pair))
                 run_together(sides, tuple(collectors))
                 continue
             for i in pair_order(pair):

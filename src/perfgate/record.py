@@ -4,6 +4,7 @@ On disk a record is a folder:
     record.json              this module's schema (below)
     load/rep-NN.json         each repetition's raw ghz JSON report
     load/rep-NN.latency.npy  its OK calls' latencies in ns, compact (load/latencies.py)
+    load/capacity-NN.json    each capacity probe's raw ghz JSON report (duet with an automatic rate)
     cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
     runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
     layers/rep-NN.KIND.pb.gz each repetition's delta profile of KIND = allocs, mutex, block (when captured)
@@ -174,6 +175,26 @@ class Repetition:
 
 
 @dataclass(frozen=True)
+class CapacityProbe:
+    """One short load run without a rate limit against one build alone: what it serves at load.concurrency.
+
+    `phase` is "rate" (the probes that set the automatic rate, before the first repetition) or "pair" (one per
+    repetition pair and side, in A B B A order: the samples the `capacity` metric compares).
+    """
+
+    index: int
+    phase: str
+    started_at: str
+    ended_at: str
+    load: LoadSample
+    load_file: str
+
+    @property
+    def ok_rps(self) -> float:
+        return self.load.ok_count / (self.load.total_ns / 1e9) if self.load.total_ns else 0.0
+
+
+@dataclass(frozen=True)
 class Environment:
     """Where the record was measured; compare() checks the keys the config names."""
 
@@ -203,6 +224,7 @@ class RunRecord:
     repetitions: tuple[Repetition, ...]
     complete: bool
     notes: tuple[str, ...] = ()
+    capacity_probes: tuple[CapacityProbe, ...] = ()
     perfgate_version: str = __version__
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, compare=False)
@@ -213,6 +235,9 @@ class RunRecord:
 
     def with_repetition(self, repetition: Repetition) -> RunRecord:
         return replace(self, repetitions=(*self.repetitions, repetition))
+
+    def with_capacity_probe(self, probe: CapacityProbe) -> RunRecord:
+        return replace(self, capacity_probes=(*self.capacity_probes, probe))
 
     def with_note(self, note: str) -> RunRecord:
         return replace(self, notes=(*self.notes, note))
@@ -260,6 +285,7 @@ def to_dict(record: RunRecord) -> dict[str, Any]:
         "complete": record.complete,
         "notes": list(record.notes),
         "repetitions": [_repetition_dict(r) for r in record.repetitions],
+        "capacity_probes": [plain(p) for p in record.capacity_probes],
     }
 
 
@@ -411,7 +437,14 @@ def from_dict(data: Mapping[str, Any]) -> RunRecord:
         complete=_require(data, "complete", bool),
         notes=tuple(_require(data, "notes", list)),
         repetitions=tuple(_repetition_from(r) for r in _require(data, "repetitions", list)),
+        capacity_probes=tuple(_probe_from(p) for p in data.get("capacity_probes") or ()),
     )
+
+
+def _probe_from(data: Mapping[str, Any]) -> CapacityProbe:
+    return CapacityProbe(index=_require(data, "index", int), phase=_require(data, "phase", str),
+                         started_at=_require(data, "started_at", str), ended_at=_require(data, "ended_at", str),
+                         load=_load_from(_require(data, "load", dict)), load_file=_require(data, "load_file", str))
 
 
 def _repetition_from(data: Mapping[str, Any]) -> Repetition:

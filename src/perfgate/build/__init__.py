@@ -9,11 +9,7 @@ it on the runner host, where the toolchain is but perfgate's dependencies are no
   compile.py   one build: argv, timeout, scrubbed environment, output to a log, the tail on failure
   manifest.py  builds.json: which sides were built, from which commit, where the binaries are
   sources.py   build_sources: the base (in a worktree of REF) and the head (the working tree)
+  elf.py       interpreter(): is the executable static, or which loader does it need
+
+Import the submodules themselves; this file imports nothing, so `perfgate.config` can read plan.py cheaply.
 """
-
-from perfgate.build.manifest import BUILDS_FILE, BuiltSide, Builds, read_builds
-from perfgate.build.plan import PLAN_FILE, BuildPlan, read_plan
-from perfgate.build.sources import build_sources
-
-__all__ = ["BUILDS_FILE", "PLAN_FILE", "BuildPlan", "Builds", "BuiltSide", "build_sources", "read_builds",
-           "read_plan"]

@@ -1,7 +1,7 @@
 """One build: the plan's argv in a source tree, with a timeout and a scrubbed environment, its output to a log.
 
-The build is the pull request author's code: it gets no token and none of the runner's secrets (only the
-variables a toolchain needs, plus `service.build_env`), its process group is killed on a timeout or an
+The build is the pull request author's code: it gets no token and none of the job's credentials
+(procs.child_env, plus `service.pass_env` and `service.build_env`), its process group is killed on a timeout or an
 interrupt, and what it printed reaches our log only as a quoted, bounded tail.
 """
 
@@ -17,29 +17,16 @@ from pathlib import Path
 
 from perfgate.build.plan import BuildPlan
 from perfgate.errors import BuildError
-from perfgate.procs import stop_process_group
+from perfgate.procs import child_env, stop_process_group
 
 TAIL_LINES = 25
 TAIL_BYTES = 16_384
 LINE_CHARS = 300
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
-# What a toolchain needs from the environment; everything else (tokens, GITHUB_*, ACTIONS_*, cloud keys) stays out.
-KEEP_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "TERM", "SHELL",
-                        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-                        "SSL_CERT_FILE", "SSL_CERT_DIR", "JAVA_HOME", "CC", "CXX", "CFLAGS", "LDFLAGS",
-                        "PKG_CONFIG_PATH", "CI"})
-KEEP_PREFIXES = ("LC_", "GO", "CGO_", "CARGO_", "RUSTUP_", "GRADLE_", "MAVEN_", "XDG_")
-SECRET_HINTS = ("TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
-
-
-def build_environment(extra: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a build runs with: the toolchain variables of ours, then the plan's `env`."""
-    source = os.environ if environ is None else environ
-    kept = {name: value for name, value in source.items()
-            if (name in KEEP_NAMES or name.startswith(KEEP_PREFIXES))
-            and not any(hint in name.upper() for hint in SECRET_HINTS)}
-    return {**kept, **extra}
+def build_environment(plan: BuildPlan, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """perfgate's environment without credentials (procs.child_env), plus the plan's pass_env and env."""
+    return child_env(pass_env=plan.pass_env, extra=plan.env, environ=environ)
 
 
 def compile_side(plan: BuildPlan, *, side: str, source: Path, output: Path, log_path: Path,
@@ -52,7 +39,7 @@ def compile_side(plan: BuildPlan, *, side: str, source: Path, output: Path, log_
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                argv, cwd=source, env=build_environment(plan.env, environ), stdout=log, stderr=subprocess.STDOUT,
+                argv, cwd=source, env=build_environment(plan, environ), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as error:
             raise BuildError(f"the {side} could not start {argv[0]!r} in {source}: {error}",

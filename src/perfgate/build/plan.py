@@ -14,10 +14,10 @@ from types import MappingProxyType
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.placeholders import OUTPUT
 
 PLAN_FILE = "build-plan.json"
 PLAN_FORMAT = 1
-OUTPUT_PLACEHOLDER = "{output}"
 DEFAULT_BUILD_TIMEOUT_S = 600.0
 
 
@@ -28,14 +28,16 @@ class BuildPlan:
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
+    pass_env: tuple[str, ...] = ()  # variables handed over although their names look secret (service.pass_env)
 
     def argv(self, output: Path) -> list[str]:
         """The command with {output} replaced; other braces (Go templates, JSON) are left alone."""
-        return [part.replace(OUTPUT_PLACEHOLDER, str(output)) for part in self.command]
+        return [part.replace(OUTPUT, str(output)) for part in self.command]
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": PLAN_FORMAT, "command": list(self.command), "env": dict(self.env),
-                "timeout_s": self.timeout_s}
+                "timeout_s": self.timeout_s,
+                "pass_env": list(self.pass_env)}
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -48,9 +50,9 @@ def command_problem(command: Any) -> str | None:
     """Why `command` cannot be a build command, or None."""
     if not isinstance(command, list | tuple) or not command or not all(isinstance(p, str) for p in command):
         return "expected a non-empty list of strings"
-    if not any(OUTPUT_PLACEHOLDER in part for part in command):
-        return (f"must contain {OUTPUT_PLACEHOLDER}, the path the build writes the service's executable to "
-                f"(e.g. go build -o {OUTPUT_PLACEHOLDER} ./cmd/server)")
+    if not any(OUTPUT in part for part in command):
+        return (f"must contain {OUTPUT}, the path the build writes the service's executable to "
+                f"(e.g. go build -o {OUTPUT} ./cmd/server)")
     return None
 
 
@@ -68,9 +70,13 @@ def plan_from_dict(data: Any, source: str) -> BuildPlan:
     timeout = data.get("timeout_s", DEFAULT_BUILD_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         problems.append(f"{source}: timeout_s: expected a number > 0, got {timeout!r}")
+    pass_env = data.get("pass_env", [])
+    if not isinstance(pass_env, list) or not all(isinstance(name, str) for name in pass_env):
+        problems.append(f"{source}: pass_env: expected a list of variable names")
     if problems:
         raise ConfigError(problems)
-    return BuildPlan(command=tuple(command), env=MappingProxyType(dict(env)), timeout_s=float(timeout))
+    return BuildPlan(command=tuple(command), env=MappingProxyType(dict(env)), timeout_s=float(timeout),
+                     pass_env=tuple(pass_env))
 
 
 def read_plan(path: Path) -> BuildPlan:

@@ -11,12 +11,13 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from perfgate.build.compile import build_environment, compile_side
+from perfgate.build.compile import compile_side
 from perfgate.build.elf import interpreter
 from perfgate.build.git import find_root, head_commit, repository_root, resolve_commit, worktree
-from perfgate.build.manifest import BUILDS_FILE, EXECUTABLE, BuiltSide, Builds
+from perfgate.build.manifest import BUILDS_FILE, EXECUTABLE, Builds, BuiltSide
 from perfgate.build.plan import BuildPlan
 from perfgate.errors import ConfigError
+from perfgate.procs import child_env
 
 Say = Callable[[str], None]
 
@@ -26,7 +27,7 @@ def build_sources(plan: BuildPlan, out: Path, *, against: str | None, cwd: Path 
     """Build into `out` (emptied of earlier builds first); builds.json is written only when every build succeeded."""
     cwd = (cwd or Path.cwd()).resolve()
     out = out.resolve()
-    git_env = build_environment({"GIT_TERMINAL_PROMPT": "0"}, environ)
+    git_env = child_env(extra={"GIT_TERMINAL_PROMPT": "0"}, environ=environ)
     _clear(out)
     root = repository_root(cwd, git_env) if against else find_root(cwd, git_env)
     commit = resolve_commit(root, against, git_env) if against and root else None

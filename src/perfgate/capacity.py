@@ -1,0 +1,89 @@
+"""The automatic request rate of a duet, and the capacity probes the `capacity` metric compares.
+
+A duet loads both builds at once, each at the same fixed rate: unbounded, they would fight for the CPU and each
+one's figures would depend on the other's share. Without `load.rps` perfgate finds the rate itself:
+
+1. after the warm-up, short probes without a rate limit measure what each build serves alone at
+   load.concurrency (its *capacity*), in A B B A order so a steady drift of the runner hits both alike;
+2. the rate is RATE_FRACTION of the smaller build's capacity (the median of its probes), at least 1 request/s;
+   both builds then run at that rate for every repetition, so together they use about twice that fraction of what
+   one build alone could drive the machine to;
+3. before each duet window one more probe per build (A B, then B A, ...) gives one capacity pair per repetition:
+   the samples of the `capacity` metric, compared pair by pair like every other duet metric.
+
+RATE_FRACTION and PROBE_S were chosen on services of different speeds on a 2-vCPU runner (docs/benchmarks.md,
+"Automatic rate"); docs/statistics.md says how the capacity pairs are tested.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.record import CapacityProbe
+
+if TYPE_CHECKING:
+    from perfgate.measure import Session
+
+RATE_FRACTION = 0.25
+PROBE_S = 1.0
+RATE_ORDER = (0, 1, 1, 0)  # A B B A: the probes that set the rate
+MIN_RATE = 1
+
+
+def probe_window(window: LoadWindow) -> LoadWindow:
+    """The repetition's window without a rate limit, PROBE_S long."""
+    return replace(window, duration_s=PROBE_S, total=None, rps=0)
+
+
+def run_probe(session: Session, window: LoadWindow, *, phase: str) -> CapacityProbe:
+    """One probe against this session's build alone; saved in its record right away."""
+    from perfgate.measure import utc_now
+
+    index = len(session.record.capacity_probes) + 1
+    load_file = f"load/capacity-{index:02d}.json"
+    started = utc_now()
+    sample = run_ghz(session.ghz, session.config.target, probe_window(window), session.folder / load_file,
+                     name=f"perfgate capacity probe {index}")
+    probe = CapacityProbe(index=index, phase=phase, started_at=started, ended_at=utc_now(), load=sample,
+                          load_file=load_file)
+    session.record = session.record.with_capacity_probe(probe)
+    session.save()
+    return probe
+
+
+def choose_rate(base: Sequence[float], head: Sequence[float], fraction: float = RATE_FRACTION) -> int:
+    """fraction × the smaller of the two builds' median capacities, in whole requests per second (≥ MIN_RATE)."""
+    smaller = min(statistics.median(base), statistics.median(head))
+    return max(MIN_RATE, math.floor(fraction * smaller))
+
+
+def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow) -> int:
+    """Probe both builds (A B B A), then give both sessions the rate; recorded in both records' load_settings."""
+    sides[0].progress.info(f"finding the request rate: {len(RATE_ORDER)} probes of {PROBE_S:g} s without a "
+                           "rate limit, A B B A")
+    probes: tuple[list[float], list[float]] = ([], [])
+    for i in RATE_ORDER:
+        probes[i].append(run_probe(sides[i], window, phase="rate").ok_rps)
+    rate = choose_rate(probes[0], probes[1])
+    capacities = {session.record.role: round(statistics.median(found), 1)
+                  for session, found in zip(sides, probes, strict=True)}
+    settings = {"rps": rate, "rps_source": "automatic", "rate_fraction": RATE_FRACTION, "probe_s": PROBE_S,
+                "capacity_rps_at_start": capacities}
+    for session in sides:
+        session.config = replace(session.config, load=replace(session.config.load, rps=rate))
+        session.record = replace(session.record, load_settings={**session.record.load_settings, **settings})
+        session.save()
+    sides[0].progress.info(f"request rate: {rate} req/s per build = {RATE_FRACTION:g} × the smaller capacity "
+                           f"({', '.join(f'{role} {value:g}' for role, value in capacities.items())} req/s)")
+    return rate
+
+
+def probe_pair(sides: tuple[Session, Session], window: LoadWindow, order: tuple[int, int]) -> None:
+    """One capacity sample per build before a duet window, in the pair's order (A B or B A)."""
+    for i in order:
+        run_probe(sides[i], window, phase="pair")
