@@ -72,7 +72,7 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
         return EXIT_PASS
     if baseline is None:
         baseline, history = open_baseline_and_history(config, os.environ, out)
-    return gate_and_publish(config, baseline, record, out, history=history)
+    return gate_and_publish(config, baseline, record, out, history=history, baseline_source=source.kind)
 
 
 def build_plan(config: Config) -> int:
@@ -96,11 +96,12 @@ def compare(config: Config, *, baseline: str, candidate: Path) -> int:
     baseline_record = open_baseline_path(baseline, out)
     candidate_record = open_baseline_path(str(candidate), out)
     history = open_history(config, baseline_record, os.environ, out)
-    return gate_and_publish(config, baseline_record, candidate_record, out, history=history)
+    return gate_and_publish(config, baseline_record, candidate_record, out, history=history, baseline_source="records")
 
 
 def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunRecord, out: Path, *,
-                     history: BaselineHistory | None = None) -> int:
+                     history: BaselineHistory | None = None, baseline_source: str | None = None) -> int:
+    """baseline_source: where a baseline from another run came from ("artifact", "path", "records"), for the report."""
     from perfgate.baseline import BaselineHistory
     from perfgate.compare.inputs import load_inputs
     from perfgate.gate import decide
@@ -108,7 +109,7 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
     from perfgate.publish import publish_verdict
 
     history = history or BaselineHistory()
-    inputs = load_inputs(baseline, candidate, history.records, notes=history.notes)
+    inputs = load_inputs(baseline, candidate, history.records, notes=history.notes, baseline_source=baseline_source)
     verdict = decide(inputs, config, created_at=utc_now())
     verdict = with_flamegraph(verdict, inputs, out, title=config.report.title)
     verdict_path = verdict.save(out)

@@ -505,6 +505,7 @@ LATENCY_METRICS = ("latency.p50", "latency.p90", "latency.p95", "latency.p99")
 RULE_KEYS: dict[str, tuple[str, ...]] = {
     **{m: ("max_increase_pct", "max_increase_abs", "max_value", "run_noise_pct") for m in LATENCY_METRICS},
     "rps": ("max_decrease_pct", "min_value", "run_noise_pct"),
+    "capacity": ("max_decrease_pct", "min_value"),
     "error_rate": ("max_value", "max_increase_abs"),
     "cpu_per_request": ("max_increase_pct", "max_increase_abs", "run_noise_pct"),
     "function_share": ("pattern", "kind", "max_share_pct", "max_share_increase_pp", "run_noise_pct"),
@@ -512,8 +513,9 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
     "runq.depth": ("max_depth", "consecutive"),
 }
 RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds
-RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "error_rate": "fraction",
-              "cpu_per_request": "µs CPU per request", "runq.p99": "µs", "function_share": "% of CPU"}
+RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "capacity": "requests/s",
+              "error_rate": "fraction", "cpu_per_request": "µs CPU per request", "runq.p99": "µs",
+              "function_share": "% of CPU"}
 RULE_CHECKS: dict[str, Callable] = {
     "severity": text(choices=("fail", "warn")),
     "max_increase_pct": number(0), "max_decrease_pct": number(0, maximum=100),
@@ -526,6 +528,7 @@ DEFAULT_GATES: tuple[GateRule, ...] = (
     GateRule("latency.p95", max_increase_pct=10.0),
     GateRule("latency.p99", severity="warn", max_increase_pct=20.0),
     GateRule("rps", max_decrease_pct=10.0),
+    GateRule("capacity", max_decrease_pct=10.0),
     GateRule("error_rate", max_value=0.01),
     GateRule("cpu_per_request", max_increase_pct=10.0),
     GateRule("runq.depth", severity="warn", max_depth=5, consecutive=3),

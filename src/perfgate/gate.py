@@ -26,10 +26,12 @@ from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.inputs import (
     ComparisonInputs,
     SideInputs,
+    capacity_pairs,
     cpu_per_request_pair,
     repetition_pairs,
     same_run,
 )
+from perfgate.compare.mode import run_setup
 from perfgate.compare.movers import MoverTest, mover_test
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.profile import FunctionShareDiff, diff_profiles
@@ -59,7 +61,8 @@ TOP_MOVERS = 10
 DRIFT_UNKNOWN = "run drift unknown"  # RuleOutcome.evidence["cause"] of a FAIL made INCONCLUSIVE by it
 DEFAULT_DEPTH_THRESHOLD = 5
 STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
-METRIC_UNITS = {"latency": "ms", "rps": "req/s", "error_rate": "fraction", "cpu_per_request": "µs",
+HIGHER_IS_BETTER = ("rps", "capacity")
+METRIC_UNITS = {"latency": "ms", "rps": "req/s", "capacity": "req/s", "error_rate": "fraction", "cpu_per_request": "µs",
                 "runq.p99": "µs", "function_share": "pp"}
 # Compared as differences, not ratios: they are often 0 (no errors, a function not sampled).
 LINEAR_METRICS = ("error_rate", "function_share")
@@ -93,6 +96,9 @@ def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
         return side.latency_ms[metric.split(".", 1)[1]]
     if metric == "rps":
         return side.ok_rps
+    if metric == "capacity":
+        return side.capacity_rps or ("not measured: capacity probes run only in a duet with an automatic rate "
+                                     "(perfgate run --against, or compare.schedule: duet without load.rps)")
     if metric == "error_rate":
         return side.error_rate
     if metric == "cpu_per_request":
@@ -153,7 +159,7 @@ def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float
     absolute = rule.max_share_increase_pp if rule.metric == "function_share" else rule.max_increase_abs
     family = rule.metric.split(".")[0] if rule.metric.startswith("latency.") else rule.metric
     return StatisticalCheck(rule=rule, name=rule.label, baseline=base, candidate=cand,
-                            higher_is_worse=rule.metric != "rps", unit=METRIC_UNITS[family],
+                            higher_is_worse=rule.metric not in HIGHER_IS_BETTER, unit=METRIC_UNITS[family],
                             max_worse_rel=rel, max_worse_abs=absolute, pairs=pairs)
 
 
@@ -279,7 +285,8 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                checks.append(statistical_check(rule, base_values, cand_values, repetition_pairs(base, cand)))
+                pairs = capacity_pairs(base, cand) if rule.metric == "capacity" else repetition_pairs(base, cand)
+                checks.append(statistical_check(rule, base_values, cand_values, pairs))
     return outcomes + evaluate_statistical(_distinct_names(checks), inputs, config)
 
 
@@ -473,8 +480,12 @@ def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricCo
     if runq_base and runq_cand:
         series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
     pairs = repetition_pairs(base, cand)
-    comparisons = (compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
-                                  scale=metric_scale(name)) for name, b, c, hiw, unit in series if b and c)
+    comparisons = [compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
+                                  scale=metric_scale(name)) for name, b, c, hiw, unit in series if b and c]
+    if base.capacity_rps and cand.capacity_rps:
+        comparisons.append(compare_values("capacity", base.capacity_rps, cand.capacity_rps,
+                                          pairs=capacity_pairs(base, cand), higher_is_worse=False, unit="req/s",
+                                          alpha=config.compare.alpha, scale=metric_scale("capacity")))
     # seen as a rule on the metric would be (machine scope, as the runq.p99 series above)
     return tuple(across_runs(c, GateRule(c.name, scope="machine"), inputs, config) for c in comparisons)
 
@@ -520,7 +531,7 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
                                         *contention_notes(contention)),
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
-        created_at=created_at, perfgate_version=__version__)
+        created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs))
 
 
 def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
@@ -606,7 +617,7 @@ def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str)
                    kernel=KernelView(available=False, reason="no baseline"), contention=contention,
                    environment_diffs=(), notes=(note, *_notes(inputs), *contention_notes(contention)),
                    baseline=None, candidate=summary_of(inputs.candidate), created_at=created_at,
-                   perfgate_version=__version__)
+                   perfgate_version=__version__, setup=run_setup(inputs))
 
 
 def _notes(inputs: ComparisonInputs) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,22 @@ class RecordSummary:
 
 
 @dataclass(frozen=True)
+class RunSetup:
+    """How the two sides were measured, said in every report: the comparison mode and the request rate."""
+
+    mode: str  # one of MODES
+    description: str  # one sentence for the report
+    rps: int | None = None  # the fixed rate each side was loaded at; None = no rate limit
+    rps_source: str | None = None  # "automatic" (perfgate found it) | "configured" (load.rps)
+    rate_fraction: float | None = None
+    capacity_rps_at_start: Mapping[str, float] = field(default_factory=dict)
+
+
+MODES = ("built A/B duet", "hand-configured duet", "interleaved, alternating", "interleaved, restarting each build",
+         "baseline artifact", "baseline record", "saved records", "first run")
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     exit_code: int
@@ -148,6 +164,7 @@ class Verdict:
     perfgate_version: str
     schema_version: int = VERDICT_SCHEMA_VERSION
     contention: ContentionView = field(default_factory=lambda: ContentionView(available=False, reason="not judged"))
+    setup: RunSetup | None = None  # None in verdicts of perfgate versions that did not record it
 
     @property
     def failing_rules(self) -> tuple[RuleOutcome, ...]:
@@ -229,4 +246,12 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         environment_diffs=tuple(_build(EnvironmentDiff, d) for d in data["environment_diffs"]),
         notes=tuple(data["notes"]), baseline=_build(RecordSummary, data.get("baseline")),
         candidate=_build(RecordSummary, data["candidate"]), created_at=data["created_at"],
-        perfgate_version=data["perfgate_version"], schema_version=data["schema_version"])
+        perfgate_version=data["perfgate_version"], schema_version=data["schema_version"],
+        setup=_setup_from(data.get("setup")))
+
+
+def _setup_from(data: Mapping[str, Any] | None) -> RunSetup | None:
+    if data is None:
+        return None
+    setup = _build(RunSetup, data)
+    return replace(setup, capacity_rps_at_start=dict(data.get("capacity_rps_at_start") or {}))

@@ -35,6 +35,7 @@ class SideInputs:
     profile_ok_calls: tuple[float, ...]
     runq: tuple[RunqStats, ...]
     contention: tuple[tuple[int, ContentionWindow | None], ...] = ()  # (repetition index, its figures)
+    capacity_rps: tuple[float, ...] = ()  # the capacity probes of the repetition pairs, in order (duet, automatic rate)
     cpu_problems: tuple[str, ...] = ()
     runq_problems: tuple[str, ...] = ()
 
@@ -67,6 +68,13 @@ def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
     return len(indices) if same_repetitions and all_finished else None
 
 
+def capacity_pairs(base: SideInputs, cand: SideInputs) -> int | None:
+    """How many capacity pairs the sides form (probe i of one side was taken next to probe i of the other), or None."""
+    if not same_run(base, cand) or len(base.capacity_rps) != len(cand.capacity_rps) or not base.capacity_rps:
+        return None
+    return len(base.capacity_rps)
+
+
 def same_run(base: SideInputs, cand: SideInputs) -> bool:
     """Both records come from one interleaved run (they share its pairing_id)."""
     pairing = base.record.load_settings.get("pairing_id")
@@ -79,12 +87,14 @@ class ComparisonInputs:
     candidate: SideInputs
     notes: tuple[str, ...] = field(default=())
     history: tuple[SideInputs, ...] = ()  # earlier records of the baseline build (run-to-run noise)
+    baseline_source: str | None = None  # "artifact", "path" or "records" when the baseline came from another run
 
 
 def load_inputs(baseline: RunRecord | None, candidate: RunRecord, history: tuple[RunRecord, ...] = (), *,
-                notes: tuple[str, ...] = ()) -> ComparisonInputs:
+                notes: tuple[str, ...] = (), baseline_source: str | None = None) -> ComparisonInputs:
     return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate),
-                            notes=notes, history=tuple(side_inputs(record) for record in history))
+                            notes=notes, history=tuple(side_inputs(record) for record in history),
+                            baseline_source=baseline_source)
 
 
 def side_inputs(record: RunRecord) -> SideInputs:
@@ -104,7 +114,8 @@ def side_inputs(record: RunRecord) -> SideInputs:
         cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
         profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
-        cpu_problems=cpu_problems, runq_problems=runq_problems)
+        cpu_problems=cpu_problems, runq_problems=runq_problems,
+        capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"))
 
 
 def _ms(rep: Repetition, name: str) -> float:

@@ -226,6 +226,14 @@ def advice_section(verdict: Verdict, limit: int | None, _movers: int | None) -> 
                    droppable=False)
 
 
+def setup_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> Section | None:
+    """Which mode produced the verdict (built A/B duet, baseline artifact, ...) and at what request rate."""
+    if verdict.setup is None:
+        return None
+    return Section("setup", "How it was measured", 85,
+                   (Paragraph(inline(strong(verdict.setup.mode), ": ", verdict.setup.description)),), droppable=False)
+
+
 def metrics_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.metrics:
         return None
@@ -462,6 +470,7 @@ from perfgate.report.contention import contention_section  # noqa: E402
 SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("reasons", reasons_section),
     ("advice", advice_section),
+    ("setup", setup_section),
     ("metrics", metrics_section),
     ("rules", rules_section),
     ("chart", chart_section),
