@@ -15,7 +15,7 @@ from pathlib import Path
 from perfgate.build.plan import read_plan
 from perfgate.build.sources import build_sources
 from perfgate.errors import EXIT_INTERRUPTED, EXIT_PASS, EXIT_TERMINATED, EXIT_USAGE, PerfgateError
-from perfgate.gha import annotation, in_github_actions
+from perfgate.gha import annotation, command_safe_output, in_github_actions, raw_stream
 
 DEFAULT_OUT = "perfgate-out/builds"
 
@@ -42,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with command_safe_output():  # nothing the build or git printed can start a workflow command
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as stop:  # argparse's own usage errors and --help
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except PerfgateError as error:
         print(f"perfgate build: error: {error}", file=sys.stderr)
         if in_github_actions(os.environ):
-            print(annotation("error", error.message.split("\n", 1)[0], title="perfgate: build failed"))
+            print(annotation("error", error.message.split("\n", 1)[0], title="perfgate: build failed"),
+                  file=raw_stream(sys.stdout))
         return error.exit_code
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, _Terminated)

@@ -154,3 +154,17 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)  # noqa: S603
     assert result.returncode == EXIT_USAGE, result.stderr
     assert "perfgate build: error: build plan" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_in_actions_a_failed_build_is_one_error_annotation_and_the_builds_own_commands_are_neutralised(tmp_path):
+    plan = BuildPlan(command=("sh", "-c", "echo '::warning::from the build'; exit 1 # {output}"))
+    plan.save(tmp_path)
+    argv = [sys.executable, "-m", "perfgate.build", "--plan", str(tmp_path / "build-plan.json"), "--out",
+            str(tmp_path / "builds")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,  # noqa: S603
+                            env={**os.environ, "GITHUB_ACTIONS": "true"})
+    assert result.returncode == EXIT_TOOL, result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    commands = [line for line in lines if line.startswith("::")]
+    assert len(commands) == 1 and commands[0].startswith("::error title=perfgate%3A build failed::the head build")
+    assert "  | ::warning::from the build" in result.stderr
