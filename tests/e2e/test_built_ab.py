@@ -27,7 +27,6 @@ from perfgate.errors import EXIT_INTERRUPTED, EXIT_PASS, EXIT_REGRESSION, EXIT_T
 
 pytestmark = pytest.mark.slow
 
-GREETER_SOURCES = ("go.mod", "go.sum", "main.go", "regress.go", "work.go", "greeterpb")
 KNOB_OFF = 'fs.Float64("regress-cpu-pct", 0,'
 KNOB_ON = 'fs.Float64("regress-cpu-pct", 400,'  # checksumPayload does five times its work: CPU per request up ~+50 %
 PAIRS = 6  # one rule: 6 pairs reach significance at alpha 0.05 (the signed-rank floor is 5)
@@ -70,9 +69,10 @@ def greeter_repo(tmp_path_factory) -> tuple[Path, str, str]:
     """The greeter at two commits: base (knob off), head (regress-cpu-pct defaults to 400 in main.go)."""
     root = tmp_path_factory.mktemp("built-ab")
     repo = new_repo(root / "repo", greeter_config(root / "out"))
-    for name in GREETER_SOURCES:
-        source = ROOT / "examples" / "greeter" / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / name)
+    greeter = ROOT / "examples" / "greeter"
+    for source in [*greeter.glob("go.*"), *greeter.glob("*.go"), greeter / "greeterpb"]:
+        if not source.name.endswith("_test.go"):
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
     base = commit(repo, "greeter")
     main_go = repo / "main.go"
     text = main_go.read_text()
@@ -109,12 +109,12 @@ def test_run_against_builds_both_sides_runs_them_in_duet_at_a_found_rate_and_fai
     code = main(["run", "--against", "HEAD~1"])
 
     err = capsys.readouterr().err
-    verdict = json.loads((out / "verdict.json").read_text())
     assert code == EXIT_REGRESSION, err[-3000:]
+    verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["setup"]["mode"] == "built A/B duet"
     assert verdict["setup"]["rps_source"] == "automatic" and verdict["setup"]["rps"] >= 1
     cpu_rule = next(rule for rule in verdict["rules"] if rule["metric"] == "cpu_per_request")
-    assert cpu_rule["outcome"] == "FAIL" and cpu_rule["comparison"]["p_method"].startswith("wilcoxon")
+    assert cpu_rule["outcome"] == "FAIL" and cpu_rule["comparison"]["p_method"].startswith("wilcoxon"), cpu_rule
 
     records = {side: json.loads((out / side / "record.json").read_text()) for side in ("baseline", "candidate")}
     assert records["baseline"]["load_settings"]["build"] == {"side": "base", "ref": "HEAD~1", "commit": base}
@@ -128,10 +128,10 @@ def test_run_against_builds_both_sides_runs_them_in_duet_at_a_found_rate_and_fai
         assert phases == ["rate"] * (len(RATE_ORDER) // 2) + ["pair"] * PAIRS
         assert all(probe["load"]["ok_count"] > 0 for probe in record["capacity_probes"])
         for rep in record["repetitions"]:  # the duet windows ran at the found rate, not flat out
-            assert rep["load"]["rps"] < 1.3 * verdict["setup"]["rps"]
+            assert rep["load"]["rps"] < 1.3 * verdict["setup"]["rps"], (rep["load"], verdict["setup"])
     starts = sorted([(p["started_at"], "A") for p in records["baseline"]["capacity_probes"] if p["phase"] == "pair"]
                     + [(p["started_at"], "B") for p in records["candidate"]["capacity_probes"] if p["phase"] == "pair"])
-    assert "".join(side for _, side in starts) == "ABBA" * (PAIRS // 2)
+    assert "".join(side for _, side in starts) == "ABBA" * (PAIRS // 2), starts
 
     report = (out / "report.md").read_text()
     assert "built A/B duet" in report and "found automatically" in report
