@@ -1,20 +1,36 @@
 # The README's two commands: `make demo` and `make test`. Both install what is missing first.
 SHELL := /bin/bash
 PY := .venv/bin/python
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+RUFF := .venv/bin/ruff check src tests bench scripts entrypoint.py
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup demo test lint bench clean generate
+.PHONY: setup setup-demo demo test test-fast lint generate bench clean
 
 setup:
 	scripts/setup.sh --all
 
-demo: setup
+# The demo needs the runtime only: perfgate and its dependencies, ghz, the example service, bpftrace.
+setup-demo:
+	PERFGATE_SYSTEM_PACKAGES=bpftrace PERFGATE_PYTHON_INSTALL=run scripts/setup.sh --system --python --ghz --examples
+
+demo: setup-demo
 	$(PY) scripts/demo.py
 
 test: setup
-	.venv/bin/ruff check src tests bench scripts entrypoint.py
+	$(RUFF)
 	cd examples/greeter && go test ./...
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST)
+
+# The unit tests (tests/unit/): no load runs, no containers; well under a minute on 2 cores.
+test-fast: setup
+	$(PYTEST) tests/unit
+
+# ruff, then the Action's linters (actionlint, check-jsonschema, zizmor, hadolint) with the settings
+# tests/unit/test_action_files.py keeps.
+lint: setup
+	$(RUFF)
+	$(PYTEST) tests/unit/test_action_files.py
 
 # Files derived from others (schema/perfgate.schema.json from the config model, README's Action
 # tables from action.yml): run after adding a config key or an action.yml input/output; tests check them.

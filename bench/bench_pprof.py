@@ -165,7 +165,7 @@ def pprof_binary() -> str:
 def check_agreement(path: Path) -> int:
     """Every function's flat and cum equal pprof's -top -unit=ns figures (same rule as the tests)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from pprof_helpers import pprof_top_ns  # noqa: PLC0415 - only the bench needs the test helper
+    from support.pprof import pprof_top_ns  # noqa: PLC0415 - only the bench needs the test helper
 
     ours = parse_profile(path).functions
     theirs = pprof_top_ns(path)

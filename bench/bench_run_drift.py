@@ -27,7 +27,7 @@ from pathlib import Path
 
 from docs_section import replace_section
 
-from perfgate.measure import process_cpu_ns
+from perfgate.measure.cpu import process_cpu_ns
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER, GHZ = ROOT / ".tools" / "bin" / "greeter", ROOT / ".tools" / "bin" / "ghz"

@@ -34,7 +34,7 @@ from docs_section import replace_section
 
 from perfgate.capture.runq import RunqCollector
 from perfgate.compare.paired import compare_paired_metric
-from perfgate.measure import process_cpu_ns
+from perfgate.measure.cpu import process_cpu_ns
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run perfgate's image the way the Action does. action.yml calls this with `docker`; the container
-# test (tests/test_container.py) calls it with `podman`: ONE place holds the run flags.
+# test (tests/e2e/test_container.py) calls it with `podman`: ONE place holds the run flags.
 #
 # usage: scripts/action-run.sh ENGINE IMAGE [ARGS...]
 #   ENGINE  docker or podman (a CLI that takes docker's `run` flags)

@@ -2,7 +2,7 @@
 # Regenerates src/perfgate/capture/profile_pb2.py from profile.proto.
 #
 # The compiler is the protoc bundled in grpcio-tools, pinned in pyproject.toml's
-# `test` extra, so the output is byte-for-byte reproducible (tests/test_pprof_proto.py
+# `test` extra, so the output is byte-for-byte reproducible (tests/unit/capture/test_pprof_proto.py
 # checks the committed file against a fresh run). The generated file is committed:
 # installing or running perfgate never needs this script.
 #

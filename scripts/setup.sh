@@ -6,8 +6,9 @@
 # Locations: PERFGATE_VENV (default .venv), PERFGATE_TOOLS (default .tools).
 # usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--lint] [--container] [--all]
 #   --system    Debian packages (bpftrace, prometheus-pushgateway, ...)
-#   --python    .venv with perfgate and its test dependencies; PERFGATE_PYTHON_INSTALL=deps|image makes
-#               the image's venv instead (pinned by requirements.lock: deps only, or deps + perfgate)
+#   --python    .venv with perfgate and its test dependencies; PERFGATE_PYTHON_INSTALL=run leaves out the
+#               test dependencies (make demo); =deps|image makes the image's venv instead (pinned by
+#               requirements.lock: deps only, or deps + perfgate)
 #   --ghz       ghz pinned, into .tools/bin
 #   --examples  the example Go service, into .tools/bin
 #   --node      GitHub's OpenAPI description and example event payloads (npm @octokit/openapi,
@@ -65,9 +66,10 @@ apt_install() {
 install_python() {
   case "${PERFGATE_PYTHON_INSTALL:-dev}" in
     dev) install_python_dev ;;
+    run) install_python_run ;;
     deps) make_venv; "$VENV/bin/pip" install -q --no-cache-dir -r "$ROOT/requirements.lock" ;;
     image) make_venv; "$VENV/bin/pip" install -q --no-cache-dir -c "$ROOT/requirements.lock" "$ROOT" ;;
-    *) log "PERFGATE_PYTHON_INSTALL must be dev, deps or image"; exit 2 ;;
+    *) log "PERFGATE_PYTHON_INSTALL must be dev, run, deps or image"; exit 2 ;;
   esac
 }
 
@@ -77,11 +79,20 @@ make_venv() {
   "$VENV/bin/pip" install -q --upgrade pip
 }
 
+# A stamp newer than pyproject.toml says the install is current; the dev install includes the run install.
 install_python_dev() {
   local stamp="$VENV/.perfgate-installed"
   if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ]; then return; fi
   make_venv
   "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  touch "$stamp" "$VENV/.perfgate-installed-run"
+}
+
+install_python_run() {
+  local stamp="$VENV/.perfgate-installed-run"
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$ROOT/pyproject.toml" ]; then return; fi
+  make_venv
+  "$VENV/bin/pip" install -q -e "$ROOT"
   touch "$stamp"
 }
 

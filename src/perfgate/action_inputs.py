@@ -1,7 +1,7 @@
 """The GitHub Action's inputs (INPUT_* environment variables) -> perfgate's argv, env and working directory.
 
 action.yml declares the inputs; ACTION_INPUTS says where each one goes, and
-tests/test_action_inputs.py checks that the two agree both ways and that every config key
+tests/unit/test_action_inputs.py checks that the two agree both ways and that every config key
 named here is a real key of perfgate.config. The runner keeps hyphens in the variable
 names: input `fail-on-inconclusive` arrives as `INPUT_FAIL-ON-INCONCLUSIVE` (REFERENCE.md §4.1).
 An input left empty is not passed on, so perfgate.yml and perfgate's defaults decide.

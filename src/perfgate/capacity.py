@@ -21,13 +21,10 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.measure.session import Session, utc_now
 from perfgate.record import CapacityProbe
-
-if TYPE_CHECKING:
-    from perfgate.measure import Session
 
 RATE_FRACTION = 0.25
 PROBE_S = 1.0
@@ -42,8 +39,6 @@ def probe_window(window: LoadWindow) -> LoadWindow:
 
 def run_probe(session: Session, window: LoadWindow, *, phase: str) -> CapacityProbe:
     """One probe against this session's build alone; saved in its record right away."""
-    from perfgate.measure import utc_now
-
     index = len(session.record.capacity_probes) + 1
     load_file = f"load/capacity-{index:02d}.json"
     started = utc_now()

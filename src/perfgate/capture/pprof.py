@@ -4,7 +4,7 @@ The figures match `go tool pprof -top -nodefraction=0` (REFERENCE.md §2.4, read
 google/pprof's internal/graph and internal/report): functions granularity, inlined frames
 expanded into their own nodes, cum counted once per sample however often a function recurs,
 flat charged to the innermost frame, zero-weight samples skipped, drop_frames applied, and
-the total is the sum of |value| over all samples. tests/test_pprof_agreement.py holds the
+the total is the sum of |value| over all samples. tests/e2e/test_pprof_agreement.py holds the
 parser to that on real Go profiles and on generated ones.
 """
 

@@ -1,7 +1,7 @@
 // Package gobench is a small CPU-bound Go program whose CPU profile exercises what
 // perfgate's pprof parser must get right: recursion (direct and mutual), inlined
 // helpers, closures, generic functions, pointer-receiver methods and a deep stack.
-// tests/test_pprof_agreement.py profiles it with `go test -bench . -cpuprofile`
+// tests/e2e/test_pprof_agreement.py profiles it with `go test -bench . -cpuprofile`
 // and checks perfgate's per-function figures against `go tool pprof -top`.
 package gobench
 

@@ -32,7 +32,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from pprof_helpers import gobench_profile, profile_under_load  # noqa: E402
+from support.pprof import gobench_profile, profile_under_load  # noqa: E402
 
 from perfgate.capture.layers import DELTA_KINDS, fetch_delta, fetch_snapshot  # noqa: E402
 

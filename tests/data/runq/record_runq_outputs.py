@@ -1,4 +1,4 @@
-"""Record the real bpftrace outputs tests/test_runq_parse.py reads (run as root: .venv/bin/python THIS).
+"""Record the real bpftrace outputs tests/unit/capture/test_runq_parse.py reads (run as root: .venv/bin/python THIS).
 
 Every file here is bpftrace's own stdout (the collector's raw_path) or stderr, nothing edited by hand:
   greeter_ok.jsonl        runqlat.bt around a 2 s ghz load on the example service, comm+pid filter, SIGINT

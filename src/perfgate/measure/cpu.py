@@ -1,0 +1,116 @@
+"""The service's CPU: its processes' CPU clocks around the load window, and the profile fetched inside it.
+
+The profile request starts at t = o (cpu.start_offset_s, default min(1 s, D/10)) and lasts N = floor(D - 2·o)
+whole seconds (pprof takes integer seconds), so it lies inside the load window with a margin at both ends,
+and only one profile request at a time reaches the service.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile, parse_profile
+from perfgate.config import Config
+from perfgate.errors import ProfileError
+from perfgate.measure.session import Collectors, RepetitionFiles, Session
+from perfgate.record import CpuCapture
+
+MIN_PROFILE_SECONDS = 1
+
+
+def process_cpu_ns(pids: tuple[int, ...]) -> int | None:
+    """CPU time of the service's processes (all threads, exited ones too) in ns; None if any is unreadable.
+
+    Read from each process's CPU-time clock (the scheduler's own nanosecond count), so CPU per request from
+    it is exact, unlike 100 Hz profile samples or /proc/PID/stat's 10 ms clock ticks.
+    """
+    if not pids:
+        return None
+    total = 0
+    for pid in pids:
+        try:
+            total += time.clock_gettime_ns(process_cpu_clock(pid))
+        except OSError:
+            return None
+    return total
+
+
+def process_cpu_clock(pid: int) -> int:
+    """The clock id clock_getcpuclockid(3) returns for `pid`: glibc's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)."""
+    cpuclock_sched = 2
+    return (~pid << 3) | cpuclock_sched
+
+
+def cpu_delta(before: int | None, after: int | None) -> int | None:
+    return after - before if before is not None and after is not None and after >= before else None
+
+
+def profile_plan(config: Config) -> tuple[float, int] | str:
+    """(start offset, whole seconds) of the profile inside the load window, or why there is none."""
+    duration = config.load.duration_s
+    if duration is None:
+        return "load.total is set; CPU profiles need a timed window (set load.duration_s)"
+    offset = config.cpu.start_offset_s if config.cpu.start_offset_s is not None else min(1.0, duration / 10)
+    seconds = math.floor(duration - 2 * offset)
+    if seconds < MIN_PROFILE_SECONDS:
+        return (f"load.duration_s {duration:g} s leaves no whole second for a profile after a {offset:g} s offset "
+                f"at each end; use at least {2 * offset + 1:g} s")
+    return offset, seconds
+
+
+class CpuCaptureThread:
+    """Fetches one CPU profile inside the load window, off the main thread; never two at once."""
+
+    def __init__(self, session: Session, collectors: Collectors, names: RepetitionFiles) -> None:
+        self.session = session
+        self.url = collectors.pprof_url
+        self.names = names
+        self.result: CpuCapture = CpuCapture(status="disabled", reason=self._disabled_reason())
+        self.cancel = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _disabled_reason(self) -> str:
+        if not self.session.config.cpu.enabled:
+            return "cpu.enabled is false"
+        return "set cpu.pprof_url to the service's net/http/pprof address to capture CPU profiles"
+
+    def start(self) -> None:
+        if self.url is None:
+            return
+        plan = profile_plan(self.session.config)
+        if isinstance(plan, str):
+            self.result = CpuCapture(status="unavailable", reason=f"cpu profile unavailable: {plan}")
+            return
+        self.thread = threading.Thread(target=self._capture, args=plan, daemon=True)
+        self.thread.start()
+
+    def _capture(self, offset: float, seconds: int) -> None:
+        if self.cancel.wait(offset):
+            self.result = CpuCapture(status="unavailable", reason="cpu profile unavailable: load window ended early")
+            return
+        with self.session.profile_lock:
+            try:
+                body = fetch_cpu_profile(self.url, seconds)
+                path = self.session.folder / self.names.cpu
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(body)
+                profile = parse_profile(path)
+                self.result = CpuCapture(status="ok", file=self.names.cpu, total_cpu_ns=profile.total,
+                                         duration_ns=profile.duration_ns)
+            except (ProfileUnavailable, ProfileError) as error:
+                self.result = CpuCapture(status="unavailable", reason=_unavailable(error.message))
+            except (OSError, ValueError) as error:  # e.g. the record folder vanished; never a silent "disabled"
+                self.result = CpuCapture(status="unavailable", reason=_unavailable(f"{type(error).__name__}: {error}"))
+
+    def finish(self) -> CpuCapture:
+        self.cancel.set()
+        if self.thread is not None:
+            self.thread.join(timeout=(self.session.config.load.duration_s or 0) + 30)
+        return self.result
+
+
+def _unavailable(message: str) -> str:
+    prefix = "cpu profile unavailable: "
+    return message if message.startswith(prefix) else prefix + message

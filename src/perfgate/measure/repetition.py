@@ -1,0 +1,141 @@
+"""One repetition: the load window with its captures (kernel view attached first, CPU profile inside it).
+
+Capture alignment inside one repetition of D seconds (docs/architecture.md "Capture windows"):
+    t=0            bpftrace already attached (we wait for its attached_probes line first)
+    t=0            ghz starts
+    t=o            CPU profile request starts (see measure/cpu.py)
+    t=D            ghz ends; bpftrace is stopped (SIGINT) right after
+The repetition is written into the record, and the record saved, as soon as its window ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfgate.capture.pprof import ProfileUnavailable
+from perfgate.capture.runq import RunqUnavailable
+from perfgate.config import Config
+from perfgate.errors import PerfgateError
+from perfgate.load.ghz import run_ghz
+from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
+from perfgate.measure.kernel import start_runq, stop_runq
+from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
+from perfgate.record import LoadSample, Repetition, RunqCapture
+
+
+def run_repetition(session: Session, collectors: Collectors) -> Repetition:
+    return run_together((session,), (collectors,))[0]
+
+
+def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ...]) -> tuple[Repetition, ...]:
+    """One repetition of each session, their load windows at the same time (one session: the usual case).
+
+    Several sessions share one kernel collector, filtering on all their pids, so the machine-wide view is
+    one measurement of the window they shared; its raw output is copied into every record folder.
+    """
+    runs = [_RepetitionRun.begin(session, side) for session, side in zip(sessions, collectors, strict=True)]
+    first = runs[0]
+    progress = first.session.progress
+    label = first.session.label if len(runs) == 1 else "both builds: "
+    progress.begin(f"{label}repetition {first.names.index}/{first.session.config.load.repetitions}")
+    runq_collector, runq_capture = start_runq(first.session.config, _merged(collectors),
+                                              first.session.folder / first.names.runq)
+    try:
+        for run in runs:
+            run.start_load()
+        _run_loads(runs)
+    finally:
+        runq = stop_runq(runq_collector, runq_capture)
+        for run in runs:
+            run.finish(runq, copy_runq_from=first.session.folder)
+    progress.end("; ".join(filter(None, (run.summary() for run in runs))))
+    for run in runs:
+        _require_collectors(run.session.config, run.repetition)
+    return tuple(run.repetition for run in runs)
+
+
+def _merged(collectors: tuple[Collectors, ...]) -> Collectors:
+    if len(collectors) == 1:
+        return collectors[0]
+    comms = {c.service_comm for c in collectors}
+    pids = tuple(pid for c in collectors for pid in c.service_pids)
+    return Collectors(pprof_url=None, service_comm=comms.pop() if len(comms) == 1 else None, service_pids=pids)
+
+
+def _run_loads(runs: list[_RepetitionRun]) -> None:
+    if len(runs) == 1:
+        runs[0].run_load()
+        return
+    with ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="perfgate-load") as pool:
+        futures = [pool.submit(run.run_load) for run in runs]
+    for future in futures:
+        future.result()  # re-raises the first side's failure once every side has finished
+
+
+@dataclass
+class _RepetitionRun:
+    """One side's repetition while it is measured: started, loaded, then written into its record."""
+
+    session: Session
+    collectors: Collectors
+    names: RepetitionFiles
+    started: str
+    cpu_thread: CpuCaptureThread
+    load: LoadSample | None = None
+    failure: str | None = None
+    cpu_before: int | None = None
+    service_cpu: int | None = None
+    repetition: Repetition | None = None
+
+    @classmethod
+    def begin(cls, session: Session, collectors: Collectors) -> _RepetitionRun:
+        names = RepetitionFiles(session.next_index)
+        session.next_index += 1
+        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names))
+
+    def start_load(self) -> None:
+        self.cpu_before = process_cpu_ns(self.collectors.service_pids)
+        self.cpu_thread.start()
+
+    def run_load(self) -> None:
+        session = self.session
+        try:
+            self.load = run_ghz(session.ghz, session.config.target, load_window(session.config),
+                                session.folder / self.names.load, name=f"perfgate repetition {self.names.index}")
+            self.service_cpu = cpu_delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))
+        except PerfgateError as error:
+            self.failure = error.message
+            raise
+
+    def finish(self, runq: RunqCapture, *, copy_runq_from: Path) -> None:
+        if self.session.folder != copy_runq_from and runq.file:
+            _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
+        self.repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
+                                     load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
+                                     runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu)
+        self.session.record = self.session.record.with_repetition(self.repetition)
+        self.session.save()
+
+    def summary(self) -> str:
+        load = self.load
+        if load is None or not load.p95_ns:
+            return ""
+        side = f"{self.session.record.role} " if self.session.label else ""
+        return f"{side}{load.rps:.0f} rps, p95 {load.p95_ns / 1e6:.2f} ms"
+
+
+def _copy_if_present(source: Path, destination: Path) -> None:
+    if source.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+
+
+def _require_collectors(config: Config, repetition: Repetition) -> None:
+    """cpu.required / kernel.required turn a missing capture into a tool failure (exit 3)."""
+    if config.cpu.required and repetition.cpu.status != "ok":
+        raise ProfileUnavailable(repetition.cpu.reason or "no profile")
+    if config.kernel.required and repetition.runq.status not in ("ok",):
+        raise RunqUnavailable(repetition.runq.reason or "no kernel data")

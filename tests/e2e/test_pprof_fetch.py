@@ -1,0 +1,145 @@
+"""fetch_cpu_profile against the real greeter's net/http/pprof, and against an HTTP server that
+answers the ways a broken endpoint does (junk, truncated gzip, too slow)."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from support.greeter import free_port
+from support.paths import TEST_DATA
+
+from perfgate.capture.pprof import (
+    ProfileUnavailable,
+    default_fetch_timeout_s,
+    fetch_cpu_profile,
+    parse_profile,
+    profile_url,
+)
+from perfgate.errors import EXIT_TOOL
+
+FIXTURE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
+
+
+def test_fetches_a_profile_that_parses(greeter) -> None:
+    body = fetch_cpu_profile(greeter.pprof_url, 1)
+    assert body[:2] == b"\x1f\x8b"
+    profile = parse_profile(body)
+    assert profile.sample_type == "cpu" and 0.9e9 < profile.duration_ns < 2e9
+
+
+def test_second_request_while_profiling_is_the_go_500(greeter) -> None:
+    first: dict[str, bytes] = {}
+    thread = threading.Thread(target=lambda: first.setdefault("body", fetch_cpu_profile(greeter.pprof_url, 2)))
+    thread.start()
+    try:
+        time.sleep(0.5)
+        with pytest.raises(ProfileUnavailable) as caught:
+            fetch_cpu_profile(greeter.pprof_url, 1)
+    finally:
+        thread.join(timeout=15)
+    url = f"{greeter.pprof_url}/debug/pprof/profile"
+    assert caught.value.message == (f"cpu profile unavailable: {url} returned 500: "
+                                    "Could not enable CPU profiling: cpu profiling already in use")
+    assert caught.value.exit_code == EXIT_TOOL
+    assert parse_profile(first["body"]).total >= 0  # the first request was not disturbed
+
+
+def test_wrong_path_is_a_404(greeter) -> None:
+    with pytest.raises(ProfileUnavailable) as caught:
+        fetch_cpu_profile(greeter.pprof_url + "/elsewhere", 1)
+    assert caught.value.reason == (f"{greeter.pprof_url}/elsewhere/debug/pprof/profile returned 404: "
+                                   "404 page not found")
+
+
+def test_nothing_listening() -> None:
+    port = free_port()
+    with pytest.raises(ProfileUnavailable) as caught:
+        fetch_cpu_profile(f"http://127.0.0.1:{port}", 1)
+    assert caught.value.message == (f"cpu profile unavailable: cannot connect to "
+                                    f"http://127.0.0.1:{port}/debug/pprof/profile: Connection refused")
+
+
+class _Canned(http.server.BaseHTTPRequestHandler):
+    """Answers /<name>/debug/pprof/profile with the canned reply <name>."""
+
+    replies: dict[str, tuple[int, bytes, float]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
+        status, body, delay_s = self.replies[self.path.split("/")[1]]
+        time.sleep(delay_s)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def canned() -> Iterator[str]:
+    data = FIXTURE.read_bytes()
+    _Canned.replies = {
+        "junk": (200, b"<html>hello</html>", 0.0),
+        "truncated": (200, data[: len(data) // 2], 0.0),
+        "gzipjunk": (200, gzip.compress(b"not a profile" * 50), 0.0),
+        "empty": (200, b"", 0.0),
+        "slow": (200, data, 3.0),
+        "ok": (200, data, 0.0),
+    }
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("junk", "not a pprof profile"),
+    ("truncated", "truncated gzip data"),
+    ("gzipjunk", "not a pprof profile"),
+    ("empty", "the file is empty"),
+])
+def test_bodies_that_are_not_profiles(canned: str, name: str, problem: str) -> None:
+    with pytest.raises(ProfileUnavailable) as caught:
+        fetch_cpu_profile(f"{canned}/{name}", 1)
+    reason = caught.value.reason
+    assert reason.startswith(f"{canned}/{name}/debug/pprof/profile returned a body that is not a CPU profile: ")
+    assert problem in reason
+
+
+def test_a_server_slower_than_the_timeout(canned: str) -> None:
+    """The server answers after 3 s; waiting for it would have returned the profile."""
+    with pytest.raises(ProfileUnavailable) as caught:
+        fetch_cpu_profile(f"{canned}/slow", 1, timeout_s=1.5)
+    assert "sent no complete profile within 1.5 s" in caught.value.reason
+
+
+def test_canned_profile_is_returned_as_is(canned: str) -> None:
+    assert fetch_cpu_profile(f"{canned}/ok/", 1) == FIXTURE.read_bytes()
+
+
+def test_arguments_and_urls() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            fetch_cpu_profile("http://127.0.0.1:1", bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        fetch_cpu_profile("http://127.0.0.1:1", 5, timeout_s=5)
+    assert profile_url("http://h:6060") == "http://h:6060/debug/pprof/profile"
+    assert profile_url("http://h:6060/") == "http://h:6060/debug/pprof/profile"
+    assert profile_url("http://h:6060/debug/pprof") == "http://h:6060/debug/pprof/profile"
+    assert profile_url("http://h:6060/debug/pprof/profile/") == "http://h:6060/debug/pprof/profile"
+    assert default_fetch_timeout_s(2) == 7.0 and default_fetch_timeout_s(30) == 45.0

@@ -1,0 +1,27 @@
+"""Run records built in memory: a side with given per-repetition p95s (and CPU per request)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from perfgate.record import CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
+
+ENV = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3.11", ghz_version="v0.121.0")
+
+
+def record(role: str, p95_ms: list[float], *, rps: float = 1000.0, errors: int = 0,
+           cpu_us: list[float] | None = None, env: Environment = ENV) -> RunRecord:
+    reps = []
+    for index, p95 in enumerate(p95_ms, 1):
+        ok = 1000 - errors
+        load = LoadSample(count=1000, ok_count=ok, rps=rps, total_ns=int(1e9 * 1000 / rps), average_ns=10**6,
+                          fastest_ns=10**5, slowest_ns=10**8, p50_ns=int(p95 * 5e5), p90_ns=int(p95 * 9e5),
+                          p95_ns=int(p95 * 1e6), p99_ns=int(p95 * 1.5e6),
+                          status_counts=MappingProxyType({"OK": ok, "Unavailable": errors} if errors else {"OK": ok}),
+                          error_counts=MappingProxyType({}), end_reason="timeout")
+        service_cpu = int(cpu_us[index - 1] * 1e3 * ok) if cpu_us else None
+        reps.append(Repetition(index=index, started_at="t", ended_at="t", load=load, load_file=None,
+                               cpu=CpuCapture(status="disabled"), runq=RunqCapture(status="disabled"),
+                               service_cpu_ns=service_cpu))
+    return RunRecord(role=role, created_at="t", config_digest="d", target={}, load_settings={}, environment=env,
+                     repetitions=tuple(reps), complete=True)
