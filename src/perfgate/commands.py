@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from perfgate.verdict import Verdict
 
 # Each command imports what it uses inside its function, so `profile top`, `doctor` and `--help` start
-# without scipy, matplotlib, PyGithub or requests (tests/test_imports.py guards each command's import set).
+# without scipy, matplotlib, PyGithub or requests (tests/unit/test_imports.py guards each command's import set).
 
 FLAMEGRAPH_FILE = "flamegraph.svg"
 

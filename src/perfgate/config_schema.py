@@ -1,7 +1,7 @@
 """perfgate.yml's JSON Schema, generated from the config model (config.SCHEMA and the gate-rule tables).
 
 Editors (yaml-language-server) complete and check keys with it. It is derived, never edited:
-`make generate` writes schema/perfgate.schema.json, and tests/unit/config/test_config_schema.py
+`make generate` writes schema/perfgate.schema.json, and tests/unit/test_config_schema.py
 fails when the committed file differs from what the model gives. The model stays the judge: a few
 things it checks are beyond a schema (cross-field rules such as duet needing baseline_address, a
 command that shlex cannot split, 5.0 where an integer is expected), so the schema is at most more

@@ -295,7 +295,7 @@ def test_an_artifact_baseline_brings_its_history_and_the_gate_uses_it(fake_githu
 
 
 def test_an_artifact_baseline_and_its_history_download_each_zip_once(fake_github, tmp_path):
-    from ghapi.server import TEST_TOKEN
+    from support.ghapi.server import TEST_TOKEN
 
     from perfgate.baseline import open_baseline_and_history
 

@@ -8,17 +8,16 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from support.paths import ROOT
 
 from perfgate import config, config_schema
 from perfgate.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = ROOT / config_schema.SCHEMA_PATH
 EXAMPLE = ROOT / "examples" / "perfgate.yml"
 TARGET = {"address": "127.0.0.1:50051", "call": "greeter.Greeter/SayHello"}

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT, TEST_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-PROFILE = ROOT / "tests" / "data" / "pprof" / "greeter-base-1.pb.gz"
-OTHER_PROFILE = ROOT / "tests" / "data" / "pprof" / "greeter-cand-1.pb.gz"
+PROFILE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
+OTHER_PROFILE = TEST_DATA / "pprof" / "greeter-cand-1.pb.gz"
 
 # What a user waits for on every start: statistics, plotting, GitHub's client, HTTP, arrays.
 HEAVY = ("scipy", "numpy", "matplotlib", "github", "requests", "urllib3")
