@@ -29,7 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from perfgate.capture.pprof import parse_profile  # noqa: E402
@@ -88,7 +87,7 @@ def workload_profiles(workdir: Path, seconds: tuple[float, ...]) -> list[Path]:
 
 
 def check_agreement(path: Path) -> int:
-    from pprof_helpers import pprof_top_ns  # the tests' reading of pprof's -top -unit=ns table
+    from support.pprof import pprof_top_ns  # the tests' reading of pprof's -top -unit=ns table
 
     ours = parse_profile(path).functions
     theirs = pprof_top_ns(path)

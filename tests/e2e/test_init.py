@@ -17,8 +17,9 @@ import grpc
 import jsonschema
 import pytest
 import yaml
-from conftest import GREETER, ROOT, wait_for_port
 from grpc_reflection.v1alpha import reflection
+from support.greeter import wait_for_port
+from support.paths import GREETER, ROOT
 
 from perfgate import release
 from perfgate.cli import main

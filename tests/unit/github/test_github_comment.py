@@ -18,7 +18,6 @@ from perfgate.github import (
     upsert_sticky_comment,
 )
 
-
 REPO = "acme/greeter"
 PR = 42
 

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from ghapi.server import TEST_TOKEN, FakeGitHub
-from report_fixtures import pass_verdict
+from support.ghapi.server import TEST_TOKEN, FakeGitHub
+from support.report_fixtures import pass_verdict
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_PASS, EXIT_USAGE
 from perfgate.github import PR_CONTEXT_FILE, PrContext, write_pr_context
-
-pytest_plugins = ["ghapi.fixture"]
 
 REPO = "acme/greeter"
 FORK = "mallory/greeter"

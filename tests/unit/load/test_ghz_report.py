@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from runq_helpers import run_load
+from support.runq import run_load
 
 from perfgate.errors import ToolError
 from perfgate.load.ghz_report import read_report

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from runq_helpers import requires_root, run_load
+from support.runq import requires_root, run_load
 
 from perfgate.capture.runq import STATUS_OK, STATUS_PARTIAL, RunqCollector
 from perfgate.capture.runq_parse import parse_bpftrace_json

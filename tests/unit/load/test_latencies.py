@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_record import sample_record
+from support.records import sample_record
 
 from perfgate.errors import RecordError
 from perfgate.load.latencies import load_latencies, record_latencies, write_latencies

@@ -12,9 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pprof_helpers import SyntheticProfile
-
 from perfgate.record import CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
+from support.pprof import SyntheticProfile
 
 ENV = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3.11", ghz_version="v0.121.0")
 CALLS = 5000

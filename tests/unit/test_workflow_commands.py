@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hostile_records import write_profile, write_record
+from support.hostile_records import write_profile, write_record
 
 from perfgate.cli import main
 from perfgate.gha import _CommandSafeStream, annotation, command_safe, raw_stream

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import CALL, GHZ
+from support.greeter import CALL
+from support.paths import GHZ, TEST_DATA
 
 from perfgate.capture.layers import (
     ALLOCS,
@@ -27,7 +28,7 @@ from perfgate.capture.layers import (
 )
 from perfgate.capture.pprof import ProfileUnavailable
 
-CPU_FIXTURE = Path(__file__).parent / "data" / "pprof" / "greeter-base-1.pb.gz"
+CPU_FIXTURE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
 LEAK_EVERY = 50
 KNOBS = ("-regress-alloc-bytes", "65536", "-regress-lock-hold", "1ms", "-regress-lock-every", "10",
          "-regress-leak-every", str(LEAK_EVERY))

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 SPEC = importlib.util.spec_from_file_location("release_script", ROOT / "scripts" / "release.py")
 SCRIPT = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(SCRIPT)
