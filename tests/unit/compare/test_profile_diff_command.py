@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pprof_helpers import PPROF_FIXTURES, gobench_profile, have_go, pprof_top_ns
-from test_record import sample_record
+from support.pprof import PPROF_FIXTURES, gobench_profile, have_go, pprof_top_ns
+from support.records import sample_record
 
 from perfgate.capture.pprof import go_round, parse_profile
 from perfgate.capture.pprof_diff import normalized_diff, per_request_changes

@@ -9,14 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ghapi.server import TEST_TOKEN, FakeGitHub
-from hostile_records import write_record
+from support.ghapi.server import TEST_TOKEN, FakeGitHub
+from support.hostile_records import write_record
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_USAGE, BaselineError
 from perfgate.github import RetryPolicy, download_baseline_artifact
-
-pytest_plugins = ["ghapi.fixture"]
 
 ZEROS = 32 * 1024 * 1024  # inflates from ~32 KiB
 FAST = RetryPolicy(backoff_factor_s=0.0, max_wait_s=5.0, seconds_between_requests=0.0,

@@ -11,13 +11,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from hostile_records import edit_record, write_profile, write_record
+from support.hostile_records import edit_record, write_profile, write_record
+from support.paths import ROOT
 
 from perfgate import files
 from perfgate.cli import main
 from perfgate.errors import EXIT_USAGE
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILES = [{"main.work": 400_000_000 + 10_000_000 * i, "main.other": 300_000_000} for i in range(3)]
 
 
