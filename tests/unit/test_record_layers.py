@@ -8,7 +8,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
-from test_record import sample_record
+from support.records import sample_record
 
 from perfgate.errors import RecordError
 from perfgate.record import GoroutineCapture, LayerCapture, load_record

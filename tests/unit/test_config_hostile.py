@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_USAGE
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET = "target: {address: 127.0.0.1:1, call: a.B/C}\n"
 
 
