@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from support.paths import ROOT
 
 from perfgate.build.elf import interpreter
 from perfgate.build.git import WORKTREE_PREFIX

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from perfgate.build.compile import compile_side, log_tail
 from perfgate.build.elf import interpreter
@@ -18,7 +19,6 @@ from perfgate.build.manifest import BUILDS_FILE, Builds, BuiltSide, read_builds
 from perfgate.build.plan import BuildPlan, read_plan
 from perfgate.errors import EXIT_TOOL, EXIT_USAGE, BuildError, ConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
 SRC = ROOT / "src"
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 
