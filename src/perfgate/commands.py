@@ -45,7 +45,7 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
         resolve_source,
     )
     from perfgate.load.ghz import find_ghz
-    from perfgate.measure import measure, measure_interleaved
+    from perfgate.measure.schedules import measure, measure_interleaved
 
     ghz = find_ghz()
     out = Path(config.output)
@@ -105,7 +105,7 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
     from perfgate.baseline import BaselineHistory
     from perfgate.compare.inputs import load_inputs
     from perfgate.gate import decide
-    from perfgate.measure import utc_now
+    from perfgate.measure.session import utc_now
     from perfgate.publish import publish_verdict
 
     history = history or BaselineHistory()
