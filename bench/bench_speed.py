@@ -12,6 +12,9 @@ example service on loopback; each measured step is a fresh process, rounds inter
 2. **Gate overhead.** `perfgate run --compare-to BASE` with pprof and the kernel view on: its wall time
    minus the sum of its load windows (the warm-up and every repetition, as ghz timed them).
 3. **compare + all reports** of two 6-repetition records: CPU of the whole `perfgate compare` process.
+4. **The kernel collector per repetition**, side by side in one run: for each window of ghz load, the time
+   spent outside the load when bpftrace is started and stopped around every window (how perfgate worked
+   before) and when one bpftrace stays attached and the window is cut out by two marks (how it works now).
 """
 
 from __future__ import annotations
@@ -248,6 +251,56 @@ def part_compare(workdir: Path, rounds: int) -> dict:
     return {"runs": runs, "plots": sorted(p.name for p in (workdir / "compare-0").glob("*.png"))}
 
 
+def part_collector(workdir: Path, rounds: int, windows: int) -> dict:
+    """Wall time outside the load windows: bpftrace started/stopped per window vs attached once, marks."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from perfgate.capture.runq import RunqCollector
+
+    grpc, pprof = free_port(), free_port()
+    greeter = subprocess.Popen([str(GREETER), "-grpc-addr", f"127.0.0.1:{grpc}", "-pprof-addr",  # noqa: S603
+                                f"127.0.0.1:{pprof}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ghz = [str(ROOT / ".tools" / "bin" / "ghz"), "--insecure", "--call", "greeter.Greeter/SayHello", "-d",
+           '{"name": "perfgate"}', "-z", "1s", "-c", "2", "--rps", "200", "-O", "json", "-o", os.devnull,
+           f"127.0.0.1:{grpc}"]
+    time.sleep(1.0)
+    per_window, once = [], []
+    try:
+        for round_index in range(rounds):
+            for mode in (("per window", "once") if round_index % 2 == 0 else ("once", "per window")):
+                outside = 0.0
+                collector = RunqCollector(service_comm=None, service_pids=[greeter.pid],
+                                          raw_path=workdir / f"collector-{round_index}-{mode}.jsonl")
+                begin = time.perf_counter()
+                if mode == "once":
+                    collector.start()
+                outside += time.perf_counter() - begin
+                for index in range(windows):
+                    begin = time.perf_counter()
+                    if mode == "once":
+                        collector.begin_window()
+                    else:
+                        collector = RunqCollector(service_comm=None, service_pids=[greeter.pid],
+                                                  raw_path=workdir / f"collector-{round_index}-{index}.jsonl")
+                        collector.start()
+                    loaded = time.perf_counter()
+                    run(ghz, stdout=subprocess.DEVNULL)
+                    ended = time.perf_counter()
+                    if mode == "once":
+                        collector.end_window(workdir / f"window-{index}.jsonl").stats()
+                    else:
+                        collector.stop()
+                    outside += (loaded - begin) + (time.perf_counter() - ended)
+                begin = time.perf_counter()
+                if mode == "once":
+                    collector.stop()
+                outside += time.perf_counter() - begin
+                (once if mode == "once" else per_window).append(outside)
+    finally:
+        greeter.kill()
+        greeter.wait()
+    return {"windows": windows, "per_window_s": per_window, "once_s": once}
+
+
 def med(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -267,7 +320,7 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
         ratios = [s / j for s, j in zip(step_cpu, load_cpu, strict=True)]
         cmp_cpu = [r["cpu_s"] for r in million["compare"]]
         lines += [
-            f"**1,000,000 requests** (a {million['report_mb']:.0f} MB ghz report):", "",
+            f"**{million['calls']:,} requests** (a {million['report_mb']:.0f} MB ghz report):", "",
             "| step | CPU | vs `json.load` | peak RSS |", "|---|---:|---:|---:|",
             f"| `json.load` of the report | {med(load_cpu):.2f} s ({span(load_cpu)}) | 1 | "
             f"{med([r['rss_mb'] for r in million['json_load']]):.0f} MB |",
@@ -295,12 +348,20 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
         cpu = [r["cpu_s"] for r in compare["runs"]]
         lines += [f"**`perfgate compare` + all reports**, 6+6 repetitions ({len(compare['plots'])} plots): "
                   f"**{med(cpu):.2f} s CPU** ({span(cpu)}), the whole process.", ""]
+    collector = results.get("collector")
+    if collector:
+        ratios = [o / p for o, p in zip(collector["once_s"], collector["per_window_s"], strict=True)]
+        lines += [f"**Kernel collector outside the load**, {collector['windows']} windows of 1 s, side by side: "
+                  f"bpftrace started and stopped per window {med(collector['per_window_s']):.1f} s "
+                  f"({span(collector['per_window_s'])}), attached once and cut by marks "
+                  f"**{med(collector['once_s']):.2f} s** ({span(collector['once_s'])}); ratio {med(ratios):.3f} "
+                  f"({span(ratios)}).", ""]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="*", default=["million", "overhead", "compare"])
+    parser.add_argument("--parts", nargs="*", default=["collector", "million", "overhead", "compare"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--repetitions", type=int, default=10, help="for the gate overhead")
@@ -319,6 +380,8 @@ def main() -> int:
             results["overhead"] = part_overhead(workdir, args.rounds, args.repetitions)
         if "compare" in args.parts:
             results["compare"] = part_compare(workdir, args.rounds)
+        if "collector" in args.parts:
+            results["collector"] = part_collector(workdir, args.rounds, args.repetitions)
     load = (load_before, "/".join(f"{v:.1f}" for v in os.getloadavg()))
     text = markdown(results, load)
     print(text)
