@@ -44,7 +44,8 @@ def write_latencies(path: Path, latencies_ns: np.ndarray) -> None:
 
 
 def load_latencies(path: Path) -> np.ndarray:
-    """The array at `path` as int64 ns; RecordError if it is not one of ours (records may come from forks)."""
+    """The array at `path` in ns, as stored (uint32, or uint64 past 4.29 s); RecordError if it is not one of
+    ours (records may come from forks)."""
     import numpy as np
 
     try:
@@ -57,7 +58,7 @@ def load_latencies(path: Path) -> np.ndarray:
         raise RecordError(f"{path}: expected a 1-D uint32/uint64 array of ns, got {getattr(values, 'dtype', '?')}")
     if values.size and int(values.max()) > 2**62:
         raise RecordError(f"{path}: a latency above 2^62 ns; not a perfgate latency array")
-    return values.astype(np.int64)
+    return values
 
 
 def repetition_latencies(record: RunRecord, repetition: Repetition) -> np.ndarray:
@@ -75,8 +76,8 @@ def repetition_latencies(record: RunRecord, repetition: Repetition) -> np.ndarra
 
 
 def record_latencies(record: RunRecord) -> np.ndarray:
-    """Every OK repetition's OK latencies (ns), in repetition order."""
+    """Every OK repetition's OK latencies (ns, unsigned), in repetition order."""
     import numpy as np
 
     parts = [repetition_latencies(record, repetition) for repetition in record.ok_repetitions]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
