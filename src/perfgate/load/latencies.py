@@ -1,7 +1,9 @@
 """Per-request latencies stored once, compactly, beside the record: `load/rep-NN.latency.npy`.
 
-The OK calls' latencies in ns, in ghz's order, as a NumPy `.npy` array: uint32 (4 bytes a call) when every
-latency is under 4.29 s, uint64 otherwise; exact either way. Written at measure time from the one streaming
+The OK calls' latencies in ns, sorted ascending, as a NumPy `.npy` array: uint32 (4 bytes a call) when every
+latency is under 4.29 s, uint64 otherwise; exact either way. Sorted, because what reads them wants quantiles
+and CDFs: a record's runs then merge in one linear pass (the order ghz completed the calls in stays in its
+report). Written at measure time from the one streaming
 read of ghz's report (load/ghz_report.py), so nothing later parses raw ghz JSON again. Records from before
 the array existed (schema 1) have none: `read_latencies` streams their raw report once instead.
 """
@@ -35,7 +37,7 @@ def write_latencies(path: Path, latencies_ns: np.ndarray) -> None:
     if values.ndim != 1 or (values.size and values.min() < 0):
         raise ValueError("latencies must be a 1-D array of non-negative nanoseconds")
     small = not values.size or values.max() <= np.iinfo(np.uint32).max
-    compact = values.astype(np.uint32 if small else np.uint64, copy=False)
+    compact = np.sort(values.astype(np.uint32 if small else np.uint64, copy=False))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.tmp")
     with open(partial, "wb") as stream:
@@ -76,8 +78,11 @@ def repetition_latencies(record: RunRecord, repetition: Repetition) -> np.ndarra
 
 
 def record_latencies(record: RunRecord) -> np.ndarray:
-    """Every OK repetition's OK latencies (ns, unsigned), in repetition order."""
+    """Every OK repetition's OK latencies (ns), sorted ascending: the sorted runs merged (one linear pass)."""
     import numpy as np
 
     parts = [repetition_latencies(record, repetition) for repetition in record.ok_repetitions]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+    merged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+    del parts
+    merged.sort(kind="stable")  # timsort: sorted runs merge in linear time
+    return merged

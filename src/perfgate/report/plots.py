@@ -138,22 +138,27 @@ def side_cdf(role: str, record: RunRecord) -> Cdf | None:
     side's is read, so memory holds one side's latencies at a time (in ns, as stored: 4 bytes a call)."""
     from perfgate.load.latencies import record_latencies
 
-    values = record_latencies(record)
-    if not values.size:
+    ordered = record_latencies(record)  # sorted
+    if not ordered.size:
         return None
-    xs, ys = ecdf_points(values)
-    p999 = float(np.quantile(values, 0.999, method="inverted_cdf"))
-    return Cdf(role, np.asarray(xs, dtype=np.float64) / 1e6, ys, int(values.size), p999 / 1e6)
+    xs, ys = ecdf_points(ordered)
+    p999 = float(ordered[_rank(ordered.size, 0.999)])
+    return Cdf(role, np.asarray(xs, dtype=np.float64) / 1e6, ys, int(ordered.size), p999 / 1e6)
 
 
-def ecdf_points(values: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """(x, F(x)) of the empirical CDF; above max_points values, the quantiles at evenly spaced levels
-    (numpy partitions for them: no full sort of a million values)."""
-    n = values.size
+def ecdf_points(ordered: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, F(x)) of the empirical CDF of sorted values; above max_points values, the values at evenly spaced
+    levels (numpy's "inverted_cdf" quantiles, picked by rank from the sorted values)."""
+    n = ordered.size
     if n <= max_points:
-        return np.sort(values), np.arange(1, n + 1) / n
+        return ordered, np.arange(1, n + 1) / n
     levels = np.linspace(1 / n, 1.0, max_points)
-    return np.quantile(values, levels, method="inverted_cdf"), levels
+    return ordered[_rank(n, levels)], levels
+
+
+def _rank(n: int, level):  # noqa: ANN001, ANN202 - a float or an array of them
+    """The 0-based index of the inverted-CDF quantile at `level` among n sorted values."""
+    return np.clip(np.ceil(np.asarray(level) * n - 1e-9).astype(np.int64) - 1, 0, n - 1)
 
 
 def draw_latency_cdf(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
