@@ -69,7 +69,7 @@ def classify(
             seen = f"worse {summary}, {significance}"
             mde = f"has a minimum detectable {_noun(c)} of {fmt_mde(c)}"
         else:
-            seen = f"no significant change {summary}"
+            seen = f"{_not_significant(c, p_adjusted)} {summary}"
             mde = f"could only have detected {_noun(c)}s > {fmt_mde(c)}"
         return Classification(
             INCONCLUSIVE,
@@ -86,9 +86,18 @@ def classify(
         return Classification(PASS, f"{c.name}: improved {summary}, p={fmt_p(c.p_two_sided)} (two-sided)")
     return Classification(
         PASS,
-        f"{c.name}: no significant change {summary}, {significance}; {_article(c)} {_noun(c)} beyond "
+        f"{c.name}: {_not_significant(c, p_adjusted)} {summary}, {significance}; {_article(c)} {_noun(c)} beyond "
         f"{fmt_worse_bound(c)} ruled out ({_bound_label(c)}); could have detected {_noun(c)}s > {fmt_mde(c)}",
     )
+
+
+def _not_significant(c: MetricComparison, p_adjusted: float) -> str:
+    """'no significant change', unless the interval (alpha a tail, unadjusted) says worse and only the
+    multiple-testing correction took significance away: then the words say that, beside that interval."""
+    if _interval_agrees(c) and (c.worse_shift or 0.0) > 0 and c.p_value < c.alpha <= p_adjusted:
+        return (f"worse, but not significant after the correction over {c.n_tests} rules "
+                f"(p={fmt_p(c.p_value)}, adjusted {fmt_p(p_adjusted)}):")
+    return "no significant change"
 
 
 def _interval_agrees(c: MetricComparison) -> bool:

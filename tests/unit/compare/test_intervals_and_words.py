@@ -144,3 +144,16 @@ def test_the_report_headline_names_no_metric_that_did_not_move_significantly():
     moved = compare_metric("latency.p95", rps_like(rng, 10, 10, 0.02), rps_like(rng, 10, 13, 0.02),
                            higher_is_worse=True, unit="ms", scale="log")
     assert biggest_mover([*same, moved]) is moved
+
+
+def test_an_interval_on_the_worse_side_is_never_called_no_change():
+    """Raw p < alpha puts the interval (alpha a tail) on the worse side; if only Holm took the significance
+    away, the sentence says so instead of "no significant change" beside that interval."""
+    base = [10.0, 10.2, 9.9, 10.1, 10.0, 9.8]
+    cand = [10.6, 10.9, 9.85, 10.8, 10.4, 10.7]
+    got = compare_paired_metric("latency.p95", base, cand, higher_is_worse=True, unit="ms", scale="log", n_tests=3)
+    assert got.excludes_no_change and got.p_value < 0.05
+    verdict = classify(got, p_adjusted=min(1.0, 3 * got.p_value), max_worse_rel=0.10)
+    assert verdict.outcome in (PASS, INCONCLUSIVE)
+    assert "no significant change" not in verdict.reason
+    assert "worse, but not significant after the correction over 3 rules" in verdict.reason
