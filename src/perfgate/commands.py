@@ -121,12 +121,18 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
 
 def with_flamegraph(verdict: Verdict, inputs: ComparisonInputs, out: Path, *, title: str) -> Verdict:
     """The differential flame graph of both sides' profiles, when both have any."""
+    from perfgate.compare.functions import cpu_per_request_sides
     from perfgate.report.flamegraph import write_diff_flamegraph
 
     if not verdict.cpu.available or inputs.baseline is None:
         return verdict
-    path = write_diff_flamegraph(inputs.baseline.profiles, inputs.candidate.profiles, out / FLAMEGRAPH_FILE,
-                                 title=f"{title}: CPU share, candidate vs baseline")
+    scaled = cpu_per_request_sides(inputs.baseline, inputs.candidate)
+    if scaled is None:
+        path = write_diff_flamegraph(inputs.baseline.profiles, inputs.candidate.profiles, out / FLAMEGRAPH_FILE,
+                                     title=f"{title}: CPU share, candidate vs baseline")
+    else:
+        path = write_diff_flamegraph(scaled[0], scaled[1], out / FLAMEGRAPH_FILE, unit="µs",
+                                     title=f"{title}: CPU per request, candidate vs baseline")
     return replace(verdict, cpu=replace(verdict.cpu, flamegraph_file=str(path)))
 
 

@@ -23,6 +23,7 @@ from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.classify import classify
 from perfgate.compare.contention import ContentionView, figures_of, judge
+from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
 from perfgate.compare.inputs import (
     ComparisonInputs,
     SideInputs,
@@ -32,9 +33,7 @@ from perfgate.compare.inputs import (
     same_run,
 )
 from perfgate.compare.mode import run_setup
-from perfgate.compare.movers import MoverTest, mover_test
 from perfgate.compare.paired import compare_paired_metric, min_pairs
-from perfgate.compare.profile import FunctionShareDiff, diff_profiles
 from perfgate.compare.runs import (
     MIN_RUNS_TO_ESTIMATE,
     configured_noise,
@@ -48,7 +47,6 @@ from perfgate.config import Config, GateRule
 from perfgate.verdict import (
     CpuView,
     EnvironmentDiff,
-    FunctionMove,
     KernelView,
     RecordSummary,
     RuleOutcome,
@@ -57,7 +55,6 @@ from perfgate.verdict import (
     worst,
 )
 
-TOP_MOVERS = 10
 DRIFT_UNKNOWN = "run drift unknown"  # RuleOutcome.evidence["cause"] of a FAIL made INCONCLUSIVE by it
 DEFAULT_DEPTH_THRESHOLD = 5
 STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
@@ -428,33 +425,21 @@ def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
 
 # ---------------------------------------------------------------- CPU view
 def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
-    """Risers and fallers of the CPU profile diff, each with its p-value adjusted (Benjamini-Hochberg) over
-    every function the diff tested: a profile has hundreds, so unadjusted some always look significant."""
+    """Risers and fallers of the CPU profile diff in µs of CPU per request (compare/functions.py), each
+    function's change tested and Benjamini-Hochberg-adjusted over the functions tested; shares beside.
+    In shares only when neither side's CPU per request is known."""
     base, cand = inputs.baseline, inputs.candidate
     if base is None or not base.profiles or not cand.profiles:
         side = cand if not cand.profiles else base
         return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
-    diff = diff_profiles(base.profiles, cand.profiles)
-    movers = mover_test(diff.functions)
-    by_name = {f.function: f for f in diff.functions}
-
-    def move(name: str) -> FunctionMove:
-        return _move(by_name[name], movers, config.compare.alpha)
-
-    risers = [move(r.function) for r in diff.risers[:TOP_MOVERS]]
-    fallers = [move(name) for name in diff.fallers[:TOP_MOVERS]]
-    return CpuView(available=True, risers=tuple(risers), fallers=tuple(fallers), functions_tested=movers.tested,
+    scaled = cpu_per_request_sides(base, cand)
+    if scaled is not None:
+        found, basis = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha), scaled[2]
+    else:
+        found, basis = share_moves(base.profiles, cand.profiles, alpha=config.compare.alpha), None
+    return CpuView(available=True, unit=found.unit, per_request_basis=basis, risers=found.risers,
+                   fallers=found.fallers, functions_tested=found.tested,
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
-
-
-def _move(diff: FunctionShareDiff, movers: MoverTest, alpha: float) -> FunctionMove:
-    """The function's share change; p-values from the mover test (None: too small a share to be tested)."""
-    p_adjusted = movers.p_adjusted.get(diff.function)
-    return FunctionMove(function=diff.function, kind="cum", baseline_share_pct=diff.baseline_cum_share_pct,
-                        candidate_share_pct=diff.candidate_cum_share_pct, change_pp=diff.cum_change_pp,
-                        rel_change=diff.cum_rel_change, p_value=movers.p_values.get(diff.function),
-                        status=diff.status, p_adjusted=p_adjusted,
-                        significant=p_adjusted is not None and p_adjusted < alpha)
 
 
 def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> MetricComparison | None:
@@ -643,11 +628,24 @@ def headline(outcome: str, rules: Sequence[RuleOutcome], cpu: CpuView) -> str:
 
 
 def cpu_mover_text(cpu: CpuView) -> str:
-    """The function whose share of CPU rose most among those whose change is significant, or that none is."""
+    """The function whose CPU cost rose most among those whose change is significant, or that none is."""
+    measure = "CPU per request" if cpu.unit != "%" else "share of CPU"
     if not cpu.significant_risers:
-        return f"no function's share of CPU changed significantly ({cpu.functions_tested} tested)"
+        return f"no function's {measure} changed significantly ({cpu.functions_tested} tested)"
     top = cpu.significant_risers[0]
-    return f"CPU mover {top.function} {top.change_pp:+.1f} pp (adjusted p={top.p_adjusted:.2g})"
+    return f"CPU mover {top.function} {format_move(top.change, top.unit)} (adjusted p={top.p_adjusted:.2g})"
+
+
+def format_move(change: float, unit: str) -> str:
+    """A function's change: "+12.3 µs/request", "+64.0 kB/request", "+4.1 pp" for shares."""
+    if unit == "%":
+        return f"{change:+.1f} pp"
+    if unit == "B":
+        size = abs(change)
+        scaled, suffix = next(((size / f, s) for f, s in ((2**30, "GB"), (2**20, "MB"), (2**10, "kB"))
+                               if size >= f), (size, "B"))
+        return f"{'+' if change >= 0 else '-'}{scaled:.1f} {suffix}/request"
+    return f"{change:+.3g} {unit}/request"
 
 
 def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff],

@@ -3,7 +3,8 @@
 Renderers (report/*, github/, gha.py) read a Verdict and decide nothing. `Verdict.from_dict`
 reads verdict.json back, so the fork-safe workflow_run job can publish a verdict it did not compute.
 
-verdict.json format history: 1 (perfgate 0.1.0) first format.
+verdict.json format history: 1 (perfgate 0.1.0) first format; 2: the CPU movers are costs per request
+(FunctionMove.unit, baseline, candidate, change; shares beside), not shares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.compare.contention import ContentionView
+from perfgate.compare.functions import FunctionMove
 from perfgate.compare.stats import MetricComparison, Outcome
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
@@ -26,7 +28,7 @@ from perfgate.errors import (
 from perfgate.files import MAX_JSON_DOCUMENT_BYTES, FileRefused, parse_json, read_capped
 from perfgate.typed import type_problems
 
-VERDICT_SCHEMA_VERSION = 1
+VERDICT_SCHEMA_VERSION = 2
 VERDICT_FILE = "verdict.json"
 OUTCOME_ORDER: dict[str, int] = {"SKIP": -1, "PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
 
@@ -59,28 +61,6 @@ class RuleOutcome:
 
 
 @dataclass(frozen=True)
-class FunctionMove:
-    """How one function's share of CPU moved between the sides (medians across repetitions).
-
-    p_value is the function's own two-sided test (compare/movers.py; None when its share was too small to
-    test); p_adjusted the same after the Benjamini-Hochberg correction over every function tested
-    (CpuView.functions_tested); significant: p_adjusted < alpha. Reports name a function as having moved
-    only when it is significant.
-    """
-
-    function: str
-    kind: str  # "flat" | "cum"
-    baseline_share_pct: float
-    candidate_share_pct: float
-    change_pp: float
-    rel_change: float | None
-    p_value: float | None
-    status: str  # "changed" | "appeared" | "vanished"
-    p_adjusted: float | None = None
-    significant: bool = False
-
-
-@dataclass(frozen=True)
 class CpuView:
     available: bool
     reason: str | None = None
@@ -90,6 +70,8 @@ class CpuView:
     pprof_diff_command: str | None = None
     flamegraph_file: str | None = None
     functions_tested: int = 0  # the family of the movers' multiple-testing correction
+    unit: str = "µs"  # of the movers' figures: CPU µs per request, or "%" (shares) when that is not known
+    per_request_basis: str | None = None  # where CPU per request came from (compare/functions.py)
 
     @property
     def significant_risers(self) -> tuple[FunctionMove, ...]:

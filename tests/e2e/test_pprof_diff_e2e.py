@@ -36,7 +36,7 @@ def test_greeter_regression_ranks_checksum_payload_first(start_greeter) -> None:
     diff = measure(4)
     if diff.risers[0].function != "main.checksumPayload" and diff.function("main.checksumPayload").cum_p_value >= 0.05:
         diff = measure(4)  # too noisy to tell: judge the ranking on 8 repetitions a side
-    ranking = [(r.function, round(r.cum_change_pp, 2)) for r in diff.risers[:5]]
+    ranking = [(r.function, round(r.cum_change, 2)) for r in diff.risers[:5]]
     assert diff.risers[0].function == "main.checksumPayload", ranking
-    if diff.function("main.chainSHA256").cum_change_pp > 0:  # its helper, when it rose too, is folded in
+    if diff.function("main.chainSHA256").cum_change > 0:  # its helper, when it rose too, is folded in
         assert "main.chainSHA256" in diff.risers[0].explains, ranking

@@ -139,7 +139,7 @@ def test_a_damaged_record_skips_its_plots_instead_of_crashing(records, tmp_path)
     plots = write_plots(verdict, tmp_path / "out")
     assert "rep-02." in plots.skipped["latency_cdf"]
     assert "No such file" in plots.skipped["latency_cdf"] or "no report" in plots.skipped["latency_cdf"]
-    assert plots.skipped["cpu_delta"] == "no function's share of CPU moved"
+    assert plots.skipped["cpu_delta"] == "no function's CPU cost moved"
     assert "runq_histogram" in plots and "percentiles" in plots  # the candidate's record.json is intact
 
 

@@ -85,14 +85,20 @@ def summary(role: str, p95: tuple[float, ...], *, path: str = "", sha: str = "01
 FUNCTIONS_TESTED = 50
 
 
+CPU_PER_REQUEST_US = (250.0, 275.0)  # baseline, candidate: a mover's share is its cost over these
+
+
 def move(function: str, base: float, cand: float, p: float | None = 0.0002, status: str = "changed",
          kind: str = "flat") -> FunctionMove:
-    """A mover whose adjusted p is a Bonferroni-like stand-in for the gate's Benjamini-Hochberg over 50."""
+    """A mover costing `base` and `cand` µs of CPU per request; its adjusted p is a Bonferroni-like stand-in
+    for the gate's Benjamini-Hochberg over 50."""
     adjusted = None if p is None else min(1.0, p * FUNCTIONS_TESTED)
-    return FunctionMove(function=function, kind=kind, baseline_share_pct=base, candidate_share_pct=cand,
-                        change_pp=round(cand - base, 4), rel_change=(cand - base) / base if base else None,
+    return FunctionMove(function=function, kind=kind, unit="µs", baseline=base, candidate=cand,
+                        change=round(cand - base, 4), rel_change=(cand - base) / base if base else None,
                         p_value=p, status=status, p_adjusted=adjusted,
-                        significant=adjusted is not None and adjusted < 0.05)
+                        significant=adjusted is not None and adjusted < 0.05,
+                        baseline_share_pct=100 * base / CPU_PER_REQUEST_US[0],
+                        candidate_share_pct=100 * cand / CPU_PER_REQUEST_US[1])
 
 
 PPROF_COMMAND = ("go tool pprof -top -normalize -diff_base=perfgate-out/baseline/cpu/rep-01.pb.gz "
@@ -128,6 +134,7 @@ def fail_verdict() -> Verdict:
         suggestions=(),
         rules=rules, metrics=comparisons,
         cpu=CpuView(available=True, risers=risers, fallers=fallers, functions_tested=FUNCTIONS_TESTED,
+                    per_request_basis="process CPU time",
                     cpu_per_request=by_name["cpu_per_request"], pprof_diff_command=PPROF_COMMAND,
                     flamegraph_file="cpu/diff.svg"),
         kernel=KernelView(available=True, scope="service", baseline_runq_p99_us=48.0,

@@ -33,6 +33,7 @@ class SideInputs:
     profiles: tuple[CpuProfile, ...]
     profile_files: tuple[str, ...]
     profile_ok_calls: tuple[float, ...]
+    profile_process_cpu_us: tuple[float | None, ...]  # per profile: its repetition's process CPU per request
     runq: tuple[RunqStats, ...]
     contention: tuple[tuple[int, ContentionWindow | None], ...] = ()  # (repetition index, its figures)
     capacity_rps: tuple[float, ...] = ()  # the capacity probes of the repetition pairs, in order (duet, automatic rate)
@@ -101,9 +102,8 @@ def side_inputs(record: RunRecord) -> SideInputs:
     reps = record.ok_repetitions
     latency = {name: tuple(_ms(rep, name) for rep in reps if rep.load.percentile_ns(name) is not None)
                for name in PERCENTILE_NAMES}
-    profiles, files, ok_calls, cpu_per_request, cpu_problems = _cpu(record, reps)
-    process_cpu_per_request = tuple(rep.service_cpu_ns / rep.load.ok_count / 1e3 for rep in reps
-                                    if rep.service_cpu_ns and rep.load.ok_count)
+    profiles, files, ok_calls, profile_process, cpu_per_request, cpu_problems = _cpu(record, reps)
+    process_cpu_per_request = tuple(value for rep in reps if (value := process_cpu_us(rep)) is not None)
     runq = tuple(rep.runq.stats for rep in reps if rep.runq.stats is not None)
     runq_problems = tuple(sorted({rep.runq.reason for rep in reps if rep.runq.reason}))
     return SideInputs(
@@ -112,7 +112,7 @@ def side_inputs(record: RunRecord) -> SideInputs:
         error_rate=tuple(rep.load.error_rate for rep in reps),
         calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
         cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
-        profiles=profiles, profile_files=files, profile_ok_calls=ok_calls,
+        profiles=profiles, profile_files=files, profile_ok_calls=ok_calls, profile_process_cpu_us=profile_process,
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
         cpu_problems=cpu_problems, runq_problems=runq_problems,
         capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"))
@@ -122,8 +122,15 @@ def _ms(rep: Repetition, name: str) -> float:
     return rep.load.percentile_ns(name) / 1e6
 
 
+def process_cpu_us(rep: Repetition) -> float | None:
+    """The service's CPU per OK call over the repetition's load window, from its CPU clock; None unknown."""
+    if not rep.service_cpu_ns or not rep.load or not rep.load.ok_count:
+        return None
+    return rep.service_cpu_ns / rep.load.ok_count / 1e3
+
+
 def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
-    profiles, files, ok_calls, per_request, problems = [], [], [], [], set()
+    profiles, files, ok_calls, process, per_request, problems = [], [], [], [], [], set()
     for rep in reps:
         if rep.cpu.status != "ok" or not rep.cpu.file:
             if rep.cpu.reason and rep.cpu.status != "disabled":
@@ -143,9 +150,11 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
         profiles.append(profile)
         files.append(str(record.file(rep.cpu.file)))
         ok_calls.append(calls)
+        process.append(process_cpu_us(rep))
         if calls > 0:
             per_request.append(profile.total / calls / 1e3)
-    return tuple(profiles), tuple(files), tuple(ok_calls), tuple(per_request), tuple(sorted(problems))
+    return (tuple(profiles), tuple(files), tuple(ok_calls), tuple(process), tuple(per_request),
+            tuple(sorted(problems)))
 
 
 def calls_during_profile(rep: Repetition, profile: CpuProfile) -> float:

@@ -1,30 +1,34 @@
-"""Which functions' share of the CPU moved significantly: the test behind naming a "CPU mover".
+"""Which functions' cost moved significantly: the test behind naming a "mover" (CPU, allocations, delay).
 
 A profile has hundreds of functions; at p < 0.05 a dozen move in every A/A run, so a name needs a
 correction over the family. The per-repetition rank test of the profile diff cannot survive one at the
 repetition counts a gate has (its smallest two-sided p is 0.0022 at 6 against 6, while Benjamini-Hochberg
-over 150 functions asks 0.0003 of a lone mover), so movers are tested on what a share is: a binomial
-proportion of a profile's samples. The arcsine square root makes its variance the same at every level
-(1 / 4N for N samples), Welch's t compares the repetitions' transformed shares (no equal variances
-assumed: a side with shorter profiles is noisier), and Benjamini-Hochberg adjusts over the functions that
-hold at least MIN_SHARE_PCT of the CPU on average over both sides. That filter uses the pooled level,
-which says nothing about the difference between the sides, so it shrinks the family without biasing the
-test (independent filtering, Bourgon et al. 2010). docs/statistics.md ("Naming a mover") has the figures.
+over 150 functions asks 0.0003 of a lone mover), so movers are tested with Welch's t on a transform that
+makes a function's sampling variance about the same at every level: a share is a binomial proportion of a
+profile's samples, and the arcsine square root gives it variance 1 / 4N for N samples; a cost per request
+is a count of samples times the repetition's scale, and the square root does the same for counts (no
+equal variances assumed across the sides: a side with shorter profiles is noisier). Benjamini-Hochberg
+adjusts over the functions that hold at least MIN_SHARE_PCT of the profile on average over both sides.
+That filter uses the pooled level, which says nothing about the difference between the sides, so it
+shrinks the family without biasing the test (independent filtering, Bourgon et al. 2010).
+docs/statistics.md ("Naming a mover") has the figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats
 
-from perfgate.compare.profile import FunctionShareDiff
+from perfgate.compare.profile import FunctionDiff
 from perfgate.compare.stats import adjust_pvalues
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
 MIN_REPETITIONS = 2  # per side: Welch's t needs a spread on each side
+Transform = Literal["share", "per_request"]
 
 
 @dataclass(frozen=True)
@@ -36,29 +40,44 @@ class MoverTest:
     tested: int
 
 
-def mover_test(functions: Sequence[FunctionShareDiff]) -> MoverTest:
-    """Welch's t on arcsine-square-root cum shares per function, BH over those with enough CPU to test."""
-    family = [f for f in functions
-              if min(len(f.baseline_cum_shares_pct), len(f.candidate_cum_shares_pct)) >= MIN_REPETITIONS
-              and _pooled_mean(f) >= MIN_SHARE_PCT]
-    if not family:
+def mover_family(shares: Sequence[FunctionDiff]) -> frozenset[str]:
+    """The functions of a share diff with enough repetitions and at least MIN_SHARE_PCT on average to be tested."""
+    return frozenset(f.function for f in shares
+                     if min(len(f.baseline_cum), len(f.candidate_cum)) >= MIN_REPETITIONS
+                     and _pooled_mean(f) >= MIN_SHARE_PCT)
+
+
+def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | None = None,
+               transform: Transform = "share") -> MoverTest:
+    """Welch's t per function on its transformed per-repetition cum figures, BH over the family.
+
+    transform "share": the figures are shares in % (arcsine square root), and the family defaults to
+    mover_family(functions); "per_request": costs per request (square root), family from the share diff.
+    """
+    chosen = mover_family(functions) if family is None else frozenset(family)
+    tested = [f for f in functions if f.function in chosen
+              and min(len(f.baseline_cum), len(f.candidate_cum)) >= MIN_REPETITIONS]
+    if not tested:
         return MoverTest({}, {}, 0)
-    base = _transformed([f.baseline_cum_shares_pct for f in family])
-    cand = _transformed([f.candidate_cum_shares_pct for f in family])
+    base = _transformed([f.baseline_cum for f in tested], transform)
+    cand = _transformed([f.candidate_cum for f in tested], transform)
     p_values = _welch(base, cand)
     adjusted = adjust_pvalues(p_values, "bh")
-    names = [f.function for f in family]
-    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(family))
+    names = [f.function for f in tested]
+    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(tested))
 
 
-def _pooled_mean(f: FunctionShareDiff) -> float:
-    values = (*f.baseline_cum_shares_pct, *f.candidate_cum_shares_pct)
+def _pooled_mean(f: FunctionDiff) -> float:
+    values = (*f.baseline_cum, *f.candidate_cum)
     return sum(values) / len(values)
 
 
-def _transformed(shares_pct: Sequence[Sequence[float]]) -> np.ndarray:
-    """functions x repetitions of arcsin(sqrt(share)); every function has one share per repetition."""
-    return np.arcsin(np.sqrt(np.clip(np.asarray(shares_pct, dtype=float) / 100, 0.0, 1.0)))
+def _transformed(values: Sequence[Sequence[float]], transform: Transform) -> np.ndarray:
+    """functions x repetitions: arcsin(sqrt(share)) for shares in %, sqrt for costs per request."""
+    array = np.asarray(values, dtype=float)
+    if transform == "share":
+        return np.arcsin(np.sqrt(np.clip(array / 100, 0.0, 1.0)))
+    return np.sqrt(np.clip(array, 0.0, None))
 
 
 def _welch(base: np.ndarray, cand: np.ndarray) -> list[float]:

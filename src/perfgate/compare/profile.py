@@ -1,19 +1,24 @@
-"""Baseline vs candidate CPU profiles: how each function's share of the CPU moved.
+"""Baseline vs candidate profiles: how each function's cost moved, per repetition and in a chosen unit.
 
-Each repetition's profile gives every function a share of that repetition's CPU (flat and cum,
-in % of the profile's total). Per function this module reports the per-repetition shares, their
-medians on each side, the change in percentage points and relative, and a two-sided
-Mann-Whitney U p-value over the per-repetition shares (docs/statistics.md, "CPU profile diff",
-explains the choices). It also names the functions that appeared or vanished, ranks the
-risers, and computes CPU per request when the OK call counts are given.
+Each repetition's profile gives every function a cost (flat and cum) in the profile's sample unit.
+A *view* turns that into a figure comparable across repetitions and sides by one scale per profile:
+its share of the profile's total (%, the default: scale = 100 / total), or its cost per request
+(scale = the repetition's measured CPU µs per request / total for CPU profiles, 1 / calls for the
+bytes or delay of a delta profile over the window). Per request is what a change of code moves;
+shares move for every function when one grows (the others' shares fall although their work did not
+change), so the gate ranks movers per request and keeps shares as a secondary view.
 
-Pure: CpuProfile records in, a frozen ProfileDiff out (to_dict() for JSON).
+Per function this module reports the per-repetition figures, their medians on each side, the change
+and the relative change, and a two-sided Mann-Whitney U p-value over the per-repetition figures
+(docs/statistics.md, "CPU profile diff", explains the choices). It also names the functions that
+appeared or vanished and ranks the risers, attributing helpers and callers to the function that grew.
+
+Pure: profiles and scales in, a frozen ProfileDiff out (to_dict() for JSON).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +29,10 @@ from scipy import stats
 from perfgate.capture.pprof import CpuProfile, match_functions
 
 CHANGED, APPEARED, VANISHED = "changed", "appeared", "vanished"
+SHARE_UNIT = "%"
 
 # Attribution of risers (see rank_risers): a function is folded into a caller that is on the
-# stack in at least DOMINANCE of its CPU time and of which it makes up at least CORE_FRACTION;
+# stack in at least DOMINANCE of its cost and of which it makes up at least CORE_FRACTION;
 # a caller is explained by a descendant riser carrying at least EXPLAINED_FRACTION of its rise.
 DOMINANCE = 0.95
 CORE_FRACTION = 0.5
@@ -36,28 +42,27 @@ ATTRIBUTION_CANDIDATES = 40
 
 
 @dataclass(frozen=True)
-class FunctionShareDiff:
-    """One function's share of CPU (% of each profile's total) on both sides.
+class FunctionDiff:
+    """One function's cost on both sides, in the view's unit (ProfileDiff.unit).
 
-    *_shares_pct hold one value per repetition, in the order the profiles were given (0 where
-    the function was not sampled). *_share_pct are their medians; change_pp is candidate minus
-    baseline median in percentage points; rel_change is candidate/baseline - 1 (a fraction, None
-    when the baseline median is 0); p-values are two-sided Mann-Whitney U over the per-repetition
-    shares (None with fewer than one repetition a side).
+    baseline_flat .. candidate_cum hold one value per repetition, in the order the profiles were
+    given (0 where the function was not sampled); the *_median fields are their medians; the
+    changes are candidate minus baseline median; rel_change is candidate/baseline - 1 (None when
+    the baseline median is 0); p-values are two-sided Mann-Whitney U over the per-repetition values.
     """
 
     function: str
     status: str  # "changed" (sampled on both sides) | "appeared" | "vanished"
-    baseline_flat_shares_pct: tuple[float, ...]
-    candidate_flat_shares_pct: tuple[float, ...]
-    baseline_cum_shares_pct: tuple[float, ...]
-    candidate_cum_shares_pct: tuple[float, ...]
-    baseline_flat_share_pct: float
-    candidate_flat_share_pct: float
-    baseline_cum_share_pct: float
-    candidate_cum_share_pct: float
-    flat_change_pp: float
-    cum_change_pp: float
+    baseline_flat: tuple[float, ...]
+    candidate_flat: tuple[float, ...]
+    baseline_cum: tuple[float, ...]
+    candidate_cum: tuple[float, ...]
+    baseline_flat_median: float
+    candidate_flat_median: float
+    baseline_cum_median: float
+    candidate_cum_median: float
+    flat_change: float
+    cum_change: float
     flat_rel_change: float | None
     cum_rel_change: float | None
     flat_p_value: float | None
@@ -65,7 +70,7 @@ class FunctionShareDiff:
 
     @property
     def p_value(self) -> float | None:
-        """The cum share's p-value (cum is what the risers are ranked by)."""
+        """The cum figure's p-value (cum is what the risers are ranked by)."""
         return self.cum_p_value
 
     def to_dict(self) -> dict:
@@ -74,58 +79,44 @@ class FunctionShareDiff:
 
 @dataclass(frozen=True)
 class Riser:
-    """A function whose cum share rose, with the rises attributed to it.
+    """A function whose cum cost rose, with the rises attributed to it.
 
     explains lists the other rising functions whose rise is this one's: helpers it calls that
-    make up most of it (their CPU is its CPU) and callers whose rise it carries.
+    make up most of it (their cost is its cost) and callers whose rise it carries.
     """
 
     function: str
-    cum_change_pp: float
+    cum_change: float
     explains: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"function": self.function, "cum_change_pp": self.cum_change_pp, "explains": list(self.explains)}
-
-
-@dataclass(frozen=True)
-class CpuPerRequest:
-    """Profile CPU time divided by the OK calls served in the same window, per repetition."""
-
-    baseline_ns: tuple[float, ...]
-    candidate_ns: tuple[float, ...]
-    baseline_median_ns: float
-    candidate_median_ns: float
-    rel_change: float | None
-    p_value: float | None
-
-    def to_dict(self) -> dict:
-        return {name: _json_number(getattr(self, name)) for name in self.__dataclass_fields__}
+        return {"function": self.function, "cum_change": self.cum_change, "explains": list(self.explains)}
 
 
 @dataclass(frozen=True)
 class ProfileDiff:
-    """Everything the report and the gate need about how the CPU moved between the sides.
+    """Everything the report and the gate need about how a profile's costs moved between the sides.
 
-    functions: every function sampled on either side, sorted by cum_change_pp (largest rise
-    first), then name. risers: rising functions after attribution, largest rise first.
-    fallers: functions whose median cum share fell, largest fall first.
+    unit: the view's unit ("%" for shares, "µs" per request, ...); profile_unit: the profiles'
+    sample unit. functions: every function sampled on either side, sorted by cum_change (largest
+    rise first), then name. risers: rising functions after attribution, largest rise first.
+    fallers: functions whose median cum fell, largest fall first.
     """
 
     unit: str
+    profile_unit: str
     baseline_totals: tuple[int, ...]
     candidate_totals: tuple[int, ...]
-    functions: tuple[FunctionShareDiff, ...]
+    functions: tuple[FunctionDiff, ...]
     appeared: tuple[str, ...]
     vanished: tuple[str, ...]
     risers: tuple[Riser, ...]
     fallers: tuple[str, ...]
-    cpu_per_request: CpuPerRequest | None
 
-    def function(self, name: str) -> FunctionShareDiff | None:
+    def function(self, name: str) -> FunctionDiff | None:
         return next((diff for diff in self.functions if diff.function == name), None)
 
-    def select(self, pattern: str) -> tuple[FunctionShareDiff, ...]:
+    def select(self, pattern: str) -> tuple[FunctionDiff, ...]:
         """The functions a rule pattern names (glob, or re:REGEX; see match_functions)."""
         chosen = set(match_functions(pattern, [diff.function for diff in self.functions]))
         return tuple(diff for diff in self.functions if diff.function in chosen)
@@ -133,6 +124,7 @@ class ProfileDiff:
     def to_dict(self) -> dict:
         return {
             "unit": self.unit,
+            "profile_unit": self.profile_unit,
             "baseline_totals": list(self.baseline_totals),
             "candidate_totals": list(self.candidate_totals),
             "functions": [diff.to_dict() for diff in self.functions],
@@ -140,52 +132,69 @@ class ProfileDiff:
             "vanished": list(self.vanished),
             "risers": [riser.to_dict() for riser in self.risers],
             "fallers": list(self.fallers),
-            "cpu_per_request": self.cpu_per_request.to_dict() if self.cpu_per_request else None,
         }
 
 
-def diff_profiles(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], *,
-                  ok_calls_baseline: Sequence[float] | None = None,
-                  ok_calls_candidate: Sequence[float] | None = None) -> ProfileDiff:
-    """Compare per-function CPU shares of two sets of repetitions (one profile per repetition).
+def share_scales(profiles: Sequence[CpuProfile]) -> tuple[float, ...]:
+    """The share view: each profile's costs in % of its own total (0 for an empty profile)."""
+    return tuple(100.0 / profile.total if profile.total else 0.0 for profile in profiles)
 
-    ok_calls_* (one count per profile, the OK calls served while it was recorded) turn on the
-    CPU-per-request metric; repetitions with no OK calls are left out of it.
+
+def diff_profiles(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], *,
+                  baseline_scales: Sequence[float] | None = None, candidate_scales: Sequence[float] | None = None,
+                  unit: str = SHARE_UNIT, rank: bool = True) -> ProfileDiff:
+    """Compare per-function costs of two sets of repetitions (one profile per repetition).
+
+    *_scales (one per profile) turn a profile's sample values into the view's `unit`; without
+    them the view is shares of each profile's total. rank=False skips the attribution of risers
+    (it reads every stack) and leaves the risers unattributed.
     """
     if not baseline or not candidate:
         raise ValueError("diff_profiles needs at least one profile on each side")
     units = {profile.unit for profile in (*baseline, *candidate)}
     if len(units) != 1:
         raise ValueError(f"profiles with different units cannot be compared: {sorted(units)}")
+    scales = {"baseline": _scales(baseline, baseline_scales, "baseline"),
+              "candidate": _scales(candidate, candidate_scales, "candidate")}
     names = sorted(set().union(*(profile.functions for profile in (*baseline, *candidate))))
-    shares = {side: {kind: _share_matrix(profiles, names, kind) for kind in ("flat", "cum")}
+    values = {side: {kind: _value_matrix(profiles, scales[side], names, kind) for kind in ("flat", "cum")}
               for side, profiles in (("baseline", baseline), ("candidate", candidate))}
-    p_values = {kind: _mann_whitney(shares["baseline"][kind], shares["candidate"][kind]) for kind in ("flat", "cum")}
-    diffs = [_function_diff(name, row, shares, p_values) for row, name in enumerate(names)]
-    diffs.sort(key=lambda diff: (-diff.cum_change_pp, diff.function))
+    p_values = {kind: _mann_whitney(values["baseline"][kind], values["candidate"][kind]) for kind in ("flat", "cum")}
+    diffs = [_function_diff(name, row, values, p_values) for row, name in enumerate(names)]
+    diffs.sort(key=lambda diff: (-diff.cum_change, diff.function))
     return ProfileDiff(
-        unit=units.pop(),
+        unit=unit, profile_unit=units.pop(),
         baseline_totals=tuple(profile.total for profile in baseline),
         candidate_totals=tuple(profile.total for profile in candidate),
         functions=tuple(diffs),
         appeared=tuple(sorted(diff.function for diff in diffs if diff.status == APPEARED)),
         vanished=tuple(sorted(diff.function for diff in diffs if diff.status == VANISHED)),
-        risers=rank_risers(diffs, (*baseline, *candidate)),
-        fallers=tuple(diff.function for diff in sorted(diffs, key=lambda d: (d.cum_change_pp, d.function))
-                      if diff.cum_change_pp < 0),
-        cpu_per_request=cpu_per_request(baseline, candidate, ok_calls_baseline, ok_calls_candidate),
+        risers=rank_risers(diffs, baseline if rank else (), candidate if rank else ()),
+        fallers=tuple(diff.function for diff in sorted(diffs, key=lambda d: (d.cum_change, d.function))
+                      if diff.cum_change < 0),
     )
 
 
-def _share_matrix(profiles: Sequence[CpuProfile], names: Sequence[str], kind: str) -> np.ndarray:
-    """functions x repetitions, in % of each profile's total (0 for an empty profile)."""
+def _scales(profiles: Sequence[CpuProfile], scales: Sequence[float] | None, side: str) -> tuple[float, ...]:
+    if scales is None:
+        return share_scales(profiles)
+    if len(scales) != len(profiles):
+        raise ValueError(f"{side}: {len(profiles)} profiles but {len(scales)} scales")
+    if not all(math.isfinite(scale) and scale >= 0 for scale in scales):
+        raise ValueError(f"{side}: scales must be finite and >= 0, got {list(scales)}")
+    return tuple(float(scale) for scale in scales)
+
+
+def _value_matrix(profiles: Sequence[CpuProfile], scales: Sequence[float], names: Sequence[str],
+                  kind: str) -> np.ndarray:
+    """functions x repetitions: each function's flat or cum cost times its profile's scale."""
     matrix = np.zeros((len(names), len(profiles)))
     index = {name: row for row, name in enumerate(names)}
-    for column, profile in enumerate(profiles):
-        if not profile.total:
+    for column, (profile, scale) in enumerate(zip(profiles, scales, strict=True)):
+        if not scale:
             continue
         for name, cost in profile.functions.items():
-            matrix[index[name], column] = 100.0 * getattr(cost, kind) / profile.total
+            matrix[index[name], column] = getattr(cost, kind) * scale
     return matrix
 
 
@@ -211,27 +220,27 @@ def _mann_whitney(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     return p_values
 
 
-def _function_diff(name: str, row: int, shares: Mapping[str, Mapping[str, np.ndarray]],
-                   p_values: Mapping[str, np.ndarray]) -> FunctionShareDiff:
-    base_flat, cand_flat = shares["baseline"]["flat"][row], shares["candidate"]["flat"][row]
-    base_cum, cand_cum = shares["baseline"]["cum"][row], shares["candidate"]["cum"][row]
+def _function_diff(name: str, row: int, values: Mapping[str, Mapping[str, np.ndarray]],
+                   p_values: Mapping[str, np.ndarray]) -> FunctionDiff:
+    base_flat, cand_flat = values["baseline"]["flat"][row], values["candidate"]["flat"][row]
+    base_cum, cand_cum = values["baseline"]["cum"][row], values["candidate"]["cum"][row]
     in_base, in_cand = bool(base_cum.any() or base_flat.any()), bool(cand_cum.any() or cand_flat.any())
     status = CHANGED if in_base and in_cand else (APPEARED if in_cand else VANISHED)
     medians = {key: float(np.median(values)) for key, values in
                (("bf", base_flat), ("cf", cand_flat), ("bc", base_cum), ("cc", cand_cum))}
-    return FunctionShareDiff(
+    return FunctionDiff(
         function=name, status=status,
-        baseline_flat_shares_pct=_rounded(base_flat), candidate_flat_shares_pct=_rounded(cand_flat),
-        baseline_cum_shares_pct=_rounded(base_cum), candidate_cum_shares_pct=_rounded(cand_cum),
-        baseline_flat_share_pct=medians["bf"], candidate_flat_share_pct=medians["cf"],
-        baseline_cum_share_pct=medians["bc"], candidate_cum_share_pct=medians["cc"],
-        flat_change_pp=medians["cf"] - medians["bf"], cum_change_pp=medians["cc"] - medians["bc"],
+        baseline_flat=_floats(base_flat), candidate_flat=_floats(cand_flat),
+        baseline_cum=_floats(base_cum), candidate_cum=_floats(cand_cum),
+        baseline_flat_median=medians["bf"], candidate_flat_median=medians["cf"],
+        baseline_cum_median=medians["bc"], candidate_cum_median=medians["cc"],
+        flat_change=medians["cf"] - medians["bf"], cum_change=medians["cc"] - medians["bc"],
         flat_rel_change=_relative(medians["bf"], medians["cf"]),
         cum_rel_change=_relative(medians["bc"], medians["cc"]),
         flat_p_value=float(p_values["flat"][row]), cum_p_value=float(p_values["cum"][row]))
 
 
-def _rounded(values: np.ndarray) -> tuple[float, ...]:
+def _floats(values: np.ndarray) -> tuple[float, ...]:
     return tuple(float(value) for value in values)
 
 
@@ -243,30 +252,35 @@ def _relative(baseline: float, candidate: float) -> float | None:
 # Risers
 
 
-def rank_risers(diffs: Sequence[FunctionShareDiff], profiles: Iterable[CpuProfile]) -> tuple[Riser, ...]:
-    """Rising functions (median cum share up), largest rise first, with rises attributed.
+def rank_risers(diffs: Sequence[FunctionDiff], baseline: Sequence[CpuProfile],
+                candidate: Sequence[CpuProfile]) -> tuple[Riser, ...]:
+    """Rising functions (median cum up), largest rise first, with rises attributed (no profiles: none).
 
-    A cum share rise shows on a whole call chain at once: the function that got costlier, the
-    helpers it calls more (often with a slightly larger rise, as their base share is smaller),
+    A cum rise shows on a whole call chain at once: the function that got costlier, the
+    helpers it calls more (in shares often with a slightly larger rise, their base being smaller),
     and every caller up to main (with a smaller, noisier rise, diluted by their other callees).
     Attribution folds that chain into one entry, using the call stacks of all repetitions:
 
-    1. a rising function whose CPU happens at least 95 % of the time under one rising caller,
-       and makes up at least half of that caller's CPU, is part of the caller (a helper): it
-       is listed in the caller's `explains` instead of on its own;
+    1. a rising function whose cost is at least 95 % of the time under one rising caller, and
+       made up at least half of that caller's cost in the baseline (before the change could
+       inflate it), is part of the caller (a helper): it is listed in the caller's `explains`
+       instead of on its own;
     2. a rising caller with a rising descendant that is under it 95 % of the time and carries
        at least half of its rise is explained by that descendant and listed in its `explains`,
-       unless the caller's own code (its flat share) accounts for half of its rise or more.
+       unless the caller's own code (its flat cost) accounts for half of its rise or more.
 
     The conditions rest mostly on sizes and call structure, which noise moves little, not on
-    the small differences between rises. See docs/statistics.md, "CPU profile diff".
+    the small differences between rises. In the per-request view the roots (runtime.goexit, the
+    server's dispatch) rise with every change below them; step 2 hands their rise down, and
+    step 1's baseline sizes keep a function that grew from being folded into them.
+    See docs/statistics.md, "CPU profile diff".
     """
-    rising = [diff for diff in diffs if diff.cum_change_pp > 0]
-    rising.sort(key=lambda diff: (-diff.cum_change_pp, diff.function))
+    rising = [diff for diff in diffs if diff.cum_change > 0]
+    rising.sort(key=lambda diff: (-diff.cum_change, diff.function))
     candidates = {diff.function: diff for diff in rising[:ATTRIBUTION_CANDIDATES]}
-    if len(candidates) < 2:
-        return tuple(Riser(diff.function, diff.cum_change_pp) for diff in rising)
-    graph = _AncestryTable(profiles, candidates)
+    if len(candidates) < 2 or not baseline or not candidate:
+        return tuple(Riser(diff.function, diff.cum_change) for diff in rising)
+    graph = _AncestryTable(baseline, candidate, candidates)
     owner: dict[str, str] = {}  # function -> the riser its rise is attributed to
     for name in candidates:  # step 1: helpers into the caller they are part of
         caller = _enclosing_caller(name, candidates, graph)
@@ -283,7 +297,7 @@ def rank_risers(diffs: Sequence[FunctionShareDiff], profiles: Iterable[CpuProfil
         root = _root(name, owner)
         if root != name:
             explained[root].append(name)
-    return tuple(Riser(diff.function, diff.cum_change_pp, tuple(explained.get(diff.function, ())))
+    return tuple(Riser(diff.function, diff.cum_change, tuple(explained.get(diff.function, ())))
                  for diff in rising if diff.function not in owner)
 
 
@@ -295,55 +309,59 @@ def _root(name: str, owner: Mapping[str, str]) -> str:
     return name
 
 
-def _enclosing_caller(name: str, candidates: Mapping[str, FunctionShareDiff],
+def _enclosing_caller(name: str, candidates: Mapping[str, FunctionDiff],
                       graph: _AncestryTable) -> str | None:
-    """The largest rising ancestor that is on the stack in >= DOMINANCE of `name`'s CPU and
-    of whose CPU `name` makes up >= CORE_FRACTION."""
+    """The largest rising ancestor that is on the stack in >= DOMINANCE of `name`'s cost and
+    of whose baseline cost `name` made up >= CORE_FRACTION."""
     best = None
     for ancestor in candidates:
         if ancestor == name or graph.dominance(ancestor, name) < DOMINANCE:
             continue
-        if graph.cum(name) < CORE_FRACTION * graph.cum(ancestor):
+        if graph.baseline_cum(name) < CORE_FRACTION * graph.baseline_cum(ancestor):
             continue
         if best is None or graph.cum(ancestor) > graph.cum(best):
             best = ancestor
     return best
 
 
-def _carrying_descendant(name: str, candidates: Mapping[str, FunctionShareDiff], owner: Mapping[str, str],
+def _carrying_descendant(name: str, candidates: Mapping[str, FunctionDiff], owner: Mapping[str, str],
                          graph: _AncestryTable) -> str | None:
     """The rising descendant (not itself folded away) under `name` >= DOMINANCE of its CPU that
     carries >= EXPLAINED_FRACTION of `name`'s rise; the one with the largest rise."""
-    rise = candidates[name].cum_change_pp
-    if candidates[name].flat_change_pp >= EXPLAINED_FRACTION * rise:
+    rise = candidates[name].cum_change
+    if candidates[name].flat_change >= EXPLAINED_FRACTION * rise:
         return None  # the caller's own code got costlier: its rise is its own
     best = None
     for descendant, diff in candidates.items():
         if descendant == name or descendant in owner or graph.dominance(name, descendant) < DOMINANCE:
             continue
-        if diff.cum_change_pp < EXPLAINED_FRACTION * rise:
+        if diff.cum_change < EXPLAINED_FRACTION * rise:
             continue
-        if best is None or diff.cum_change_pp > candidates[best].cum_change_pp:
+        if best is None or diff.cum_change > candidates[best].cum_change:
             best = descendant
     return best
 
 
 class _AncestryTable:
     """For the candidate functions, pooled over all profiles: cum weight, and how much of each
-    one's weight is spent with another candidate above it on the stack.
+    one's weight is spent with another candidate above it on the stack; and cum weight over
+    the baseline's profiles alone.
 
     Profiles are pooled with each one's weights divided by its total, so every repetition
     counts alike whatever its length.
     """
 
-    def __init__(self, profiles: Iterable[CpuProfile], candidates: Iterable[str]) -> None:
+    def __init__(self, baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile],
+                 candidates: Iterable[str]) -> None:
         wanted = frozenset(candidates)
         self._cum: Counter[str] = Counter()
+        self._baseline_cum: Counter[str] = Counter()
         self._under: dict[str, Counter[str]] = defaultdict(Counter)
-        for profile in profiles:
+        for position, profile in enumerate((*baseline, *candidate)):
             if not profile.total:
                 continue
             scale = 1.0 / profile.total
+            in_baseline = position < len(baseline)
             for stack, weight in profile.stacks.items():
                 present = wanted.intersection(stack)
                 if not present:
@@ -351,6 +369,8 @@ class _AncestryTable:
                 share = weight * scale
                 for name in present:
                     self._cum[name] += share
+                    if in_baseline:
+                        self._baseline_cum[name] += share
                     # Frames above the deepest occurrence count as its ancestors (recursion).
                     deepest = len(stack) - 1 - stack[::-1].index(name)
                     for ancestor in wanted.intersection(stack[:deepest]) - {name}:
@@ -359,43 +379,13 @@ class _AncestryTable:
     def cum(self, name: str) -> float:
         return self._cum[name]
 
+    def baseline_cum(self, name: str) -> float:
+        return self._baseline_cum[name]
+
     def dominance(self, ancestor: str, name: str) -> float:
         """The fraction of `name`'s CPU spent with `ancestor` above it on the stack."""
         total = self._cum[name]
         return self._under[name][ancestor] / total if total else 0.0
-
-
-# --------------------------------------------------------------------------------------------
-# CPU per request
-
-
-def cpu_per_request(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile],
-                    ok_calls_baseline: Sequence[float] | None,
-                    ok_calls_candidate: Sequence[float] | None) -> CpuPerRequest | None:
-    """CPU ns per OK call for each repetition of both sides (None without call counts or a time unit)."""
-    if ok_calls_baseline is None or ok_calls_candidate is None:
-        return None
-    base = _per_request(baseline, ok_calls_baseline, "baseline")
-    cand = _per_request(candidate, ok_calls_candidate, "candidate")
-    if not base or not cand:
-        return None
-    base_median, cand_median = statistics.median(base), statistics.median(cand)
-    with np.errstate(all="ignore"):
-        p_value = float(stats.mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-    return CpuPerRequest(baseline_ns=base, candidate_ns=cand, baseline_median_ns=base_median,
-                         candidate_median_ns=cand_median, rel_change=_relative(base_median, cand_median),
-                         p_value=None if math.isnan(p_value) else p_value)
-
-
-def _per_request(profiles: Sequence[CpuProfile], ok_calls: Sequence[float], side: str) -> tuple[float, ...]:
-    if len(profiles) != len(ok_calls):
-        raise ValueError(f"{side}: {len(profiles)} profiles but {len(ok_calls)} OK call counts")
-    values = []
-    for profile, calls in zip(profiles, ok_calls, strict=True):
-        total_ns = profile.total_ns
-        if total_ns is not None and calls > 0:
-            values.append(total_ns / calls)
-    return tuple(values)
 
 
 def _json_number(value):
@@ -406,5 +396,5 @@ def _json_number(value):
     return value
 
 
-__all__ = ["CpuPerRequest", "FunctionShareDiff", "ProfileDiff", "Riser", "cpu_per_request", "diff_profiles",
-           "match_functions", "rank_risers"]
+__all__ = ["SHARE_UNIT", "FunctionDiff", "ProfileDiff", "Riser", "diff_profiles", "match_functions", "rank_risers",
+           "share_scales"]

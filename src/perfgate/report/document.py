@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from perfgate.compare.classify import fmt_level
+from perfgate.compare.functions import FunctionMove
 from perfgate.compare.stats import MetricComparison, adjust_pvalues
-from perfgate.verdict import OUTCOME_ORDER, CpuView, FunctionMove, RecordSummary, RuleOutcome, Verdict
+from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_cells, movers_note
+from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 
 OUTCOME_EMOJI = {"SKIP": "⏭️", "PASS": "✅", "WARN": "⚠️", "INCONCLUSIVE": "❓", "FAIL": "❌"}
 DEFAULT_MAX_MOVERS = 15
 NAME_LIMIT = 160  # characters of a function name, rule or metric shown in a table cell
 TEXT_LIMIT = 600  # characters of a reason, note or suggestion
 HEADLINE_LIMIT = 300
-MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "p (adj.)", "Status")
 
 
 # ---------------------------------------------------------------- inline content
@@ -353,15 +354,16 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
         total, shown_total, widest = total + count_total, shown_total + count, max(widest, count)
         blocks.append(Paragraph(inline(strong(label, None), f" ({count} of {count_total:,})"
                                        if count < count_total else "")))
-        blocks.append(Table(MOVER_HEADER, tuple(_move_row(m) for m in shown),
-                            ("l", "l", "r", "r", "r", "r", "r", "l")))
+        blocks.append(Table(MOVER_HEADER, tuple(move_row(m) for m in shown), MOVER_ALIGN))
         more = _more_note(count, count_total, "functions")
         blocks += [more] if more else []
     if not cpu.risers and not cpu.fallers:
-        blocks.append(Paragraph(inline("No function's share of CPU moved between the sides.")))
+        blocks.append(Paragraph(inline("No function's CPU cost moved between the sides.")))
     else:
-        blocks.append(Paragraph(inline(_movers_note(cpu))))
-    blocks.append(Figure("cpu_delta", "Change of each function's share of CPU, percentage points"))
+        blocks.append(Paragraph(inline(_costs_note(cpu), " ",
+                                       movers_note((*cpu.risers, *cpu.fallers), cpu.functions_tested, "CPU"))))
+    blocks.append(Figure("cpu_delta", "Change of each function's CPU per request" if cpu.unit != "%"
+                         else "Change of each function's share of CPU, percentage points"))
     if cpu.pprof_diff_command:
         blocks.append(Paragraph(inline(
             "Explore the difference yourself (percentages relative to the baseline):")))
@@ -374,14 +376,13 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
                    rows_total=total, rows_shown=shown_total, row_limit=widest, droppable=False)
 
 
-def _movers_note(cpu: CpuView) -> str:
-    significant = [m.function for m in (*cpu.risers, *cpu.fallers) if m.significant]
-    family = (f"Welch's t on the repetitions' arcsine-square-root shares, Benjamini-Hochberg-adjusted over the "
-              f"{cpu.functions_tested} functions with at least 1 % of the CPU")
-    if not significant:
-        return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
-                "the lists show where the noise fell.")
-    return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
+def _costs_note(cpu: CpuView) -> str:
+    if cpu.unit == "%":
+        return "Shares of each profile's CPU (CPU per request was not known on both sides)."
+    basis = f" ({cpu.per_request_basis})" if cpu.per_request_basis else ""
+    return (f"Costs in µs of CPU per request: each repetition's profile scaled to its measured CPU per request"
+            f"{basis}; a function whose work did not change keeps its cost when another grows. "
+            "Shares of the profile beside.")
 
 
 def _smallest(*limits: int | None) -> int | None:
@@ -389,14 +390,9 @@ def _smallest(*limits: int | None) -> int | None:
     return min(given) if given else None
 
 
-def _move_row(m: FunctionMove) -> tuple[Inline, ...]:
-    relative = "–" if m.rel_change is None else _pct(m.rel_change)
-    p = "–" if m.p_value is None else format_p(m.p_value)
-    if m.p_adjusted is not None:
-        p += f" ({format_p(m.p_adjusted)})"
-    return (inline(code(m.function)), inline(m.kind), inline(f"{m.baseline_share_pct:.2f} %"),
-            inline(f"{m.candidate_share_pct:.2f} %"), inline(f"{m.change_pp:+.2f} pp"), inline(relative),
-            inline(p), inline(m.status))
+def move_row(m: FunctionMove) -> tuple[Inline, ...]:
+    cells = move_cells(m, format_p)
+    return (inline(code(cells[0])), *(inline(cell) for cell in cells[1:]))
 
 
 def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> Section | None:

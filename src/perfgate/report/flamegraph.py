@@ -1,12 +1,13 @@
 """A differential flame graph of baseline vs candidate CPU profiles, as one self-contained SVG.
 
-Stacks of all repetitions are aggregated per side, each repetition normalised to shares of its
-own total and the repetitions averaged, so a side's numbers are "% of CPU" whatever the
-lengths of the profiles. A frame's width is the mean of its two sides' shares (additive, so
-children always fit inside their parent); its colour is the change of its share, red where the
-candidate spends more, blue where it spends less, white where nothing moved. Hovering a frame
-shows its full name and both shares (an SVG <title>). The file has no scripts and no network
-references; function names are XML-escaped.
+Stacks of all repetitions are aggregated per side, each repetition scaled to µs of CPU per request
+(its profile's total made its measured CPU per request, compare/functions.py) and the repetitions
+averaged; without a per-request figure, to shares of its own total. A frame's width is the mean of
+its two sides' costs (additive, so children always fit inside their parent); its colour is the
+change of its cost, red where the candidate spends more per request, blue where it spends less,
+white where nothing moved: a function whose work did not change stays white when another grows.
+Hovering a frame shows its full name and both costs (an SVG <title>). The file has no scripts and
+no network references; function names are XML-escaped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfgate.capture.pprof import CpuProfile
+from perfgate.compare.functions import ScaledProfiles
 
 WIDTH_PX = 1200.0
 FRAME_HEIGHT_PX = 17
@@ -31,7 +33,7 @@ MAX_DEPTH = 400
 @dataclass
 class _Frame:
     name: str
-    baseline: float = 0.0  # share of the side's CPU, 0..1, inclusive of callees
+    baseline: float = 0.0  # the side's mean cost (µs per request, or % of CPU), inclusive of callees
     candidate: float = 0.0
     children: dict[str, _Frame] = field(default_factory=dict)
 
@@ -44,23 +46,34 @@ class _Frame:
         return self.candidate - self.baseline
 
 
-def write_diff_flamegraph(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], out_path: Path, *,
-                          title: str) -> Path:
-    """Write the differential flame graph SVG to out_path (parents created) and return the path."""
-    root = _merged_tree(baseline, candidate)
-    svg = _render(root, title, baseline_reps=len(baseline), candidate_reps=len(candidate))
+def write_diff_flamegraph(baseline: Sequence[CpuProfile] | ScaledProfiles,
+                          candidate: Sequence[CpuProfile] | ScaledProfiles, out_path: Path, *, title: str,
+                          unit: str = "%") -> Path:
+    """Write the differential flame graph SVG to out_path (parents created) and return the path.
+
+    Profiles with their scales (ScaledProfiles) are drawn in `unit` per request; bare profiles in shares."""
+    sides = [side if isinstance(side, ScaledProfiles) else _shares(side) for side in (baseline, candidate)]
+    if not all(isinstance(side, ScaledProfiles) for side in (baseline, candidate)):
+        unit = "%"
+    root = _merged_tree(*sides)
+    svg = _render(root, title, unit, baseline_reps=len(sides[0].profiles), candidate_reps=len(sides[1].profiles))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(svg, encoding="utf-8")
     return out_path
 
 
-def _merged_tree(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile]) -> _Frame:
+def _shares(profiles: Sequence[CpuProfile]) -> ScaledProfiles:
+    return ScaledProfiles(tuple(profiles), tuple(100.0 / abs(p.total) if p.total else 0.0 for p in profiles))
+
+
+def _merged_tree(baseline: ScaledProfiles, candidate: ScaledProfiles) -> _Frame:
     root = _Frame("all")
-    for side, profiles in (("baseline", baseline), ("candidate", candidate)):
-        usable = [profile for profile in profiles if profile.total]
-        for profile in usable:
-            scale = 1.0 / (abs(profile.total) * len(usable))
+    for side, scaled in (("baseline", baseline), ("candidate", candidate)):
+        usable = [(profile, scale) for profile, scale in zip(scaled.profiles, scaled.scales, strict=True)
+                  if profile.total and scale]
+        for profile, profile_scale in usable:
+            scale = profile_scale / len(usable)
             for stack, weight in profile.stacks.items():
                 share = weight * scale
                 frame = root
@@ -100,7 +113,7 @@ def _layout(root: _Frame) -> Iterator[_Placed]:
             offset += child_width
 
 
-def _render(root: _Frame, title: str, *, baseline_reps: int, candidate_reps: int) -> str:
+def _render(root: _Frame, title: str, unit: str, *, baseline_reps: int, candidate_reps: int) -> str:
     placed = list(_layout(root))
     depth = max((p.depth for p in placed), default=0)
     height = HEADER_PX + (depth + 1) * FRAME_HEIGHT_PX + 2 * MARGIN_PX
@@ -111,25 +124,31 @@ def _render(root: _Frame, title: str, *, baseline_reps: int, candidate_reps: int
         f'<rect x="0" y="0" width="{WIDTH_PX:.0f}" height="{height}" fill="#fafafa"/>',
         f'<text x="{WIDTH_PX / 2:.0f}" y="22" text-anchor="middle" font-size="16">{_escape(title)}</text>',
         f'<text x="{WIDTH_PX / 2:.0f}" y="42" text-anchor="middle" fill="#555">'
-        f'{_escape(_legend(baseline_reps, candidate_reps, largest))}</text>',
+        f'{_escape(_legend(baseline_reps, candidate_reps, largest, unit))}</text>',
     ]
     bottom = height - MARGIN_PX
     for item in placed:
         y = bottom - (item.depth + 1) * FRAME_HEIGHT_PX
-        parts.append(_frame_svg(item, y, largest))
+        parts.append(_frame_svg(item, y, largest, unit))
     parts.append("</svg>\n")
     return "\n".join(parts)
 
 
-def _legend(baseline_reps: int, candidate_reps: int, largest: float) -> str:
-    return (f"width: mean share of CPU of both sides ({baseline_reps} baseline, {candidate_reps} candidate "
-            f"repetitions); red: more in the candidate, blue: less (full colour = {largest * 100:.1f} pp)")
+def _legend(baseline_reps: int, candidate_reps: int, largest: float, unit: str) -> str:
+    what = "share of CPU" if unit == "%" else f"CPU per request ({unit})"
+    full = f"{largest:.1f} pp" if unit == "%" else f"{largest:.3g} {unit}"
+    return (f"width: mean {what} of both sides ({baseline_reps} baseline, {candidate_reps} candidate "
+            f"repetitions); red: more in the candidate, blue: less (full colour = {full})")
 
 
-def _frame_svg(item: _Placed, y: float, largest: float) -> str:
+def _frame_svg(item: _Placed, y: float, largest: float, unit: str) -> str:
     frame = item.frame
-    tooltip = (f"{frame.name}\nbaseline {frame.baseline * 100:.2f} % of CPU, candidate {frame.candidate * 100:.2f} %"
-               f" ({frame.delta * 100:+.2f} pp)")
+    if unit == "%":
+        tooltip = (f"{frame.name}\nbaseline {frame.baseline:.2f} % of CPU, candidate {frame.candidate:.2f} %"
+                   f" ({frame.delta:+.2f} pp)")
+    else:
+        tooltip = (f"{frame.name}\nbaseline {frame.baseline:.3g} {unit} per request, candidate "
+                   f"{frame.candidate:.3g} {unit} ({frame.delta:+.3g} {unit})")
     label = _fit(frame.name, item.width)
     text = (f'<text x="{MARGIN_PX + item.x + 3:.1f}" y="{y + FRAME_HEIGHT_PX - 5}">{_escape(label)}</text>'
             if label else "")

@@ -3,7 +3,7 @@
   latency_cdf      latency CDF of every OK call of every repetition, both sides (raw ghz `details`)
   percentiles      p50 / p95 / p99 of each repetition, both sides, as strip plots
   runq_histogram   run-queue latency histogram, both sides (the records' RunqStats buckets)
-  cpu_delta        change of each top function's share of CPU (verdict.cpu risers and fallers)
+  cpu_delta        change of each top function's CPU per request (verdict.cpu risers and fallers)
 
 A plot whose inputs are missing (no record folder, no CPU profile, no kernel data) is skipped with a
 reason in `PlotFiles.skipped`; it never fails the report. Every plot has a fixed pixel size (PLOT_SIZE_PX).
@@ -37,7 +37,7 @@ PLOT_TITLES = {
     "latency_cdf": "Latency CDF",
     "percentiles": "Per-repetition percentiles",
     "runq_histogram": "Run-queue latency histogram",
-    "cpu_delta": "CPU share change by function",
+    "cpu_delta": "CPU change by function",
 }
 # Fixed margins (left, bottom, right, top as figure fractions) instead of matplotlib's constrained layout,
 # which measured a third of the drawing time (it lays every text out twice): room for the longest labels each
@@ -290,18 +290,22 @@ def draw_cpu_delta(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> N
     if not cpu.available:
         raise Skip(f"no CPU profiles ({cpu.reason or 'not captured'})")
     moves = [*cpu.risers[:MAX_BARS_PER_DIRECTION], *cpu.fallers[:MAX_BARS_PER_DIRECTION]]
-    moves = [m for m in moves if math.isfinite(m.change_pp)]
+    moves = [m for m in moves if math.isfinite(m.change)]
     if not moves:
-        raise Skip("no function's share of CPU moved")
-    moves.sort(key=lambda m: m.change_pp)
+        raise Skip("no function's CPU cost moved")
+    moves.sort(key=lambda m: m.change)
     ax = figure.add_subplot()
     positions = np.arange(len(moves))
-    ax.barh(positions, [m.change_pp for m in moves],
-            color=[RISE_COLOUR if m.change_pp > 0 else FALL_COLOUR for m in moves])
+    ax.barh(positions, [m.change for m in moves],
+            color=[RISE_COLOUR if m.change > 0 else FALL_COLOUR for m in moves])
     ax.set_yticks(positions, [plot_text(f"{m.function} ({m.kind})", 56) for m in moves], fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("change of CPU share (pp, candidate − baseline)")
-    ax.set_title("Functions whose share of CPU moved most")
+    if cpu.unit == "%":
+        ax.set_xlabel("change of CPU share (pp, candidate − baseline)")
+        ax.set_title("Functions whose share of CPU moved most")
+    else:
+        ax.set_xlabel(f"change of CPU per request ({cpu.unit}, candidate − baseline)")
+        ax.set_title("Functions whose CPU per request moved most")
     ax.grid(axis="x", alpha=0.3)
 
 

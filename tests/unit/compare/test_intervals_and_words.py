@@ -119,19 +119,20 @@ def test_pass_and_inconclusive_speak_in_the_metric_direction(higher_is_worse):
 
 
 def test_a_cpu_mover_is_named_only_when_its_adjusted_p_is_significant():
+    from perfgate.compare.functions import FunctionMove
     from perfgate.gate import cpu_mover_text
-    from perfgate.verdict import CpuView, FunctionMove
+    from perfgate.verdict import CpuView
 
     def mover(name: str, p_adjusted: float) -> FunctionMove:
-        return FunctionMove(function=name, kind="cum", baseline_share_pct=10.0, candidate_share_pct=11.0,
-                            change_pp=1.0, rel_change=0.1, p_value=p_adjusted / 50, status="changed",
-                            p_adjusted=p_adjusted, significant=p_adjusted < 0.05)
+        return FunctionMove(function=name, kind="cum", unit="µs", baseline=25.0, candidate=37.5, change=12.5,
+                            rel_change=0.5, p_value=p_adjusted / 50, status="changed", p_adjusted=p_adjusted,
+                            significant=p_adjusted < 0.05, baseline_share_pct=10.0, candidate_share_pct=13.6)
 
     noise = CpuView(available=True, risers=(mover("runtime.mcall", 0.4),), functions_tested=212)
-    assert cpu_mover_text(noise) == "no function's share of CPU changed significantly (212 tested)"
+    assert cpu_mover_text(noise) == "no function's CPU per request changed significantly (212 tested)"
     real = CpuView(available=True, risers=(mover("runtime.mcall", 0.4), mover("main.checksumPayload", 0.003)),
                    functions_tested=212)
-    assert cpu_mover_text(real).startswith("CPU mover main.checksumPayload +1.0 pp (adjusted p=0.003)")
+    assert cpu_mover_text(real).startswith("CPU mover main.checksumPayload +12.5 µs/request (adjusted p=0.003)")
 
 
 def test_the_report_headline_names_no_metric_that_did_not_move_significantly():

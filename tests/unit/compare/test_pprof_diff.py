@@ -1,4 +1,4 @@
-"""diff_profiles (shares, medians, changes, p-values, risers, CPU per request), rule helpers and
+"""diff_profiles (shares and per-request views, medians, changes, p-values, risers), rule helpers and
 the pprof command line, on real greeter profiles and on profiles built to a known shape."""
 
 from __future__ import annotations
@@ -36,25 +36,25 @@ def build(stacks: dict[tuple[str, ...], int]) -> CpuProfile:
 def test_real_greeter_diff_is_consistent() -> None:
     base, cand = [parse_profile(p) for p in BASE], [parse_profile(p) for p in CAND]
     diff = diff_profiles(base, cand)
-    assert diff.unit == "nanoseconds"
+    assert diff.unit == "%" and diff.profile_unit == "nanoseconds"
     assert diff.baseline_totals == tuple(p.total for p in base)
     names = set().union(*(p.functions for p in base + cand))
     assert {f.function for f in diff.functions} == names
-    changes = [f.cum_change_pp for f in diff.functions]
+    changes = [f.cum_change for f in diff.functions]
     assert changes == sorted(changes, reverse=True)
     for f in diff.functions:
-        assert len(f.baseline_cum_shares_pct) == 2 and len(f.candidate_cum_shares_pct) == 2
-        for side, profiles in ((f.baseline_cum_shares_pct, base), (f.candidate_cum_shares_pct, cand)):
+        assert len(f.baseline_cum) == 2 and len(f.candidate_cum) == 2
+        for side, profiles in ((f.baseline_cum, base), (f.candidate_cum, cand)):
             assert side == pytest.approx([100 * p.cost(f.function).cum / p.total for p in profiles])
-        assert f.cum_change_pp == pytest.approx(f.candidate_cum_share_pct - f.baseline_cum_share_pct)
+        assert f.cum_change == pytest.approx(f.candidate_cum_median - f.baseline_cum_median)
         assert 0 <= f.cum_p_value <= 1 and 0 <= f.flat_p_value <= 1 and f.p_value == f.cum_p_value
-        assert f.status == (VANISHED if not any(f.candidate_cum_shares_pct) else
-                            APPEARED if not any(f.baseline_cum_shares_pct) else CHANGED)
+        assert f.status == (VANISHED if not any(f.candidate_cum) else
+                            APPEARED if not any(f.baseline_cum) else CHANGED)
     assert set(diff.appeared) == {f.function for f in diff.functions if f.status == APPEARED}
     assert set(diff.vanished) == {f.function for f in diff.functions if f.status == VANISHED}
-    assert all(diff.function(name).cum_change_pp < 0 for name in diff.fallers)
+    assert all(diff.function(name).cum_change < 0 for name in diff.fallers)
     assert [r.function for r in diff.risers] == sorted((r.function for r in diff.risers),
-                                                       key=lambda n: -diff.function(n).cum_change_pp)
+                                                       key=lambda n: -diff.function(n).cum_change)
     json.dumps(diff.to_dict())  # JSON-ready
     root = diff.function("runtime.goexit") or diff.function("google.golang.org/grpc.(*Server).serveStreams.func2.1")
     assert root is not None
@@ -70,13 +70,13 @@ def test_shares_medians_changes_and_p_values() -> None:
             build({("main", "a"): 40, ("main", "c"): 60})]
     diff = diff_profiles(base, cand)
     a = diff.function("a")
-    assert a.baseline_cum_shares_pct == pytest.approx((30, 20, 25))
-    assert a.baseline_cum_share_pct == pytest.approx(25) and a.candidate_cum_share_pct == pytest.approx(50)
-    assert a.cum_change_pp == pytest.approx(25) and a.cum_rel_change == pytest.approx(1.0)
-    assert a.flat_change_pp == pytest.approx(25)
+    assert a.baseline_cum == pytest.approx((30, 20, 25))
+    assert a.baseline_cum_median == pytest.approx(25) and a.candidate_cum_median == pytest.approx(50)
+    assert a.cum_change == pytest.approx(25) and a.cum_rel_change == pytest.approx(1.0)
+    assert a.flat_change == pytest.approx(25)
     expected = stats.mannwhitneyu([50, 60, 40], [30, 20, 25], alternative="two-sided").pvalue
     assert a.cum_p_value == pytest.approx(expected)
-    assert diff.function("main").cum_change_pp == 0 and diff.function("main").cum_p_value == 1.0
+    assert diff.function("main").cum_change == 0 and diff.function("main").cum_p_value == 1.0
     b, c = diff.function("b"), diff.function("c")
     assert b.status == VANISHED and c.status == APPEARED and c.cum_rel_change is None
     assert diff.appeared == ("c",) and diff.vanished == ("b",)
@@ -84,18 +84,26 @@ def test_shares_medians_changes_and_p_values() -> None:
     assert [r.function for r in diff.risers][:1] == ["c"]
 
 
-def test_cpu_per_request() -> None:
-    base = [build({("main",): 100}), build({("main",): 120})]  # 1.0 s and 1.2 s of CPU
-    cand = [build({("main",): 150}), build({("main",): 100})]
-    diff = diff_profiles(base, cand, ok_calls_baseline=[1000, 1000], ok_calls_candidate=[1000, 0])
-    per_request = diff.cpu_per_request
-    assert per_request.baseline_ns == (1e6, 1.2e6) and per_request.candidate_ns == (1.5e6,)  # 0 calls: left out
-    assert per_request.baseline_median_ns == pytest.approx(1.1e6)
-    assert per_request.rel_change == pytest.approx(1.5 / 1.1 - 1)
-    assert 0 < per_request.p_value <= 1
-    assert diff_profiles(base, cand).cpu_per_request is None
-    with pytest.raises(ValueError, match="2 profiles but 1 OK call counts"):
-        diff_profiles(base, cand, ok_calls_baseline=[1], ok_calls_candidate=[1, 1])
+def test_per_request_view_keeps_unchanged_work_still() -> None:
+    """b's work per request doubles, a's and c's stay: in shares they fall, per request they do not move."""
+    base = [build({("main", "a"): 50 + d, ("main", "b"): 50 - d, ("main", "c"): 100}) for d in (0, 2, -2)]
+    cand = [build({("main", "a"): 50 + d, ("main", "b"): 100 - 2 * d, ("main", "c"): 100}) for d in (0, 2, -2)]
+    # CPU µs per request measured in each repetition, here one µs per sample of 10 ms (build's period)
+    per_request = diff_profiles(base, cand, baseline_scales=[1e-7] * 3, candidate_scales=[1e-7] * 3, unit="µs")
+    shares = diff_profiles(base, cand)
+    assert per_request.unit == "µs" and shares.unit == "%" and per_request.profile_unit == "nanoseconds"
+    a, b = per_request.function("a"), per_request.function("b")
+    assert a.baseline_cum == pytest.approx((50, 52, 48)) and a.candidate_cum == pytest.approx((50, 52, 48))
+    assert a.cum_change == pytest.approx(0) and a.cum_p_value == pytest.approx(1.0)
+    assert b.cum_change == pytest.approx(50) and b.cum_rel_change == pytest.approx(1.0)
+    assert b.candidate_cum == pytest.approx((100, 96, 104))
+    assert per_request.fallers == ()
+    assert [(r.function, r.explains) for r in per_request.risers] == [("b", ("main",))]  # main carries b's rise
+    assert {"a", "c"} <= set(shares.fallers)  # the misleading view
+    with pytest.raises(ValueError, match="3 profiles but 2 scales"):
+        diff_profiles(base, cand, baseline_scales=[1, 1])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        diff_profiles(base, cand, candidate_scales=[1, float("nan"), 1])
 
 
 def test_bad_arguments() -> None:
@@ -119,7 +127,7 @@ def test_a_helper_and_the_callers_are_attributed_to_the_function_that_grew() -> 
     cand = build({("main", "handler", "work", "helper"): 30, ("main", "handler", "work"): 5,
                   ("main", "handler", "other"): 60, ("main", "gc"): 20})
     diff = diff_profiles([base], [cand])
-    assert diff.function("helper").cum_change_pp > diff.function("work").cum_change_pp > 0
+    assert diff.function("helper").cum_change > diff.function("work").cum_change > 0
     assert diff.risers[0].function == "work"
     assert set(diff.risers[0].explains) == {"helper", "handler"}
     assert [r.function for r in diff.risers] == ["work"]
@@ -130,7 +138,7 @@ def test_a_caller_whose_own_code_grew_keeps_its_rise() -> None:
     cand = build({("main", "parse"): 40, ("main", "parse", "scan"): 15, ("main", "idle"): 70})
     diff = diff_profiles([base], [cand])
     assert diff.risers[0].function == "parse"
-    assert diff.function("scan").cum_change_pp > 0
+    assert diff.function("scan").cum_change > 0
     assert "scan" not in diff.risers[0].explains  # scan is a third of parse, not most of it
 
 
@@ -139,7 +147,7 @@ def test_independent_risers_stay_separate_and_ranked() -> None:
     cand = build({("main", "a"): 30, ("main", "b"): 15, ("main", "rest"): 80})
     diff = diff_profiles([base], [cand])
     assert [r.function for r in diff.risers] == ["a", "b"]
-    assert diff.risers[0].cum_change_pp == pytest.approx(diff.function("a").cum_change_pp)
+    assert diff.risers[0].cum_change == pytest.approx(diff.function("a").cum_change)
 
 
 # ---------------------------------------------------------------- rule helpers and commands
@@ -157,7 +165,7 @@ def test_match_functions() -> None:
         match_functions("re:(", names)
     diff = diff_profiles([build({("main.a", "main.b"): 1})], [build({("main.a",): 1})])
     assert [f.function for f in diff.select("main.*")] == sorted(["main.a", "main.b"],
-                                                                  key=lambda n: -diff.function(n).cum_change_pp)
+                                                                  key=lambda n: -diff.function(n).cum_change)
 
 
 def test_pprof_diff_command_is_quoted_and_runs(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from support.pprof import PPROF_FIXTURES, SyntheticProfile
 
 from perfgate.capture.pprof import CpuProfile, parse_profile
+from perfgate.compare.functions import ScaledProfiles
 from perfgate.report.flamegraph import write_diff_flamegraph
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -64,6 +65,23 @@ def test_widths_and_colours_follow_the_shares(tmp_path: Path) -> None:
     assert blue > red
     assert same[1] == "rgb(255,255,255)"
     assert "baseline 20.00 % of CPU, candidate 60.00 % (+40.00 pp)" in grows[2]
+
+
+def test_per_request_a_function_whose_work_did_not_change_stays_white(tmp_path: Path) -> None:
+    """grows doubles its work per request; same does not. In shares same would turn blue."""
+    base = build({("main", "grows"): 20, ("main", "same"): 20})  # 40 samples of 10 ms: 0.4 s
+    cand = build({("main", "grows"): 40, ("main", "same"): 20})
+    per_sample_us = 1e-7  # each 10 ms sample stands for 1 µs per request
+    found = frames(write_diff_flamegraph(ScaledProfiles((base,), (per_sample_us,)),
+                                         ScaledProfiles((cand,), (per_sample_us,)), tmp_path / "d.svg",
+                                         title="t", unit="µs"))
+    assert found["same"][1] == "rgb(255,255,255)"
+    assert "baseline 20 µs per request, candidate 20 µs (+0 µs)" in found["same"][2]
+    assert "baseline 20 µs per request, candidate 40 µs (+20 µs)" in found["grows"][2]
+    assert found["grows"][0] == 1.5 * found["same"][0]  # width: mean of 20 and 40 µs against 20 µs
+    shares = frames(write_diff_flamegraph([base], [cand], tmp_path / "s.svg", title="t"))
+    red, green, blue = (int(v) for v in re.findall(r"\d+", shares["same"][1]))
+    assert blue > red  # the share view blames it
 
 
 def test_repetitions_count_alike_whatever_their_length(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_cpu_movers_and_pprof_command_are_shown():
     markdown = render_markdown(fail_verdict())
     page = rendered(markdown)
     risers = next(t for t in page.tables if t[0][0] == "Function" and t[1][0] == "main.checksumPayload")
-    assert risers[1][2:5] == ["31.20 %", "40.50 %", "+9.30 pp"]
+    assert risers[1][2:7] == ["31.2 µs", "40.5 µs", "+9.3 µs", "+29.8 %", "12.5 → 14.7 %"]
     assert "```sh\ngo tool pprof -top -normalize -diff_base=perfgate-out/baseline/cpu/rep-01" in markdown
     assert "<details open><summary>CPU: functions that moved</summary>" in markdown  # open on FAIL
 
@@ -154,7 +154,7 @@ def test_rendered_report_has_no_html_links_images_or_comments_from_outside(name)
 def test_hostile_function_names_render_as_themselves_in_their_own_cells():
     page = rendered(render_markdown(fail_verdict()))
     risers = next(t for t in page.tables if t[0][0] == "Function" and t[1][0] == "main.checksumPayload")
-    assert all(len(row) == 8 for row in risers), "a name with | must not add table cells"
+    assert all(len(row) == 9 for row in risers), "a name with | must not add table cells"
     names = [row[0].replace(ZWSP, "") for row in risers[1:]]
     assert names == ["main.checksumPayload", "main.(*T).<script>alert(1)</script>", "a|b", "`code`",
                      "@everyone", "[x](javascript:y)"]

@@ -1,0 +1,135 @@
+"""Functions that moved, for the report: a profile diff per request, tested and ranked, shares beside.
+
+The CPU's functions are compared in µs of CPU per request: each repetition's profile is scaled so its
+total is that repetition's measured CPU per request (the service's CPU clock over the load window, or
+the profile's own samples when the clock is not known on both sides). A function whose work did not
+change keeps its cost per request however much another one grows, where its share would fall. The
+delta profiles below the CPU (allocations, lock and block delay) are scaled by the OK calls of their
+window. Shares stay as the secondary view. A mover is named only when compare/movers.py finds its
+change significant over the family of functions tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from perfgate.capture.pprof import CpuProfile
+from perfgate.compare.inputs import SideInputs
+from perfgate.compare.movers import MoverTest, mover_family, mover_test
+from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
+
+TOP_MOVERS = 10
+PROCESS_CPU, PROFILE_SAMPLES = "process CPU time", "CPU profile samples"
+
+
+@dataclass(frozen=True)
+class FunctionMove:
+    """How one function's cum cost moved between the sides (medians across repetitions), in `unit` per
+    request (or "%" of the profile when no per-request figure was known); its share of the profile beside.
+
+    p_value is the function's own two-sided test (compare/movers.py; None when its share was too small to
+    test); p_adjusted the same after the Benjamini-Hochberg correction over every function tested;
+    significant: p_adjusted < alpha. Reports name a function as having moved only when it is significant.
+    """
+
+    function: str
+    kind: str  # "flat" | "cum"
+    unit: str
+    baseline: float
+    candidate: float
+    change: float
+    rel_change: float | None
+    p_value: float | None
+    status: str  # "changed" | "appeared" | "vanished"
+    p_adjusted: float | None = None
+    significant: bool = False
+    baseline_share_pct: float | None = None
+    candidate_share_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class Moves:
+    """Risers and fallers (largest change first, at most TOP_MOVERS each) and the family size tested."""
+
+    unit: str
+    risers: tuple[FunctionMove, ...]
+    fallers: tuple[FunctionMove, ...]
+    tested: int
+
+
+@dataclass(frozen=True)
+class ScaledProfiles:
+    """One side's profiles with each one's scale to the view's unit per request (see diff_profiles)."""
+
+    profiles: tuple[CpuProfile, ...]
+    scales: tuple[float, ...]
+
+
+def per_request_cpu(profiles: Sequence[CpuProfile], ok_calls: Sequence[float],
+                    process_cpu_us: Sequence[float | None], *, use_process: bool) -> ScaledProfiles:
+    """Scales that make each profile's total its repetition's CPU µs per request: the process CPU clock's
+    figure (use_process) or the profile's own time divided by the OK calls it saw. Profiles without calls,
+    without a time unit or with an empty total are left out."""
+    kept, scales = [], []
+    for profile, calls, process in zip(profiles, ok_calls, process_cpu_us, strict=True):
+        total_ns = profile.total_ns
+        if not profile.total or total_ns is None or calls <= 0:
+            continue
+        per_request_us = process if use_process else total_ns / calls / 1e3
+        if per_request_us is None:
+            continue
+        kept.append(profile)
+        scales.append(per_request_us / profile.total)
+    return ScaledProfiles(tuple(kept), tuple(scales))
+
+
+def cpu_per_request_sides(base: SideInputs, cand: SideInputs) -> tuple[ScaledProfiles, ScaledProfiles, str] | None:
+    """Both sides' CPU profiles scaled to µs of CPU per request from one source (the process CPU clock when
+    every profiled repetition of both sides has it, else the profiles' own samples), and that source; None
+    when a side has no profile with calls."""
+    use_process = all(v is not None for v in (*base.profile_process_cpu_us, *cand.profile_process_cpu_us))
+    sides = [per_request_cpu(s.profiles, s.profile_ok_calls, s.profile_process_cpu_us, use_process=use_process)
+             for s in (base, cand)]
+    if not sides[0].profiles or not sides[1].profiles:
+        return None
+    return sides[0], sides[1], PROCESS_CPU if use_process else PROFILE_SAMPLES
+
+
+def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alpha: float) -> Moves:
+    """The per-request diff's risers and fallers, each with its shares beside and its significance."""
+    per_request = diff_profiles(baseline.profiles, candidate.profiles, baseline_scales=baseline.scales,
+                                candidate_scales=candidate.scales, unit=unit)
+    shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
+    tested = mover_test(per_request.functions, family=mover_family(shares.functions), transform="per_request")
+    return _moves(per_request, shares, tested, alpha)
+
+
+def share_moves(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], *, alpha: float) -> Moves:
+    """The same in shares of each profile, when no per-request figure is known."""
+    shares = diff_profiles(baseline, candidate)
+    return _moves(shares, shares, mover_test(shares.functions), alpha)
+
+
+def _moves(diff: ProfileDiff, shares: ProfileDiff, tested: MoverTest, alpha: float) -> Moves:
+    by_name = {f.function: f for f in diff.functions}
+    share_of = {f.function: f for f in shares.functions}
+
+    def move(name: str) -> FunctionMove:
+        return _move(by_name[name], share_of[name], diff.unit, tested, alpha)
+
+    return Moves(unit=diff.unit, risers=tuple(move(r.function) for r in diff.risers[:TOP_MOVERS]),
+                 fallers=tuple(move(name) for name in diff.fallers[:TOP_MOVERS]), tested=tested.tested)
+
+
+def _move(diff: FunctionDiff, share: FunctionDiff, unit: str, tested: MoverTest, alpha: float) -> FunctionMove:
+    p_adjusted = tested.p_adjusted.get(diff.function)
+    return FunctionMove(function=diff.function, kind="cum", unit=unit, baseline=diff.baseline_cum_median,
+                        candidate=diff.candidate_cum_median, change=diff.cum_change, rel_change=diff.cum_rel_change,
+                        p_value=tested.p_values.get(diff.function), status=diff.status, p_adjusted=p_adjusted,
+                        significant=p_adjusted is not None and p_adjusted < alpha,
+                        baseline_share_pct=share.baseline_cum_median, candidate_share_pct=share.candidate_cum_median)
+
+
+__all__ = ["PROCESS_CPU", "PROFILE_SAMPLES", "SHARE_UNIT", "TOP_MOVERS", "FunctionMove", "Moves", "ScaledProfiles",
+           "cpu_per_request_sides", "moves", "per_request_cpu", "share_moves"]

@@ -1,0 +1,65 @@
+"""The table of functions that moved, shared by the CPU section and the layers below it: each function's
+cost per request on both sides (µs of CPU, bytes, µs of delay), its change, its share of the profile
+beside, and its test. Amounts keep their unit: bytes are scaled to kB/MB, shares are in % and pp."""
+
+from __future__ import annotations
+
+import math
+
+from perfgate.compare.functions import FunctionMove
+
+MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
+MOVER_ALIGN = ("l", "l", "r", "r", "r", "r", "r", "r", "l")
+PER_REQUEST_TEST = "Welch's t on the square root of each repetition's cost per request"
+SHARE_TEST = "Welch's t on the repetitions' arcsine-square-root shares"
+_BYTE_STEPS = ((2.0**30, "GB"), (2.0**20, "MB"), (2.0**10, "kB"))
+
+
+def format_amount(value: float | None, unit: str, *, signed: bool = False) -> str:
+    """12.3 µs, 64.0 kB, 3.2 objects, 20.50 % (signed: +12.3 µs, and pp for a change of a share)."""
+    if value is None:
+        return "–"
+    if not math.isfinite(value):
+        return ("+∞" if value > 0 else "−∞") if signed else "∞"
+    sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
+    size = abs(value)
+    if unit == "%":
+        return f"{sign}{size:.2f} {'pp' if signed else '%'}"
+    if unit == "B":
+        scaled, suffix = next(((size / step, name) for step, name in _BYTE_STEPS if size >= step), (size, "B"))
+        return f"{sign}{scaled:.1f} {suffix}" if suffix != "B" else f"{sign}{size:.0f} B"
+    text = f"{size:,.0f}" if size >= 10_000 else f"{size:.3g}"
+    return f"{sign}{text} {unit}".rstrip()
+
+
+def share_text(move: FunctionMove) -> str:
+    if move.unit == "%" or move.baseline_share_pct is None or move.candidate_share_pct is None:
+        return "–"
+    return f"{move.baseline_share_pct:.1f} → {move.candidate_share_pct:.1f} %"
+
+
+def move_cells(move: FunctionMove, format_p) -> tuple[str, ...]:
+    """The row's cells as plain text (the renderer escapes them), in MOVER_HEADER order."""
+    rel = move.rel_change
+    relative = "–" if rel is None or not math.isfinite(rel) else f"{rel * 100:+.1f} %"
+    p = "–" if move.p_value is None else format_p(move.p_value)
+    if move.p_adjusted is not None:
+        p += f" ({format_p(move.p_adjusted)})"
+    return (move.function, move.kind, format_amount(move.baseline, move.unit),
+            format_amount(move.candidate, move.unit), format_amount(move.change, move.unit, signed=True),
+            relative, share_text(move), p, move.status)
+
+
+def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str) -> str:
+    """Which of the listed changes are significant, and the test that says so."""
+    significant = [m.function for m in moves if m.significant]
+    per_request = any(m.unit != "%" for m in moves)
+    family = (f"{PER_REQUEST_TEST if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
+              f"{tested} functions with at least 1 % of the {what}")
+    if not significant:
+        return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
+                "the lists show where the noise fell.")
+    return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
+
+
+__all__ = ["MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "movers_note", "share_text"]
