@@ -56,7 +56,10 @@ def record(role: str, p95_ms: list[float], cpu_us: list[float], windows: list[Co
 
 
 def gate(baseline: RunRecord, candidate: RunRecord, gates: list[dict], *settings: str) -> Verdict:
-    config = load_config(None, environ={}, set_args=[f"gates={gates}", *settings], require_target=False)
+    """Records of two runs (unless paired) come with a known 1 % drift between runs, so a FAIL stays a FAIL
+    unless contention turns it; without any, the gate could not tell a FAIL from drift (docs/statistics.md)."""
+    config = load_config(None, environ={}, set_args=[f"gates={gates}", "compare.run_noise_pct=1", *settings],
+                         require_target=False)
     return decide(load_inputs(baseline, candidate), config, created_at="now")
 
 
