@@ -6,7 +6,8 @@ On disk a record is a folder:
     load/rep-NN.latency.npy  its OK calls' latencies in ns, compact (load/latencies.py)
     load/capacity-NN.json    each capacity probe's raw ghz JSON report (duet with an automatic rate)
     cpu/rep-NN.pb.gz         each repetition's raw pprof CPU profile (when captured)
-    runq/rep-NN.jsonl        each repetition's raw bpftrace output (when captured)
+    runq/rep-NN.jsonl        the bpftrace lines of each repetition's window (start mark to end mark)
+    runq/run.jsonl           everything bpftrace printed over the run (one collector per run)
     layers/rep-NN.KIND.pb.gz each repetition's delta profile of KIND = allocs, mutex, block (when captured)
     layers/rep-NN.goroutine-{start,end}.pb.gz  goroutine snapshots before and after its load window
                              (the repetition's `contention` figures are in record.json itself)

@@ -9,12 +9,16 @@ import subprocess
 import sys
 
 import pytest
+from support.greeter import base_config, write_config
 from support.runq import requires_root, run_load
 
 from perfgate.capture.runq import STATUS_OK, STATUS_PARTIAL, RunqCollector
 from perfgate.capture.runq_parse import parse_bpftrace_json
 from perfgate.capture.runq_stats import LatencyBucket, add_buckets, subtract_buckets
 from perfgate.capture.runq_windows import find_mark, window_stats
+from perfgate.cli import main
+from perfgate.errors import EXIT_PASS
+from perfgate.record import load_record
 
 
 def hist_line(name: str, data) -> str:
@@ -156,3 +160,30 @@ def test_bpftrace_killed_mid_window_gives_a_partial_window_that_says_why(greeter
     collector.begin_window()  # the next repetition: bpftrace is gone, and its window says so
     later = collector.end_window(tmp_path / "rep-02.jsonl").stats()
     assert later.status == STATUS_PARTIAL and "killed by SIGKILL" in later.note and later.machine.count == 0
+
+
+@requires_root
+def test_a_ten_repetition_run_attaches_one_bpftrace_whose_windows_and_gaps_sum_to_the_whole(greeter, tmp_path):
+    """`perfgate run`: bpftrace attached once before the warm-up; every repetition is a window of it."""
+    config = base_config(greeter.address, kernel={"enabled": True, "required": True, "service_pids": [greeter.pid]},
+                         load={"concurrency": 2, "duration_s": 0.4, "warmup_s": 0.3, "repetitions": 10, "rps": 200})
+    assert main(["run", "--baseline", "--config", str(write_config(tmp_path, config)), "--out",
+                 str(tmp_path / "out")]) == EXIT_PASS
+    record = load_record(tmp_path / "out" / "baseline")
+    whole_file = record.file("runq/run.jsonl")
+    lines = whole_file.read_text(encoding="utf-8").splitlines()
+    assert sum('"attached_probes"' in line for line in lines) == 1  # one bpftrace for all ten windows
+    assert not list(record.file("runq").glob("rep-*.run.jsonl"))
+    output = parse_bpftrace_json(lines)
+    marks = output.marks
+    assert [m.name for m in marks] == [f"pgmark-{i}" for i in range(1, 21)] and output.ended
+    stats = [rep.runq.stats for rep in record.repetitions]
+    assert [rep.runq.status for rep in record.repetitions] == ["ok"] * 10
+    assert all(s.service.count > 0 and s.service_pids == (greeter.pid,) for s in stats)
+    gaps = [marks[0].machine] + [subtract_buckets(marks[i + 1].machine, marks[i].machine) for i in range(1, 19, 2)]
+    gaps.append(subtract_buckets(output.machine_buckets, marks[-1].machine))
+    assert add_buckets(*(s.machine.buckets for s in stats), *gaps) == output.machine_buckets
+    for rep in record.repetitions:  # each window's own file holds its two marks
+        window = parse_bpftrace_json(record.file(rep.runq.file).read_text(encoding="utf-8").splitlines())
+        assert [m.name for m in window.marks] == [f"pgmark-{2 * rep.index - 1}", f"pgmark-{2 * rep.index}"]
+    assert all(rep.latency_file and record.file(rep.latency_file).exists() for rep in record.repetitions)

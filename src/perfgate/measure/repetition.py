@@ -1,15 +1,16 @@
-"""One repetition: the load window with its captures (kernel view attached first, CPU profile inside it).
+"""One repetition: the load window with its captures (kernel view marked first, CPU profile inside it).
 
 Capture alignment inside one repetition of D seconds (docs/architecture.md "Capture windows"):
-    t=0            bpftrace already attached (we wait for its attached_probes line first)
-    t=0            ghz starts
+    t<0            bpftrace attached once for the run, before the warm-up (measure/kernel.py)
+    t=0            the window's start mark (a few ms), then ghz starts
     t=o            CPU profile request starts (see measure/cpu.py)
-    t=D            ghz ends; bpftrace is stopped (SIGINT) right after
+    t=D            ghz ends; the window's end mark
 The repetition is written into the record, and the record saved, as soon as its window ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,48 +22,46 @@ from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.load.ghz import run_ghz
 from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
-from perfgate.measure.kernel import start_runq, stop_runq
+from perfgate.measure.kernel import KernelView
 from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
 from perfgate.record import LoadSample, Repetition, RunqCapture
 
 
-def run_repetition(session: Session, collectors: Collectors) -> Repetition:
-    return run_together((session,), (collectors,))[0]
+def run_repetition(session: Session, collectors: Collectors, kernel: KernelView | None = None) -> Repetition:
+    return run_together((session,), (collectors,), kernel)[0]
 
 
-def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ...]) -> tuple[Repetition, ...]:
+def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ...],
+                 kernel: KernelView | None = None) -> tuple[Repetition, ...]:
     """One repetition of each session, their load windows at the same time (one session: the usual case).
 
-    Several sessions share one kernel collector, filtering on all their pids, so the machine-wide view is
-    one measurement of the window they shared; its raw output is copied into every record folder.
+    kernel: the run's collector, attached before the warm-up; the window is cut out of it by two marks.
+    Without one (the `restart` schedule: a fresh build, new pids) a collector is attached for this window.
+    Several sessions share the window: the machine-wide view is one measurement of it, each side's service
+    view its own pids'; its raw output is copied into every record folder.
     """
     runs = [_RepetitionRun.begin(session, side) for session, side in zip(sessions, collectors, strict=True)]
     first = runs[0]
     progress = first.session.progress
     label = first.session.label if len(runs) == 1 else "both builds: "
     progress.begin(f"{label}repetition {first.names.index}/{first.session.config.load.repetitions}")
-    runq_collector, runq_capture = start_runq(first.session.config, _merged(collectors),
-                                              first.session.folder / first.names.runq)
-    try:
-        for run in runs:
-            run.start_load()
-        _run_loads(runs)
-    finally:
-        runq = stop_runq(runq_collector, runq_capture)
-        for run in runs:
-            run.finish(runq, copy_runq_from=first.session.folder)
+    with contextlib.ExitStack() as stack:
+        if kernel is None:
+            run_file = first.session.folder / first.names.runq.replace(".jsonl", ".run.jsonl")
+            kernel = stack.enter_context(KernelView.open(first.session.config, collectors, run_file))
+        kernel.begin()
+        try:
+            for run in runs:
+                run.start_load()
+            _run_loads(runs)
+        finally:
+            window = kernel.end(first.session.folder / first.names.runq)
+            for run in runs:
+                run.finish(window.capture(run.collectors), copy_runq_from=first.session.folder)
     progress.end("; ".join(filter(None, (run.summary() for run in runs))))
     for run in runs:
         _require_collectors(run.session.config, run.repetition)
     return tuple(run.repetition for run in runs)
-
-
-def _merged(collectors: tuple[Collectors, ...]) -> Collectors:
-    if len(collectors) == 1:
-        return collectors[0]
-    comms = {c.service_comm for c in collectors}
-    pids = tuple(pid for c in collectors for pid in c.service_pids)
-    return Collectors(pprof_url=None, service_comm=comms.pop() if len(comms) == 1 else None, service_pids=pids)
 
 
 def _run_loads(runs: list[_RepetitionRun]) -> None:
@@ -104,7 +103,8 @@ class _RepetitionRun:
         session = self.session
         try:
             self.load = run_ghz(session.ghz, session.config.target, load_window(session.config),
-                                session.folder / self.names.load, name=f"perfgate repetition {self.names.index}")
+                                session.folder / self.names.load, name=f"perfgate repetition {self.names.index}",
+                                latencies_to=session.folder / self.names.latency)
             self.service_cpu = cpu_delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))
         except PerfgateError as error:
             self.failure = error.message
@@ -115,7 +115,8 @@ class _RepetitionRun:
             _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
         self.repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
                                      load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
-                                     runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu)
+                                     runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu,
+                                     latency_file=self.names.latency if self.load is not None else None)
         self.session.record = self.session.record.with_repetition(self.repetition)
         self.session.save()
 

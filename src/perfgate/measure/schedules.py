@@ -13,6 +13,7 @@ from pathlib import Path
 from perfgate.build.manifest import BuiltSide
 from perfgate.capacity import probe_pair, set_automatic_rate
 from perfgate.config import Config
+from perfgate.measure.kernel import RUN_FILE, KernelView
 from perfgate.measure.repetition import run_repetition, run_together
 from perfgate.measure.session import (
     Session,
@@ -33,9 +34,10 @@ def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Prog
     session = new_session(config, folder, role=role, ghz=ghz, progress=progress)
     with failure_recorded(session), running_service(config.service, config, folder, ghz) as service:
         collectors = collectors_for(config, service)
-        warm_up(session)
-        for _ in range(config.load.repetitions):
-            run_repetition(session, collectors)
+        with KernelView.open(config, (collectors,), folder / RUN_FILE) as kernel:  # one bpftrace for the run
+            warm_up(session)
+            for _ in range(config.load.repetitions):
+                run_repetition(session, collectors, kernel)
     return finish(session)
 
 
@@ -110,6 +112,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
             service = stack.enter_context(
                 running_service(session.config.service, session.config, session.folder, session.ghz))
             collectors.append(collectors_for(session.config, service))
+        kernel = stack.enter_context(KernelView.open(sides[0].config, tuple(collectors), sides[0].folder / RUN_FILE))
         for session in sides:
             warm_up(session)
         automatic_rate = duet and not sides[0].config.load.rps
@@ -119,7 +122,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
             if duet:
                 if automatic_rate:
                     probe_pair(sides, load_window(sides[0].config), pair_order(pair))
-                run_together(sides, tuple(collectors))
+                run_together(sides, tuple(collectors), kernel)
                 continue
             for i in pair_order(pair):
-                run_repetition(sides[i], collectors[i])
+                run_repetition(sides[i], collectors[i], kernel)

@@ -16,6 +16,7 @@ from perfgate.config import Config, ServiceConfig
 from perfgate.environment import fingerprint
 from perfgate.errors import PerfgateError
 from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.load.latencies import latency_file_for
 from perfgate.progress import Progress
 from perfgate.record import RunRecord
 from perfgate.service import ManagedService, RunningService
@@ -64,6 +65,19 @@ class RepetitionFiles:
     @property
     def runq(self) -> str:
         return f"runq/rep-{self.index:02d}.jsonl"
+
+    @property
+    def latency(self) -> str:
+        return latency_file_for(self.load)
+
+
+def merged_collectors(collectors: tuple[Collectors, ...]) -> Collectors:
+    """What one kernel collector shared by several sides filters on: every side's pids."""
+    if len(collectors) == 1:
+        return collectors[0]
+    comms = {c.service_comm for c in collectors}
+    pids = tuple(pid for c in collectors for pid in c.service_pids)
+    return Collectors(pprof_url=None, service_comm=comms.pop() if len(comms) == 1 else None, service_pids=pids)
 
 
 def utc_now() -> str:

@@ -53,8 +53,9 @@ def test_a_real_report_reads_as_json_load_reads_it(greeter, tmp_path):
     assert read.ok_latencies_ns.tolist() == ok_latencies(report) and len(read.ok_latencies_ns) > 20
     assert read.summary == {key: value for key, value in report.items() if key != "details"}
     ordered = sorted(read.ok_latencies_ns.tolist())
-    for entry in report["latencyDistribution"]:  # ghz's own nearest-rank percentiles over the OK calls
-        assert nearest_rank(ordered, entry["percentage"]) == entry["latency"]
+    for entry in report["latencyDistribution"]:  # ghz's own nearest-rank percentiles over the OK calls;
+        # ghz passes them through float seconds (runner/reporter.go), which can cut a nanosecond off
+        assert 0 <= nearest_rank(ordered, entry["percentage"]) - entry["latency"] <= 1
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 101, 4096])
