@@ -175,15 +175,23 @@ def threshold_text(rule: GateRule) -> str:
 
 def evaluate_statistical(checks: Sequence[StatisticalCheck], inputs: ComparisonInputs,
                          config: Config) -> list[RuleOutcome]:
+    """The family of the multiple-testing correction is the rules that can FAIL: a warn-only rule can never
+    block a merge, so it spends none of their alpha and is judged at alpha alone (docs/statistics.md)."""
     if not checks:
         return []
+    failing = [c for c in checks if c.rule.severity != "warn"]
+    family = len(failing) if config.compare.correction == "holm" else 1
     comparisons = [compare_values(c.name, c.baseline, c.candidate, pairs=c.pairs, higher_is_worse=c.higher_is_worse,
                                   unit=c.unit, alpha=config.compare.alpha, scale=metric_scale(c.rule.metric),
-                                  n_tests=len(checks) if config.compare.correction == "holm" else 1)
+                                  n_tests=family if c.rule.severity != "warn" and family > 1 else 1)
                    for c in checks]
     comparisons = [across_runs(comparison, check.rule, inputs, config)
                    for check, comparison in zip(checks, comparisons, strict=True)]
-    adjusted = _adjusted_pvalues(comparisons, config.compare.correction)
+    fail_family = [comparison for check, comparison in zip(checks, comparisons, strict=True)
+                   if check.rule.severity != "warn"]
+    adjusted_fail = iter(_adjusted_pvalues(fail_family, config.compare.correction))
+    adjusted = [c.p_value if check.rule.severity == "warn" else next(adjusted_fail)
+                for check, c in zip(checks, comparisons, strict=True)]
     outcomes = []
     for check, comparison, p_adjusted in zip(checks, comparisons, adjusted, strict=True):
         warn_only = check.rule.severity == "warn"

@@ -122,6 +122,19 @@ def test_holm_makes_the_family_need_more_repetitions():
     assert any("raise load.repetitions to at least" in tip for tip in four.suggestions)
 
 
+def test_a_warn_only_rule_spends_none_of_the_fail_rules_alpha():
+    """Four latency rules at 4 vs 4 cannot reach Holm's alpha/4; three fail rules and a warn rule are a family
+    of three (alpha/3 = 0.0167 > the smallest p 0.014), and the warn rule is judged at alpha alone."""
+    base, cand = record("baseline", STEADY[:4]), record("candidate", SLOWER[:4])
+    rules = [{"metric": m, "max_increase_pct": 10} for m in ("latency.p50", "latency.p90", "latency.p95")]
+    verdict = gate(base, cand, [*rules, {"metric": "latency.p99", "max_increase_pct": 10, "severity": "warn"}])
+    by_metric = {r.metric: r for r in verdict.rules}
+    assert {r.comparison.n_tests for m, r in by_metric.items() if m != "latency.p99"} == {3}
+    assert by_metric["latency.p99"].comparison.n_tests == 1
+    assert by_metric["latency.p99"].p_adjusted == by_metric["latency.p99"].comparison.p_value
+    assert by_metric["latency.p99"].outcome == "WARN" and verdict.outcome == "FAIL"
+
+
 def test_environment_mismatch_turns_fail_into_inconclusive_naming_keys():
     other = replace(ENV, cpu_model="another cpu", kernel="6.9")
     verdict = gate(record("baseline", STEADY, env=other), record("candidate", SLOWER),
