@@ -21,7 +21,8 @@ import numpy as np
 from docs_section import replace_section
 
 from perfgate.compare.classify import classify
-from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, compare_metric
+from perfgate.compare.comparison import FAIL, INCONCLUSIVE, PASS
+from perfgate.compare.stats import compare_metric
 
 SECTION = "## Statistics on synthetic data (compare/stats.py)"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

@@ -110,14 +110,6 @@ def safe_extract_tar(
     return Path(dest)
 
 
-def safe_extract_archive(archive_path: str | Path, dest: str | Path, **limits: int) -> Path:
-    """Dispatch on the archive's content: zip (by magic number) or any tar flavour."""
-    path = Path(archive_path)
-    if zipfile.is_zipfile(path):
-        return safe_extract_zip(path, dest, **limits)
-    return safe_extract_tar(path, dest, **limits)
-
-
 class _Limits:
     """Rules and running totals for one extraction; builds the error messages."""
 

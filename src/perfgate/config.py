@@ -513,9 +513,6 @@ RULE_KEYS: dict[str, tuple[str, ...]] = {
     "runq.depth": ("max_depth", "consecutive"),
 }
 RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds
-RULE_UNITS = {**{m: "ms" for m in LATENCY_METRICS}, "rps": "requests/s", "capacity": "requests/s",
-              "error_rate": "fraction", "cpu_per_request": "µs CPU per request", "runq.p99": "µs",
-              "function_share": "% of CPU"}
 RULE_CHECKS: dict[str, Callable] = {
     "severity": text(choices=("fail", "warn")),
     "max_increase_pct": number(0), "max_decrease_pct": number(0, maximum=100),

@@ -19,7 +19,6 @@ from perfgate import config
 
 SCHEMA_PATH = "schema/perfgate.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"  # the draft editors' YAML servers support best
-REGENERATE = "make generate"
 _DOC_ROW = re.compile(r"^\| `([a-z_.]+)` \|[^|]*\|[^|]*\| (.*) \|\s*$")
 _DOC_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from perfgate import __version__
-from perfgate.capture.pprof import CpuProfile, match_functions, pprof_diff_command
+from perfgate.capture.pprof import pprof_diff_command
 from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.classify import classify
+from perfgate.compare.comparison import Cause, MetricComparison, Scale
 from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
 from perfgate.compare.inputs import (
@@ -29,20 +30,16 @@ from perfgate.compare.inputs import (
     SideInputs,
     capacity_pairs,
     cpu_per_request_pair,
+    metric_values,
+    missing_cpu,
+    missing_runq,
     repetition_pairs,
     same_run,
 )
 from perfgate.compare.mode import run_setup
 from perfgate.compare.paired import compare_paired_metric, min_pairs
-from perfgate.compare.runs import (
-    MIN_RUNS_TO_ESTIMATE,
-    configured_noise,
-    estimate_noise,
-    run_level_test,
-    wider,
-    with_run_level,
-)
-from perfgate.compare.stats import MetricComparison, Scale, adjust_pvalues, compare_metric
+from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
+from perfgate.compare.stats import adjust_pvalues, compare_metric
 from perfgate.config import Config, GateRule
 from perfgate.verdict import (
     CpuView,
@@ -55,7 +52,6 @@ from perfgate.verdict import (
     worst,
 )
 
-DRIFT_UNKNOWN = "run drift unknown"  # RuleOutcome.evidence["cause"] of a FAIL made INCONCLUSIVE by it
 DEFAULT_DEPTH_THRESHOLD = 5
 STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
 HIGHER_IS_BETTER = ("rps", "capacity")
@@ -83,51 +79,6 @@ class StatisticalCheck:
     max_worse_rel: float | None
     max_worse_abs: float | None
     pairs: int | None = None
-
-
-# ---------------------------------------------------------------- per-metric values
-def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
-    """The rule's metric per repetition, or why it was not captured."""
-    metric = rule.metric
-    if metric.startswith("latency."):
-        return side.latency_ms[metric.split(".", 1)[1]]
-    if metric == "rps":
-        return side.ok_rps
-    if metric == "capacity":
-        return side.capacity_rps or ("not measured: capacity probes run only in a duet with an automatic rate "
-                                     "(perfgate run --against, or compare.schedule: duet without load.rps)")
-    if metric == "error_rate":
-        return side.error_rate
-    if metric == "cpu_per_request":
-        return side.process_cpu_per_request_us or side.cpu_per_request_us or _missing_cpu(side)
-    if metric == "function_share":
-        return function_shares(side.profiles, rule) or _missing_cpu(side)
-    if metric == "runq.p99":
-        values = tuple(v for s in side.runq if (v := s.runq_p99_us(rule.scope)) is not None)
-        return values or _missing_runq(side)
-    raise ValueError(f"no values for metric {metric}")
-
-
-def _missing_cpu(side: SideInputs) -> str:
-    return side.cpu_problems[0] if side.cpu_problems else "no CPU profiles in the record (set cpu.pprof_url)"
-
-
-def _missing_runq(side: SideInputs) -> str:
-    return side.runq_problems[0] if side.runq_problems else "no run-queue data in the record"
-
-
-def function_shares(profiles: Sequence[CpuProfile], rule: GateRule) -> tuple[float, ...]:
-    """Per profile: % of CPU in functions matching the pattern. Flat shares add up; cum shares overlap
-    (a caller's cum contains its callees'), so the largest matching cum share stands for the group."""
-    shares = []
-    for profile in profiles:
-        if not profile.total:
-            continue
-        names = match_functions(rule.pattern or "", list(profile.functions))
-        costs = [getattr(profile.functions[name], rule.kind) for name in names]
-        combined = sum(costs) if rule.kind == "flat" else max(costs, default=0)
-        shares.append(100.0 * combined / profile.total)
-    return tuple(shares)
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -203,7 +154,7 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], inputs: ComparisonI
             limits["warn_worse_rel"] = 0.0
         result = classify(comparison, p_adjusted=p_adjusted, **limits)
         outcomes.append(RuleOutcome(rule=check.rule.label, metric=check.rule.metric, severity=check.rule.severity,
-                                    outcome=result.outcome, reason=result.reason,
+                                    outcome=result.outcome, reason=result.reason, cause=result.cause,
                                     threshold=threshold_text(check.rule), comparison=comparison,
                                     p_adjusted=p_adjusted))
     return outcomes
@@ -249,7 +200,7 @@ def _limit_outcome(rule: GateRule, value: float | None, limit: float, *, above: 
 
 def _depth_outcome(rule: GateRule, side: SideInputs) -> RuleOutcome:
     if not side.runq:
-        return _skip(rule, _missing_runq(side))
+        return _skip(rule, missing_runq(side))
     assert rule.max_depth is not None and rule.consecutive is not None
     violations = [(i, v) for i, s in enumerate(side.runq, 1)
                   if (v := depth_violation(s, rule.max_depth, rule.consecutive)) is not None]
@@ -295,49 +246,6 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
     return outcomes + evaluate_statistical(_distinct_names(checks), inputs, config)
 
 
-# ---------------------------------------------------------------- run-to-run noise (compare/runs.py)
-def across_runs(comparison: MetricComparison, rule: GateRule, inputs: ComparisonInputs,
-                config: Config) -> MetricComparison:
-    """The comparison joined by the run-level test when the baseline came from another run and the drift
-    between runs of the baseline build is known (measured on its history, or configured)."""
-    assert inputs.baseline is not None
-    if not comparison.baseline or not comparison.candidate or same_run(inputs.baseline, inputs.candidate):
-        return comparison
-    medians = (*history_medians(rule, usable_history(inputs, config)), statistics.median(comparison.baseline))
-    configured = rule.run_noise_pct if rule.run_noise_pct is not None else config.compare.run_noise_pct
-    noise = wider(estimate_noise(medians), configured_noise(configured))
-    if noise is None:
-        return comparison
-    test = run_level_test(medians, statistics.median(comparison.candidate), noise,
-                          higher_is_worse=comparison.higher_is_worse, alpha=comparison.alpha,
-                          per_test_alpha=comparison.per_test_alpha)
-    return comparison if test is None else with_run_level(comparison, test)
-
-
-def history_medians(rule: GateRule, history: Sequence[SideInputs]) -> tuple[float, ...]:
-    medians = []
-    for side in history:
-        values = metric_values(side, rule)
-        if not isinstance(values, str) and values:
-            medians.append(statistics.median(values))
-    return tuple(medians)
-
-
-def usable_history(inputs: ComparisonInputs, config: Config) -> tuple[SideInputs, ...]:
-    """History records measured like the baseline: the same target and load settings and environment keys."""
-    base = inputs.baseline
-    assert base is not None
-    return tuple(side for side in inputs.history if history_mismatch(side, base, config) is None)
-
-
-def history_mismatch(side: SideInputs, base: SideInputs, config: Config) -> str | None:
-    if side.record.config_digest != base.record.config_digest:
-        return "other target or load settings"
-    keys = [k for k in config.compare.environment_keys
-            if side.record.environment.value(k) != base.record.environment.value(k)]
-    return f"other environment ({', '.join(keys)})" if keys else None
-
-
 def _distinct_names(checks: list[StatisticalCheck]) -> list[StatisticalCheck]:
     """Two statistical rules on one metric (say fail at +20 %, warn at +5 %) need names that tell them apart."""
     labels = [c.name for c in checks]
@@ -357,7 +265,7 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
     base, cand = inputs.baseline, inputs.candidate
     if base is None or not base.runq or not cand.runq:
         side = cand if not cand.runq else base
-        return KernelView(available=False, reason=_missing_runq(side) if side else "no baseline")
+        return KernelView(available=False, reason=missing_runq(side) if side else "no baseline")
     depth_rule = next((r for r in config.gates if r.metric == "runq.depth"), None)
     threshold = depth_rule.max_depth if depth_rule and depth_rule.max_depth else DEFAULT_DEPTH_THRESHOLD
     scope = "service" if all(s.service is not None for s in (*base.runq, *cand.runq)) else "machine"
@@ -420,14 +328,14 @@ def under_contention(outcomes: list[RuleOutcome], view: ContentionView, cpu: Met
     changed = []
     for outcome in outcomes:
         doubt = contention_doubt(outcome.metric, view, cpu, alpha) if outcome.outcome == "FAIL" else None
-        changed.append(replace(outcome, outcome="INCONCLUSIVE", reason=f"{outcome.reason} — but {doubt}")
-                       if doubt else outcome)
+        changed.append(replace(outcome, outcome="INCONCLUSIVE", reason=f"{outcome.reason} — but {doubt}",
+                               cause=Cause.CONTENDED) if doubt else outcome)
     return changed
 
 
 def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
-    """A FAIL measured on an untrustworthy comparison becomes INCONCLUSIVE; error-rate limits stand."""
-    return [replace(o, outcome="INCONCLUSIVE", reason=f"{o.reason} — but {why}")
+    """A FAIL measured in another environment becomes INCONCLUSIVE; error-rate limits stand."""
+    return [replace(o, outcome="INCONCLUSIVE", reason=f"{o.reason} — but {why}", cause=Cause.ENVIRONMENT_DIFFERS)
             if o.outcome == "FAIL" and o.metric != "error_rate" else o for o in outcomes]
 
 
@@ -439,7 +347,7 @@ def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
     base, cand = inputs.baseline, inputs.candidate
     if base is None or not base.profiles or not cand.profiles:
         side = cand if not cand.profiles else base
-        return CpuView(available=False, reason=_missing_cpu(side) if side else "no baseline")
+        return CpuView(available=False, reason=missing_cpu(side) if side else "no baseline")
     scaled = cpu_per_request_sides(base, cand)
     if scaled is not None:
         found, basis = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha), scaled[2]
@@ -525,53 +433,6 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs))
-
-
-def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
-                             config: Config) -> list[RuleOutcome]:
-    """A FAIL of a statistical rule across runs with no run-level test (the drift between runs of the
-    baseline build is neither measured nor configured; a configured 0 means "this runner does not drift")
-    becomes INCONCLUSIVE: perfgate cannot tell the
-    change from the runner drifting between the two runs. Error-rate rules stand (failed calls are failed
-    calls); PASS stands, with the verdict's note that the drift is unknown (docs/statistics.md)."""
-    assert inputs.baseline is not None
-    if same_run(inputs.baseline, inputs.candidate):
-        return rules
-    runs = len(usable_history(inputs, config)) + 1
-    why = (f"the baseline came from another run and how far runs drift apart on this runner is unknown "
-           f"({runs} run(s) of the baseline build, {MIN_RUNS_TO_ESTIMATE} needed to measure it): this change may "
-           "be the runner, not the code")
-    configured = {g.label for g in config.gates
-                  if (g.run_noise_pct if g.run_noise_pct is not None else config.compare.run_noise_pct) is not None}
-    return [replace(r, outcome="INCONCLUSIVE", reason=f"{r.reason} — but {why}",
-                    evidence={**r.evidence, "cause": DRIFT_UNKNOWN})
-            if r.outcome == "FAIL" and r.comparison is not None and r.comparison.run_level is None
-            and r.metric != "error_rate" and r.rule not in configured else r for r in rules]
-
-
-def drift_unknown(rule: RuleOutcome) -> bool:
-    return rule.outcome == "INCONCLUSIVE" and rule.evidence.get("cause") == DRIFT_UNKNOWN
-
-
-def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]:
-    """What the gate knew about run-to-run drift: the history it used or skipped, or that it knew nothing."""
-    base = inputs.baseline
-    assert base is not None
-    if same_run(base, inputs.candidate):
-        return ()
-    notes = [f"earlier baseline record {side.record.path or side.record.created_at} not used: {why}"
-             for side in inputs.history if (why := history_mismatch(side, base, config))]
-    runs = len(usable_history(inputs, config)) + 1
-    configured = config.compare.run_noise_pct is not None or any(r.run_noise_pct is not None for r in config.gates)
-    if runs >= MIN_RUNS_TO_ESTIMATE:
-        notes.append(f"run-to-run noise measured on {runs} runs of the baseline build (this baseline and "
-                     f"{runs - 1} earlier records); changes within it are not called regressions")
-    elif not configured:
-        notes.append(f"the baseline came from another run and this runner's run-to-run drift is unknown "
-                     f"({runs} run(s) of the baseline build; {MIN_RUNS_TO_ESTIMATE} needed): a small FAIL may be "
-                     "the runner drifting. Give earlier baseline records (baseline.history, --history) or set "
-                     "compare.run_noise_pct, or use compare.mode: interleaved")
-    return tuple(notes)
 
 
 def _validity_rule(name: str, why: str, threshold: str = "same runner and environment as the baseline"
@@ -668,7 +529,7 @@ def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[Envi
                  default=None)
     if needed:
         tips.append(f"raise load.repetitions to at least {needed} (now {config.load.repetitions})")
-    if any(drift_unknown(r) for r in inconclusive):
+    if any(r.cause == Cause.DRIFT_UNKNOWN for r in inconclusive):
         tips.append("let perfgate measure the drift between runs: give it earlier baseline records of the base "
                     "branch (baseline.history, --history; in the Action baseline.history_runs), or set "
                     "compare.run_noise_pct if you know it; or build and run base and head in one job "
@@ -678,7 +539,7 @@ def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[Envi
         tips.append("the baseline came from another run and runs on this runner drift apart more than the rule "
                     "allows: more repetitions cannot fix that; compare base and head in one job "
                     "(compare.mode: interleaved, compare.schedule: duet)")
-    if any("too noisy" in r.reason for r in inconclusive if r not in drift_bound):
+    if any(r.cause == Cause.TOO_NOISY for r in inconclusive if r not in drift_bound):
         tips.append("reduce noise: more repetitions, longer load.duration_s, or compare.mode: interleaved "
                     "(base and head alternate on the same runner)")
     if diffs:

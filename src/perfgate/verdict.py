@@ -4,7 +4,7 @@ Renderers (report/*, github/, gha.py) read a Verdict and decide nothing. `Verdic
 reads verdict.json back, so the fork-safe workflow_run job can publish a verdict it did not compute.
 
 verdict.json format history: 1 (perfgate 0.1.0) first format; 2: the CPU movers are costs per request
-(FunctionMove.unit, baseline, candidate, change; shares beside), not shares.
+(FunctionMove.unit, baseline, candidate, change; shares beside), not shares; rules[].cause (optional) since.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from perfgate.compare.comparison import Cause, MetricComparison, Outcome
 from perfgate.compare.contention import ContentionView
 from perfgate.compare.functions import FunctionMove
-from perfgate.compare.stats import MetricComparison, Outcome
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -58,6 +58,7 @@ class RuleOutcome:
     comparison: MetricComparison | None = None
     p_adjusted: float | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    cause: Cause | None = None  # statistical rules, and FAILs a validity check made INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     if data.get("schema_version") != VERDICT_SCHEMA_VERSION:
         raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {VERDICT_SCHEMA_VERSION}")
     rules = tuple(RuleOutcome(**{**r, "comparison": comparison_from_dict(r.get("comparison")),
-                                 "evidence": dict(r.get("evidence") or {})}) for r in data["rules"])
+                                 "evidence": dict(r.get("evidence") or {}),
+                                 "cause": Cause(r["cause"]) if r.get("cause") else None}) for r in data["rules"])
     cpu = dict(data["cpu"])
     cpu_view = CpuView(**{**cpu, "risers": tuple(_build(FunctionMove, m) for m in cpu.get("risers", [])),
                           "fallers": tuple(_build(FunctionMove, m) for m in cpu.get("fallers", [])),

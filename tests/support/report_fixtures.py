@@ -13,8 +13,9 @@ from functools import cache
 
 from perfgate.capture.cgroup import V2, ThrottleCounters
 from perfgate.capture.contention import ContentionWindow, OtherProcess
+from perfgate.compare.comparison import MetricComparison
 from perfgate.compare.contention import ContentionView, figures_of, judge
-from perfgate.compare.stats import MetricComparison, compare_metric
+from perfgate.compare.stats import compare_metric
 from perfgate.config import load_config
 from perfgate.verdict import (
     CpuView,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.archive import safe_extract_archive, safe_extract_tar, safe_extract_zip
+from perfgate.archive import safe_extract_tar, safe_extract_zip
 from perfgate.errors import BaselineError
 
 GOOD_FILES = {
@@ -73,13 +73,6 @@ def test_good_tgz_is_extracted_completely(tmp_path: Path) -> None:
     entries += [(tar_entry(name, mode=0o644), data) for name, data in GOOD_FILES.items()]
     dest = safe_extract_tar(make_tar(tmp_path / "ok.tgz", entries), tmp_path / "out")
     assert read_tree(dest) == GOOD_FILES
-
-
-def test_dispatch_by_content(tmp_path: Path) -> None:
-    zipped = make_zip(tmp_path / "a.bin", [("record.json", b"{}")])
-    tarred = make_tar(tmp_path / "b.bin", [(tar_entry("record.json"), b"{}")])
-    assert read_tree(safe_extract_archive(zipped, tmp_path / "z")) == {"record.json": b"{}"}
-    assert read_tree(safe_extract_archive(tarred, tmp_path / "t")) == {"record.json": b"{}"}
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from support.records import ENV, record
 
+from perfgate.compare.comparison import Cause
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import load_config
 from perfgate.gate import compare_values, decide
@@ -31,7 +32,7 @@ def test_without_a_drift_estimate_a_fail_across_runs_is_inconclusive_and_says_ho
     verdict = gate(record("baseline", STEADY), record("candidate", SLOWER, errors=30), rules, drift_pct=None)
     outcomes = {(r.metric, r.threshold): r for r in verdict.rules}
     relative = outcomes[("latency.p95", "+10%")]
-    assert relative.outcome == "INCONCLUSIVE" and relative.evidence["cause"] == "run drift unknown"
+    assert relative.outcome == "INCONCLUSIVE" and relative.cause == Cause.DRIFT_UNKNOWN
     assert "regression" in relative.reason and "may be the runner, not the code" in relative.reason
     # limits on the candidate alone do not compare two runs: they stand
     assert outcomes[("error_rate", "<= 0.01")].outcome == "FAIL"
@@ -142,6 +143,17 @@ def test_environment_mismatch_turns_fail_into_inconclusive_naming_keys():
     assert verdict.outcome == "INCONCLUSIVE" and verdict.exit_code == 4
     assert {d.key for d in verdict.environment_diffs} == {"cpu_model", "kernel"}
     assert "cpu_model ('another cpu' vs 'cpu')" in verdict.headline
+    assert [r.cause for r in verdict.rules] == [None, Cause.ENVIRONMENT_DIFFERS]
+
+
+def test_suggestions_follow_the_cause_and_the_cause_survives_verdict_json(tmp_path):
+    noisy = [10.0, 14.0, 9.0, 12.0, 8.0, 13.0, 11.0, 10.0]
+    verdict = gate(record("baseline", noisy), record("candidate", [v * 1.02 for v in noisy]),
+                   [{"metric": "latency.p95", "max_increase_pct": 5}])
+    assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].cause == Cause.TOO_NOISY
+    assert any(tip.startswith("reduce noise") for tip in verdict.suggestions)
+    verdict.save(tmp_path)
+    assert Verdict.load(tmp_path).rules[0].cause is Cause.TOO_NOISY
 
 
 def test_environment_keys_are_configurable():

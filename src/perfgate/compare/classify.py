@@ -11,19 +11,8 @@ figure in a sentence is said in the metric's own direction ("a drop of up to 9.0
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
-from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, WARN, MetricComparison, Outcome
-
-
-@dataclass(frozen=True)
-class Classification:
-    outcome: Outcome
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from perfgate.compare.comparison import FAIL, INCONCLUSIVE, PASS, WARN, Cause, Classification, MetricComparison
 
 
 def classify(
@@ -52,9 +41,9 @@ def classify(
     if not 0 <= p_adjusted <= 1:
         raise ValueError(f"p_adjusted must be within [0, 1], got {p_adjusted!r}")
     if c.n_baseline == 0 or c.n_candidate == 0:
-        return Classification(INCONCLUSIVE, f"{c.name}: {c.notes[0]}, cannot compare")
+        return Classification(INCONCLUSIVE, f"{c.name}: {c.notes[0]}, cannot compare", Cause.NO_DATA)
     if not c.can_reject:
-        return Classification(INCONCLUSIVE, f"{c.name}: {_too_few_reps(c)}")
+        return Classification(INCONCLUSIVE, f"{c.name}: {_too_few_reps(c)}", Cause.TOO_FEW_REPETITIONS)
 
     summary = describe_change(c)
     significantly_worse = p_adjusted < c.alpha and (c.worse_shift or 0.0) > 0 and _interval_agrees(c)
@@ -62,7 +51,7 @@ def classify(
     fail_limit = _fmt_threshold(c, max_worse_rel, max_worse_abs)
     if significantly_worse and _beyond(c, max_worse_rel, max_worse_abs, no_threshold=True):
         reason = f"{c.name}: regression {summary}, {significance} < {c.alpha:g}, beyond {fail_limit}"
-        return Classification(FAIL, reason)
+        return Classification(FAIL, reason, Cause.REGRESSION)
     reach = _cannot_rule_out(c, max_worse_rel, max_worse_abs)
     if reach:
         if significantly_worse:
@@ -76,18 +65,23 @@ def classify(
             f"{c.name}: too noisy to tell: {seen}, but {_article(c)} {_noun(c)} of up to {reach} "
             f"({_bound_label(c)}) cannot be ruled out, beyond the {fail_limit} threshold; this run "
             f"{mde} (80% power). {_noise_advice(c)}",
+            Cause.TOO_NOISY,
         )
     if significantly_worse and _beyond(c, warn_worse_rel, warn_worse_abs, no_threshold=False):
         warn_limit = _fmt_threshold(c, warn_worse_rel, warn_worse_abs)
-        return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {warn_limit}")
+        return Classification(WARN, f"{c.name}: worse {summary}, {significance}, beyond warn {warn_limit}",
+                              Cause.WORSE_THAN_WARN)
     if significantly_worse:
-        return Classification(PASS, f"{c.name}: small significant change {summary}, within {fail_limit}")
+        return Classification(PASS, f"{c.name}: small significant change {summary}, within {fail_limit}",
+                              Cause.WITHIN_LIMIT)
     if c.p_two_sided < c.alpha and (c.worse_shift or 0.0) < 0:
-        return Classification(PASS, f"{c.name}: improved {summary}, p={fmt_p(c.p_two_sided)} (two-sided)")
+        return Classification(PASS, f"{c.name}: improved {summary}, p={fmt_p(c.p_two_sided)} (two-sided)",
+                              Cause.IMPROVED)
     return Classification(
         PASS,
         f"{c.name}: {_not_significant(c, p_adjusted)} {summary}, {significance}; {_article(c)} {_noun(c)} beyond "
         f"{fmt_worse_bound(c)} ruled out ({_bound_label(c)}); could have detected {_noun(c)}s > {fmt_mde(c)}",
+        Cause.NO_CHANGE,
     )
 
 

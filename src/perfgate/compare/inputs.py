@@ -6,12 +6,13 @@ pure half that turns these inputs and the policy into a Verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from perfgate.capture.contention import ContentionWindow
-from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, parse_profile
+from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, match_functions, parse_profile
 from perfgate.capture.runq import RunqStats
+from perfgate.config import GateRule
 from perfgate.errors import ProfileError
 from perfgate.record import Repetition, RunRecord
 
@@ -43,6 +44,51 @@ class SideInputs:
     @property
     def repetitions(self) -> int:
         return len(self.ok_rps)
+
+
+# ---------------------------------------------------------------- a rule's metric, repetition by repetition
+def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
+    """The rule's metric per repetition, or why it was not captured."""
+    metric = rule.metric
+    if metric.startswith("latency."):
+        return side.latency_ms[metric.split(".", 1)[1]]
+    if metric == "rps":
+        return side.ok_rps
+    if metric == "capacity":
+        return side.capacity_rps or ("not measured: capacity probes run only in a duet with an automatic rate "
+                                     "(perfgate run --against, or compare.schedule: duet without load.rps)")
+    if metric == "error_rate":
+        return side.error_rate
+    if metric == "cpu_per_request":
+        return side.process_cpu_per_request_us or side.cpu_per_request_us or missing_cpu(side)
+    if metric == "function_share":
+        return function_shares(side.profiles, rule) or missing_cpu(side)
+    if metric == "runq.p99":
+        values = tuple(v for s in side.runq if (v := s.runq_p99_us(rule.scope)) is not None)
+        return values or missing_runq(side)
+    raise ValueError(f"no values for metric {metric}")
+
+
+def missing_cpu(side: SideInputs) -> str:
+    return side.cpu_problems[0] if side.cpu_problems else "no CPU profiles in the record (set cpu.pprof_url)"
+
+
+def missing_runq(side: SideInputs) -> str:
+    return side.runq_problems[0] if side.runq_problems else "no run-queue data in the record"
+
+
+def function_shares(profiles: Sequence[CpuProfile], rule: GateRule) -> tuple[float, ...]:
+    """Per profile: % of CPU in functions matching the pattern. Flat shares add up; cum shares overlap
+    (a caller's cum contains its callees'), so the largest matching cum share stands for the group."""
+    shares = []
+    for profile in profiles:
+        if not profile.total:
+            continue
+        names = match_functions(rule.pattern or "", list(profile.functions))
+        costs = [getattr(profile.functions[name], rule.kind) for name in names]
+        combined = sum(costs) if rule.kind == "flat" else max(costs, default=0)
+        shares.append(100.0 * combined / profile.total)
+    return tuple(shares)
 
 
 def cpu_per_request_pair(base: SideInputs, cand: SideInputs

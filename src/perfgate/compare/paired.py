@@ -27,14 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-# package-internal helpers shared with the unpaired comparison (same validation, same float slack)
-from perfgate.compare.stats import (
-    FLOAT_SLACK,
-    MDE_POWER,
-    MDE_SIMULATION_BATCH,
-    MDE_SIMULATION_RUNS,
-    MDE_SIMULATION_SEED,
-    SHAMOS_TO_SIGMA,
+from perfgate.compare.comparison import (
     MetricComparison,
     Scale,
     as_finite_array,
@@ -43,6 +36,14 @@ from perfgate.compare.stats import (
     comparison_without_shift,
     on_scale,
     usable_scale,
+)
+from perfgate.compare.stats import (
+    FLOAT_SLACK,
+    MDE_POWER,
+    MDE_SIMULATION_BATCH,
+    MDE_SIMULATION_RUNS,
+    MDE_SIMULATION_SEED,
+    SHAMOS_TO_SIGMA,
 )
 
 # Exact p-values and the exact null distribution of W+ up to this many pairs; above, the normal
@@ -234,12 +235,6 @@ def walsh_averages(diffs: Sequence[float]) -> np.ndarray:
     d = np.asarray(diffs, dtype=float)
     i, j = np.triu_indices(len(d))
     return np.sort((d[i] + d[j]) / 2)
-
-
-def paired_hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float]) -> float:
-    """Median of the Walsh averages of the differences candidate[i] - baseline[i]."""
-    diffs = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
-    return float(np.median(walsh_averages(diffs)))
 
 
 def paired_shift_confidence_interval(

@@ -15,12 +15,13 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from scipy import stats as scipy_stats
 
-if TYPE_CHECKING:
-    from perfgate.compare.stats import MetricComparison
+from perfgate.compare.comparison import Cause, MetricComparison, RunLevelTest
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, metric_values, same_run
+from perfgate.config import Config, GateRule
+from perfgate.verdict import RuleOutcome
 
 MIN_RUNS_TO_ESTIMATE = 3  # two degrees of freedom: fewer and the t quantiles explode (12.7 at df=1)
 RUN_LEVEL_POWER = 0.8
@@ -37,22 +38,6 @@ class RunNoise:
     @property
     def sigma_rel(self) -> float:
         return math.expm1(self.sigma_log)
-
-
-@dataclass(frozen=True)
-class RunLevelTest:
-    """The candidate run's median against the baseline build's runs. Relative values: positive = higher."""
-
-    runs: int  # baseline-build runs whose medians were used (the baseline record included)
-    sigma_rel: float
-    df: float | None  # None = normal (configured noise)
-    source: str
-    rel_change: float
-    rel_ci: tuple[float, float]  # alpha in each tail, like the within-run interval
-    worse_bound_rel: float  # one-sided (1 - alpha) bound on the worsening, positive = worse (a drop for rps)
-    p_value: float  # one-sided, towards worse
-    p_two_sided: float
-    mde_rel: float
 
 
 def estimate_noise(run_medians: Sequence[float]) -> RunNoise | None:
@@ -141,3 +126,88 @@ def with_run_level(c: MetricComparison, test: RunLevelTest) -> MetricComparison:
                    worse_bound=absolute(worse_bound_rel, c.worse_bound),
                    mde_rel=mde_rel, mde_abs=absolute(mde_rel, c.mde_abs),
                    notes=(*c.notes, note), run_level=test)
+
+
+# ---------------------------------------------------------------- the gate's rules across runs
+def across_runs(comparison: MetricComparison, rule: GateRule, inputs: ComparisonInputs,
+                config: Config) -> MetricComparison:
+    """The comparison joined by the run-level test when the baseline came from another run and the drift
+    between runs of the baseline build is known (measured on its history, or configured)."""
+    assert inputs.baseline is not None
+    if not comparison.baseline or not comparison.candidate or same_run(inputs.baseline, inputs.candidate):
+        return comparison
+    medians = (*history_medians(rule, usable_history(inputs, config)), statistics.median(comparison.baseline))
+    configured = rule.run_noise_pct if rule.run_noise_pct is not None else config.compare.run_noise_pct
+    noise = wider(estimate_noise(medians), configured_noise(configured))
+    if noise is None:
+        return comparison
+    test = run_level_test(medians, statistics.median(comparison.candidate), noise,
+                          higher_is_worse=comparison.higher_is_worse, alpha=comparison.alpha,
+                          per_test_alpha=comparison.per_test_alpha)
+    return comparison if test is None else with_run_level(comparison, test)
+
+
+def history_medians(rule: GateRule, history: Sequence[SideInputs]) -> tuple[float, ...]:
+    medians = []
+    for side in history:
+        values = metric_values(side, rule)
+        if not isinstance(values, str) and values:
+            medians.append(statistics.median(values))
+    return tuple(medians)
+
+
+def usable_history(inputs: ComparisonInputs, config: Config) -> tuple[SideInputs, ...]:
+    """History records measured like the baseline: the same target and load settings and environment keys."""
+    base = inputs.baseline
+    assert base is not None
+    return tuple(side for side in inputs.history if history_mismatch(side, base, config) is None)
+
+
+def history_mismatch(side: SideInputs, base: SideInputs, config: Config) -> str | None:
+    if side.record.config_digest != base.record.config_digest:
+        return "other target or load settings"
+    keys = [k for k in config.compare.environment_keys
+            if side.record.environment.value(k) != base.record.environment.value(k)]
+    return f"other environment ({', '.join(keys)})" if keys else None
+
+
+def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
+                             config: Config) -> list[RuleOutcome]:
+    """A FAIL of a statistical rule across runs with no run-level test (the drift between runs of the
+    baseline build is neither measured nor configured; a configured 0 means "this runner does not drift")
+    becomes INCONCLUSIVE: perfgate cannot tell the
+    change from the runner drifting between the two runs. Error-rate rules stand (failed calls are failed
+    calls); PASS stands, with the verdict's note that the drift is unknown (docs/statistics.md)."""
+    assert inputs.baseline is not None
+    if same_run(inputs.baseline, inputs.candidate):
+        return rules
+    runs = len(usable_history(inputs, config)) + 1
+    why = (f"the baseline came from another run and how far runs drift apart on this runner is unknown "
+           f"({runs} run(s) of the baseline build, {MIN_RUNS_TO_ESTIMATE} needed to measure it): this change may "
+           "be the runner, not the code")
+    configured = {g.label for g in config.gates
+                  if (g.run_noise_pct if g.run_noise_pct is not None else config.compare.run_noise_pct) is not None}
+    return [replace(r, outcome="INCONCLUSIVE", reason=f"{r.reason} — but {why}", cause=Cause.DRIFT_UNKNOWN)
+            if r.outcome == "FAIL" and r.comparison is not None and r.comparison.run_level is None
+            and r.metric != "error_rate" and r.rule not in configured else r for r in rules]
+
+
+def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]:
+    """What the gate knew about run-to-run drift: the history it used or skipped, or that it knew nothing."""
+    base = inputs.baseline
+    assert base is not None
+    if same_run(base, inputs.candidate):
+        return ()
+    notes = [f"earlier baseline record {side.record.path or side.record.created_at} not used: {why}"
+             for side in inputs.history if (why := history_mismatch(side, base, config))]
+    runs = len(usable_history(inputs, config)) + 1
+    configured = config.compare.run_noise_pct is not None or any(r.run_noise_pct is not None for r in config.gates)
+    if runs >= MIN_RUNS_TO_ESTIMATE:
+        notes.append(f"run-to-run noise measured on {runs} runs of the baseline build (this baseline and "
+                     f"{runs - 1} earlier records); changes within it are not called regressions")
+    elif not configured:
+        notes.append(f"the baseline came from another run and this runner's run-to-run drift is unknown "
+                     f"({runs} run(s) of the baseline build; {MIN_RUNS_TO_ESTIMATE} needed): a small FAIL may be "
+                     "the runner drifting. Give earlier baseline records (baseline.history, --history) or set "
+                     "compare.run_noise_pct, or use compare.mode: interleaved")
+    return tuple(notes)

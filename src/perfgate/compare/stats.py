@@ -16,28 +16,29 @@ The pieces, each explained in docs/statistics.md:
   cannot go below the per-test alpha (alpha / m under Holm with m metrics) the outcome is INCONCLUSIVE.
 - Multiple testing: Holm (default) or Benjamini-Hochberg adjusted p-values.
 
-Everything here is pure: numbers in, frozen records out.
+Everything here is pure: numbers in, frozen records (compare/comparison.py) out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
 
-from perfgate.compare.runs import RunLevelTest
-
-Outcome = Literal["PASS", "WARN", "FAIL", "INCONCLUSIVE"]
-Scale: TypeAlias = Literal["log", "linear"]
-PASS: Outcome = "PASS"
-WARN: Outcome = "WARN"
-FAIL: Outcome = "FAIL"
-INCONCLUSIVE: Outcome = "INCONCLUSIVE"
+from perfgate.compare.comparison import (
+    MetricComparison,
+    Scale,
+    as_finite_array,
+    check_parameters,
+    comparison_on_scale,
+    comparison_without_shift,
+    on_scale,
+    usable_scale,
+)
 
 MDE_POWER = 0.80
 # Exact p-values (scipy's U distribution without ties, our permutation distribution with ties) up to
@@ -54,123 +55,6 @@ MDE_SIMULATION_MAX_PAIRS = 2500
 # pi/3 times the samples, i.e. its detectable shift is sqrt(pi/3) times the t-test's.
 MWU_EFFICIENCY_FACTOR = math.sqrt(math.pi / 3)
 FLOAT_SLACK = 1e-9  # so that e.g. (1 - 0.9) / 2 == 0.04999... still admits a tail probability of 1/20
-
-
-@dataclass(frozen=True)
-class MetricComparison:
-    """Baseline vs candidate for one metric. Shifts are candidate - baseline, in `unit`.
-
-    scale "log": the test, the estimate and the interval are computed on log values, i.e. on ratios;
-    rel_change = candidate/baseline - 1 and `shift` is that ratio applied to the baseline median.
-    scale "linear": on the values themselves; relative values divide by |baseline median|.
-    shift_ci / rel_ci: two-sided interval with alpha in each tail, achieved level `ci_level` (>= 1 - 2 alpha;
-    exact rank distributions are discrete). Its worse end is worse_bound / worse_bound_rel: the one-sided
-    (1 - alpha) bound on the worsening (positive = worse), so a regression larger than this is ruled out
-    at level alpha. Relative worsenings are in the metric's own direction: for a metric where lower is worse
-    (throughput) worse_bound_rel = 0.2 means a drop of 20 %, and it is below 1 on the log scale.
-    Fields that are undefined for the data are None (relative values when the baseline median is 0 on the
-    linear scale, everything but the sample sizes when a side is empty). An unbounded CI end is -inf / +inf
-    (to_dict writes null). `notes` says why something is undefined or approximate.
-    """
-
-    name: str
-    unit: str
-    higher_is_worse: bool
-    baseline: tuple[float, ...]
-    candidate: tuple[float, ...]
-    n_baseline: int
-    n_candidate: int
-    baseline_median: float | None
-    candidate_median: float | None
-    shift: float | None
-    shift_ci: tuple[float, float] | None
-    rel_change: float | None
-    rel_ci: tuple[float, float] | None
-    ci_level: float | None
-    worse_bound: float | None
-    worse_bound_rel: float | None
-    p_value: float
-    p_two_sided: float
-    p_method: str
-    mde_abs: float | None
-    mde_rel: float | None
-    alpha: float
-    n_tests: int
-    per_test_alpha: float
-    min_p_possible: float
-    min_reps_needed: int
-    can_reject: bool
-    notes: tuple[str, ...]
-    run_level: RunLevelTest | None = None  # set when the baseline came from another run (compare/runs.py)
-    scale: Scale = "linear"
-    pairs_worse: int | None = None  # paired comparisons: pairs whose candidate was worse than its baseline
-
-    @property
-    def paired(self) -> bool:
-        return self.pairs_worse is not None
-
-    @property
-    def worse_interval(self) -> tuple[float, float] | None:
-        """The interval as sizes of a worsening (in the unit): (least, most) worse; None without a shift."""
-        if self.shift_ci is None:
-            return None
-        lo, hi = self.shift_ci
-        return (lo, hi) if self.higher_is_worse else (-hi, -lo)
-
-    @property
-    def excludes_no_change(self) -> bool:
-        """The interval lies wholly on the worse side of zero: the data say "worse" at level alpha."""
-        interval = self.worse_interval
-        return interval is not None and interval[0] > 0
-
-    @property
-    def bound_level(self) -> float | None:
-        """Achieved level of the one-sided bounds (each tail of the interval)."""
-        return None if self.ci_level is None else (1 + self.ci_level) / 2
-
-    @property
-    def worse_shift(self) -> float | None:
-        """The shift signed so that positive means worse (slower, less throughput, ...)."""
-        return None if self.shift is None else (self.shift if self.higher_is_worse else -self.shift)
-
-    @property
-    def limited_by_run_drift(self) -> bool:
-        """The run-level test (baseline from another run), not the repetitions' noise, sets the MDE."""
-        run = self.run_level
-        return run is not None and self.mde_rel is not None and run.mde_rel >= self.mde_rel
-
-    @property
-    def worse_rel(self) -> float | None:
-        """The relative change signed so that positive means worse."""
-        return None if self.rel_change is None else (self.rel_change if self.higher_is_worse else -self.rel_change)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON form: tuples as lists, infinities (unbounded CI ends, bounds, MDE) as null."""
-        return _json_safe(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MetricComparison:
-        """Inverse of to_dict: restores tuples and the infinities that to_dict wrote as null."""
-        names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"run_level", "scale", "pairs_worse"}
-        if missing:
-            raise ValueError(f"metric comparison is missing {sorted(missing)}")
-        values = {name: data[name] for name in names if name in data}
-        if values.get("run_level") is not None:
-            values["run_level"] = RunLevelTest(**{**values["run_level"],
-                                                  "rel_ci": tuple(values["run_level"]["rel_ci"])})
-        for key in ("baseline", "candidate", "notes"):
-            values[key] = tuple(values[key])
-        for key in ("shift_ci", "rel_ci"):
-            if values[key] is not None:
-                lo, hi = values[key]
-                values[key] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
-        # defined whenever the shift (or the relative change) is: null there can only mean infinite
-        for key, defined_with in (("worse_bound", "shift"), ("mde_abs", "shift"),
-                                  ("worse_bound_rel", "rel_change"), ("mde_rel", "rel_change")):
-            if values[key] is None and values[defined_with] is not None:
-                values[key] = math.inf
-        return cls(**values)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,126 +134,12 @@ def compare_metric(
         notes=notes)
 
 
-def usable_scale(scale: Scale, base: np.ndarray, cand: np.ndarray) -> tuple[Scale, list[str]]:
-    """The scale asked for, unless "log" meets a value <= 0: then the linear scale, with a note."""
-    if scale not in ("log", "linear"):
-        raise ValueError(f"scale must be 'log' or 'linear', got {scale!r}")
-    if scale == "log" and (np.any(base <= 0) or np.any(cand <= 0)):
-        return "linear", ["a value <= 0: compared on the linear scale instead of as ratios"]
-    return scale, []
-
-
-def on_scale(values: np.ndarray, scale: Scale) -> np.ndarray:
-    return np.log(values) if scale == "log" else values
-
-
-def comparison_on_scale(
-    common: dict[str, Any], *, scale: Scale, base_median: float, candidate_median: float, shift: float,
-    shift_ci: tuple[float, float], ci_level: float | None, p_values: tuple[float, float, str], mde: float,
-    notes: list[str], pairs_worse: int | None = None,
-) -> MetricComparison:
-    """The finished comparison from figures on the test's scale (log or linear): in the unit and relative.
-
-    On the log scale a log shift x is the ratio e^x: relative e^x - 1, in the unit base_median * (e^x - 1).
-    On the linear scale x is in the unit: relative x / |base_median|. Bounds and the MDE are sizes of a
-    worsening (positive = worse), converted in the metric's own direction. Shared by the unpaired (here)
-    and paired (paired.py) comparisons, so both say "relative" the same way.
-    """
-    higher_is_worse = common["higher_is_worse"]
-    lo, hi = shift_ci
-    worse_bound = hi if higher_is_worse else -lo  # the interval's worse end: the one-sided (1 - alpha) bound
-    if scale == "linear" and base_median == 0:
-        notes = [*notes, "baseline median is 0: relative change undefined"]
-
-    def relative(x: float) -> float | None:
-        if scale == "log":
-            return math.expm1(x)
-        return None if base_median == 0 else x / abs(base_median)
-
-    def in_unit(x: float) -> float:
-        return base_median * math.expm1(x) if scale == "log" else x
-
-    def towards_worse(convert: Any, size: float) -> float | None:
-        """A worsening of `size` on the test's scale, converted and signed so that positive means worse."""
-        value = convert(size if higher_is_worse else -size)
-        return None if value is None else (value if higher_is_worse else -value)
-
-    mde_abs = math.inf if math.isinf(mde) else towards_worse(in_unit, mde)
-    mde_rel = None if relative(0.0) is None else (math.inf if math.isinf(mde) else towards_worse(relative, mde))
-    rel_lo, rel_hi = relative(lo), relative(hi)
-    p_worse, p_two, method = p_values
-    return MetricComparison(
-        **common,
-        baseline_median=base_median,
-        candidate_median=candidate_median,
-        shift=in_unit(shift),
-        shift_ci=(in_unit(lo), in_unit(hi)),
-        rel_change=relative(shift),
-        rel_ci=None if rel_lo is None or rel_hi is None else (rel_lo, rel_hi),
-        ci_level=ci_level,
-        worse_bound=towards_worse(in_unit, worse_bound),
-        worse_bound_rel=towards_worse(relative, worse_bound),
-        p_value=p_worse,
-        p_two_sided=p_two,
-        p_method=method,
-        mde_abs=mde_abs,
-        mde_rel=mde_rel,
-        notes=tuple(notes),
-        scale=scale,
-        pairs_worse=pairs_worse,
-    )
-
-
 def _comparison_with_an_empty_side(
     common: dict[str, Any], base: np.ndarray, cand: np.ndarray
 ) -> MetricComparison:
     sides = (("baseline", base), ("candidate", cand))
     empty = " and ".join(side for side, values in sides if not values.size)
     return comparison_without_shift(common, base=base, cand=cand, note=f"no {empty} values")
-
-
-def comparison_without_shift(common: dict[str, Any], *, base: np.ndarray, cand: np.ndarray,
-                             note: str) -> MetricComparison:
-    """No comparison was possible (a side without values): medians where there are values, p = 1, the reason."""
-    return MetricComparison(
-        **common,
-        baseline_median=float(np.median(base)) if base.size else None,
-        candidate_median=float(np.median(cand)) if cand.size else None,
-        shift=None,
-        shift_ci=None,
-        rel_change=None,
-        rel_ci=None,
-        ci_level=None,
-        worse_bound=None,
-        worse_bound_rel=None,
-        p_value=1.0,
-        p_two_sided=1.0,
-        p_method="none",
-        mde_abs=None,
-        mde_rel=None,
-        notes=(note,),
-    )
-
-
-def check_parameters(alpha: float, n_tests: int) -> None:
-    if not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be between 0 and 0.5, got {alpha!r}")
-    if isinstance(n_tests, bool) or not isinstance(n_tests, int | np.integer) or n_tests < 1:
-        raise ValueError(f"n_tests must be an integer >= 1, got {n_tests!r}")
-
-
-def as_finite_array(metric: str, side: str, values: Sequence[float]) -> np.ndarray:
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metric {metric!r}: {side} values are not all numbers: {exc}") from None
-    if array.ndim != 1:
-        raise ValueError(f"metric {metric!r}: {side} values must be a flat sequence, got shape {array.shape}")
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        where = ", ".join(f"repetition {i + 1} = {array[i]}" for i in bad[:5])
-        raise ValueError(f"metric {metric!r}: {side} has non-finite values ({where})")
-    return array
 
 
 def _has_ties(base: np.ndarray, cand: np.ndarray) -> bool:
@@ -477,11 +247,6 @@ def u_null_cdf(n1: int, n2: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------------------
 # Hodges-Lehmann shift and its confidence interval
-
-
-def hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float]) -> float:
-    """Median of all pairwise differences candidate[j] - baseline[i]."""
-    return float(np.median(np.subtract.outer(np.asarray(candidate, float), np.asarray(baseline, float))))
 
 
 def shift_confidence_interval(
@@ -602,30 +367,3 @@ def adjust_pvalues(pvalues: Sequence[float], method: Literal["holm", "bh"] = "ho
     return [float(v) for v in adjusted]
 
 
-def holm_adjusted(comparisons: Sequence[MetricComparison]) -> dict[str, float]:
-    """Holm-adjusted one-sided p-value per comparison name, over the whole family.
-
-    Raises ValueError on duplicate names, or when a comparison was computed for a different family size
-    (its n_tests) - then its can_reject and MDE would be judged at the wrong per-test alpha.
-    """
-    names = [c.name for c in comparisons]
-    if len(set(names)) != len(names):
-        raise ValueError(f"comparison names must be unique, got {names}")
-    wrong = [c.name for c in comparisons if c.n_tests != len(comparisons)]
-    if wrong:
-        raise ValueError(
-            f"comparisons {wrong} were computed with n_tests != {len(comparisons)} (the family size); "
-            "pass n_tests=len(family) to compare_metric"
-        )
-    return dict(zip(names, adjust_pvalues([c.p_value for c in comparisons], "holm"), strict=True))
-
-
-def _json_safe(value: Any) -> Any:
-    """Tuples to lists, non-finite floats (unbounded CI ends, infinite MDE) to None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from perfgate.compare.classify import fmt_level
+from perfgate.compare.comparison import MetricComparison
 from perfgate.compare.functions import FunctionMove
-from perfgate.compare.stats import MetricComparison, adjust_pvalues
+from perfgate.compare.stats import adjust_pvalues
 from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_cells, movers_note
 from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 

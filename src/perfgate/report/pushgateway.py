@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
-from perfgate.compare.stats import MetricComparison
+from perfgate.compare.comparison import MetricComparison
 from perfgate.errors import ToolError
 from perfgate.verdict import OUTCOME_ORDER, Verdict
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from perfgate.compare.classify import classify, describe_change, fmt_level
+from perfgate.compare.comparison import FAIL, INCONCLUSIVE, PASS
 from perfgate.compare.paired import compare_paired_metric
-from perfgate.compare.stats import FAIL, INCONCLUSIVE, PASS, compare_metric
+from perfgate.compare.stats import compare_metric
 
 PCT = r"[+-]?\d+\.\d%"
 

@@ -14,9 +14,10 @@ from scipy import stats as scipy_stats
 from support.records import ENV, record
 
 from perfgate.compare.classify import classify
+from perfgate.compare.comparison import Cause, MetricComparison
 from perfgate.compare.inputs import load_inputs
 from perfgate.compare.runs import configured_noise, estimate_noise, run_level_test, with_run_level
-from perfgate.compare.stats import MetricComparison, compare_metric
+from perfgate.compare.stats import compare_metric
 from perfgate.config import load_config
 from perfgate.errors import BaselineError
 from perfgate.gate import decide
@@ -148,7 +149,7 @@ def test_without_history_a_significant_shift_is_inconclusive_because_drift_is_un
     verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
                     _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"))
     rule = verdict.rules[0]
-    assert verdict.outcome == "INCONCLUSIVE" and rule.evidence["cause"] == "run drift unknown"
+    assert verdict.outcome == "INCONCLUSIVE" and rule.cause == Cause.DRIFT_UNKNOWN
     assert rule.reason.startswith("cpu_per_request: regression") and rule.p_adjusted < 0.05
     assert any("run-to-run drift is unknown" in note for note in verdict.notes)
 
@@ -190,7 +191,7 @@ def test_history_measured_differently_is_skipped_with_a_note():
     history = [*_history(digest="other")[:2], *_history(env=other_env)[2:]]
     verdict = _gate(_cpu_record("baseline", TIGHT, created_at="b"),
                     _cpu_record("candidate", [v * 1.06 for v in TIGHT], created_at="c"), history)
-    assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].evidence["cause"] == "run drift unknown"
+    assert verdict.outcome == "INCONCLUSIVE" and verdict.rules[0].cause == Cause.DRIFT_UNKNOWN
     assert verdict.rules[0].comparison.run_level is None
     skipped = [note for note in verdict.notes if "not used" in note]
     assert len(skipped) == 4
@@ -222,7 +223,7 @@ def test_compare_reads_history_from_the_command_line(tmp_path):
     args = ["compare", "--config", str(config), "--baseline", str(base.path), "--candidate", str(cand.path)]
     without = _perfgate(*args, "--out", str(tmp_path / "o1"), cwd=tmp_path)
     assert without.returncode == 4, without.stderr
-    assert Verdict.load(tmp_path / "o1").rules[0].evidence["cause"] == "run drift unknown"
+    assert Verdict.load(tmp_path / "o1").rules[0].cause == Cause.DRIFT_UNKNOWN
     with_history = _perfgate(*args, "--out", str(tmp_path / "o2"),
                              *(arg for h in history for arg in ("--history", str(h.path))), cwd=tmp_path)
     assert with_history.returncode == 4, with_history.stderr
