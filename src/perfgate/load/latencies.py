@@ -25,6 +25,11 @@ SUFFIX = ".latency.npy"
 MAX_CALLS = 50_000_000  # far above ghz's 1,000,000 details: a bigger file is not ours
 
 
+def latency_file_for(load_file: str) -> str:
+    """load/rep-01.json -> load/rep-01.latency.npy (record-relative)."""
+    return load_file.removesuffix(".json") + SUFFIX
+
+
 def write_latencies(path: Path, latencies_ns: np.ndarray) -> None:
     import numpy as np
 
