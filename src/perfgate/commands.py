@@ -46,6 +46,7 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
     )
     from perfgate.load.ghz import find_ghz
     from perfgate.measure.schedules import measure, measure_interleaved
+    from perfgate.preload import Preload
 
     ghz = find_ghz()
     out = Path(config.output)
@@ -57,7 +58,8 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
             raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
                               "(interleaved mode measures both sides in this job)")
         progress = _progress(config, sides=1 if config.compare.schedule == "duet" else 2)
-        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress, built=prepared.built)
+        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress, built=prepared.built,
+                                                  preload=Preload().start())
         progress.info(f"records saved in {baseline.path} and {candidate.path}")
         return gate_and_publish(config, baseline, candidate, out)
     role = "baseline" if as_baseline else "candidate"
@@ -66,9 +68,11 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
     baseline = open_baseline(config, os.environ, out) if not as_baseline and source.kind == "path" else None
     history = open_history(config, baseline, os.environ, out) if baseline is not None else BaselineHistory()
     progress = _progress(config)
-    record = measure(config, out / role, role=role, ghz=ghz, progress=progress)
+    compares = not as_baseline and source.kind != "none"
+    record = measure(config, out / role, role=role, ghz=ghz, progress=progress,
+                     preload=Preload().start() if compares else None)
     progress.info(f"record saved in {record.path} ({len(record.ok_repetitions)} repetitions)")
-    if as_baseline or source.kind == "none":
+    if not compares:
         return EXIT_PASS
     if baseline is None:
         baseline, history = open_baseline_and_history(config, os.environ, out)

@@ -227,8 +227,11 @@ class RunqCollector:
         return [executable or self.bpftrace, "-f", "json", str(self.script), str(self.ncpus),
                 str(self.depth_interval_ms), self.service_comm or "", *pids, str(os.getpid())]
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Launch bpftrace; return once its probes are attached and its BEGIN probe has run."""
+    def start(self, timeout_s: float = 30.0, *, wait: bool = True) -> None:
+        """Launch bpftrace; return once its probes are attached and its BEGIN probe has run.
+
+        wait=False returns at once (bpftrace compiles and attaches meanwhile, e.g. during the warm-up);
+        `wait_started` or the first `begin_window` then waits for it."""
         if self._process is not None:
             raise RuntimeError("RunqCollector.start() called twice")
         executable = check_prerequisites(self.bpftrace)
@@ -249,6 +252,17 @@ class RunqCollector:
             ]
             for reader in self._readers:
                 reader.start()
+            if wait:
+                self.wait_started(timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def wait_started(self, timeout_s: float = 30.0) -> None:
+        """Wait until the probes are attached; RunqUnavailable (bpftrace reaped) if they never are."""
+        if self._process is None:
+            raise RuntimeError("RunqCollector.wait_started() called before start()")
+        try:
             self._wait_started(timeout_s)
         except BaseException:
             self.close()

@@ -22,14 +22,17 @@ RUN_FILE = "runq/run.jsonl"  # everything bpftrace printed over the run; each wi
 class KernelView:
     """One bpftrace for many load windows, or why there is none (`unavailable`)."""
 
-    def __init__(self, collector: RunqCollector | None, unavailable: RunqCapture | None = None) -> None:
+    def __init__(self, collector: RunqCollector | None, unavailable: RunqCapture | None = None, *,
+                 required: bool = False) -> None:
         self.collector = collector
         self.unavailable = unavailable
+        self.required = required
+        self.attached = collector is None
 
     @classmethod
     def open(cls, config: Config, collectors: tuple[Collectors, ...], raw_path: Path) -> KernelView:
-        """Attach bpftrace now (before the warm-up), filtering on every side's service; kernel.required
-        makes a failure raise."""
+        """Start bpftrace now (before the warm-up), filtering on every side's service. It compiles and
+        attaches while the warm-up runs; the first window waits for it. kernel.required makes a failure raise."""
         merged = merged_collectors(collectors)
         if not config.kernel.enabled:
             return cls(None, RunqCapture(status="disabled", reason="kernel.enabled is false"))
@@ -37,16 +40,29 @@ class KernelView:
         collector = RunqCollector(service_comm=merged.service_comm, service_pids=merged.service_pids,
                                   depth_interval_ms=config.kernel.depth_interval_ms, raw_path=raw_path)
         try:
-            collector.start()
+            collector.start(wait=False)
         except RunqUnavailable as error:
             if config.kernel.required:
                 raise
             return cls(None, RunqCapture(status="unavailable", reason=error.message))
-        return cls(collector)
+        return cls(collector, required=config.kernel.required)
 
     def begin(self) -> None:
+        if not self.attached:
+            self._wait_attached()
         if self.collector is not None:
             self.collector.begin_window()
+
+    def _wait_attached(self) -> None:
+        assert self.collector is not None
+        self.attached = True
+        try:
+            self.collector.wait_started()
+        except RunqUnavailable as error:
+            self.collector = None  # wait_started reaped it
+            if self.required:
+                raise
+            self.unavailable = RunqCapture(status="unavailable", reason=error.message)
 
     def end(self, raw_path: Path) -> Window:
         if self.collector is None:
@@ -56,6 +72,9 @@ class KernelView:
     def close(self) -> None:
         """Detach bpftrace (SIGINT, its final maps into the run file); always reaped."""
         if self.collector is None:
+            return
+        if not self.attached:  # no window ever waited for it: nothing to keep, just reap it
+            self.collector.close()
             return
         try:
             self.collector.stop()

@@ -25,24 +25,30 @@ from perfgate.measure.session import (
     running_service,
     warm_up,
 )
+from perfgate.preload import Preload
 from perfgate.progress import Progress
 from perfgate.record import RunRecord
 
 
-def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Progress) -> RunRecord:
-    """Baseline-or-candidate mode: one service (started here if configured), warm-up, N repetitions."""
+def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Progress,
+            preload: Preload | None = None) -> RunRecord:
+    """Baseline-or-candidate mode: one service (started here if configured), warm-up, N repetitions.
+
+    preload: imports that ride along the warm-up (the gate's); joined before the first window."""
     session = new_session(config, folder, role=role, ghz=ghz, progress=progress)
     with failure_recorded(session), running_service(config.service, config, folder, ghz) as service:
         collectors = collectors_for(config, service)
         with KernelView.open(config, (collectors,), folder / RUN_FILE) as kernel:  # one bpftrace for the run
             warm_up(session)
+            _joined(preload)
             for _ in range(config.load.repetitions):
                 run_repetition(session, collectors, kernel)
     return finish(session)
 
 
 def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Progress,
-                        built: tuple[BuiltSide, BuiltSide] | None = None) -> tuple[RunRecord, RunRecord]:
+                        built: tuple[BuiltSide, BuiltSide] | None = None,
+                        preload: Preload | None = None) -> tuple[RunRecord, RunRecord]:
     """Same-runner mode: both builds measured in this job, so the runner's own noise hits both sides.
 
     Without compare.baseline_address each repetition starts its build fresh on target.address, in A B B A
@@ -61,9 +67,9 @@ def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Pro
             session.record = with_build(session.record, built[index])
         session.save()
     if not config.compare.concurrent_builds:
-        _alternate_fresh_builds(sides)
+        _alternate_fresh_builds(sides, preload)
     else:
-        _with_running_builds(sides, duet=config.compare.schedule == "duet")
+        _with_running_builds(sides, duet=config.compare.schedule == "duet", preload=preload)
     return finish(sides[0]), finish(sides[1])
 
 
@@ -73,6 +79,11 @@ def with_build(record: RunRecord, side: BuiltSide) -> RunRecord:
     environment = replace(record.environment, git_sha=side.commit or record.environment.git_sha,
                           git_ref=side.ref or record.environment.git_ref)
     return replace(record, load_settings={**record.load_settings, "build": build}, environment=environment)
+
+
+def _joined(preload: Preload | None) -> None:
+    if preload is not None:
+        preload.join()
 
 
 def interleave_schedule(config: Config) -> str:
@@ -95,16 +106,17 @@ def pair_order(pair_index: int) -> tuple[int, int]:
     return (0, 1) if pair_index % 2 == 0 else (1, 0)
 
 
-def _alternate_fresh_builds(sides: tuple[Session, Session]) -> None:
+def _alternate_fresh_builds(sides: tuple[Session, Session], preload: Preload | None = None) -> None:
     for pair in range(sides[0].config.load.repetitions):
         for session in (sides[i] for i in pair_order(pair)):
             with failure_recorded(session), \
                     running_service(session.config.service, session.config, session.folder, session.ghz) as service:
                 warm_up(session)
+                _joined(preload)
                 run_repetition(session, collectors_for(session.config, service))
 
 
-def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
+def _with_running_builds(sides: tuple[Session, Session], *, duet: bool, preload: Preload | None = None) -> None:
     with contextlib.ExitStack() as stack:
         collectors = []
         for session in sides:
@@ -115,6 +127,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool) -> None:
         kernel = stack.enter_context(KernelView.open(sides[0].config, tuple(collectors), sides[0].folder / RUN_FILE))
         for session in sides:
             warm_up(session)
+        _joined(preload)
         automatic_rate = duet and not sides[0].config.load.rps
         if automatic_rate:
             set_automatic_rate(sides, load_window(sides[0].config))
