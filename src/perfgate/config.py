@@ -106,6 +106,21 @@ class CpuConfig:
     start_offset_s: float | None
 
 
+LAYER_NAMES = ("allocs", "mutex", "block", "goroutines")  # the profiles below the CPU (capture/layers.py)
+
+
+@dataclass(frozen=True)
+class LayersConfig:
+    """Which profiles below the CPU are captured from cpu.pprof_url, and which of them must be there."""
+
+    enabled: tuple[str, ...] = LAYER_NAMES
+    required: tuple[str, ...] = ()
+
+    def captured(self, name: str) -> bool:
+        """A required layer is captured even when `enabled` leaves it out."""
+        return name in self.enabled or name in self.required
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     enabled: bool
@@ -211,6 +226,7 @@ class Config:
     gates: tuple[GateRule, ...]
     report: ReportConfig
     output: str
+    layers: LayersConfig = LayersConfig()
     source: str = field(default="defaults", compare=False)
 
     def digest(self) -> str:
@@ -333,6 +349,26 @@ def string_list() -> Callable:
     return with_schema(check, {"type": ["string", "array", "null"], "items": {"type": "string"}})
 
 
+def choice_list(choices: tuple[str, ...]) -> Callable:
+    """A list of names, each one of `choices` (a single name is a list of one); no repeats."""
+
+    def check(value: Any) -> tuple[Any, str | None]:
+        if value is None:
+            return (), None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return value, f"expected a list of names from {', '.join(choices)}, got {_describe(value)}"
+        unknown = [v for v in value if v not in choices]
+        if unknown:
+            return value, (f"unknown name {_describe(unknown[0])} (expected names from {', '.join(choices)})"
+                           + _did_you_mean(unknown[0], choices))
+        return tuple(dict.fromkeys(value)), None
+
+    return with_schema(check, {"anyOf": [{"enum": list(choices)}, {"type": "null"},
+                                         {"type": "array", "items": {"enum": list(choices)}}]})
+
+
 def command() -> Callable:
     """A command as an argv list, or a string split like a POSIX shell would (no shell runs it)."""
 
@@ -448,6 +484,10 @@ SCHEMA: dict[str, Any] = {
         "pprof_url": Field(None, text(optional=True)),
         "required": Field(False, boolean()),
         "start_offset_s": Field(None, number(0, maximum=MAX_SECONDS, optional=True)),
+    },
+    "layers": {
+        "enabled": Field(LAYER_NAMES, choice_list(LAYER_NAMES)),
+        "required": Field((), choice_list(LAYER_NAMES)),
     },
     "kernel": {
         "enabled": Field(True, boolean()),
@@ -895,6 +935,7 @@ def _to_config(values: dict[str, Any], gates: tuple[GateRule, ...]) -> Config:
         service=_service(values["service"]),
         cpu=CpuConfig(**_plain(values["cpu"])),
         kernel=KernelConfig(**_plain(values["kernel"])),
+        layers=LayersConfig(**_plain(values["layers"])),
         compare=CompareConfig(**_plain(compare), contention=ContentionConfig(**_plain(compare["contention"])),
                               baseline_service=_service(compare["baseline_service"])),
         baseline=BaselineConfig(**_plain(values["baseline"])),

@@ -4,10 +4,13 @@ told apart from "nothing happened", and endpoints that answer wrongly."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import subprocess
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from support.greeter import CALL
@@ -92,12 +95,9 @@ def test_unknown_profile_is_a_404_naming_the_url(greeter) -> None:
     assert caught.value.message == f"nosuch profile unavailable: {url} returned 404: Unknown profile"
 
 
-def test_a_body_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
-    """A CPU profile where an allocation profile should be: the sample types say so."""
-    import http.server
-    import threading
-
-    body = CPU_FIXTURE.read_bytes()
+@contextlib.contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """An HTTP server answering every GET with `body`: a pprof endpoint that ignores what it is asked."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
@@ -113,10 +113,22 @@ def test_a_body_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with pytest.raises(ProfileUnavailable) as caught:
-            fetch_snapshot(f"http://127.0.0.1:{server.server_address[1]}", ALLOCS)
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_body_of_the_wrong_kind_is_refused() -> None:
+    """A CPU profile where an allocation profile should be: the sample types say so."""
+    with serving(CPU_FIXTURE.read_bytes()) as url, pytest.raises(ProfileUnavailable) as caught:
+        fetch_snapshot(url, ALLOCS)
     assert caught.value.message.startswith("allocs profile unavailable: ")
     assert caught.value.reason.endswith("returned a profile without alloc_objects, alloc_space (it has cpu, samples)")
+
+
+def test_a_cumulative_profile_where_a_delta_was_asked_for_is_refused(greeter) -> None:
+    """What a net/http/pprof that ignores ?seconds= sends: the profile since the process started."""
+    with serving(fetch_snapshot(greeter.pprof_url, ALLOCS)) as url, pytest.raises(ProfileUnavailable) as caught:
+        fetch_delta(url, ALLOCS, 1)
+    assert "returned the cumulative profile, not the difference over the window" in caught.value.reason

@@ -64,7 +64,7 @@ def fetch_delta(pprof_url: str, kind: LayerKind, seconds: int, *, timeout_s: flo
     """GET /debug/pprof/{kind}?seconds=N: the service's {kind} profile of the next N seconds, checked."""
     url = profile_url(pprof_url, kind.name)
     body = fetch_profile_body(url, seconds, timeout_s=timeout_s, kind=kind.name)
-    _check(body, url, kind)
+    _check(body, url, kind, delta=True)
     return body
 
 
@@ -72,7 +72,7 @@ def fetch_snapshot(pprof_url: str, kind: LayerKind = GOROUTINE, *, timeout_s: fl
     """GET /debug/pprof/{kind} now (the goroutine profile: every goroutine's stack), checked."""
     url = profile_url(pprof_url, kind.name)
     body = fetch_profile_body(url, None, timeout_s=timeout_s, kind=kind.name)
-    _check(body, url, kind)
+    _check(body, url, kind, delta=False)
     return body
 
 
@@ -84,7 +84,7 @@ def mutex_sampling_period(pprof_url: str, *, timeout_s: float = SNAPSHOT_TIMEOUT
     return int(match.group(1)) if match else None
 
 
-def _check(body: bytes, url: str, kind: LayerKind) -> None:
+def _check(body: bytes, url: str, kind: LayerKind, *, delta: bool) -> None:
     try:
         profile = parse_profile(body, name=url)
     except ProfileError as error:
@@ -95,6 +95,9 @@ def _check(body: bytes, url: str, kind: LayerKind) -> None:
     if missing:
         raise ProfileUnavailable(f"{url} returned a profile without {', '.join(missing)} "
                                  f"(it has {', '.join(sorted(have)) or 'no sample types'})", kind=kind.name)
+    if delta and profile.duration_ns <= 0:
+        raise ProfileUnavailable(f"{url} returned the cumulative profile, not the difference over the window "
+                                 "(a net/http/pprof too old for ?seconds= on this profile)", kind=kind.name)
 
 
 def parse_layer(source: Path | bytes, kind: LayerKind, sample_type: str | None = None, *,

@@ -2,8 +2,9 @@
 
 Capture alignment inside one repetition of D seconds (docs/architecture.md "Capture windows"):
     t<0            bpftrace attached once for the run, before the warm-up (measure/kernel.py)
+    t<0            goroutine snapshot (measure/layers.py)
     t=0            the window's start mark (a few ms), then ghz starts
-    t=o            CPU profile request starts (see measure/cpu.py)
+    t=o            CPU profile request starts (see measure/cpu.py), with the allocs/mutex/block delta profiles
     t=D            ghz ends; the window's end mark
 The repetition is written into the record, and the record saved, as soon as its window ends.
 """
@@ -23,6 +24,7 @@ from perfgate.errors import PerfgateError
 from perfgate.load.ghz import run_ghz
 from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
 from perfgate.measure.kernel import KernelView
+from perfgate.measure.layers import LayerCaptures, require_layers
 from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
 from perfgate.record import LoadSample, Repetition, RunqCapture
 
@@ -61,6 +63,7 @@ def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ..
     progress.end("; ".join(filter(None, (run.summary() for run in runs))))
     for run in runs:
         _require_collectors(run.session.config, run.repetition)
+        require_layers(run.session, run.repetition)
     return tuple(run.repetition for run in runs)
 
 
@@ -83,6 +86,7 @@ class _RepetitionRun:
     names: RepetitionFiles
     started: str
     cpu_thread: CpuCaptureThread
+    layers: LayerCaptures
     load: LoadSample | None = None
     failure: str | None = None
     cpu_before: int | None = None
@@ -93,9 +97,11 @@ class _RepetitionRun:
     def begin(cls, session: Session, collectors: Collectors) -> _RepetitionRun:
         names = RepetitionFiles(session.next_index)
         session.next_index += 1
-        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names))
+        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names),
+                   LayerCaptures(session, collectors, names.index))
 
     def start_load(self) -> None:
+        self.layers.start()  # its goroutine snapshot first: the service's CPU clock is read after it
         self.cpu_before = process_cpu_ns(self.collectors.service_pids)
         self.cpu_thread.start()
 
@@ -106,6 +112,7 @@ class _RepetitionRun:
                                 session.folder / self.names.load, name=f"perfgate repetition {self.names.index}",
                                 latencies_to=session.folder / self.names.latency)
             self.service_cpu = cpu_delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))
+            self.layers.load_done()
         except PerfgateError as error:
             self.failure = error.message
             raise
@@ -113,10 +120,11 @@ class _RepetitionRun:
     def finish(self, runq: RunqCapture, *, copy_runq_from: Path) -> None:
         if self.session.folder != copy_runq_from and runq.file:
             _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
-        self.repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
-                                     load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
-                                     runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu,
-                                     latency_file=self.names.latency if self.load is not None else None)
+        repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
+                                load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
+                                runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu,
+                                latency_file=self.names.latency if self.load is not None else None)
+        self.repetition = self.layers.finish(repetition)
         self.session.record = self.session.record.with_repetition(self.repetition)
         self.session.save()
 
