@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from perfgate.compare.comparison import Cause, MetricComparison, Outcome
 from perfgate.compare.contention import ContentionView
@@ -30,6 +30,7 @@ from perfgate.typed import type_problems
 
 VERDICT_SCHEMA_VERSION = 2
 VERDICT_FILE = "verdict.json"
+RuleResult = Literal["SKIP", "PASS", "WARN", "FAIL", "INCONCLUSIVE"]  # SKIP: the data a rule needs was not captured
 OUTCOME_ORDER: dict[str, int] = {"SKIP": -1, "PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
 
 
@@ -52,7 +53,7 @@ class RuleOutcome:
     rule: str
     metric: str
     severity: str
-    outcome: Outcome
+    outcome: RuleResult
     reason: str
     threshold: str
     comparison: MetricComparison | None = None
