@@ -26,6 +26,7 @@ from perfgate import placeholders
 from perfgate.build.plan import DEFAULT_BUILD_TIMEOUT_S, command_problem
 from perfgate.errors import ConfigError
 from perfgate.files import FileRefused, read_capped
+from perfgate.metrics import METRICS, GateRule, rule_thresholds
 from perfgate.patterns import compile_function_pattern
 from perfgate.plain import plain
 
@@ -172,31 +173,6 @@ class BaselineConfig:
     workflow: str | None
     history: tuple[str, ...] = ()
     history_runs: int = 5
-
-
-@dataclass(frozen=True)
-class GateRule:
-    """One rule of `gates:`. Which fields apply depends on `metric` (see docs/configuration.md)."""
-
-    metric: str
-    severity: str = "fail"
-    max_increase_pct: float | None = None
-    max_increase_abs: float | None = None
-    max_decrease_pct: float | None = None
-    max_value: float | None = None
-    min_value: float | None = None
-    pattern: str | None = None
-    kind: str = "flat"
-    max_share_pct: float | None = None
-    max_share_increase_pp: float | None = None
-    scope: str = "service"
-    max_depth: int | None = None
-    consecutive: int | None = None
-    run_noise_pct: float | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.metric}[{self.pattern}]" if self.pattern else self.metric
 
 
 @dataclass(frozen=True)
@@ -541,18 +517,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 # ---------------------------------------------------------------- gate rules
-LATENCY_METRICS = ("latency.p50", "latency.p90", "latency.p95", "latency.p99")
-RULE_KEYS: dict[str, tuple[str, ...]] = {
-    **{m: ("max_increase_pct", "max_increase_abs", "max_value", "run_noise_pct") for m in LATENCY_METRICS},
-    "rps": ("max_decrease_pct", "min_value", "run_noise_pct"),
-    "capacity": ("max_decrease_pct", "min_value"),
-    "error_rate": ("max_value", "max_increase_abs"),
-    "cpu_per_request": ("max_increase_pct", "max_increase_abs", "run_noise_pct"),
-    "function_share": ("pattern", "kind", "max_share_pct", "max_share_increase_pp", "run_noise_pct"),
-    "runq.p99": ("max_increase_pct", "max_increase_abs", "max_value", "scope", "run_noise_pct"),
-    "runq.depth": ("max_depth", "consecutive"),
-}
-RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds
+RULE_KEYS: dict[str, tuple[str, ...]] = {m.name: m.rule_keys for m in METRICS}  # metric -> keys a rule may set
 RULE_CHECKS: dict[str, Callable] = {
     "severity": text(choices=("fail", "warn")),
     "max_increase_pct": number(0), "max_decrease_pct": number(0, maximum=100),
@@ -579,11 +544,6 @@ def _check_gates(value: Any, problems: list[str]) -> tuple[GateRule, ...]:
         problems.append(f"gates: expected a list of rules, got {_describe(value)}")
         return ()
     return tuple(rule for i, raw in enumerate(value) if (rule := _check_rule(f"gates[{i}]", raw, problems)))
-
-
-def rule_thresholds(metric: str) -> tuple[str, ...]:
-    """The keys of a rule for `metric` of which at least one must be set."""
-    return tuple(k for k in RULE_KEYS[metric] if k not in RULE_QUALIFIERS)
 
 
 def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:

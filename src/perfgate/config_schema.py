@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from perfgate import config
+from perfgate import config, metrics
 
 SCHEMA_PATH = "schema/perfgate.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"  # the draft editors' YAML servers support best
@@ -103,7 +103,7 @@ def _rule(metric: str, keys: tuple[str, ...]) -> dict[str, Any]:
         "properties": {"metric": {"const": metric},
                        **{key: _fragment(f"gates[].{key}", config.RULE_CHECKS[key]) for key in allowed}},
         "additionalProperties": False,
-        "anyOf": [{"required": [key]} for key in config.rule_thresholds(metric)],
+        "anyOf": [{"required": [key]} for key in metrics.rule_thresholds(metric)],
     }
     if metric == "function_share":
         then["required"] = ["pattern"]

@@ -22,25 +22,30 @@ from perfgate.capture.pprof import pprof_diff_command
 from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.classify import classify
-from perfgate.compare.comparison import Cause, MetricComparison, Scale
+from perfgate.compare.comparison import Cause, MetricComparison
 from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
-from perfgate.compare.inputs import (
-    ComparisonInputs,
-    SideInputs,
-    capacity_pairs,
-    cpu_per_request_pair,
-    metric_values,
-    missing_cpu,
-    missing_runq,
-    repetition_pairs,
-    same_run,
-)
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, capacity_pairs, repetition_pairs, same_run
 from perfgate.compare.mode import run_setup
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
 from perfgate.compare.stats import adjust_pvalues, compare_metric
-from perfgate.config import Config, GateRule
+from perfgate.config import Config
+from perfgate.metrics import (
+    BY_NAME,
+    GateRule,
+    Metric,
+    compared_values,
+    cpu_per_request_pair,
+    fail_stands,
+    metric,
+    metric_values,
+    missing_cpu,
+    missing_runq,
+)
+from perfgate.metrics import (
+    headline_metrics as headline_entries,
+)
 from perfgate.verdict import (
     CpuView,
     EnvironmentDiff,
@@ -54,17 +59,6 @@ from perfgate.verdict import (
 
 DEFAULT_DEPTH_THRESHOLD = 5
 STATISTICAL_KEYS = ("max_increase_pct", "max_increase_abs", "max_decrease_pct", "max_share_increase_pp")
-HIGHER_IS_BETTER = ("rps", "capacity")
-METRIC_UNITS = {"latency": "ms", "rps": "req/s", "capacity": "req/s", "error_rate": "fraction", "cpu_per_request": "µs",
-                "runq.p99": "µs", "function_share": "pp"}
-# Compared as differences, not ratios: they are often 0 (no errors, a function not sampled).
-LINEAR_METRICS = ("error_rate", "function_share")
-
-
-def metric_scale(metric: str) -> Scale:
-    """Ratios (log scale) for latencies, throughput, CPU and run-queue times; differences for the rest."""
-    return "linear" if metric in LINEAR_METRICS else "log"
-
 
 @dataclass(frozen=True)
 class StatisticalCheck:
@@ -104,10 +98,10 @@ def statistical_check(rule: GateRule, base: tuple[float, ...], cand: tuple[float
         rel = rule.max_increase_pct / 100
     if rule.max_decrease_pct is not None:
         rel = rule.max_decrease_pct / 100
-    absolute = rule.max_share_increase_pp if rule.metric == "function_share" else rule.max_increase_abs
-    family = rule.metric.split(".")[0] if rule.metric.startswith("latency.") else rule.metric
+    absolute = rule.max_share_increase_pp if rule.max_share_increase_pp is not None else rule.max_increase_abs
+    entry = metric(rule.metric)
     return StatisticalCheck(rule=rule, name=rule.label, baseline=base, candidate=cand,
-                            higher_is_worse=rule.metric not in HIGHER_IS_BETTER, unit=METRIC_UNITS[family],
+                            higher_is_worse=entry.higher_is_worse, unit=entry.unit,
                             max_worse_rel=rel, max_worse_abs=absolute, pairs=pairs)
 
 
@@ -133,7 +127,7 @@ def evaluate_statistical(checks: Sequence[StatisticalCheck], inputs: ComparisonI
     failing = [c for c in checks if c.rule.severity != "warn"]
     family = len(failing) if config.compare.correction == "holm" else 1
     comparisons = [compare_values(c.name, c.baseline, c.candidate, pairs=c.pairs, higher_is_worse=c.higher_is_worse,
-                                  unit=c.unit, alpha=config.compare.alpha, scale=metric_scale(c.rule.metric),
+                                  unit=c.unit, alpha=config.compare.alpha, scale=metric(c.rule.metric).scale,
                                   n_tests=family if c.rule.severity != "warn" and family > 1 else 1)
                    for c in checks]
     comparisons = [across_runs(comparison, check.rule, inputs, config)
@@ -167,27 +161,20 @@ def _adjusted_pvalues(comparisons: Sequence[MetricComparison], correction: str) 
 
 def evaluate_absolute(rule: GateRule, side: SideInputs, values: tuple[float, ...]) -> RuleOutcome | None:
     """Limits on the candidate alone: SLOs, share caps, error-rate caps, run-queue depth runs."""
-    if rule.metric == "runq.depth":
+    if rule.max_depth is not None:
         return _depth_outcome(rule, side)
-    if rule.metric == "error_rate" and rule.max_value is not None:
-        rate = side.errors / side.calls if side.calls else 1.0
-        return _limit_outcome(rule, rate, rule.max_value, above=True, what="error rate over all calls")
-    limit = rule.max_share_pct if rule.metric == "function_share" else rule.max_value
+    entry = metric(rule.metric)
+    limit = rule.max_share_pct if rule.max_share_pct is not None else rule.max_value
     if limit is not None:
-        return _limit_outcome(rule, _median(values), limit, above=True, what="candidate median")
+        return _limit_outcome(rule, entry, *entry.limit_value(side, values), limit, above=True)
     if rule.min_value is not None:
-        return _limit_outcome(rule, _median(values), rule.min_value, above=False, what="candidate median")
+        return _limit_outcome(rule, entry, *entry.limit_value(side, values), rule.min_value, above=False)
     return None
 
 
-def _display_unit(metric: str) -> str:
-    if metric.startswith("latency."):
-        return " ms"
-    return {"function_share": "%", "rps": " req/s", "cpu_per_request": " µs", "runq.p99": " µs"}.get(metric, "")
-
-
-def _limit_outcome(rule: GateRule, value: float | None, limit: float, *, above: bool, what: str) -> RuleOutcome:
-    unit = _display_unit(rule.metric)
+def _limit_outcome(rule: GateRule, entry: Metric, value: float | None, what: str, limit: float, *,
+                   above: bool) -> RuleOutcome:
+    unit = entry.value_suffix
     if value is None:
         return _skip(rule, "no values")
     broken = value > limit if above else value < limit
@@ -227,7 +214,7 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
     checks: list[StatisticalCheck] = []
     outcomes: list[RuleOutcome] = []
     for rule in config.gates:
-        cand_values = metric_values(cand, rule) if rule.metric != "runq.depth" else ()
+        cand_values = metric_values(cand, rule) if metric(rule.metric).values is not None else ()
         if isinstance(cand_values, str):
             outcomes.append(_skip(rule, cand_values))
             continue
@@ -235,15 +222,18 @@ def evaluate_rules(inputs: ComparisonInputs, config: Config) -> list[RuleOutcome
         if absolute is not None:
             outcomes.append(absolute)
         if any(getattr(rule, key) is not None for key in STATISTICAL_KEYS):
-            base_values = metric_values(base, rule)
-            if rule.metric == "cpu_per_request" and (pair := cpu_per_request_pair(base, cand)):
-                base_values, cand_values, _ = pair
+            base_values, cand_values = compared_values(base, cand, rule)
             if isinstance(base_values, str):
                 outcomes.append(_skip(rule, f"baseline: {base_values}"))
             else:
-                pairs = capacity_pairs(base, cand) if rule.metric == "capacity" else repetition_pairs(base, cand)
+                pairs = pairs_of(metric(rule.metric), base, cand)
                 checks.append(statistical_check(rule, base_values, cand_values, pairs))
     return outcomes + evaluate_statistical(_distinct_names(checks), inputs, config)
+
+
+def pairs_of(entry: Metric, base: SideInputs, cand: SideInputs) -> int | None:
+    """How many pairs the sides' values of `entry` form (value i of one side measured beside value i of the other)."""
+    return capacity_pairs(base, cand) if entry.pairing == "capacity probes" else repetition_pairs(base, cand)
 
 
 def _distinct_names(checks: list[StatisticalCheck]) -> list[StatisticalCheck]:
@@ -281,9 +271,6 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
 
 
 # ---------------------------------------------------------------- contention (compare/contention.py)
-LOAD_METRICS = ("rps",)  # and every latency.* metric
-CPU_METRICS = ("cpu_per_request", "function_share")
-KERNEL_METRICS = ("runq.p99", "runq.depth")
 
 
 def contention_view(inputs: ComparisonInputs, config: Config) -> ContentionView:
@@ -295,7 +282,7 @@ def contention_view(inputs: ComparisonInputs, config: Config) -> ContentionView:
                  config.compare.contention, shared_windows=shared)
 
 
-def contention_doubt(metric: str, view: ContentionView, cpu: MetricComparison | None, alpha: float) -> str | None:
+def contention_doubt(name: str, view: ContentionView, cpu: MetricComparison | None, alpha: float) -> str | None:
     """Why a FAIL on `metric` cannot be trusted on this contended runner, or None when it can.
 
     Latency and throughput: unless CPU per request rose significantly (and contention did not bias that
@@ -306,7 +293,8 @@ def contention_doubt(metric: str, view: ContentionView, cpu: MetricComparison | 
     if not view.contended:
         return None
     contended = f"the runner was contended ({view.summary})"
-    if metric.startswith("latency.") or metric in LOAD_METRICS:
+    measures = BY_NAME[name].measures if name in BY_NAME else None
+    if measures == "load":
         if cpu is None:
             return f"{contended}, and no CPU per request was measured to tell a slower service from a busy runner"
         change = f"{cpu.rel_change:+.1%}" if cpu.rel_change is not None else "no change"
@@ -315,9 +303,9 @@ def contention_doubt(metric: str, view: ContentionView, cpu: MetricComparison | 
         if view.one_sided:
             return f"{contended}; CPU per request rose ({change}), but one-sided contention moves it by itself"
         return None
-    if metric in CPU_METRICS:
+    if measures == "cpu":
         return f"{contended}; one-sided contention moves CPU per request by itself" if view.one_sided else None
-    if metric in KERNEL_METRICS:
+    if measures == "kernel":
         return contended
     return None
 
@@ -336,7 +324,7 @@ def under_contention(outcomes: list[RuleOutcome], view: ContentionView, cpu: Met
 def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
     """A FAIL measured in another environment becomes INCONCLUSIVE; error-rate limits stand."""
     return [replace(o, outcome="INCONCLUSIVE", reason=f"{o.reason} — but {why}", cause=Cause.ENVIRONMENT_DIFFERS)
-            if o.outcome == "FAIL" and o.metric != "error_rate" else o for o in outcomes]
+            if o.outcome == "FAIL" and not fail_stands(o.metric) else o for o in outcomes]
 
 
 # ---------------------------------------------------------------- CPU view
@@ -362,33 +350,34 @@ def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> Metr
     pair = cpu_per_request_pair(inputs.baseline, inputs.candidate) if inputs.baseline else None
     if pair is None:
         return None
-    pairs = repetition_pairs(inputs.baseline, inputs.candidate)
-    return compare_values("cpu_per_request", pair[0], pair[1], pairs=pairs, higher_is_worse=True, unit="µs",
-                          alpha=config.compare.alpha, scale=metric_scale("cpu_per_request"))
+    return compare_entry(metric("cpu_per_request"), *pair, pairs=repetition_pairs(inputs.baseline, inputs.candidate),
+                         config=config)
 
 
 # ---------------------------------------------------------------- headline metrics for the report
 def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricComparison, ...]:
+    """The verdict's metrics table: every headline metric both sides have, seen as a rule on it would be
+    (machine scope for the run queue, so that it speaks of the runner)."""
     base, cand = inputs.baseline, inputs.candidate
     assert base is not None
-    series = [(f"latency.{p}", base.latency_ms[p], cand.latency_ms[p], True, "ms") for p in ("p50", "p95", "p99")]
-    series += [("rps", base.ok_rps, cand.ok_rps, False, "req/s"),
-               ("error_rate", base.error_rate, cand.error_rate, True, "fraction")]
-    if pair := cpu_per_request_pair(base, cand):
-        series.append(("cpu_per_request", pair[0], pair[1], True, "µs"))
-    runq_base = tuple(v for s in base.runq if (v := s.runq_p99_us("machine")) is not None)
-    runq_cand = tuple(v for s in cand.runq if (v := s.runq_p99_us("machine")) is not None)
-    if runq_base and runq_cand:
-        series.append(("runq.p99", runq_base, runq_cand, True, "µs"))
-    pairs = repetition_pairs(base, cand)
-    comparisons = [compare_values(name, b, c, pairs=pairs, higher_is_worse=hiw, unit=unit, alpha=config.compare.alpha,
-                                  scale=metric_scale(name)) for name, b, c, hiw, unit in series if b and c]
-    if base.capacity_rps and cand.capacity_rps:
-        comparisons.append(compare_values("capacity", base.capacity_rps, cand.capacity_rps,
-                                          pairs=capacity_pairs(base, cand), higher_is_worse=False, unit="req/s",
-                                          alpha=config.compare.alpha, scale=metric_scale("capacity")))
-    # seen as a rule on the metric would be (machine scope, as the runq.p99 series above)
-    return tuple(across_runs(c, GateRule(c.name, scope="machine"), inputs, config) for c in comparisons)
+    comparisons = []
+    for entry in headline_entries():
+        rule = GateRule(entry.name, scope="machine")
+        both = None
+        if entry.compared is not None:
+            both = entry.compared(base, cand)
+        elif entry.values is not None:
+            both = entry.values(base, rule), entry.values(cand, rule)
+        if both and all(values and not isinstance(values, str) for values in both):
+            comparison = compare_entry(entry, *both, pairs=pairs_of(entry, base, cand), config=config)
+            comparisons.append(across_runs(comparison, rule, inputs, config))
+    return tuple(comparisons)
+
+
+def compare_entry(entry: Metric, base: Sequence[float], cand: Sequence[float], *, pairs: int | None,
+                  config: Config) -> MetricComparison:
+    return compare_values(entry.name, base, cand, pairs=pairs, higher_is_worse=entry.higher_is_worse, unit=entry.unit,
+                          alpha=config.compare.alpha, scale=entry.scale)
 
 
 # ---------------------------------------------------------------- the verdict
@@ -397,7 +386,12 @@ def summary_of(side: SideInputs) -> RecordSummary:
     return RecordSummary(path=str(record.path or ""), role=record.role, created_at=record.created_at,
                          git_sha=record.environment.git_sha, git_ref=record.environment.git_ref,
                          repetitions=len(record.repetitions), ok_repetitions=side.repetitions,
-                         p95_ms=side.latency_ms["p95"], rps=side.ok_rps)
+                         p95_ms=_values(side, "latency.p95"), rps=_values(side, "rps"))
+
+
+def _values(side: SideInputs, name: str) -> tuple[float, ...]:
+    values = metric_values(side, GateRule(name))
+    return () if isinstance(values, str) else values
 
 
 def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") -> Verdict:

@@ -16,6 +16,7 @@ from typing import TextIO
 from perfgate import gha, github
 from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, PerfgateError
+from perfgate.metrics import BY_NAME
 from perfgate.verdict import VERDICT_FILE, Verdict
 
 PR_CONTEXT_FILE = github.PR_CONTEXT_FILE
@@ -153,10 +154,10 @@ def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ
     outputs = {"verdict": verdict.outcome, "exit-code": str(verdict.exit_code), "headline": verdict.headline,
                "verdict-json": str(out / VERDICT_FILE)}
     outputs.update({f"report-{name}": str(path) for name, path in files.items() if name in ("markdown", "html")})
-    for metric in verdict.metrics:
-        name = metric.name.replace(".", "-").replace("_", "-")
-        if metric.rel_change is not None:
-            outputs[f"{name}-change-pct"] = f"{100 * metric.rel_change:.2f}"
+    for comparison in verdict.metrics:
+        entry = BY_NAME.get(comparison.name)
+        if entry is not None and entry.output and comparison.rel_change is not None:
+            outputs[entry.output] = f"{100 * comparison.rel_change:.2f}"
     try:
         gha.set_outputs(outputs, environ.get("GITHUB_OUTPUT"))
     except (OSError, ValueError) as error:

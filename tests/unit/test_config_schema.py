@@ -15,7 +15,7 @@ import pytest
 import yaml
 from support.paths import ROOT
 
-from perfgate import config, config_schema
+from perfgate import config, config_schema, metrics
 from perfgate.errors import ConfigError
 
 SCHEMA_FILE = ROOT / config_schema.SCHEMA_PATH
@@ -120,7 +120,7 @@ def test_each_key_accepts_what_the_model_accepts_and_rejects_what_it_rejects(pat
 
 def rule_cases() -> Iterator[dict]:
     for metric, keys in config.RULE_KEYS.items():
-        thresholds = config.rule_thresholds(metric)
+        thresholds = metrics.rule_thresholds(metric)
         base = {"metric": metric, thresholds[0]: 10}
         if metric == "function_share":
             base["pattern"] = "main.*"

@@ -1,4 +1,5 @@
-"""Read what the gate needs out of two records, once: per-repetition metric values and parsed profiles.
+"""Read what the gate needs out of two records, once: parsed profiles, run-queue stats, derived per-repetition
+values (CPU per request), and how the two sides pair up. metrics.py reads each metric's values from these.
 
 This is the I/O half of comparing (profiles are files in the record folders); gate.decide is the
 pure half that turns these inputs and the policy into a Verdict.
@@ -6,17 +7,13 @@ pure half that turns these inputs and the policy into a Verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from perfgate.capture.contention import ContentionWindow
-from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, match_functions, parse_profile
+from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, parse_profile
 from perfgate.capture.runq import RunqStats
-from perfgate.config import GateRule
 from perfgate.errors import ProfileError
 from perfgate.record import Repetition, RunRecord
-
-PERCENTILE_NAMES = ("p50", "p90", "p95", "p99")
 
 
 @dataclass(frozen=True)
@@ -24,9 +21,6 @@ class SideInputs:
     """One side's per-repetition values (only repetitions whose load finished count)."""
 
     record: RunRecord
-    latency_ms: Mapping[str, tuple[float, ...]]
-    ok_rps: tuple[float, ...]
-    error_rate: tuple[float, ...]
     calls: int
     errors: int
     cpu_per_request_us: tuple[float, ...]  # from the profiles: 100 Hz samples over the profile window
@@ -43,62 +37,8 @@ class SideInputs:
 
     @property
     def repetitions(self) -> int:
-        return len(self.ok_rps)
-
-
-# ---------------------------------------------------------------- a rule's metric, repetition by repetition
-def metric_values(side: SideInputs, rule: GateRule) -> tuple[float, ...] | str:
-    """The rule's metric per repetition, or why it was not captured."""
-    metric = rule.metric
-    if metric.startswith("latency."):
-        return side.latency_ms[metric.split(".", 1)[1]]
-    if metric == "rps":
-        return side.ok_rps
-    if metric == "capacity":
-        return side.capacity_rps or ("not measured: capacity probes run only in a duet with an automatic rate "
-                                     "(perfgate run --against, or compare.schedule: duet without load.rps)")
-    if metric == "error_rate":
-        return side.error_rate
-    if metric == "cpu_per_request":
-        return side.process_cpu_per_request_us or side.cpu_per_request_us or missing_cpu(side)
-    if metric == "function_share":
-        return function_shares(side.profiles, rule) or missing_cpu(side)
-    if metric == "runq.p99":
-        values = tuple(v for s in side.runq if (v := s.runq_p99_us(rule.scope)) is not None)
-        return values or missing_runq(side)
-    raise ValueError(f"no values for metric {metric}")
-
-
-def missing_cpu(side: SideInputs) -> str:
-    return side.cpu_problems[0] if side.cpu_problems else "no CPU profiles in the record (set cpu.pprof_url)"
-
-
-def missing_runq(side: SideInputs) -> str:
-    return side.runq_problems[0] if side.runq_problems else "no run-queue data in the record"
-
-
-def function_shares(profiles: Sequence[CpuProfile], rule: GateRule) -> tuple[float, ...]:
-    """Per profile: % of CPU in functions matching the pattern. Flat shares add up; cum shares overlap
-    (a caller's cum contains its callees'), so the largest matching cum share stands for the group."""
-    shares = []
-    for profile in profiles:
-        if not profile.total:
-            continue
-        names = match_functions(rule.pattern or "", list(profile.functions))
-        costs = [getattr(profile.functions[name], rule.kind) for name in names]
-        combined = sum(costs) if rule.kind == "flat" else max(costs, default=0)
-        shares.append(100.0 * combined / profile.total)
-    return tuple(shares)
-
-
-def cpu_per_request_pair(base: SideInputs, cand: SideInputs
-                         ) -> tuple[tuple[float, ...], tuple[float, ...], str] | None:
-    """Both sides' CPU per request from the same source: process CPU time when both have it, else profiles."""
-    if base.process_cpu_per_request_us and cand.process_cpu_per_request_us:
-        return base.process_cpu_per_request_us, cand.process_cpu_per_request_us, "process CPU time"
-    if base.cpu_per_request_us and cand.cpu_per_request_us:
-        return base.cpu_per_request_us, cand.cpu_per_request_us, "CPU profile samples"
-    return None
+        """Repetitions whose load finished with a measured duration."""
+        return sum(1 for rep in self.record.ok_repetitions if rep.load.total_ns)
 
 
 def repetition_pairs(base: SideInputs, cand: SideInputs) -> int | None:
@@ -146,26 +86,17 @@ def load_inputs(baseline: RunRecord | None, candidate: RunRecord, history: tuple
 
 def side_inputs(record: RunRecord) -> SideInputs:
     reps = record.ok_repetitions
-    latency = {name: tuple(_ms(rep, name) for rep in reps if rep.load.percentile_ns(name) is not None)
-               for name in PERCENTILE_NAMES}
     profiles, files, ok_calls, profile_process, cpu_per_request, cpu_problems = _cpu(record, reps)
     process_cpu_per_request = tuple(value for rep in reps if (value := process_cpu_us(rep)) is not None)
     runq = tuple(rep.runq.stats for rep in reps if rep.runq.stats is not None)
     runq_problems = tuple(sorted({rep.runq.reason for rep in reps if rep.runq.reason}))
     return SideInputs(
-        record=record, latency_ms=latency,
-        ok_rps=tuple(rep.load.ok_count / (rep.load.total_ns / 1e9) for rep in reps if rep.load.total_ns),
-        error_rate=tuple(rep.load.error_rate for rep in reps),
-        calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
+        record=record, calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
         cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
         profiles=profiles, profile_files=files, profile_ok_calls=ok_calls, profile_process_cpu_us=profile_process,
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
         cpu_problems=cpu_problems, runq_problems=runq_problems,
         capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"))
-
-
-def _ms(rep: Repetition, name: str) -> float:
-    return rep.load.percentile_ns(name) / 1e6
 
 
 def process_cpu_us(rep: Repetition) -> float | None:

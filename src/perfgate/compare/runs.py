@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 from scipy import stats as scipy_stats
 
 from perfgate.compare.comparison import Cause, MetricComparison, RunLevelTest
-from perfgate.compare.inputs import ComparisonInputs, SideInputs, metric_values, same_run
-from perfgate.config import Config, GateRule
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, same_run
+from perfgate.config import Config
+from perfgate.metrics import GateRule, fail_stands, metric_values
 from perfgate.verdict import RuleOutcome
 
 MIN_RUNS_TO_ESTIMATE = 3  # two degrees of freedom: fewer and the t quantiles explode (12.7 at df=1)
@@ -189,7 +190,7 @@ def without_unmeasured_drift(rules: list[RuleOutcome], inputs: ComparisonInputs,
                   if (g.run_noise_pct if g.run_noise_pct is not None else config.compare.run_noise_pct) is not None}
     return [replace(r, outcome="INCONCLUSIVE", reason=f"{r.reason} — but {why}", cause=Cause.DRIFT_UNKNOWN)
             if r.outcome == "FAIL" and r.comparison is not None and r.comparison.run_level is None
-            and r.metric != "error_rate" and r.rule not in configured else r for r in rules]
+            and not fail_stands(r.metric) and r.rule not in configured else r for r in rules]
 
 
 def run_noise_notes(inputs: ComparisonInputs, config: Config) -> tuple[str, ...]:

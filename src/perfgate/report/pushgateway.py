@@ -21,6 +21,7 @@ import requests
 
 from perfgate.compare.comparison import MetricComparison
 from perfgate.errors import ToolError
+from perfgate.metrics import METRICS
 from perfgate.verdict import OUTCOME_ORDER, Verdict
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -28,14 +29,8 @@ METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 ALLOWED_LABELS = frozenset({"job", "instance", "branch", "verdict", "rule", "metric"})
 SIDES = ("baseline", "candidate")
-# verdict metric name -> (exported name stem, what it is); values are converted to base units (seconds).
-HEADLINE_METRICS = {
-    "latency.p95": ("latency_p95_seconds", "p95 latency, median over repetitions"),
-    "latency.p99": ("latency_p99_seconds", "p99 latency, median over repetitions"),
-    "rps": ("requests_per_second", "throughput, median over repetitions"),
-    "error_rate": ("error_ratio", "fraction of calls that failed, median over repetitions"),
-    "cpu_per_request": ("cpu_seconds_per_request", "CPU time per request, median over repetitions"),
-}
+# verdict metric name -> (exported name stem, what it is), from the registry; values in base units (seconds).
+HEADLINE_METRICS = {m.name: (m.pushgateway, m.description) for m in METRICS if m.pushgateway}
 OUTCOME_CODES = ", ".join(f"{code} {name}"
                           for name, code in sorted(OUTCOME_ORDER.items(), key=lambda kv: kv[1]))
 UNIT_SCALE = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
