@@ -11,15 +11,19 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from perfgate import gha, github
+from perfgate import gha
 from perfgate.config import Config
 from perfgate.errors import EXIT_PASS, EXIT_TOOL, PerfgateError
 from perfgate.metrics import BY_NAME
 from perfgate.verdict import VERDICT_FILE, Verdict
 
-PR_CONTEXT_FILE = github.PR_CONTEXT_FILE
+if TYPE_CHECKING:
+    from perfgate import github
+
+# perfgate.github (PyGithub, requests) is imported only where a pull request is at hand: a compare outside a
+# pull request, or a run without a comment to post, does not pay for it.
 FORK_SUMMARY_NOTE = ("\n\n> **perfgate could not comment on this pull request** ({reason}). "
                      "The report is above in this job summary.\n")
 
@@ -88,9 +92,11 @@ def _pr_from_event(environ: Mapping[str, str], out: Path, warnings: list[str]) -
     event_path = environ.get("GITHUB_EVENT_PATH")
     if environ.get("GITHUB_EVENT_NAME") not in ("pull_request", "pull_request_target") or not event_path:
         return None
+    from perfgate import github
+
     try:
         pr = github.read_pr_context(event_path)
-        github.write_pr_context(out / PR_CONTEXT_FILE, pr)
+        github.write_pr_context(out / github.PR_CONTEXT_FILE, pr)
         return pr
     except (PerfgateError, OSError) as error:
         warnings.append(f"could not read the pull request from the event: {error}")
@@ -98,17 +104,20 @@ def _pr_from_event(environ: Mapping[str, str], out: Path, warnings: list[str]) -
 
 
 def _pr_for_saved(folder: Path, pr_number: int | None, environ: Mapping[str, str]) -> github.PrContext | None:
+    from perfgate import github
+
+    pr_file = folder / github.PR_CONTEXT_FILE
     if environ.get("GITHUB_EVENT_NAME") == "workflow_run" and environ.get("GITHUB_EVENT_PATH"):
         # pr.json is the fork's word; the event and the API are GitHub's. docs/security.md.
         run = github.read_workflow_run_event(environ["GITHUB_EVENT_PATH"])
-        claimed = github.read_pr_context_file(folder / PR_CONTEXT_FILE, expected_repo=run.repo,
+        claimed = github.read_pr_context_file(pr_file, expected_repo=run.repo,
                                               expected_head_sha=run.head_sha)
         if pr_number is not None:
             claimed = replace(claimed, pr_number=pr_number)
         return github.verify_pr_for_run(claimed, run, token=environ.get("GITHUB_TOKEN", ""),
                                         api_url=github.api_url_from_env(environ))
-    if (folder / PR_CONTEXT_FILE).exists():
-        pr = github.read_pr_context_file(folder / PR_CONTEXT_FILE)
+    if pr_file.exists():
+        pr = github.read_pr_context_file(pr_file)
         return pr if pr_number is None else github.PrContext(pr.repo, pr_number, pr.head_sha, pr.base_ref,
                                                              pr.is_fork)
     if pr_number is not None and environ.get("GITHUB_REPOSITORY"):
@@ -128,6 +137,8 @@ def _comment(verdict: Verdict, config: Config, markdown: str, pr: github.PrConte
     if not token:
         warnings.append("no GITHUB_TOKEN: pass the github-token input to let perfgate comment")
         return None
+    from perfgate import github
+
     marker = f"<!-- perfgate:sticky:{_marker_safe(config.report.title)} -->"
     result = github.upsert_sticky_comment(repo=pr.repo, pr_number=pr.pr_number, body=markdown, token=token,
                                           api_url=github.api_url_from_env(environ), is_fork=pr.is_fork,

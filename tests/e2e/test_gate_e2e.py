@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from support.ghapi.server import TEST_TOKEN, FakeGitHub
 from support.greeter import base_config, free_port, greeter_argv, write_config
+from support.imports import imports_of
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_REGRESSION, EXIT_USAGE
@@ -260,3 +261,12 @@ def test_fork_safe_pair_publish_posts_the_saved_verdict(records, tmp_path, monke
         comments = writable.issue_comments("acme/greeter", 12)
         assert len(comments) == 1 and verdict["outcome"] in comments[0].body
         assert not writable.violations
+
+
+def test_compare_outside_a_pull_request_does_not_load_the_github_client(records, tmp_path):
+    """PyGithub and requests are imported only where a pull request is at hand (publish.py)."""
+    result = imports_of(["compare", "--baseline", str(records["base"]), "--candidate", str(records["same"]),
+                         "--out", str(tmp_path / "out")], tmp_path, timeout_s=300)
+    assert result["code"] in (0, 4), result["stderr"]
+    assert (tmp_path / "out" / "verdict.json").exists()
+    assert not {"github", "requests", "urllib3"} & set(result["modules"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.greeter import base_config, free_port, greeter_argv, write_config
+from support.imports import imports_of
 from support.paths import GREETER, ROOT, TOOLS_BIN
 
 from perfgate.cli import main
@@ -174,3 +175,12 @@ def test_missing_collectors_degrade_unless_required(greeter, tmp_path, capsys, m
         folder.mkdir()
         assert run(folder, strict) == EXIT_TOOL
         assert "unavailable" in capsys.readouterr().err
+
+
+def test_a_baseline_run_imports_no_statistics_plotting_or_github(greeter, tmp_path):
+    """Measuring alone needs none of the gate's libraries (commands.run imports them only to compare)."""
+    config = base_config(greeter.address, pprof_url=greeter.pprof_url, load={"repetitions": 2})
+    result = imports_of(["run", "--baseline", "--config", str(write_config(tmp_path, config)), "--out",
+                         str(tmp_path / "out")], tmp_path, timeout_s=300)
+    assert result["code"] == EXIT_PASS, result["stderr"]
+    assert not {"scipy", "matplotlib", "github"} & set(result["modules"])

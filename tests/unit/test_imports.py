@@ -7,39 +7,17 @@ as the command leaves it. A module-level import added anywhere on a command's pa
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support.paths import ROOT, TEST_DATA
+from support.imports import imports_of
+from support.paths import TEST_DATA
 
 PROFILE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
 OTHER_PROFILE = TEST_DATA / "pprof" / "greeter-cand-1.pb.gz"
 
 # What a user waits for on every start: statistics, plotting, GitHub's client, HTTP, arrays.
 HEAVY = ("scipy", "numpy", "matplotlib", "github", "requests", "urllib3")
-
-PROBE = """
-import contextlib, io, json, sys
-from perfgate.cli import main
-with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
-    code = main(sys.argv[2:])
-with open(sys.argv[1], "w") as report:
-    json.dump({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules}),
-               "stdout": out.getvalue(), "stderr": err.getvalue()[-2000:]}, report)
-"""
-
-
-def imports_of(argv: list[str], tmp_path: Path) -> dict:
-    report = tmp_path / "imports.json"
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("GITHUB_", "INPUT_"))}
-    env["PYTHONPATH"] = str(ROOT / "src")
-    argv = [sys.executable, "-c", PROBE, str(report), *argv]
-    subprocess.run(argv, cwd=tmp_path, env=env, check=True, timeout=60)  # noqa: S603 - argv list of our own
-    return json.loads(report.read_text())
-
 
 @pytest.mark.parametrize("argv", [
     ["--help"],
