@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from perfgate import placeholders
+from perfgate import capacity, placeholders
 from perfgate.build.manifest import Builds, BuiltSide, read_builds
 from perfgate.build.plan import BuildPlan
-from perfgate.config import Config, ServiceConfig
+from perfgate.config import Config, LoadConfig, ServiceConfig
 from perfgate.errors import ConfigError, ToolError
+from perfgate.measure.budget import duet_load
 
 LOOPBACK = "127.0.0.1"
 BUILDS_FOLDER = "builds"
@@ -121,7 +122,15 @@ def duet_config(config: Config, builds: Builds) -> Config:
     compare = replace(config.compare, mode="interleaved", schedule="duet", baseline_service=base.service,
                       baseline_address=base.target.address,
                       baseline_pprof_url=base.cpu.pprof_url if service.uses(placeholders.PPROF_ADDRESS) else None)
-    return replace(head, compare=compare)
+    return replace(head, compare=compare, load=default_flow_load(config))
+
+
+def default_flow_load(config: Config) -> LoadConfig:
+    """The pairs and window length of the default flow where the user set neither (measure/budget.py): the
+    capacity probes of an automatic rate take their share of the minute first."""
+    automatic = not config.load.rps
+    probe = capacity.PROBE_S if automatic else 0.0
+    return duet_load(config.load, fixed_s=len(capacity.RATE_ORDER) * probe, per_pair_s=2 * probe)
 
 
 def with_picked_ports(config: Config) -> Config:

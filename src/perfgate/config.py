@@ -81,6 +81,7 @@ class LoadConfig:
     repetitions: int
     request_timeout_s: float
     max_run_s: float
+    given: frozenset[str] = frozenset()  # the keys the user set (file, environment, --set): the rest are defaults
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,9 @@ class Config:
         target = plain(self.target)
         if self.target.address_picked:
             target["address"] = placeholders.ADDRESS
-        essentials = {"target": target, "load": plain(self.load)}
+        load = plain(self.load)
+        load.pop("given")  # which keys were typed does not change what was measured
+        essentials = {"target": target, "load": load}
         text = json.dumps(essentials, sort_keys=True)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -786,6 +789,7 @@ def _walk(schema: dict[str, Any], data: Any, prefix: str, problems: list[str],
             where = f" (from {sources[path]})" if path in sources else ""
             problems.append(f"{path}{where}: {problem}")
         values[key] = value
+    values["__keys__"] = frozenset(k for k in data if k in schema and not isinstance(schema[k], dict))
     return values
 
 
@@ -877,7 +881,7 @@ def _service(values: dict[str, Any]) -> ServiceConfig | None:
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k != "__given__" and not isinstance(v, dict)}
+    return {k: v for k, v in values.items() if not k.startswith("__") and not isinstance(v, dict)}
 
 
 def _to_config(values: dict[str, Any], gates: tuple[GateRule, ...]) -> Config:
@@ -891,7 +895,7 @@ def _to_config(values: dict[str, Any], gates: tuple[GateRule, ...]) -> Config:
                             import_paths=target["import_paths"], data_json=target["data"],
                             metadata=target["metadata"], insecure=target["insecure"],
                             tls=TlsConfig(**_plain(target["tls"]))),
-        load=LoadConfig(**load),
+        load=LoadConfig(**load, given=values["load"]["__keys__"]),
         service=_service(values["service"]),
         cpu=CpuConfig(**_plain(values["cpu"])),
         kernel=KernelConfig(**_plain(values["kernel"])),
