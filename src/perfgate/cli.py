@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from perfgate import __version__
 from perfgate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+from perfgate.files import os_reason
 from perfgate.gha import command_safe_output
 
 if TYPE_CHECKING:
@@ -206,6 +207,10 @@ def _main(argv: list[str]) -> int:
         # The reader went away (`perfgate profile top F | head`): not an error; keep Python from complaining.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # the system refused (a full disk, a read-only folder): no bug, no traceback
+        print(f"perfgate: error: {os_reason(error)}\n  hint: is the output folder writable, with free space?",
+              file=sys.stderr)
+        return EXIT_TOOL
     except KeyboardInterrupt as interrupt:
         what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         print(f"perfgate: {what}; the record keeps every finished repetition", file=sys.stderr)

@@ -8,6 +8,7 @@ reads at most `limit` bytes within a deadline; `inside` keeps a relative name in
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -15,6 +16,8 @@ import stat
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from perfgate.errors import ToolError
 
 # One cap for any single file perfgate reads from a record, an artifact or the command line
 # (profiles have their own, lower one). docs/security.md.
@@ -131,3 +134,16 @@ def parse_json(data: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
     except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
         raise ValueError(f"unreadable JSON: {error}") from None
+
+
+def unwritable(folder: Path | str, error: OSError) -> ToolError:
+    """The exit-3 error for an output folder perfgate cannot write: which folder, the OS's reason and errno."""
+    return ToolError(f"cannot write the output folder {folder}: {os_reason(error, with_file=False)}",
+                     hint="make it writable and free some space, or choose another with --out (config `output`)")
+
+
+def os_reason(error: OSError, *, with_file: bool = True) -> str:
+    """'No space left on device (ENOSPC)', after the file when the error names one (and `with_file`)."""
+    code = errno.errorcode.get(error.errno, "") if error.errno else ""
+    text = f"{error.strerror or error}{f' ({code})' if code else ''}"
+    return f"{error.filename}: {text}" if error.filename and with_file else text

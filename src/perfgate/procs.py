@@ -41,17 +41,18 @@ def child_env(*, pass_env: Iterable[str] = (), extra: Mapping[str, str] | None =
 
 
 def dies_with_perfgate(argv: Sequence[str], *, cwd: str | Path | None = None,
-                       env: Mapping[str, str] | None = None) -> list[str]:
+                       env: Mapping[str, str] | None = None, waited_for: bool = False) -> list[str]:
     """argv run through `setpriv --pdeathsig TERM`, so the child gets SIGTERM when perfgate dies, even by SIGKILL.
 
     For the long-lived children (the service, bpftrace): a cancelled job that escalates to SIGKILL must not
     leave them running. setpriv (util-linux) sets the flag and execs argv, so the pid and the name stay the
     child's. The kernel sends the signal when the *thread* that started the child exits, so only children
-    started from the main thread get it; elsewhere, without setpriv, or when argv[0] does not resolve (so
-    that Popen itself reports the missing program), argv is returned unchanged.
+    started from the main thread get it, or children the starting thread waits for (`waited_for`: ghz,
+    run_bounded's commands); otherwise, without setpriv, or when argv[0] does not resolve (so that Popen
+    itself reports the missing program), argv is returned unchanged.
     """
     setpriv = shutil.which("setpriv")
-    if (setpriv is None or threading.current_thread() is not threading.main_thread()
+    if (setpriv is None or (not waited_for and threading.current_thread() is not threading.main_thread())
             or not _resolves(argv[0], cwd, (env or os.environ).get("PATH"))):
         return list(argv)
     return [setpriv, "--pdeathsig", "TERM", "--", *argv]
@@ -80,12 +81,16 @@ def tail(text: str, lines: int = TAIL_LINES) -> str:
 
 def run_bounded(argv: Sequence[str], *, timeout_s: float, what: str, env: Mapping[str, str] | None = None,
                 cwd: str | Path | None = None, stdin_data: str | None = None) -> Completed:
-    """Run to completion or kill the whole process group after timeout_s. `env` defaults to child_env()."""
+    """Run to completion or kill the whole process group after timeout_s. `env` defaults to child_env().
+
+    The child gets SIGTERM if perfgate dies (even by SIGKILL) while it runs: dies_with_perfgate.
+    """
+    env = dict(env) if env is not None else child_env()
     try:
         process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(env) if env is not None else child_env(),
-            cwd=cwd, start_new_session=True, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL)
+            dies_with_perfgate(argv, cwd=cwd, env=env, waited_for=True), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, start_new_session=True,
+            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL)
     except FileNotFoundError as error:
         raise ToolError(f"{what}: {argv[0]} not found") from error
     except OSError as error:
@@ -121,6 +126,19 @@ def stop_process_group(process: subprocess.Popen, *, grace_s: float = 5.0,
             except OSError:
                 pass
     return process.returncode
+
+
+def describe_exit(returncode: int | None) -> str:
+    """'exited with 2', 'exited with -9 (killed by SIGKILL)' or 'did not exit'."""
+    if returncode is None:
+        return "did not exit"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"exited with {returncode} (killed by {name})"
+    return f"exited with {returncode}"
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 from types import TracebackType
 
 from perfgate.config import ServiceConfig
-from perfgate.errors import ToolError
-from perfgate.procs import child_env, dies_with_perfgate, run_bounded, stop_process_group, tail
+from perfgate.errors import PerfgateError, ToolError
+from perfgate.procs import child_env, describe_exit, dies_with_perfgate, run_bounded, stop_process_group, tail
 
 POLL_INTERVAL_S = 0.2
 PROBE_TIMEOUT_S = 5.0
@@ -56,7 +56,14 @@ class ManagedService:
         return RunningService(self.process.pid, Path(self.config.command[0]).name[:15], self.log_path)
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        died = self.process is not None and self.process.poll() is not None
         self.stop()
+        if died and isinstance(exc, PerfgateError):
+            # What failed next (ghz: "connection refused", "unreachable") is only the consequence.
+            raise ToolError(f"the service {describe_exit(self.process.returncode)} during the run; see "
+                            f"{self.log_path}. Its last lines:\n{self._log_tail()}\n(then: {exc.message})",
+                            hint="the service under test stopped by itself: a crash, an OOM kill or a "
+                                 "deliberate exit") from exc
 
     def stop(self) -> None:
         if self.process is not None:

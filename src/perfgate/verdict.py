@@ -25,7 +25,7 @@ from perfgate.errors import (
     EXIT_REGRESSION,
     BaselineError,
 )
-from perfgate.files import MAX_JSON_DOCUMENT_BYTES, FileRefused, parse_json, read_capped
+from perfgate.files import MAX_JSON_DOCUMENT_BYTES, FileRefused, parse_json, read_capped, unwritable
 from perfgate.typed import type_problems
 
 VERDICT_SCHEMA_VERSION = 2
@@ -158,10 +158,13 @@ class Verdict:
         return _json_safe(asdict(self))
 
     def save(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / VERDICT_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n",
-                        encoding="utf-8")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n",
+                            encoding="utf-8")
+        except OSError as error:
+            raise unwritable(folder, error) from None
         return path
 
     @staticmethod

@@ -11,6 +11,7 @@ parser to that on real Go profiles and on generated ones.
 from __future__ import annotations
 
 import gc
+import http.client
 import json
 import math
 import re
@@ -25,7 +26,7 @@ from itertools import chain, compress
 from operator import attrgetter, itemgetter, not_
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from google.protobuf.message import DecodeError
 
@@ -33,9 +34,6 @@ from perfgate.capture import profile_pb2
 from perfgate.errors import ConfigError, ProfileError, ToolError
 from perfgate.files import FileRefused, read_capped
 from perfgate.patterns import compile_function_pattern
-
-if TYPE_CHECKING:
-    import requests
 
 # Profiles that decompress to more than this are refused before protobuf decoding. A real
 # CPU profile is well under 50 MiB even for a 30 s profile of a many-core service. The bound
@@ -95,68 +93,104 @@ def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None =
 def fetch_profile_body(url: str, seconds: int | None, *, timeout_s: float | None = None, kind: str = "cpu",
                        params: Mapping[str, str] | None = None) -> bytes:
     """GET a pprof endpoint (with ?seconds=N when given: net/http/pprof then answers after N seconds) and
-    return its body, at most MAX_PROFILE_BYTES. Every failure is a ProfileUnavailable of `kind` naming the URL."""
+    return its body, at most MAX_PROFILE_BYTES. Every failure is a ProfileUnavailable of `kind` naming the URL.
+
+    One deadline bounds the whole request (connect, the wait for the answer, every read): each socket
+    operation may wait only for what is left of it, so a server that trickles bytes cannot stretch it.
+    """
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1):
         raise ValueError(f"seconds must be a positive integer, got {seconds!r}")
     wait_s = seconds or 0
     limit_s = default_fetch_timeout_s(wait_s) if timeout_s is None else float(timeout_s)
     if limit_s <= wait_s:
         raise ValueError(f"timeout_s ({limit_s}) must be longer than the profile ({wait_s} s)")
-    import requests  # here, not at the top: `perfgate profile top` parses profiles without it
-
     query = {**(params or {}), **({"seconds": str(seconds)} if seconds is not None else {})}
-    deadline = time.monotonic() + limit_s
 
     def unavailable(reason: str) -> ProfileUnavailable:
         return ProfileUnavailable(reason, kind=kind)
 
-    try:
-        with requests.get(url, params=query, stream=True,
-                          timeout=(min(CONNECT_TIMEOUT_S, limit_s), limit_s)) as response:
-            if response.status_code != 200:
-                raise unavailable(f"{url} returned {response.status_code}: {_error_text(response)}")
-            return _read_body(response, url, deadline, limit_s, unavailable)
-    except requests.exceptions.ConnectTimeout as error:
-        raise unavailable(f"cannot connect to {url}: no answer within {CONNECT_TIMEOUT_S:.0f} s") from error
-    except requests.exceptions.ConnectionError as error:
-        if isinstance(error, requests.exceptions.ReadTimeout) or "Read timed out" in str(error):
-            raise unavailable(_late(url, limit_s, wait_s)) from error
-        raise unavailable(f"cannot connect to {url}: {_os_reason(error)}") from error
-    except requests.exceptions.Timeout as error:
-        raise unavailable(_late(url, limit_s, wait_s)) from error
-    except requests.exceptions.RequestException as error:
-        raise unavailable(f"request to {url} failed: {_os_reason(error)}") from error
+    return _Request(url, query, limit_s, wait_s, unavailable).body()
 
 
-def _late(url: str, limit_s: float, seconds: int) -> str:
-    asked = f" (asked for {seconds} s of profiling)" if seconds else ""
-    return f"{url} sent no complete profile within {limit_s:.1f} s{asked}"
+class _Request:
+    """One GET with http.client under an overall deadline (requests cannot shorten a read mid-stream)."""
+
+    def __init__(self, url: str, query: Mapping[str, str], limit_s: float, wait_s: int, unavailable) -> None:
+        self.url, self.limit_s, self.wait_s, self.unavailable = url, limit_s, wait_s, unavailable
+        self.deadline = time.monotonic() + limit_s
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise unavailable(f"{url}: expected an http:// or https:// URL")
+        self.target = (parts.path or "/") + "?" + urlencode({**dict(parse_qsl(parts.query)), **query})
+        connection = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        try:
+            self.connection = connection(parts.hostname, parts.port, timeout=min(CONNECT_TIMEOUT_S, limit_s))
+        except ValueError as error:  # a port that is not a number
+            raise unavailable(f"{url}: {error}") from None
+
+    def body(self) -> bytes:
+        try:
+            self._connect()
+            self.connection.request("GET", self.target, headers={"Accept-Encoding": "identity"})
+            response = self._within(self.connection.getresponse)
+            if response.status != 200:
+                raise self.unavailable(f"{self.url} returned {response.status}: {self._error_text(response)}")
+            return self._read(response)
+        except TimeoutError:
+            raise self.unavailable(self._late()) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise self.unavailable(f"request to {self.url} failed: {_os_reason(error)}") from None
+        finally:
+            self.connection.close()
+
+    def _connect(self) -> None:
+        try:
+            self.connection.connect()
+            self.sock = self.connection.sock  # kept: http.client drops its own once a closing answer arrives
+        except TimeoutError:
+            raise self.unavailable(f"cannot connect to {self.url}: no answer within {CONNECT_TIMEOUT_S:.0f} s") \
+                from None
+        except OSError as error:
+            raise self.unavailable(f"cannot connect to {self.url}: {_os_reason(error)}") from None
+
+    def _within(self, operation):
+        """Run one blocking socket operation with what is left of the deadline as its timeout."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        return operation()
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := self._within(lambda: response.read1(256 * 1024)):
+            size += len(chunk)
+            if size > MAX_PROFILE_BYTES:
+                raise self.unavailable(f"{self.url} sent more than {_mib(MAX_PROFILE_BYTES)}, too much for a profile")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _late(self) -> str:
+        asked = f" (asked for {self.wait_s} s of profiling)" if self.wait_s else ""
+        return f"{self.url} sent no complete profile within {self.limit_s:.1f} s{asked}"
+
+    def _error_text(self, response: http.client.HTTPResponse) -> str:
+        try:
+            raw = self._within(lambda: response.read(4096)) or b""
+        except (OSError, http.client.HTTPException):
+            raw = b""
+        text = " ".join(raw.decode("utf-8", "replace").split())
+        if len(text) > ERROR_BODY_CHARS:
+            text = text[:ERROR_BODY_CHARS] + "…"
+        return text or response.reason or "no body"
 
 
-def _read_body(response: requests.Response, url: str, deadline: float, limit_s: float, unavailable) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=256 * 1024):
-        size += len(chunk)
-        if size > MAX_PROFILE_BYTES:
-            raise unavailable(f"{url} sent more than {_mib(MAX_PROFILE_BYTES)}, too much for a profile")
-        if time.monotonic() > deadline:
-            raise unavailable(f"{url} was still sending after {limit_s:.1f} s")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _error_text(response: requests.Response) -> str:
-    raw = response.raw.read(4096, decode_content=True) or b""
-    text = " ".join(raw.decode("utf-8", "replace").split())
-    if len(text) > ERROR_BODY_CHARS:
-        text = text[:ERROR_BODY_CHARS] + "…"
-    return text or response.reason or "no body"
-
-
-def _os_reason(error: Exception) -> str:
-    """The short reason ("Connection refused") buried in requests' nested exception text."""
-    text = str(error)
+def _os_reason(error: BaseException) -> str:
+    """The short reason ("Connection refused"): the OS error's text, else the exception's."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error) or type(error).__name__
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if match:
         return match.group(1).strip()

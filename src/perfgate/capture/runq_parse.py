@@ -15,7 +15,6 @@ before the exit-time maps.
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from perfgate.capture.runq_stats import (
     RunqStats,
     add_buckets,
 )
+from perfgate.procs import describe_exit
 
 MACHINE_MAP = "@usecs"
 SERVICE_MAP = "@svc_usecs"
@@ -259,13 +259,3 @@ def clean_stderr(lines: Iterable[str], keep: int = STDERR_TAIL_LINES) -> str:
     return " | ".join(kept[-keep:])
 
 
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "did not exit"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"exited with {returncode} (killed by {name})"
-    return f"exited with {returncode}"

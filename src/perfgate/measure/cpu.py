@@ -83,6 +83,9 @@ class CpuCaptureThread:
         if isinstance(plan, str):
             self.result = CpuCapture(status="unavailable", reason=f"cpu profile unavailable: {plan}")
             return
+        # What stands if the request outlives the window (fetch_cpu_profile's deadline should end it first).
+        self.result = CpuCapture(status="unavailable", reason=_unavailable(
+            f"the profile request to {self.url} had not ended when the repetition did"))
         self.thread = threading.Thread(target=self._capture, args=plan, daemon=True)
         self.thread.start()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from perfgate.config import Config, ServiceConfig
 from perfgate.environment import fingerprint
 from perfgate.errors import PerfgateError
+from perfgate.files import unwritable
 from perfgate.load.ghz import LoadWindow, run_ghz
 from perfgate.load.latencies import latency_file_for
 from perfgate.progress import Progress
@@ -45,7 +46,10 @@ class Session:
     profile_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def save(self) -> None:
-        self.record = self.record.save(self.folder)
+        try:
+            self.record = self.record.save(self.folder)
+        except OSError as error:
+            raise unwritable(self.folder, error) from None
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,11 @@ def failure_recorded(session: Session) -> Iterator[None]:
     except BaseException as error:
         reason = error.message if isinstance(error, PerfgateError) else f"{type(error).__name__}: {error}"
         session.record = session.record.with_note(f"run stopped early: {reason}")
-        session.save()
+        try:
+            session.save()
+        except PerfgateError as unsaved:  # the first error is the one to see; this one comes along
+            if isinstance(error, PerfgateError):
+                error.message += f"\n(and the record could not be saved: {unsaved.message})"
         raise
 
 
