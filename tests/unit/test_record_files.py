@@ -124,10 +124,9 @@ def test_profile_top_reads_a_pipe(tmp_path: Path, capsys) -> None:
 
 
 def test_a_profile_named_in_the_record_is_capped(records: Path, capsys, monkeypatch) -> None:
-    from perfgate.capture import pprof
+    from perfgate.compare import inputs
 
-    monkeypatch.setattr(pprof, "MAX_PROFILE_BYTES", 64)
-    monkeypatch.setattr("perfgate.compare.inputs.MAX_PROFILE_BYTES", 64)
+    monkeypatch.setattr(inputs, "MAX_PROFILE_BYTES", 64)
     write_profile(records / "cand" / "cpu" / "rep-01.pb.gz", {"main.work": 10**9})
     code, err = compare(records, capsys)
     assert code == EXIT_USAGE and "repetitions[0].cpu.file" in err and "more than the" in err
