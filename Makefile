@@ -5,7 +5,7 @@ PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 RUFF := .venv/bin/ruff check src tests bench scripts entrypoint.py
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup setup-demo demo test test-fast lint generate bench clean
+.PHONY: setup setup-demo demo test test-fast fuzz lint generate bench clean
 
 setup:
 	scripts/setup.sh --all
@@ -25,6 +25,11 @@ test: setup
 # The unit tests (tests/unit/): no load runs, no containers; well under a minute on 2 cores.
 test-fast: setup
 	$(PYTEST) tests/unit
+
+# The exit-code contract under fuzzing (tests/unit/**/test_*_fuzz.py), at length: thousands of random examples
+# per property (`make test` runs the same properties with a small fixed budget; tests/support/fuzz.py).
+fuzz: setup
+	PERFGATE_FUZZ=long $(PYTEST) -k fuzz tests/unit
 
 # ruff, then the Action's linters (actionlint, check-jsonschema, zizmor, hadolint) with the settings
 # tests/unit/test_action_files.py keeps.

@@ -554,7 +554,7 @@ def _check_rule(path: str, raw: Any, problems: list[str]) -> GateRule | None:
         problems.append(f"{path}: expected a mapping with a `metric` key, got {_describe(raw)}")
         return None
     metric = raw.get("metric")
-    if metric not in RULE_KEYS:
+    if not isinstance(metric, str) or metric not in RULE_KEYS:
         problems.append(f"{path}.metric: expected one of {', '.join(RULE_KEYS)}, got {_describe(metric)}"
                         + _did_you_mean(metric, RULE_KEYS))
         return None

@@ -47,9 +47,9 @@ def _problem(value: Any, hint: Any, path: str, problems: list[str], ns: dict[str
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return _json_value_problem(value)
-    if origin is typing.Literal:
-        return None if value in args and type(value) in {type(arm) for arm in args} else \
-            "one of " + ", ".join(map(repr, args))
+    if origin is typing.Literal:  # the kind only: a Literal annotation may list fewer values than are used
+        kinds = {type(arm) for arm in args}
+        return None if type(value) in kinds else " or ".join(sorted(_name(kind) for kind in kinds))
     if origin in (typing.Union, types.UnionType):
         fits = [arm for arm in args if not _problem(value, arm, path, [], ns)]
         if not fits:

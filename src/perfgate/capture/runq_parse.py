@@ -93,6 +93,7 @@ class _OutputBuilder:
         self.open_mark: dict[str, Any] | None = None
 
     def line(self, raw: str) -> None:
+        """One line of bpftrace's stdout; a line that is not understood is kept in `skipped`, never raised."""
         text = raw.strip()
         if not text:
             return
@@ -101,7 +102,11 @@ class _OutputBuilder:
         except json.JSONDecodeError:
             self.skipped.append(text)
             return
-        if not isinstance(message, dict) or not self._message(message.get("type"), message.get("data")):
+        try:
+            understood = isinstance(message, dict) and self._message(message.get("type"), message.get("data"))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):  # e.g. a bucket cut short
+            understood = False
+        if not understood:
             self.skipped.append(text)
 
     def _message(self, kind: Any, data: Any) -> bool:
