@@ -361,10 +361,20 @@ def command() -> Callable:
                 return value, f"cannot split the command: {error}"
         if isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
             return tuple(str(v) for v in value), None
+        if _unquoted_placeholder(value):
+            return value, ("YAML read a placeholder such as {binary} as a mapping: quote the command, e.g. "
+                           "command: \"{binary} -grpc-addr {address}\"")
         return value, f"expected a command (a string or a list of strings), got {_describe(value)}"
 
     return with_schema(check, {"type": ["string", "array", "null"], "minItems": 1,
                                "items": {"type": ["string", "number", "boolean"]}})
+
+
+def _unquoted_placeholder(value: Any) -> bool:
+    """`{binary}` unquoted in YAML is a mapping {"binary": None}, alone or as an item of an argv list."""
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, dict) and any(f"{{{key}}}" in (*placeholders.SERVICE_PLACEHOLDERS, placeholders.OUTPUT)
+                                              for key in item) for item in items)
 
 
 def string_map() -> Callable:
