@@ -52,7 +52,7 @@ from bench_gate_quality import free_port  # noqa: E402
 
 from perfgate.capacity import PROBE_S, RATE_FRACTION, probe_window  # noqa: E402
 from perfgate.config import build_config  # noqa: E402
-from perfgate.load.ghz import run_ghz  # noqa: E402
+from perfgate.load.ghz import GhzCrashed, run_ghz  # noqa: E402
 from perfgate.measure import load_window  # noqa: E402
 
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -107,7 +107,10 @@ def two_greeters(shape: str) -> Iterator[list[str]]:
 def probe(shape: str, address: str, seconds: float, folder: Path) -> float:
     config = build_config({"target": target(shape, address), "load": {"concurrency": CONCURRENCY}})
     window = replace(probe_window(load_window(config)), duration_s=seconds)
-    sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
+    try:
+        sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
+    except GhzCrashed:  # as capacity.run_probe does: one more try
+        sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
     return sample.ok_count / (sample.total_ns / 1e9)
 
 

@@ -22,9 +22,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
-from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.load.ghz import GhzCrashed, LoadWindow, run_ghz
 from perfgate.measure.session import Session, utc_now
-from perfgate.record import CapacityProbe
+from perfgate.record import CapacityProbe, LoadSample
 
 RATE_FRACTION = 0.25
 PROBE_S = 1.0
@@ -42,13 +42,21 @@ def run_probe(session: Session, window: LoadWindow, *, phase: str) -> CapacityPr
     index = len(session.record.capacity_probes) + 1
     load_file = f"load/capacity-{index:02d}.json"
     started = utc_now()
-    sample = run_ghz(session.ghz, session.config.target, probe_window(window), session.folder / load_file,
-                     name=f"perfgate capacity probe {index}")
+    try:
+        sample = _probe_load(session, window, load_file, index)
+    except GhzCrashed:  # a ghz crash says nothing about the build: one more try
+        started = utc_now()
+        sample = _probe_load(session, window, load_file, index)
     probe = CapacityProbe(index=index, phase=phase, started_at=started, ended_at=utc_now(), load=sample,
                           load_file=load_file)
     session.record = session.record.with_capacity_probe(probe)
     session.save()
     return probe
+
+
+def _probe_load(session: Session, window: LoadWindow, load_file: str, index: int) -> LoadSample:
+    return run_ghz(session.ghz, session.config.target, probe_window(window), session.folder / load_file,
+                   name=f"perfgate capacity probe {index}")
 
 
 def choose_rate(base: Sequence[float], head: Sequence[float], fraction: float = RATE_FRACTION) -> int:

@@ -29,6 +29,14 @@ PERCENTILES = {50: "p50_ns", 90: "p90_ns", 95: "p95_ns", 99: "p99_ns"}
 SLACK_S = 30.0
 
 
+GO_PANIC = "panic: "
+
+
+class GhzCrashed(ToolError):
+    """ghz itself crashed (a Go panic), e.g. v0.121.0's race when a short window ends before its workers start
+    ("send on closed channel" in ConstWorkerTicker.Run on a starved machine): the run, not the target, failed."""
+
+
 @dataclass(frozen=True)
 class LoadWindow:
     """How long one ghz run lasts: a duration, or a number of calls capped by max_run_s."""
@@ -104,8 +112,9 @@ def run_ghz(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *,
     argv = build_argv(ghz, target, window, output, name=name)
     result = run_bounded(argv, timeout_s=window.timeout_s(), what="ghz")
     if result.returncode != 0:
-        raise ToolError(f"ghz failed against {target.address} (exit {result.returncode}): "
-                        f"{result.stderr_tail() or 'no message'}", hint=_hint_for(result.stderr))
+        error = GhzCrashed if GO_PANIC in result.stderr else ToolError
+        raise error(f"ghz failed against {target.address} (exit {result.returncode}): "
+                    f"{result.stderr_tail() or 'no message'}", hint=_hint_for(result.stderr))
     sample, latencies = read_load(output)
     check_reachable(sample, target.address)
     if latencies_to is not None:
