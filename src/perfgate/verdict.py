@@ -32,7 +32,6 @@ VERDICT_SCHEMA_VERSION = 2
 VERDICT_FILE = "verdict.json"
 RuleResult = Literal["SKIP", "PASS", "WARN", "FAIL", "INCONCLUSIVE"]  # SKIP: the data a rule needs was not captured
 OUTCOME_ORDER: dict[str, int] = {"SKIP": -1, "PASS": 0, "WARN": 1, "INCONCLUSIVE": 2, "FAIL": 3}
-RuleResult = Outcome | Literal["SKIP"]  # a rule whose data was not captured is SKIP; a verdict never is
 
 
 def worst(outcomes: list[str]) -> Outcome:
