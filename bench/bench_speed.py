@@ -320,7 +320,9 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
         ratios = [s / j for s, j in zip(step_cpu, load_cpu, strict=True)]
         cmp_cpu = [r["cpu_s"] for r in million["compare"]]
         lines += [
-            f"**{million['calls']:,} requests** (a {million['report_mb']:.0f} MB ghz report):", "",
+            f"**{million['calls']:,} requests** (a {million['report_mb']:.0f} MB ghz report; targets: peak RSS at "
+            "most 150 MB and CPU at most 0.5x `json.load`'s, from the report to the saved record and for compare "
+            "+ report):", "",
             "| step | CPU | vs `json.load` | peak RSS |", "|---|---:|---:|---:|",
             f"| `json.load` of the report | {med(load_cpu):.2f} s ({span(load_cpu)}) | 1 | "
             f"{med([r['rss_mb'] for r in million['json_load']]):.0f} MB |",
@@ -330,9 +332,11 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
             f"| `compare` + all reports, 3+3 such repetitions (in process) | {med(cmp_cpu):.2f} s ({span(cmp_cpu)}) | "
             f"{med(cmp_cpu) / med(load_cpu):.2f} | {med([r['rss_mb'] for r in million['compare']]):.0f} MB |",
             "",
-            f"Imports beside that: numpy + perfgate's load path "
+            f"Imports beside that (paid once per process whatever the size; a run that compares pays the gate's "
+            f"during its warm-up): numpy + perfgate's load path "
             f"{med([r['imports_s'] for r in million['to_record']]):.2f} s; scipy, matplotlib and the gate "
-            f"{med([r['imports_s'] for r in million['compare']]):.2f} s.", ""]
+            f"{med([r['imports_s'] for r in million['compare']]):.2f} s. The peak RSS of compare includes those "
+            "libraries (~130 MB of it before any record is read).", ""]
     overhead = results.get("overhead")
     if overhead:
         runs = overhead["runs"]
@@ -340,14 +344,14 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
                   f"pprof and the kernel view on (statuses: kernel {runs[0]['kernel']}, CPU {runs[0]['cpu_profiles']}):"
                   f" wall {med([r['wall_s'] for r in runs]):.1f} s, load windows "
                   f"{med([r['windows_s'] for r in runs]):.1f} s, "
-                  f"**overhead {med([r['overhead_s'] for r in runs]):.1f} s** "
+                  f"**overhead {med([r['overhead_s'] for r in runs]):.1f} s** (target: at most 5 s) "
                   f"({span([r['overhead_s'] for r in runs])}); perfgate's own CPU (with ghz and bpftrace) "
                   f"{med([r['cpu_s'] for r in runs]):.1f} s.", ""]
     compare = results.get("compare")
     if compare:
         cpu = [r["cpu_s"] for r in compare["runs"]]
         lines += [f"**`perfgate compare` + all reports**, 6+6 repetitions ({len(compare['plots'])} plots): "
-                  f"**{med(cpu):.2f} s CPU** ({span(cpu)}), the whole process.", ""]
+                  f"**{med(cpu):.2f} s CPU** ({span(cpu)}), the whole process (target: at most 1 s).", ""]
     collector = results.get("collector")
     if collector:
         ratios = [o / p for o, p in zip(collector["once_s"], collector["per_window_s"], strict=True)]
