@@ -7,6 +7,7 @@ runs, and each publishing failure becomes a warning that says what went wrong an
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -65,13 +66,40 @@ def publish_saved_verdict(config: Config, source: Path, *, pr_number: int | None
                           environ: Mapping[str, str] | None = None) -> int:
     """`perfgate publish --from DIR`: the fork-safe workflow_run job posts what the PR job measured."""
     environ = os.environ if environ is None else environ
-    verdict = Verdict.load(source / VERDICT_FILE if source.is_dir() else source)
     folder = source if source.is_dir() else source.parent
+    verdict = as_untrusted(Verdict.load(source / VERDICT_FILE if source.is_dir() else source), folder)
     pr = _pr_for_saved(folder, pr_number, environ)
     result = publish_verdict(verdict, config, folder, environ=environ, pr=pr)
     if pr is not None and (result.comment is None or not result.comment.ok):
         return EXIT_TOOL
     return EXIT_PASS
+
+
+def as_untrusted(verdict: Verdict, folder: Path) -> Verdict:
+    """A saved verdict may come from a fork's artifact: it names record folders to read only inside `folder`,
+    and its `go tool pprof` command is shown only when it is exactly the command perfgate writes (a fork could
+    otherwise put `; curl … | sh` into a code block the bot posts for maintainers to paste)."""
+    sides = {name: replace(summary, path=f"{summary.path} (outside {folder}: not read)")
+             for name in ("baseline", "candidate") if (summary := getattr(verdict, name)) is not None
+             and not Path(summary.path).resolve().is_relative_to(folder.resolve())}
+    command = verdict.cpu.pprof_diff_command
+    if command and not _is_pprof_diff_command(command):
+        sides["cpu"] = replace(verdict.cpu, pprof_diff_command=None)
+    return replace(verdict, **sides)
+
+
+def _is_pprof_diff_command(command: str) -> bool:
+    """`go tool pprof` with -diff_base=A, -normalize, -top or -http=localhost:0, then B: quoted as shlex.join
+    quotes it, so a shell runs that one command, whatever the file names hold."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    flags = words[3:-1]
+    shape = (len(words) >= 5 and words[:3] == ["go", "tool", "pprof"]
+             and all(flag in ("-top", "-normalize", "-http=localhost:0") or flag.startswith("-diff_base=")
+                     for flag in flags))
+    return shape and shlex.join(words) == command
 
 
 # ---------------------------------------------------------------- pieces

