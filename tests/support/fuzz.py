@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-settings.register_profile("ci", max_examples=60, deadline=3000, derandomize=True, database=None,
+settings.register_profile("ci", max_examples=40, deadline=3000, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.function_scoped_fixture])
 settings.register_profile("long", max_examples=3000, deadline=10_000, database=None,
