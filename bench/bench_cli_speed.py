@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from perfgate.capture.pprof import parse_profile  # noqa: E402
+from perfgate.profile.parse import parse_profile  # noqa: E402
 
 PERFGATE = ROOT / ".venv" / "bin" / "perfgate"
 WORKLOAD_DIR = ROOT / "bench" / "pprof_workload"

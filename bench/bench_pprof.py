@@ -45,8 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from perfgate.capture import profile_pb2  # noqa: E402
-from perfgate.capture.pprof import parse_profile, render_top  # noqa: E402
+from perfgate.profile import profile_pb2  # noqa: E402
+from perfgate.profile.parse import parse_profile  # noqa: E402
+from perfgate.profile.render import render_top  # noqa: E402
 
 WORKLOAD_DIR = ROOT / "bench" / "pprof_workload"
 RUN_TIMEOUT_S = 600
@@ -202,7 +203,8 @@ def main() -> int:
               f"{raw_size / 1e6:.1f} MB raw, {samples} samples, {len(grown_profile.location)} locations, "
               f"{functions} functions; perfgate and pprof agree on every function")
         pprof = pprof_binary()
-        code = ("import sys; from perfgate.capture.pprof import parse_profile, render_top; "
+        code = ("import sys; from perfgate.profile.parse import parse_profile; "
+                "from perfgate.profile.render import render_top; "
                 "render_top(parse_profile(sys.argv[1]), as_json=False)")
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         runs: dict[str, Callable[[], Timing]] = {

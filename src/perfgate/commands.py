@@ -147,7 +147,8 @@ def publish(config: Config, *, source: Path, pr_number: int | None) -> int:
 
 
 def profile_top(path: Path, *, as_json: bool) -> int:
-    from perfgate.capture.pprof import parse_profile, render_top
+    from perfgate.profile.parse import parse_profile
+    from perfgate.profile.render import render_top
 
     text = render_top(parse_profile(path), as_json=as_json)
     print(json_for_log(text) if as_json else text)
@@ -155,15 +156,17 @@ def profile_top(path: Path, *, as_json: bool) -> int:
 
 
 def profile_diff(base: Path, candidate: Path, *, as_json: bool) -> int:
-    from perfgate.capture.pprof_diff import per_request_changes, render_per_request, render_profile_diff
-    from perfgate.record import load_record
-
     if base.is_dir() != candidate.is_dir():
         raise ConfigError(f"perfgate profile diff: give two profiles or two run record folders, not one of each "
                           f"({base}, {candidate})")
     if base.is_dir():
+        from perfgate.compare.functions import per_request_changes, render_per_request
+        from perfgate.record import load_record
+
         print(render_per_request(per_request_changes(load_record(base), load_record(candidate)), as_json=as_json))
     else:
+        from perfgate.profile.diff import render_profile_diff
+
         print(render_profile_diff(base, candidate, as_json=as_json))
     return EXIT_PASS
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from perfgate import __version__
-from perfgate.capture.pprof import pprof_diff_command
 from perfgate.capture.runq_rules import depth_violation
 from perfgate.capture.runq_stats import longest_run_above
 from perfgate.compare.classify import classify
@@ -46,6 +45,7 @@ from perfgate.metrics import (
 from perfgate.metrics import (
     headline_metrics as headline_entries,
 )
+from perfgate.profile.render import pprof_diff_command
 from perfgate.verdict import (
     CpuView,
     EnvironmentDiff,

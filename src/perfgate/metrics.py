@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
-    from perfgate.capture.pprof import CpuProfile
     from perfgate.compare.inputs import SideInputs
+    from perfgate.profile.model import Profile
     from perfgate.record import Repetition
 
 Values: TypeAlias = "tuple[float, ...] | str"  # per-repetition values, or why there are none
@@ -119,10 +119,10 @@ def _function_share(side: SideInputs, rule: GateRule) -> Values:
     return function_shares(side.profiles, rule) or missing_cpu(side)
 
 
-def function_shares(profiles: Sequence[CpuProfile], rule: GateRule) -> tuple[float, ...]:
+def function_shares(profiles: Sequence[Profile], rule: GateRule) -> tuple[float, ...]:
     """Per profile: % of CPU in functions matching the pattern. Flat shares add up; cum shares overlap
     (a caller's cum contains its callees'), so the largest matching cum share stands for the group."""
-    from perfgate.capture.pprof import match_functions
+    from perfgate.profile.names import match_functions
 
     shares = []
     for profile in profiles:

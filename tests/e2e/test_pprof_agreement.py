@@ -30,7 +30,8 @@ from support.pprof import (
 )
 
 from perfgate.capture.layers import DELTA_KINDS, OWN_FRAMES, parse_layer
-from perfgate.capture.pprof import parse_profile, render_top
+from perfgate.profile.parse import parse_profile
+from perfgate.profile.render import render_top
 
 pytestmark = pytest.mark.skipif(not have_go(), reason="needs Go (go tool pprof)")
 

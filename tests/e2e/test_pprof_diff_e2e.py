@@ -6,8 +6,9 @@ import pytest
 from support.paths import GHZ
 from support.pprof import profile_under_load
 
-from perfgate.capture.pprof import CpuProfile, parse_profile
 from perfgate.compare.profile import diff_profiles
+from perfgate.profile.model import Profile
+from perfgate.profile.parse import parse_profile
 
 
 @pytest.mark.slow
@@ -23,7 +24,7 @@ def test_greeter_regression_ranks_checksum_payload_first(start_greeter) -> None:
     """
     baseline = start_greeter()
     candidate = start_greeter("-regress-function", "checksumPayload", "-regress-cpu-pct", "30")
-    sides: dict[str, list[CpuProfile]] = {"baseline": [], "candidate": []}
+    sides: dict[str, list[Profile]] = {"baseline": [], "candidate": []}
 
     def measure(repetitions: int):
         for _ in range(repetitions):

@@ -13,14 +13,9 @@ import pytest
 from support.greeter import free_port
 from support.paths import TEST_DATA
 
-from perfgate.capture.pprof import (
-    ProfileUnavailable,
-    default_fetch_timeout_s,
-    fetch_cpu_profile,
-    parse_profile,
-    profile_url,
-)
+from perfgate.capture.pprof import ProfileUnavailable, default_fetch_timeout_s, fetch_cpu_profile, profile_url
 from perfgate.errors import EXIT_TOOL
+from perfgate.profile.parse import parse_profile
 
 FIXTURE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
 

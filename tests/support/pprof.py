@@ -75,7 +75,7 @@ def pprof_top_ns(path: Path, *extra: str | Path) -> dict[str, tuple[int, int]]:
 
 
 def _is_bytes(path: Path, extra: tuple[str, ...]) -> bool:
-    from perfgate.capture.pprof import parse_profile  # noqa: PLC0415
+    from perfgate.profile.parse import parse_profile  # noqa: PLC0415
 
     profile = parse_profile(path)
     return not any(option.startswith("-sample_index=") for option in extra) and profile.unit == "bytes"
@@ -150,7 +150,7 @@ class SyntheticProfile:
     def __init__(self, sample_types=(("samples", "count"), ("cpu", "nanoseconds")), *, period: int = 10_000_000,
                  period_type=("cpu", "nanoseconds"), duration_ns: int = 1_000_000_000,
                  mapping_file: str = "/nonexistent/app") -> None:
-        from perfgate.capture import profile_pb2  # noqa: PLC0415 - tests import this module early
+        from perfgate.profile import profile_pb2  # noqa: PLC0415 - tests import this module early
 
         self.message = profile_pb2.Profile()
         self.strings: dict[str, int] = {"": 0}

@@ -17,14 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from perfgate.capture.pprof import (
-    CpuProfile,
-    ProfileUnavailable,
-    fetch_profile_body,
-    parse_profile,
-    profile_url,
-)
+from perfgate.capture.pprof import ProfileUnavailable, fetch_profile_body, profile_url
 from perfgate.errors import ProfileError
+from perfgate.profile.model import Profile
+from perfgate.profile.parse import parse_profile
 
 OWN_FRAMES = re.compile(r"^(?:net/http/pprof|runtime/pprof)\.")
 DELTA_WAIT_FUNCTION = "net/http/pprof.handler.serveDeltaProfile"
@@ -101,7 +97,7 @@ def _check(body: bytes, url: str, kind: LayerKind, *, delta: bool) -> None:
 
 
 def parse_layer(source: Path | bytes, kind: LayerKind, sample_type: str | None = None, *,
-                name: str | None = None) -> CpuProfile:
+                name: str | None = None) -> Profile:
     """The profile aggregated on one of the kind's sample types (the last by default: bytes, delay, count),
     without perfgate's own requests."""
     return parse_profile(source, name=name, sample_type=sample_type or kind.sample_types[-1], ignore=OWN_FRAMES)

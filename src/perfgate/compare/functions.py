@@ -7,17 +7,26 @@ change keeps its cost per request however much another one grows, where its shar
 delta profiles below the CPU (allocations, lock and block delay) are scaled by the OK calls of their
 window. Shares stay as the secondary view. A mover is named only when compare/movers.py finds its
 change significant over the family of functions tested.
+
+`perfgate profile diff` of two run records prints CPU per request by function on each side: the profiles
+of the OK repetitions added up, divided by the OK calls served while each profile ran
+(compare/inputs.py `calls_during_profile`). Work per request needs no normalizing: it is what a
+regression changes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from perfgate.capture.pprof import CpuProfile
-from perfgate.compare.inputs import SideInputs
+from perfgate.compare.inputs import SideInputs, profile_cpu_per_request_us, side_inputs
 from perfgate.compare.movers import MoverTest, mover_family, mover_test
 from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
+from perfgate.errors import ProfileError
+from perfgate.profile.model import Profile
+from perfgate.profile.units import time_unit_ns
+from perfgate.record import RunRecord
 
 TOP_MOVERS = 10
 PROCESS_CPU, PROFILE_SAMPLES = "process CPU time", "CPU profile samples"
@@ -62,21 +71,21 @@ class Moves:
 class ScaledProfiles:
     """One side's profiles with each one's scale to the view's unit per request (see diff_profiles)."""
 
-    profiles: tuple[CpuProfile, ...]
+    profiles: tuple[Profile, ...]
     scales: tuple[float, ...]
 
 
-def per_request_cpu(profiles: Sequence[CpuProfile], ok_calls: Sequence[float],
+def per_request_cpu(profiles: Sequence[Profile], ok_calls: Sequence[float],
                     process_cpu_us: Sequence[float | None], *, use_process: bool) -> ScaledProfiles:
     """Scales that make each profile's total its repetition's CPU µs per request: the process CPU clock's
     figure (use_process) or the profile's own time divided by the OK calls it saw. Profiles without calls,
     without a time unit or with an empty total are left out."""
     kept, scales = [], []
     for profile, calls, process in zip(profiles, ok_calls, process_cpu_us, strict=True):
-        total_ns = profile.total_ns
-        if not profile.total or total_ns is None or calls <= 0:
+        own = profile_cpu_per_request_us(profile, calls)
+        if not profile.total or own is None:
             continue
-        per_request_us = process if use_process else total_ns / calls / 1e3
+        per_request_us = process if use_process else own
         if per_request_us is None:
             continue
         kept.append(profile)
@@ -105,7 +114,7 @@ def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alp
     return _moves(per_request, shares, tested, alpha)
 
 
-def share_moves(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], *, alpha: float) -> Moves:
+def share_moves(baseline: Sequence[Profile], candidate: Sequence[Profile], *, alpha: float) -> Moves:
     """The same in shares of each profile, when no per-request figure is known."""
     shares = diff_profiles(baseline, candidate)
     return _moves(shares, shares, mover_test(shares.functions), alpha)
@@ -131,5 +140,66 @@ def _move(diff: FunctionDiff, share: FunctionDiff, unit: str, tested: MoverTest,
                         baseline_share_pct=share.baseline_cum_median, candidate_share_pct=share.candidate_cum_median)
 
 
+# ---------------------------------------------------------------- `perfgate profile diff BASE_RECORD CAND_RECORD`
+@dataclass(frozen=True)
+class PerRequestChange:
+    """One function's CPU per request (µs) on each side; flat and cum as in `profile top`."""
+
+    function: str
+    base_flat_us: float
+    base_cum_us: float
+    candidate_flat_us: float
+    candidate_cum_us: float
+
+    @property
+    def flat_change_us(self) -> float:
+        return self.candidate_flat_us - self.base_flat_us
+
+    @property
+    def cum_change_us(self) -> float:
+        return self.candidate_cum_us - self.base_cum_us
+
+
+def per_request_changes(base: RunRecord, candidate: RunRecord) -> tuple[PerRequestChange, ...]:
+    """Per function, CPU per request on both sides, sorted like pprof -top (|flat change|, name, |cum change|)."""
+    before, after = _per_request(base), _per_request(candidate)
+    rows = [PerRequestChange(name, *before.get(name, (0.0, 0.0)), *after.get(name, (0.0, 0.0)))
+            for name in before.keys() | after.keys()]
+    return tuple(sorted(rows, key=lambda r: (-abs(r.flat_change_us), r.function, -abs(r.cum_change_us))))
+
+
+def _per_request(record: RunRecord) -> dict[str, tuple[float, float]]:
+    side = side_inputs(record)
+    calls = sum(side.profile_ok_calls)
+    if not side.profiles or calls <= 0:
+        raise ProfileError(f"{record.path}: no CPU profile of an OK repetition with OK calls during it "
+                           f"({'; '.join(side.cpu_problems) or 'none captured'})",
+                           hint="measure with cpu.pprof_url set (see `perfgate doctor`)")
+    flat: dict[str, float] = {}
+    cum: dict[str, float] = {}
+    for profile in side.profiles:
+        factor = time_unit_ns(profile.unit)
+        if factor is None:
+            raise ProfileError(f"{profile.name}: sample unit {profile.unit!r} is not a time; not a CPU profile")
+        for name, cost in profile.functions.items():
+            flat[name] = flat.get(name, 0.0) + cost.flat * factor
+            cum[name] = cum.get(name, 0.0) + cost.cum * factor
+    return {name: (flat[name] / calls / 1e3, cum[name] / calls / 1e3) for name in flat}
+
+
+def render_per_request(rows: tuple[PerRequestChange, ...], *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps([{"function": r.function, "flat_us": r.flat_change_us, "cum_us": r.cum_change_us,
+                            "base_flat_us": r.base_flat_us, "base_cum_us": r.base_cum_us,
+                            "candidate_flat_us": r.candidate_flat_us, "candidate_cum_us": r.candidate_cum_us}
+                           for r in rows], indent=2, ensure_ascii=False)
+    lines = ["CPU per request by function, µs (candidate - baseline; flat and cum as in `go tool pprof -top`)",
+             f"{'flat Δ':>10s} {'cum Δ':>10s} {'base cum':>10s} {'cand cum':>10s}  function"]
+    lines += [f"{r.flat_change_us:>+10.2f} {r.cum_change_us:>+10.2f} {r.base_cum_us:>10.2f} "
+              f"{r.candidate_cum_us:>10.2f}  {r.function}" for r in rows]
+    return "\n".join(lines)
+
+
 __all__ = ["PROCESS_CPU", "PROFILE_SAMPLES", "SHARE_UNIT", "TOP_MOVERS", "FunctionMove", "Moves", "ScaledProfiles",
-           "cpu_per_request_sides", "moves", "per_request_cpu", "share_moves"]
+           "PerRequestChange", "cpu_per_request_sides", "moves", "per_request_changes", "per_request_cpu",
+           "render_per_request", "share_moves"]

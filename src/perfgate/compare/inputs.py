@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from perfgate.capture.contention import ContentionWindow
-from perfgate.capture.pprof import MAX_PROFILE_BYTES, CpuProfile, parse_profile
 from perfgate.capture.runq import RunqStats
 from perfgate.errors import ProfileError
+from perfgate.profile.model import Profile
+from perfgate.profile.parse import MAX_PROFILE_BYTES, parse_profile
 from perfgate.record import Repetition, RunRecord
 
 
@@ -25,7 +26,7 @@ class SideInputs:
     errors: int
     cpu_per_request_us: tuple[float, ...]  # from the profiles: 100 Hz samples over the profile window
     process_cpu_per_request_us: tuple[float, ...]  # from /proc CPU time over the whole window: exact
-    profiles: tuple[CpuProfile, ...]
+    profiles: tuple[Profile, ...]
     profile_files: tuple[str, ...]
     profile_ok_calls: tuple[float, ...]
     profile_process_cpu_us: tuple[float | None, ...]  # per profile: its repetition's process CPU per request
@@ -128,14 +129,21 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
         files.append(str(record.file(rep.cpu.file)))
         ok_calls.append(calls)
         process.append(process_cpu_us(rep))
-        if calls > 0:
-            per_request.append(profile.total / calls / 1e3)
+        if (own := profile_cpu_per_request_us(profile, calls)) is not None:
+            per_request.append(own)
     return (tuple(profiles), tuple(files), tuple(ok_calls), tuple(process), tuple(per_request),
             tuple(sorted(problems)))
 
 
-def calls_during_profile(rep: Repetition, profile: CpuProfile) -> float:
+def calls_during_profile(rep: Repetition, profile: Profile) -> float:
     """OK calls served while the profile ran: the load's OK rate times the profile's duration."""
     if not rep.load.total_ns or not profile.duration_ns:
         return 0.0
     return rep.load.ok_count * min(profile.duration_ns / rep.load.total_ns, 1.0)
+
+
+def profile_cpu_per_request_us(profile: Profile, calls: float) -> float | None:
+    """The CPU time a profile recorded per OK call served while it ran, in µs (the one place that divides
+    a profile by its calls); None without calls or when its samples are not a time."""
+    total_ns = profile.total_ns
+    return None if total_ns is None or calls <= 0 else total_ns / calls / 1e3

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from perfgate.capture.pprof import CpuProfile, match_functions
+from perfgate.profile.model import Profile
+from perfgate.profile.names import match_functions
 
 CHANGED, APPEARED, VANISHED = "changed", "appeared", "vanished"
 SHARE_UNIT = "%"
@@ -135,12 +136,12 @@ class ProfileDiff:
         }
 
 
-def share_scales(profiles: Sequence[CpuProfile]) -> tuple[float, ...]:
+def share_scales(profiles: Sequence[Profile]) -> tuple[float, ...]:
     """The share view: each profile's costs in % of its own total (0 for an empty profile)."""
     return tuple(100.0 / profile.total if profile.total else 0.0 for profile in profiles)
 
 
-def diff_profiles(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile], *,
+def diff_profiles(baseline: Sequence[Profile], candidate: Sequence[Profile], *,
                   baseline_scales: Sequence[float] | None = None, candidate_scales: Sequence[float] | None = None,
                   unit: str = SHARE_UNIT, rank: bool = True) -> ProfileDiff:
     """Compare per-function costs of two sets of repetitions (one profile per repetition).
@@ -175,7 +176,7 @@ def diff_profiles(baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile
     )
 
 
-def _scales(profiles: Sequence[CpuProfile], scales: Sequence[float] | None, side: str) -> tuple[float, ...]:
+def _scales(profiles: Sequence[Profile], scales: Sequence[float] | None, side: str) -> tuple[float, ...]:
     if scales is None:
         return share_scales(profiles)
     if len(scales) != len(profiles):
@@ -185,7 +186,7 @@ def _scales(profiles: Sequence[CpuProfile], scales: Sequence[float] | None, side
     return tuple(float(scale) for scale in scales)
 
 
-def _value_matrix(profiles: Sequence[CpuProfile], scales: Sequence[float], names: Sequence[str],
+def _value_matrix(profiles: Sequence[Profile], scales: Sequence[float], names: Sequence[str],
                   kind: str) -> np.ndarray:
     """functions x repetitions: each function's flat or cum cost times its profile's scale."""
     matrix = np.zeros((len(names), len(profiles)))
@@ -252,8 +253,8 @@ def _relative(baseline: float, candidate: float) -> float | None:
 # Risers
 
 
-def rank_risers(diffs: Sequence[FunctionDiff], baseline: Sequence[CpuProfile],
-                candidate: Sequence[CpuProfile]) -> tuple[Riser, ...]:
+def rank_risers(diffs: Sequence[FunctionDiff], baseline: Sequence[Profile],
+                candidate: Sequence[Profile]) -> tuple[Riser, ...]:
     """Rising functions (median cum up), largest rise first, with rises attributed (no profiles: none).
 
     A cum rise shows on a whole call chain at once: the function that got costlier, the
@@ -351,7 +352,7 @@ class _AncestryTable:
     counts alike whatever its length.
     """
 
-    def __init__(self, baseline: Sequence[CpuProfile], candidate: Sequence[CpuProfile],
+    def __init__(self, baseline: Sequence[Profile], candidate: Sequence[Profile],
                  candidates: Iterable[str]) -> None:
         wanted = frozenset(candidates)
         self._cum: Counter[str] = Counter()

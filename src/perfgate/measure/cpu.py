@@ -11,10 +11,11 @@ import math
 import threading
 import time
 
-from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile, parse_profile
+from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile
 from perfgate.config import Config
 from perfgate.errors import ProfileError
 from perfgate.measure.session import Collectors, RepetitionFiles, Session
+from perfgate.profile.parse import parse_profile
 from perfgate.record import CpuCapture
 
 MIN_PROFILE_SECONDS = 1

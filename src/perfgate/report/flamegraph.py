@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.capture.pprof import CpuProfile
 from perfgate.compare.functions import ScaledProfiles
+from perfgate.profile.model import Profile
 
 WIDTH_PX = 1200.0
 FRAME_HEIGHT_PX = 17
@@ -46,8 +46,8 @@ class _Frame:
         return self.candidate - self.baseline
 
 
-def write_diff_flamegraph(baseline: Sequence[CpuProfile] | ScaledProfiles,
-                          candidate: Sequence[CpuProfile] | ScaledProfiles, out_path: Path, *, title: str,
+def write_diff_flamegraph(baseline: Sequence[Profile] | ScaledProfiles,
+                          candidate: Sequence[Profile] | ScaledProfiles, out_path: Path, *, title: str,
                           unit: str = "%") -> Path:
     """Write the differential flame graph SVG to out_path (parents created) and return the path.
 
@@ -63,7 +63,7 @@ def write_diff_flamegraph(baseline: Sequence[CpuProfile] | ScaledProfiles,
     return out_path
 
 
-def _shares(profiles: Sequence[CpuProfile]) -> ScaledProfiles:
+def _shares(profiles: Sequence[Profile]) -> ScaledProfiles:
     return ScaledProfiles(tuple(profiles), tuple(100.0 / abs(p.total) if p.total else 0.0 for p in profiles))
 
 

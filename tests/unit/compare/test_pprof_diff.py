@@ -12,15 +12,18 @@ import pytest
 from scipy import stats
 from support.pprof import PPROF_FIXTURES, SyntheticProfile, have_go
 
-from perfgate.capture.pprof import CpuProfile, match_functions, parse_profile, pprof_diff_command
 from perfgate.compare.profile import APPEARED, CHANGED, VANISHED, diff_profiles
 from perfgate.errors import ConfigError
+from perfgate.profile.model import Profile
+from perfgate.profile.names import match_functions
+from perfgate.profile.parse import parse_profile
+from perfgate.profile.render import pprof_diff_command
 
 BASE = [PPROF_FIXTURES / f"greeter-base-{i}.pb.gz" for i in (1, 2)]
 CAND = [PPROF_FIXTURES / f"greeter-cand-{i}.pb.gz" for i in (1, 2)]
 
 
-def build(stacks: dict[tuple[str, ...], int]) -> CpuProfile:
+def build(stacks: dict[tuple[str, ...], int]) -> Profile:
     """A profile whose samples are the given stacks (root first, as function names) and weights."""
     profile = SyntheticProfile()
     locations: dict[str, int] = {}

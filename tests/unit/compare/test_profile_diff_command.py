@@ -11,11 +11,13 @@ import pytest
 from support.pprof import PPROF_FIXTURES, gobench_profile, have_go, pprof_top_ns
 from support.records import sample_record
 
-from perfgate.capture.pprof import go_round, parse_profile
-from perfgate.capture.pprof_diff import normalized_diff, per_request_changes
 from perfgate.cli import main
+from perfgate.compare.functions import per_request_changes
 from perfgate.compare.inputs import calls_during_profile
 from perfgate.errors import EXIT_USAGE
+from perfgate.profile.aggregate import go_round
+from perfgate.profile.diff import normalized_diff
+from perfgate.profile.parse import parse_profile
 from perfgate.record import CpuCapture, load_record
 
 pytestmark = pytest.mark.skipif(not have_go(), reason="needs Go (go tool pprof)")

@@ -11,14 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.pprof import PPROF_FIXTURES, SyntheticProfile
 
-from perfgate.capture.pprof import CpuProfile, parse_profile
 from perfgate.compare.functions import ScaledProfiles
+from perfgate.profile.model import Profile
+from perfgate.profile.parse import parse_profile
 from perfgate.report.flamegraph import write_diff_flamegraph
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def build(stacks: dict[tuple[str, ...], int]) -> CpuProfile:
+def build(stacks: dict[tuple[str, ...], int]) -> Profile:
     profile = SyntheticProfile()
     locations: dict[str, int] = {}
     for stack, weight in stacks.items():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from support.paths import ROOT
 
-from perfgate.capture import profile_pb2
+from perfgate.profile import profile_pb2
 
-COMMITTED = ROOT / "src" / "perfgate" / "capture" / "profile_pb2.py"
+COMMITTED = ROOT / "src" / "perfgate" / "profile" / "profile_pb2.py"
 
 
 def test_regenerating_gives_the_committed_file(tmp_path: Path) -> None:

@@ -12,17 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.pprof import PPROF_FIXTURES, SyntheticProfile, naive_flat_cum
 
-from perfgate.capture import profile_pb2
-from perfgate.capture.pprof import (
-    MAX_PROFILE_BYTES,
-    CpuProfile,
-    FunctionCost,
-    parse_profile,
-    pprof_function_name,
-    render_top,
-    scaled_label,
-)
 from perfgate.errors import EXIT_USAGE, ProfileError
+from perfgate.profile import profile_pb2
+from perfgate.profile.model import FunctionCost, Profile
+from perfgate.profile.names import pprof_function_name
+from perfgate.profile.parse import MAX_PROFILE_BYTES, parse_profile
+from perfgate.profile.render import render_top
+from perfgate.profile.units import scaled_label
 
 GOBENCH = PPROF_FIXTURES / "gobench.pb.gz"
 GREETER = PPROF_FIXTURES / "greeter-base-1.pb.gz"
@@ -376,7 +372,7 @@ def test_parser_agrees_with_a_naive_reading(profile: SyntheticProfile) -> None:
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_never_escape_as_other_errors(data: bytes) -> None:
     try:
-        assert isinstance(parse_profile(data, name="fuzz.pb"), CpuProfile)
+        assert isinstance(parse_profile(data, name="fuzz.pb"), Profile)
     except ProfileError as error:
         assert "fuzz.pb" in error.message
 
