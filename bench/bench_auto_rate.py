@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -50,7 +49,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_gate_quality import free_port  # noqa: E402
 
-from perfgate.capacity import PROBE_S, RATE_FRACTION, probe_window  # noqa: E402
+from perfgate.capacity import PAIR_PROBE_S, RATE_FRACTION, RATE_PROBE_S, probe_window  # noqa: E402
 from perfgate.config import build_config  # noqa: E402
 from perfgate.load.ghz import GhzCrashed, run_ghz  # noqa: E402
 from perfgate.measure import load_window  # noqa: E402
@@ -106,7 +105,7 @@ def two_greeters(shape: str) -> Iterator[list[str]]:
 
 def probe(shape: str, address: str, seconds: float, folder: Path) -> float:
     config = build_config({"target": target(shape, address), "load": {"concurrency": CONCURRENCY}})
-    window = replace(probe_window(load_window(config)), duration_s=seconds)
+    window = probe_window(load_window(config), seconds)
     try:
         sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
     except GhzCrashed:  # as capacity.run_probe does: one more try
@@ -214,7 +213,8 @@ def fraction_table(rows: list[dict]) -> str:
 
 
 def report(rows: list[dict]) -> str:
-    return (f"Chosen: probes of {PROBE_S:g} s, each build loaded at {RATE_FRACTION:g} × the smaller capacity.\n\n"
+    return (f"Chosen: rate probes of {RATE_PROBE_S:g} s, capacity probes of {PAIR_PROBE_S:g} s, each build loaded at "
+            f"{RATE_FRACTION:g} × the smaller capacity.\n\n"
             "Part A, probe length (A/A, probes A B B A, lengths interleaved):\n\n"
             + probe_table([r for r in rows if r["part"] == "probe"])
             + f"\n\nPart B, the fraction (duet, c={CONCURRENCY}; knob: checksumPayload +{KNOB_PCT} % of its work):\n\n"
@@ -227,8 +227,8 @@ def measure(args: argparse.Namespace) -> None:
     fractions = [float(v) for v in args.fractions.split(",")]
     with tempfile.TemporaryDirectory(prefix="perfgate-bench-rate-") as work:
         for shape in shapes:
-            probes = part_a(shape, sorted({*lengths, PROBE_S}), args.probe_pairs, Path(work))
-            capacity = min(statistics.median(p[i] for p in probes[PROBE_S]) for i in (0, 1))
+            probes = part_a(shape, sorted({*lengths, RATE_PROBE_S}), args.probe_pairs, Path(work))
+            capacity = min(statistics.median(p[i] for p in probes[RATE_PROBE_S]) for i in (0, 1))
             for fraction in fractions:
                 for knob in (0, KNOB_PCT):
                     part_b(shape, fraction, capacity, knob, args.pairs, args.duration, Path(work))

@@ -128,9 +128,8 @@ def duet_config(config: Config, builds: Builds) -> Config:
 def default_flow_load(config: Config) -> LoadConfig:
     """The pairs and window length of the default flow where the user set neither (measure/budget.py): the
     capacity probes of an automatic rate take their share of the minute first."""
-    automatic = not config.load.rps
-    probe = capacity.PROBE_S if automatic else 0.0
-    return duet_load(config.load, fixed_s=len(capacity.RATE_ORDER) * probe, per_pair_s=2 * probe)
+    fixed_s, per_pair_s = capacity.probe_seconds() if not config.load.rps else (0.0, 0.0)
+    return duet_load(config.load, fixed_s=fixed_s, per_pair_s=per_pair_s)
 
 
 def with_picked_ports(config: Config) -> Config:

@@ -3,16 +3,18 @@
 A duet loads both builds at once, each at the same fixed rate: unbounded, they would fight for the CPU and each
 one's figures would depend on the other's share. Without `load.rps` perfgate finds the rate itself:
 
-1. after the warm-up, short probes without a rate limit measure what each build serves alone at
+1. after the warm-up, probes of RATE_PROBE_S without a rate limit measure what each build serves alone at
    load.concurrency (its *capacity*), in A B B A order so a steady drift of the runner hits both alike;
 2. the rate is RATE_FRACTION of the smaller build's capacity (the median of its probes), at least 1 request/s;
    both builds then run at that rate for every repetition, so together they use about twice that fraction of what
    one build alone could drive the machine to;
-3. before each duet window one more probe per build (A B, then B A, ...) gives one capacity pair per repetition:
-   the samples of the `capacity` metric, compared pair by pair like every other duet metric.
+3. before every PROBE_EVERY-th duet window one more probe of PAIR_PROBE_S per build (A B, then B A next time):
+   the pairs of the `capacity` metric, compared pair by pair like the other duet metrics. They are short and
+   sparse because every second of them is taken from the duet windows the main verdict rests on (the default
+   flow has a minute of load, measure/budget.py).
 
-RATE_FRACTION and PROBE_S were chosen on services of different speeds on a 2-vCPU runner (docs/benchmarks.md,
-"Automatic rate"); docs/statistics.md says how the capacity pairs are tested.
+The constants were chosen on services of three speeds on a 2-vCPU VM (docs/benchmarks.md, "Automatic duet rate");
+docs/statistics.md says how the capacity pairs are tested and why the default capacity rule only warns.
 """
 
 from __future__ import annotations
@@ -27,26 +29,33 @@ from perfgate.measure.session import Session, utc_now
 from perfgate.record import CapacityProbe, LoadSample
 
 RATE_FRACTION = 0.25
-PROBE_S = 1.0
+RATE_PROBE_S = 1.0  # the four probes that set the rate
+PAIR_PROBE_S = 0.5  # the capacity metric's probes
+PROBE_EVERY = 2  # a capacity probe pair before every second duet window
 RATE_ORDER = (0, 1, 1, 0)  # A B B A: the probes that set the rate
 MIN_RATE = 1
 
 
-def probe_window(window: LoadWindow) -> LoadWindow:
-    """The repetition's window without a rate limit, PROBE_S long."""
-    return replace(window, duration_s=PROBE_S, total=None, rps=0)
+def probe_seconds() -> tuple[float, float]:
+    """(before the first pair, per pair on average): the load time the probes of an automatic rate take."""
+    return len(RATE_ORDER) * RATE_PROBE_S, 2 * PAIR_PROBE_S / PROBE_EVERY
 
 
-def run_probe(session: Session, window: LoadWindow, *, phase: str) -> CapacityProbe:
+def probe_window(window: LoadWindow, seconds: float) -> LoadWindow:
+    """The repetition's window without a rate limit, `seconds` long."""
+    return replace(window, duration_s=seconds, total=None, rps=0)
+
+
+def run_probe(session: Session, window: LoadWindow, *, phase: str, seconds: float) -> CapacityProbe:
     """One probe against this session's build alone; saved in its record right away."""
     index = len(session.record.capacity_probes) + 1
     load_file = f"load/capacity-{index:02d}.json"
     started = utc_now()
     try:
-        sample = _probe_load(session, window, load_file, index)
+        sample = _probe_load(session, probe_window(window, seconds), load_file, index)
     except GhzCrashed:  # a ghz crash says nothing about the build: one more try
         started = utc_now()
-        sample = _probe_load(session, window, load_file, index)
+        sample = _probe_load(session, probe_window(window, seconds), load_file, index)
     probe = CapacityProbe(index=index, phase=phase, started_at=started, ended_at=utc_now(), load=sample,
                           load_file=load_file)
     session.record = session.record.with_capacity_probe(probe)
@@ -55,7 +64,7 @@ def run_probe(session: Session, window: LoadWindow, *, phase: str) -> CapacityPr
 
 
 def _probe_load(session: Session, window: LoadWindow, load_file: str, index: int) -> LoadSample:
-    return run_ghz(session.ghz, session.config.target, probe_window(window), session.folder / load_file,
+    return run_ghz(session.ghz, session.config.target, window, session.folder / load_file,
                    name=f"perfgate capacity probe {index}")
 
 
@@ -67,15 +76,16 @@ def choose_rate(base: Sequence[float], head: Sequence[float], fraction: float = 
 
 def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow) -> int:
     """Probe both builds (A B B A), then give both sessions the rate; recorded in both records' load_settings."""
-    sides[0].progress.info(f"finding the request rate: {len(RATE_ORDER)} probes of {PROBE_S:g} s without a "
+    sides[0].progress.info(f"finding the request rate: {len(RATE_ORDER)} probes of {RATE_PROBE_S:g} s without a "
                            "rate limit, A B B A")
     probes: tuple[list[float], list[float]] = ([], [])
     for i in RATE_ORDER:
-        probes[i].append(run_probe(sides[i], window, phase="rate").ok_rps)
+        probes[i].append(run_probe(sides[i], window, phase="rate", seconds=RATE_PROBE_S).ok_rps)
     rate = choose_rate(probes[0], probes[1])
     capacities = {session.record.role: round(statistics.median(found), 1)
                   for session, found in zip(sides, probes, strict=True)}
-    settings = {"rps": rate, "rps_source": "automatic", "rate_fraction": RATE_FRACTION, "probe_s": PROBE_S,
+    settings = {"rps": rate, "rps_source": "automatic", "rate_fraction": RATE_FRACTION,
+                "rate_probe_s": RATE_PROBE_S, "pair_probe_s": PAIR_PROBE_S, "probe_every": PROBE_EVERY,
                 "capacity_rps_at_start": capacities}
     for session in sides:
         session.config = replace(session.config, load=replace(session.config.load, rps=rate))
@@ -86,7 +96,9 @@ def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow) -> in
     return rate
 
 
-def probe_pair(sides: tuple[Session, Session], window: LoadWindow, order: tuple[int, int]) -> None:
-    """One capacity sample per build before a duet window, in the pair's order (A B or B A)."""
-    for i in order:
-        run_probe(sides[i], window, phase="pair")
+def probe_pair(sides: tuple[Session, Session], window: LoadWindow, pair: int) -> None:
+    """Before every PROBE_EVERY-th duet window, one capacity probe per build: A B, then B A the next time."""
+    if pair % PROBE_EVERY:
+        return
+    for i in (0, 1) if (pair // PROBE_EVERY) % 2 == 0 else (1, 0):
+        run_probe(sides[i], window, phase="pair", seconds=PAIR_PROBE_S)

@@ -543,7 +543,9 @@ DEFAULT_GATES: tuple[GateRule, ...] = (
     GateRule("latency.p95", max_increase_pct=10.0),
     GateRule("latency.p99", severity="warn", max_increase_pct=20.0),
     GateRule("rps", max_decrease_pct=10.0),
-    GateRule("capacity", max_decrease_pct=10.0),
+    # capacity probes run one build at a time, so a neighbour's noise is not shared by the pair: on a busy runner
+    # their spread would make a fail-level rule INCONCLUSIVE in many unchanged PRs (docs/statistics.md); it warns
+    GateRule("capacity", severity="warn", max_decrease_pct=10.0),
     GateRule("error_rate", max_value=0.01),
     GateRule("cpu_per_request", max_increase_pct=10.0),
     GateRule("runq.depth", severity="warn", max_depth=5, consecutive=3),

@@ -21,7 +21,7 @@ from support.paths import ROOT
 
 from perfgate.build.elf import interpreter
 from perfgate.build.git import WORKTREE_PREFIX
-from perfgate.capacity import RATE_ORDER
+from perfgate.capacity import PROBE_EVERY, RATE_ORDER
 from perfgate.cli import main
 from perfgate.errors import EXIT_INTERRUPTED, EXIT_PASS, EXIT_REGRESSION, EXIT_TERMINATED, EXIT_TOOL
 
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 KNOB_OFF = 'fs.Float64("regress-cpu-pct", 0,'
 KNOB_ON = 'fs.Float64("regress-cpu-pct", 400,'  # checksumPayload does five times its work: CPU per request up ~+50 %
 PAIRS = 6  # one rule: 6 pairs reach significance at alpha 0.05 (the signed-rank floor is 5)
+PROBE_PAIRS = -(-PAIRS // PROBE_EVERY)  # a capacity probe pair before every PROBE_EVERY-th window
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 
 
@@ -125,13 +126,13 @@ def test_run_against_builds_both_sides_runs_them_in_duet_at_a_found_rate_and_fai
     for record in records.values():
         assert record["load_settings"]["schedule"] == "duet"
         phases = [probe["phase"] for probe in record["capacity_probes"]]
-        assert phases == ["rate"] * (len(RATE_ORDER) // 2) + ["pair"] * PAIRS
+        assert phases == ["rate"] * (len(RATE_ORDER) // 2) + ["pair"] * PROBE_PAIRS
         assert all(probe["load"]["ok_count"] > 0 for probe in record["capacity_probes"])
         for rep in record["repetitions"]:  # the duet windows ran at the found rate, not flat out
             assert rep["load"]["rps"] < 1.3 * verdict["setup"]["rps"], (rep["load"], verdict["setup"])
     starts = sorted([(p["started_at"], "A") for p in records["baseline"]["capacity_probes"] if p["phase"] == "pair"]
                     + [(p["started_at"], "B") for p in records["candidate"]["capacity_probes"] if p["phase"] == "pair"])
-    assert "".join(side for _, side in starts) == "ABBA" * (PAIRS // 2), starts
+    assert "".join(side for _, side in starts) == "".join(("AB", "BA")[k % 2] for k in range(PROBE_PAIRS)), starts
 
     report = (out / "report.md").read_text()
     assert "built A/B duet" in report and "found automatically" in report

@@ -134,7 +134,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool, preload:
         for pair in range(sides[0].config.load.repetitions):
             if duet:
                 if automatic_rate:
-                    probe_pair(sides, load_window(sides[0].config), pair_order(pair))
+                    probe_pair(sides, load_window(sides[0].config), pair)
                 run_together(sides, tuple(collectors), kernel)
                 continue
             for i in pair_order(pair):

@@ -47,8 +47,9 @@ def gate(base: RunRecord, cand: RunRecord, gates: list[dict] | None = None, sour
 BASE = [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1000.0, 1008.0, 992.0]
 
 
-def test_capacity_is_a_default_rule():
-    assert any(rule.metric == "capacity" and rule.max_decrease_pct == 10 for rule in DEFAULT_GATES)
+def test_capacity_is_a_default_rule_that_warns():
+    assert any(rule.metric == "capacity" and rule.max_decrease_pct == 10 and rule.severity == "warn"
+               for rule in DEFAULT_GATES)
 
 
 def test_a_capacity_drop_beyond_the_limit_fails_as_pairs():

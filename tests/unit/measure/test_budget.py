@@ -15,8 +15,8 @@ def config(*settings: str):
 
 
 def costs(cfg) -> dict[str, float]:
-    probe = capacity.PROBE_S if not cfg.load.rps else 0.0
-    return {"fixed_s": len(capacity.RATE_ORDER) * probe, "per_pair_s": 2 * probe}
+    fixed_s, per_pair_s = capacity.probe_seconds() if not cfg.load.rps else (0.0, 0.0)
+    return {"fixed_s": fixed_s, "per_pair_s": per_pair_s}
 
 
 @pytest.mark.parametrize("settings", [(), ("load.rps=500",), ("load.warmup_s=5",)])
