@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from perfgate.compare.profile import FunctionDiff
-from perfgate.compare.stats import adjust_pvalues
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
 MIN_REPETITIONS = 2  # per side: Welch's t needs a spread on each side
@@ -62,6 +60,8 @@ def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | N
     base = _transformed([f.baseline_cum for f in tested], transform)
     cand = _transformed([f.candidate_cum for f in tested], transform)
     p_values = _welch(base, cand)
+    from perfgate.compare.stats import adjust_pvalues  # scipy: here, so `profile diff` of records starts without it
+
     adjusted = adjust_pvalues(p_values, "bh")
     names = [f.function for f in tested]
     return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(tested))
@@ -83,6 +83,8 @@ def _transformed(values: Sequence[Sequence[float]], transform: Transform) -> np.
 def _welch(base: np.ndarray, cand: np.ndarray) -> list[float]:
     """Two-sided Welch p per row. Rows with no spread on either side: 1 if equal, else 0 (nothing to doubt)."""
     with np.errstate(all="ignore"):
+        from scipy import stats
+
         p = np.asarray(stats.ttest_ind(cand, base, axis=1, equal_var=False).pvalue, dtype=float)
     flat = (np.ptp(base, axis=1) == 0) & (np.ptp(cand, axis=1) == 0)
     p[flat] = np.where(base[flat, 0] == cand[flat, 0], 1.0, 0.0)

@@ -104,3 +104,14 @@ def test_a_record_and_a_profile_is_a_usage_error(tmp_path, capsys):
     folder = record_with_profiles(tmp_path / "rec", BASE[:1], ok_count=100)
     assert main(["profile", "diff", str(folder), str(CAND[0])]) == EXIT_USAGE
     assert "two profiles or two run record folders" in capsys.readouterr().err
+
+
+def test_records_diff_starts_without_statistics_plotting_or_http(tmp_path):
+    """`profile diff` of two records reads compare/functions.py, whose statistics import scipy only to test."""
+    from support.imports import imports_of
+
+    base = record_with_profiles(tmp_path / "base", BASE, ok_count=3000)
+    candidate = record_with_profiles(tmp_path / "cand", CAND, ok_count=2000)
+    result = imports_of(["profile", "diff", "--json", str(base), str(candidate)], tmp_path)
+    assert result["code"] == 0 and json.loads(result["stdout"])
+    assert not {"scipy", "matplotlib", "github", "requests", "urllib3"} & set(result["modules"])
