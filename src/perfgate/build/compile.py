@@ -17,7 +17,7 @@ from pathlib import Path
 
 from perfgate.build.plan import BuildPlan
 from perfgate.errors import BuildError
-from perfgate.procs import child_env, stop_process_group
+from perfgate.procs import child_env, dies_with_perfgate, stop_process_group
 
 TAIL_LINES = 25
 TAIL_BYTES = 16_384
@@ -35,12 +35,13 @@ def compile_side(plan: BuildPlan, *, side: str, source: Path, output: Path, log_
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
     argv = plan.argv(output)
+    env = build_environment(plan, environ)
     started = time.monotonic()
     with open(log_path, "wb") as log:
         try:
             process = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                argv, cwd=source, env=build_environment(plan, environ), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                dies_with_perfgate(argv, cwd=source, env=env, waited_for=True), cwd=source, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as error:
             raise BuildError(f"the {side} could not start {argv[0]!r} in {source}: {error}",
                              hint="check service.build (an argv list or a shell-like string)") from error
