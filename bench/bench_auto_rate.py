@@ -51,7 +51,8 @@ from bench_gate_quality import free_port  # noqa: E402
 
 from perfgate.capacity import PAIR_PROBE_S, RATE_FRACTION, RATE_PROBE_S, probe_window  # noqa: E402
 from perfgate.config import build_config  # noqa: E402
-from perfgate.load.ghz import GhzCrashed, run_ghz  # noqa: E402
+from perfgate.load.generator import GeneratorCrashed  # noqa: E402
+from perfgate.load.ghz import run_ghz  # noqa: E402
 from perfgate.measure import load_window  # noqa: E402
 
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -108,7 +109,7 @@ def probe(shape: str, address: str, seconds: float, folder: Path) -> float:
     window = probe_window(load_window(config), seconds)
     try:
         sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
-    except GhzCrashed:  # as capacity.run_probe does: one more try
+    except GeneratorCrashed:  # as capacity.run_probe does: one more try
         sample = run_ghz(str(GHZ), config.target, window, folder / "probe.json", name="bench probe")
     return sample.ok_count / (sample.total_ns / 1e9)
 

@@ -24,9 +24,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
-from perfgate.load.ghz import GhzCrashed, LoadWindow, run_ghz
+from perfgate.load.generator import GeneratorCrashed
+from perfgate.load.sample import LoadSample, LoadWindow
 from perfgate.measure.session import Session, utc_now
-from perfgate.record import CapacityProbe, LoadSample
+from perfgate.record import CapacityProbe
 
 RATE_FRACTION = 0.25
 RATE_PROBE_S = 1.0  # the four probes that set the rate
@@ -53,7 +54,7 @@ def run_probe(session: Session, window: LoadWindow, *, phase: str, seconds: floa
     started = utc_now()
     try:
         sample = _probe_load(session, probe_window(window, seconds), load_file, index)
-    except GhzCrashed:  # a ghz crash says nothing about the build: one more try
+    except GeneratorCrashed:  # the load generator crashed: that says nothing about the build; one more try
         started = utc_now()
         sample = _probe_load(session, probe_window(window, seconds), load_file, index)
     probe = CapacityProbe(index=index, phase=phase, started_at=started, ended_at=utc_now(), load=sample,
@@ -64,8 +65,8 @@ def run_probe(session: Session, window: LoadWindow, *, phase: str, seconds: floa
 
 
 def _probe_load(session: Session, window: LoadWindow, load_file: str, index: int) -> LoadSample:
-    return run_ghz(session.ghz, session.config.target, window, session.folder / load_file,
-                   name=f"perfgate capacity probe {index}")
+    return session.generator.run(session.config.target, window, session.folder / load_file,
+                                 name=f"perfgate capacity probe {index}")
 
 
 def choose_rate(base: Sequence[float], head: Sequence[float], fraction: float = RATE_FRACTION) -> int:

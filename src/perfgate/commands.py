@@ -44,11 +44,11 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
         open_history,
         resolve_source,
     )
-    from perfgate.load.ghz import find_ghz
+    from perfgate.load.generator import find_generator
     from perfgate.measure.schedules import measure, measure_interleaved
     from perfgate.preload import Preload
 
-    ghz = find_ghz()
+    generator = find_generator(config.load.generator)
     out = Path(config.output)
     prepared = prepare_run(config, against=against, builds_dir=builds, as_baseline=as_baseline,
                            say=_progress(config).info)
@@ -58,8 +58,8 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
             raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
                               "(interleaved mode measures both sides in this job)")
         progress = _progress(config, sides=1 if config.compare.schedule == "duet" else 2)
-        baseline, candidate = measure_interleaved(config, out, ghz=ghz, progress=progress, built=prepared.built,
-                                                  preload=Preload().start())
+        baseline, candidate = measure_interleaved(config, out, generator=generator, progress=progress,
+                                                  built=prepared.built, preload=Preload().start())
         progress.info(f"records saved in {baseline.path} and {candidate.path}")
         return gate_and_publish(config, baseline, candidate, out)
     role = "baseline" if as_baseline else "candidate"
@@ -69,7 +69,7 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
     history = open_history(config, baseline, os.environ, out) if baseline is not None else BaselineHistory()
     progress = _progress(config)
     compares = not as_baseline and source.kind != "none"
-    record = measure(config, out / role, role=role, ghz=ghz, progress=progress,
+    record = measure(config, out / role, role=role, generator=generator, progress=progress,
                      preload=Preload().start() if compares else None)
     progress.info(f"record saved in {record.path} ({len(record.ok_repetitions)} repetitions)")
     if not compares:
@@ -175,10 +175,11 @@ def doctor(config: Config | None, *, as_json: bool) -> int:
     from perfgate.doctor import check_collectors, render_doctor
 
     pprof_url = config.cpu.pprof_url if config else None
-    statuses = check_collectors(ghz=_which_ghz(), pprof_url=pprof_url, bpftrace="bpftrace")
+    generator = config.load.generator if config else "ghz"
+    statuses = check_collectors(generator=generator, pprof_url=pprof_url, bpftrace="bpftrace")
     text = render_doctor(statuses, as_json=as_json)
     print(json_for_log(text) if as_json else text)
-    return EXIT_PASS if statuses["ghz"].available else EXIT_TOOL
+    return EXIT_PASS if statuses[generator].available else EXIT_TOOL
 
 
 def json_for_log(text: str) -> str:
@@ -186,11 +187,6 @@ def json_for_log(text: str) -> str:
     command for the log's neutraliser to alter (gha.command_safe_output)."""
     return text.replace(LEGACY_PREFIX, "##\\u005b")
 
-
-def _which_ghz() -> str:
-    import shutil
-
-    return shutil.which("ghz") or "ghz"
 
 
 

@@ -26,6 +26,7 @@ from perfgate import placeholders
 from perfgate.build.plan import DEFAULT_BUILD_TIMEOUT_S, command_problem
 from perfgate.errors import ConfigError
 from perfgate.files import FileRefused, read_capped
+from perfgate.load.generator import GENERATORS
 from perfgate.metrics import METRICS, GateRule, rule_thresholds
 from perfgate.patterns import compile_function_pattern
 from perfgate.plain import plain
@@ -72,6 +73,7 @@ class TargetConfig:
 
 @dataclass(frozen=True)
 class LoadConfig:
+    generator: str
     concurrency: int
     connections: int
     duration_s: float | None
@@ -213,6 +215,8 @@ class Config:
             target["address"] = placeholders.ADDRESS
         load = plain(self.load)
         load.pop("given")  # which keys were typed does not change what was measured
+        if load["generator"] == "ghz":  # digests from before load.generator existed stay the same
+            load.pop("generator")
         essentials = {"target": target, "load": load}
         text = json.dumps(essentials, sort_keys=True)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
@@ -452,6 +456,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "load": {
+        "generator": Field("ghz", text(choices=tuple(GENERATORS))),
         "concurrency": Field(8, integer(1, maximum=MAX_CONCURRENCY)),
         "connections": Field(1, integer(1, maximum=MAX_CONCURRENCY)),
         "duration_s": Field(None, number(0, maximum=MAX_SECONDS, exclusive_min=True, optional=True)),

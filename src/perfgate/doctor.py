@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -11,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfgate.capture.runq import RunqCollector, RunqUnavailable, check_prerequisites
-from perfgate.errors import ToolError
+from perfgate.errors import PerfgateError, ToolError
+from perfgate.load.generator import find_generator
 from perfgate.procs import run_bounded
 
 VERSION_TIMEOUT_S = 10.0
@@ -26,29 +26,22 @@ class CollectorStatus:
     reason: str
 
 
-def check_collectors(*, ghz: str, pprof_url: str | None, bpftrace: str) -> dict[str, CollectorStatus]:
-    """One status per collector: "ghz" (load), "pprof" (CPU profile), "bpftrace" (kernel view)."""
-    return {"ghz": check_ghz(ghz), "pprof": check_pprof(pprof_url), "bpftrace": check_bpftrace(bpftrace)}
+def check_collectors(*, generator: str, pprof_url: str | None, bpftrace: str,
+                     generator_path: str | None = None) -> dict[str, CollectorStatus]:
+    """One status per collector: the load generator (named as in load.generator: "ghz"), "pprof" (CPU
+    profile), "bpftrace" (kernel view)."""
+    return {generator: check_load_generator(generator, generator_path), "pprof": check_pprof(pprof_url),
+            "bpftrace": check_bpftrace(bpftrace)}
 
 
-def check_ghz(ghz: str) -> CollectorStatus:
-    path = shutil.which(ghz)
-    if path is None:
-        return CollectorStatus(False, f"ghz not found ({ghz!r} is not an executable on PATH); install it "
-                                      "with scripts/setup.sh --ghz "
-                                      "(go install github.com/bojand/ghz/cmd/ghz@v0.121.0)")
+def check_load_generator(name: str, explicit: str | None = None) -> CollectorStatus:
+    """The configured load generator (load.generator): found, and runs here."""
     try:
-        completed = run_bounded([path, "--version"], timeout_s=VERSION_TIMEOUT_S, what="ghz --version")
-    except ToolError as error:
-        return CollectorStatus(False, f"{path} does not run: {error.message}")
-    if completed.returncode != 0:
-        return CollectorStatus(False, f"{path} --version exited with {completed.returncode}: "
-                                      f"{completed.stderr_tail(3) or completed.stdout.strip()}")
-    version = (completed.stdout.strip() or completed.stderr.strip()).splitlines()[-1:] or ["?"]
-    if version[0] == "dev":
-        return CollectorStatus(True, f"{path} (version 'dev': a go install build, which does not embed its "
-                                     "version)")
-    return CollectorStatus(True, f"{path} version {version[0]}")
+        generator = find_generator(name, explicit)
+    except PerfgateError as error:
+        return CollectorStatus(False, f"{error.message}; {error.hint}" if error.hint else error.message)
+    available, reason = generator.check()
+    return CollectorStatus(available, reason)
 
 
 def check_pprof(pprof_url: str | None) -> CollectorStatus:

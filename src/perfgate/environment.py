@@ -9,11 +9,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from perfgate.errors import ToolError
+from perfgate.load.generator import LoadGenerator
 from perfgate.procs import run_bounded
 from perfgate.record import Environment
 
 
-def fingerprint(ghz: str, environ: Mapping[str, str] | None = None) -> Environment:
+def fingerprint(generator: LoadGenerator, environ: Mapping[str, str] | None = None) -> Environment:
+    """The machine, the load generator's version (kept under the record's `ghz_version` key) and the commit."""
     environ = os.environ if environ is None else environ
     return Environment(
         kernel=platform.release(),
@@ -21,7 +23,7 @@ def fingerprint(ghz: str, environ: Mapping[str, str] | None = None) -> Environme
         nproc=os.cpu_count() or 0,
         os=os_name(),
         python=platform.python_version(),
-        ghz_version=ghz_version(ghz),
+        ghz_version=generator.version(),
         git_sha=environ.get("GITHUB_SHA") or _git("rev-parse", "HEAD"),
         git_ref=environ.get("GITHUB_REF") or _git("rev-parse", "--abbrev-ref", "HEAD"),
         github_run_id=environ.get("GITHUB_RUN_ID"),
@@ -46,28 +48,6 @@ def os_name() -> str:
         return platform.system()
     match = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.MULTILINE)
     return match.group(1) if match else platform.system()
-
-
-def ghz_version(ghz: str) -> str:
-    """`ghz -v` says "dev" for `go install` builds; the module version is in the binary's build info."""
-    version = _version_from_build_info(ghz)
-    if version:
-        return version
-    try:
-        result = run_bounded([ghz, "--version"], timeout_s=10, what="ghz --version")
-    except ToolError:
-        return "unknown"
-    return (result.stdout or result.stderr).strip() or "unknown"
-
-
-def _version_from_build_info(binary: str) -> str | None:
-    """Read the `mod github.com/bojand/ghz vX.Y.Z` line Go embeds in every module-aware build."""
-    try:
-        data = Path(binary).read_bytes()
-    except OSError:
-        return None
-    match = re.search(rb"mod\tgithub\.com/bojand/ghz\t(v[0-9][^\t\n]*)", data)
-    return match.group(1).decode() if match else None
 
 
 def _git(*args: str) -> str | None:

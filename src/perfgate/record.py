@@ -49,6 +49,7 @@ from perfgate.files import (
     parse_json,
     read_capped,
 )
+from perfgate.load.sample import LoadSample
 from perfgate.plain import plain
 from perfgate.typed import type_problems
 
@@ -68,37 +69,6 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
-
-
-@dataclass(frozen=True)
-class LoadSample:
-    """One ghz run, parsed once from its JSON report. Durations are integer nanoseconds."""
-
-    count: int
-    ok_count: int
-    rps: float
-    total_ns: int
-    average_ns: int
-    fastest_ns: int
-    slowest_ns: int
-    p50_ns: int | None
-    p90_ns: int | None
-    p95_ns: int | None
-    p99_ns: int | None
-    status_counts: Mapping[str, int]
-    error_counts: Mapping[str, int]
-    end_reason: str
-
-    @property
-    def error_count(self) -> int:
-        return self.count - self.ok_count
-
-    @property
-    def error_rate(self) -> float:
-        return self.error_count / self.count if self.count else 1.0
-
-    def percentile_ns(self, name: str) -> int | None:
-        return getattr(self, f"{name}_ns")
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
 from perfgate.config import ServiceConfig
 from perfgate.errors import PerfgateError, ToolError
-from perfgate.procs import child_env, describe_exit, dies_with_perfgate, run_bounded, stop_process_group, tail
+from perfgate.load.generator import LoadGenerator
+from perfgate.procs import child_env, describe_exit, dies_with_perfgate, stop_process_group, tail
 
 POLL_INTERVAL_S = 0.2
 PROBE_TIMEOUT_S = 5.0
@@ -26,13 +26,16 @@ class RunningService:
 
 
 class ManagedService:
-    """`with ManagedService(cfg, address, log_path, ghz=...) as svc:` — the service runs inside the block."""
+    """`with ManagedService(cfg, address, log_path, generator=...) as svc:` — the service runs inside the block.
 
-    def __init__(self, config: ServiceConfig, address: str, log_path: Path, *, ghz: str) -> None:
+    The load generator probes readiness (service.ready: grpc, its health check) when asked to.
+    """
+
+    def __init__(self, config: ServiceConfig, address: str, log_path: Path, *, generator: LoadGenerator) -> None:
         self.config = config
         self.address = address
         self.log_path = log_path
-        self.ghz = ghz
+        self.generator = generator
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> RunningService:
@@ -59,7 +62,7 @@ class ManagedService:
         died = self.process is not None and self.process.poll() is not None
         self.stop()
         if died and isinstance(exc, PerfgateError):
-            # What failed next (ghz: "connection refused", "unreachable") is only the consequence.
+            # What failed next (the load: "connection refused", "unreachable") is only the consequence.
             raise ToolError(f"the service {describe_exit(self.process.returncode)} during the run; see "
                             f"{self.log_path}. Its last lines:\n{self._log_tail()}\n(then: {exc.message})",
                             hint="the service under test stopped by itself: a crash, an OOM kill or a "
@@ -93,7 +96,9 @@ class ManagedService:
             return None
         if self.config.ready == "port":
             return probe_port(self.address)
-        return probe_grpc_health(self.ghz, self.address)
+        if probe_port(self.address) is not None:
+            return "port not open yet"
+        return self.generator.ready(self.address)
 
     def _log_tail(self) -> str:
         try:
@@ -109,26 +114,3 @@ def probe_port(address: str) -> str | None:
             return None
     except (OSError, ValueError) as error:
         return f"cannot connect: {error}"
-
-
-def health_proto() -> Path:
-    return Path(str(resources.files("perfgate") / "proto" / "health.proto"))
-
-
-def probe_grpc_health(ghz: str, address: str) -> str | None:
-    """grpc.health.v1.Health/Check answered OK (using our copy of health.proto, so no reflection needed)."""
-    if probe_port(address) is not None:
-        return "port not open yet"
-    proto = health_proto()
-    argv = [ghz, "--insecure", "--proto", str(proto), "--import-paths", str(proto.parent),
-            "--call", "grpc.health.v1.Health/Check", "--data", "{}", "--total", "1", "--concurrency", "1",
-            "--connections", "1", "--timeout", "2s", "--format", "json", address]
-    try:
-        result = run_bounded(argv, timeout_s=PROBE_TIMEOUT_S, what="gRPC health check")
-    except ToolError as error:
-        return error.message
-    if result.returncode != 0:
-        return result.stderr_tail(2) or f"ghz exit {result.returncode}"
-    if '"OK"' not in result.stdout:
-        return "Health/Check did not answer OK"
-    return None

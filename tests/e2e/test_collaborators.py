@@ -23,6 +23,7 @@ from support.paths import GHZ, ROOT
 from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile
 from perfgate.cli import main
 from perfgate.errors import EXIT_TOOL, PerfgateError, ToolError
+from perfgate.load.ghz import Ghz
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):
@@ -140,7 +141,8 @@ def test_a_failing_save_does_not_mask_the_first_error(tmp_path: Path) -> None:
 
     config = load_config(None, environ={}, set_args=["target.address=127.0.0.1:1", "target.call=a.B/C"])
     folder = tmp_path / "out" / "baseline"
-    session = new_session(config, folder, role="baseline", ghz=str(GHZ), progress=Progress(steps=1, step_seconds=1))
+    session = new_session(config, folder, role="baseline", generator=Ghz(str(GHZ)),
+                          progress=Progress(steps=1, step_seconds=1))
     shutil.rmtree(folder)
     folder.write_text("the folder is gone: saving now fails")  # as a full or vanished disk would
     with pytest.raises(PerfgateError) as caught, failure_recorded(session):

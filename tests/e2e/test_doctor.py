@@ -12,7 +12,7 @@ from support.runq import requires_root
 from perfgate.doctor import (
     CollectorStatus,
     check_collectors,
-    check_ghz,
+    check_load_generator,
     check_pprof,
     render_doctor,
 )
@@ -20,7 +20,8 @@ from perfgate.doctor import (
 
 @requires_root
 def test_everything_available_with_the_example_service(greeter):
-    statuses = check_collectors(ghz=str(GHZ), pprof_url=greeter.pprof_url, bpftrace="bpftrace")
+    statuses = check_collectors(generator="ghz", generator_path=str(GHZ), pprof_url=greeter.pprof_url,
+                                bpftrace="bpftrace")
     assert set(statuses) == {"ghz", "pprof", "bpftrace"}
     assert all(status.available for status in statuses.values()), statuses
     assert "version 'dev'" in statuses["ghz"].reason  # go install builds don't embed a version
@@ -30,7 +31,7 @@ def test_everything_available_with_the_example_service(greeter):
 
 
 def test_missing_tools_say_how_to_install_them(tmp_path):
-    statuses = check_collectors(ghz=str(tmp_path / "ghz"), pprof_url=None,
+    statuses = check_collectors(generator="ghz", generator_path=str(tmp_path / "ghz"), pprof_url=None,
                                 bpftrace=str(tmp_path / "bpftrace"))
     assert not any(status.available for status in statuses.values())
     assert "scripts/setup.sh --ghz" in statuses["ghz"].reason
@@ -42,7 +43,7 @@ def test_missing_tools_say_how_to_install_them(tmp_path):
 def test_a_ghz_path_that_is_not_ghz():
     false = shutil.which("false")
     assert false is not None
-    status = check_ghz(false)
+    status = check_load_generator("ghz", false)
     assert not status.available
     assert status.reason.startswith(f"{false} --version exited with 1")
 

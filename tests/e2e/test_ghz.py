@@ -10,8 +10,9 @@ from support.paths import GHZ
 
 from perfgate.config import load_config
 from perfgate.errors import ToolError
-from perfgate.load.ghz import LoadWindow, build_argv, parse_report, parse_report_file, run_ghz
+from perfgate.load.ghz import build_argv, parse_report, parse_report_file, run_ghz
 from perfgate.load.latencies import load_latencies
+from perfgate.load.sample import LoadWindow
 
 WINDOW = LoadWindow(duration_s=1.0, total=None, concurrency=2, connections=1, rps=0, request_timeout_s=5,
                     max_run_s=30)

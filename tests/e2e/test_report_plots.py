@@ -26,7 +26,8 @@ from support.report_render import inspect_html, rendered
 from perfgate.capture.runq_parse import parse_bpftrace_json, stats_from_output
 from perfgate.config import load_config
 from perfgate.environment import fingerprint
-from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.load.ghz import Ghz
+from perfgate.load.sample import LoadWindow
 from perfgate.procs import stop_process_group
 from perfgate.record import CpuCapture, Repetition, RunqCapture, RunRecord
 from perfgate.report import render_all
@@ -53,14 +54,14 @@ def _measure(folder: Path, role: str, address: str, recording: str, repetitions:
     reps = []
     for index in range(1, repetitions + 1):
         load_file = f"load/rep-{index:02d}.json"
-        sample = run_ghz(str(GHZ), target, WINDOW, folder / load_file, name=f"rep {index}")
+        sample = Ghz(str(GHZ)).run(target, WINDOW, folder / load_file, name=f"rep {index}")
         reps.append(Repetition(index=index, started_at="2026-01-02T03:04:05Z",
                                ended_at="2026-01-02T03:04:06Z", load=sample, load_file=load_file,
                                cpu=CpuCapture(status="disabled", reason="cpu.enabled is false"),
                                runq=RunqCapture(status=stats.status, reason=None, file=None, stats=stats)))
     record = RunRecord(role=role, created_at="2026-01-02T03:04:05Z", config_digest="test",
                        target={"address": address, "call": CALL}, load_settings={"total": WINDOW.total},
-                       environment=fingerprint(str(GHZ)), repetitions=tuple(reps), complete=True)
+                       environment=fingerprint(Ghz(str(GHZ))), repetitions=tuple(reps), complete=True)
     return record.save(folder)
 
 

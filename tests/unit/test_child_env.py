@@ -9,6 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from perfgate.config import ServiceConfig, load_config
+from perfgate.load.ghz import Ghz
 from perfgate.service import ManagedService
 
 SECRETS = {
@@ -29,7 +30,7 @@ def service_env(tmp_path: Path, *, pass_env: tuple[str, ...] = (), env: dict[str
                            env=MappingProxyType(env or {}), cwd=None, ready="none", start_timeout_s=5.0,
                            pass_env=pass_env)
     log = tmp_path / "service.log"
-    with ManagedService(config, "127.0.0.1:1", log, ghz="ghz"):
+    with ManagedService(config, "127.0.0.1:1", log, generator=Ghz("ghz")):
         deadline = time.monotonic() + 10
         while "END-OF-ENV" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -1,4 +1,5 @@
-"""The load stage: build ghz's argv, run it with a timeout, parse its JSON report once.
+"""ghz, the load generator perfgate drives (load/generator.py): its argv, a run with a timeout, its JSON report
+parsed once, its version, and the gRPC health probe it makes.
 
 ghz exits 0 even when every call failed (REFERENCE.md §1.4), so the status distribution is
 checked here: a run with no OK call is a ToolError that says what the calls returned.
@@ -7,18 +8,21 @@ checked here: a run with no OK call is a ToolError that says what the calls retu
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from perfgate.config import TargetConfig
 from perfgate.errors import ToolError
+from perfgate.load.generator import GeneratorCrashed
 from perfgate.load.ghz_report import read_report
 from perfgate.load.latencies import write_latencies
+from perfgate.load.sample import LoadSample, LoadWindow
 from perfgate.procs import run_bounded
-from perfgate.record import LoadSample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,41 +30,63 @@ if TYPE_CHECKING:
 GHZ_INSTALL_HINT = ("install the pinned ghz with `scripts/setup.sh --ghz` (puts it in .tools/bin) or "
                     "`go install github.com/bojand/ghz/cmd/ghz@v0.121.0`, then put it on PATH")
 PERCENTILES = {50: "p50_ns", 90: "p90_ns", 95: "p95_ns", 99: "p99_ns"}
-SLACK_S = 30.0
 
 
+# ghz itself crashed (a Go panic), e.g. v0.121.0's race when a short window ends before its workers start
+# ("send on closed channel" in ConstWorkerTicker.Run on a starved machine): the run, not the target, failed.
 GO_PANIC = "panic: "
-
-
-class GhzCrashed(ToolError):
-    """ghz itself crashed (a Go panic), e.g. v0.121.0's race when a short window ends before its workers start
-    ("send on closed channel" in ConstWorkerTicker.Run on a starved machine): the run, not the target, failed."""
+HEALTH_PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
-class LoadWindow:
-    """How long one ghz run lasts: a duration, or a number of calls capped by max_run_s."""
+class Ghz:
+    """The ghz binary at `path`, as a LoadGenerator."""
 
-    duration_s: float | None
-    total: int | None
-    concurrency: int
-    connections: int
-    rps: int
-    request_timeout_s: float
-    max_run_s: float
+    path: str
+    name: ClassVar[str] = "ghz"
 
-    def timeout_s(self) -> float:
-        if self.duration_s is not None:
-            return self.duration_s + self.request_timeout_s + SLACK_S
-        return self.max_run_s + SLACK_S
+    @classmethod
+    def find(cls, explicit: str | None = None) -> Ghz:
+        path = shutil.which(explicit or "ghz")
+        if path is None:
+            raise ToolError(f"ghz not found on PATH{f' (looked for {explicit!r})' if explicit else ''}",
+                            hint=GHZ_INSTALL_HINT)
+        return cls(path)
 
+    def version(self) -> str:
+        """`ghz -v` says "dev" for `go install` builds; the module version is in the binary's build info."""
+        version = _version_from_build_info(self.path)
+        if version:
+            return version
+        try:
+            result = run_bounded([self.path, "--version"], timeout_s=10, what="ghz --version")
+        except ToolError:
+            return "unknown"
+        return (result.stdout or result.stderr).strip() or "unknown"
 
-def find_ghz(explicit: str | None = None) -> str:
-    path = shutil.which(explicit or "ghz")
-    if path is None:
-        raise ToolError(f"ghz not found on PATH{f' (looked for {explicit!r})' if explicit else ''}",
-                        hint=GHZ_INSTALL_HINT)
-    return path
+    def run(self, target: TargetConfig, window: LoadWindow, output: Path, *, name: str,
+            latencies_to: Path | None = None) -> LoadSample:
+        return run_ghz(self.path, target, window, output, name=name, latencies_to=latencies_to)
+
+    def parse(self, report: Path) -> tuple[LoadSample, np.ndarray]:
+        return read_load(report)
+
+    def ready(self, address: str) -> str | None:
+        return probe_grpc_health(self.path, address)
+
+    def check(self) -> tuple[bool, str]:
+        """Whether this binary runs here (`ghz --version`), and what `perfgate doctor` says about it."""
+        try:
+            completed = run_bounded([self.path, "--version"], timeout_s=10.0, what="ghz --version")
+        except ToolError as error:
+            return False, f"{self.path} does not run: {error.message}"
+        if completed.returncode != 0:
+            return False, (f"{self.path} --version exited with {completed.returncode}: "
+                           f"{completed.stderr_tail(3) or completed.stdout.strip()}")
+        version = (completed.stdout.strip() or completed.stderr.strip()).splitlines()[-1:] or ["?"]
+        if version[0] == "dev":
+            return True, f"{self.path} (version 'dev': a go install build, which does not embed its version)"
+        return True, f"{self.path} version {version[0]}"
 
 
 def build_argv(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *, name: str) -> list[str]:
@@ -112,7 +138,7 @@ def run_ghz(ghz: str, target: TargetConfig, window: LoadWindow, output: Path, *,
     argv = build_argv(ghz, target, window, output, name=name)
     result = run_bounded(argv, timeout_s=window.timeout_s(), what="ghz")
     if result.returncode != 0:
-        error = GhzCrashed if GO_PANIC in result.stderr else ToolError
+        error = GeneratorCrashed if GO_PANIC in result.stderr else ToolError
         raise error(f"ghz failed against {target.address} (exit {result.returncode}): "
                     f"{result.stderr_tail() or 'no message'}", hint=_hint_for(result.stderr))
     sample, latencies = read_load(output)
@@ -199,3 +225,30 @@ def _unreachable_hint(sample: LoadSample) -> str:
     if "Unimplemented" in sample.status_counts:
         return "the service does not implement target.call: check the package.Service/Method name"
     return "see the status counts above; check target.data matches the request message"
+
+
+def _version_from_build_info(binary: str) -> str | None:
+    """Read the `mod github.com/bojand/ghz vX.Y.Z` line Go embeds in every module-aware build."""
+    try:
+        data = Path(binary).read_bytes()
+    except OSError:
+        return None
+    match = re.search(rb"mod\tgithub\.com/bojand/ghz\t(v[0-9][^\t\n]*)", data)
+    return match.group(1).decode() if match else None
+
+
+def probe_grpc_health(ghz: str, address: str) -> str | None:
+    """grpc.health.v1.Health/Check answered OK (using our copy of health.proto, so no reflection needed)."""
+    proto = Path(str(resources.files("perfgate") / "proto" / "health.proto"))
+    argv = [ghz, "--insecure", "--proto", str(proto), "--import-paths", str(proto.parent),
+            "--call", "grpc.health.v1.Health/Check", "--data", "{}", "--total", "1", "--concurrency", "1",
+            "--connections", "1", "--timeout", "2s", "--format", "json", address]
+    try:
+        result = run_bounded(argv, timeout_s=HEALTH_PROBE_TIMEOUT_S, what="gRPC health check")
+    except ToolError as error:
+        return error.message
+    if result.returncode != 0:
+        return result.stderr_tail(2) or f"ghz exit {result.returncode}"
+    if '"OK"' not in result.stdout:
+        return "Health/Check did not answer OK"
+    return None

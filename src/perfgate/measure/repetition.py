@@ -21,12 +21,12 @@ from perfgate.capture.pprof import ProfileUnavailable
 from perfgate.capture.runq import RunqUnavailable
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
-from perfgate.load.ghz import run_ghz
+from perfgate.load.sample import LoadSample
 from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
 from perfgate.measure.kernel import KernelView
 from perfgate.measure.layers import LayerCaptures, require_layers
 from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
-from perfgate.record import LoadSample, Repetition, RunqCapture
+from perfgate.record import Repetition, RunqCapture
 
 
 def run_repetition(session: Session, collectors: Collectors, kernel: KernelView | None = None) -> Repetition:
@@ -108,7 +108,7 @@ class _RepetitionRun:
     def run_load(self) -> None:
         session = self.session
         try:
-            self.load = run_ghz(session.ghz, session.config.target, load_window(session.config),
+            self.load = session.generator.run(session.config.target, load_window(session.config),
                                 session.folder / self.names.load, name=f"perfgate repetition {self.names.index}",
                                 latencies_to=session.folder / self.names.latency)
             self.service_cpu = cpu_delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))

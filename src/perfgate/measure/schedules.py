@@ -13,6 +13,7 @@ from pathlib import Path
 from perfgate.build.manifest import BuiltSide
 from perfgate.capacity import probe_pair, set_automatic_rate
 from perfgate.config import Config
+from perfgate.load.generator import LoadGenerator
 from perfgate.measure.kernel import RUN_FILE, KernelView
 from perfgate.measure.repetition import run_repetition, run_together
 from perfgate.measure.session import (
@@ -30,13 +31,13 @@ from perfgate.progress import Progress
 from perfgate.record import RunRecord
 
 
-def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Progress,
+def measure(config: Config, folder: Path, *, role: str, generator: LoadGenerator, progress: Progress,
             preload: Preload | None = None) -> RunRecord:
     """Baseline-or-candidate mode: one service (started here if configured), warm-up, N repetitions.
 
     preload: imports that ride along the warm-up (the gate's); joined before the first window."""
-    session = new_session(config, folder, role=role, ghz=ghz, progress=progress)
-    with failure_recorded(session), running_service(config.service, config, folder, ghz) as service:
+    session = new_session(config, folder, role=role, generator=generator, progress=progress)
+    with failure_recorded(session), running_service(config.service, config, folder, generator) as service:
         collectors = collectors_for(config, service)
         with KernelView.open(config, (collectors,), folder / RUN_FILE) as kernel:  # one bpftrace for the run
             warm_up(session)
@@ -46,7 +47,7 @@ def measure(config: Config, folder: Path, *, role: str, ghz: str, progress: Prog
     return finish(session)
 
 
-def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Progress,
+def measure_interleaved(config: Config, folder: Path, *, generator: LoadGenerator, progress: Progress,
                         built: tuple[BuiltSide, BuiltSide] | None = None,
                         preload: Preload | None = None) -> tuple[RunRecord, RunRecord]:
     """Same-runner mode: both builds measured in this job, so the runner's own noise hits both sides.
@@ -56,9 +57,9 @@ def measure_interleaved(config: Config, folder: Path, *, ghz: str, progress: Pro
     whole run: `compare.schedule: alternate` takes turns with the load, `duet` loads both at once.
     """
     assert config.compare.baseline_service is not None and config.service is not None
-    sides = (new_session(baseline_side_config(config), folder / "baseline", role="baseline", ghz=ghz,
+    sides = (new_session(baseline_side_config(config), folder / "baseline", role="baseline", generator=generator,
                          progress=progress),
-             new_session(config, folder / "candidate", role="candidate", ghz=ghz, progress=progress))
+             new_session(config, folder / "candidate", role="candidate", generator=generator, progress=progress))
     pairing = {"pairing_id": f"interleaved {sides[0].record.created_at}", "schedule": interleave_schedule(config)}
     for index, session in enumerate(sides):
         session.label = f"{session.record.role} "
@@ -109,8 +110,9 @@ def pair_order(pair_index: int) -> tuple[int, int]:
 def _alternate_fresh_builds(sides: tuple[Session, Session], preload: Preload | None = None) -> None:
     for pair in range(sides[0].config.load.repetitions):
         for session in (sides[i] for i in pair_order(pair)):
+            service_config = session.config.service
             with failure_recorded(session), \
-                    running_service(session.config.service, session.config, session.folder, session.ghz) as service:
+                    running_service(service_config, session.config, session.folder, session.generator) as service:
                 warm_up(session)
                 _joined(preload)
                 run_repetition(session, collectors_for(session.config, service))
@@ -122,7 +124,7 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool, preload:
         for session in sides:
             stack.enter_context(failure_recorded(session))
             service = stack.enter_context(
-                running_service(session.config.service, session.config, session.folder, session.ghz))
+                running_service(session.config.service, session.config, session.folder, session.generator))
             collectors.append(collectors_for(session.config, service))
         kernel = stack.enter_context(KernelView.open(sides[0].config, tuple(collectors), sides[0].folder / RUN_FILE))
         for session in sides:

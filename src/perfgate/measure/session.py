@@ -16,8 +16,9 @@ from perfgate.config import Config, ServiceConfig
 from perfgate.environment import fingerprint
 from perfgate.errors import PerfgateError
 from perfgate.files import unwritable
-from perfgate.load.ghz import LoadWindow, run_ghz
+from perfgate.load.generator import LoadGenerator
 from perfgate.load.latencies import latency_file_for
+from perfgate.load.sample import LoadWindow
 from perfgate.progress import Progress
 from perfgate.record import RunRecord
 from perfgate.service import ManagedService, RunningService
@@ -38,7 +39,7 @@ class Session:
 
     config: Config
     folder: Path
-    ghz: str
+    generator: LoadGenerator
     progress: Progress
     record: RunRecord
     next_index: int = 1
@@ -95,7 +96,7 @@ def load_window(config: Config) -> LoadWindow:
                       max_run_s=load.max_run_s)
 
 
-def new_session(config: Config, folder: Path, *, role: str, ghz: str, progress: Progress) -> Session:
+def new_session(config: Config, folder: Path, *, role: str, generator: LoadGenerator, progress: Progress) -> Session:
     load = config.load
     record = RunRecord(
         role=role, created_at=utc_now(), config_digest=config.digest(),
@@ -103,8 +104,8 @@ def new_session(config: Config, folder: Path, *, role: str, ghz: str, progress: 
         load_settings={"concurrency": load.concurrency, "connections": load.connections,
                        "duration_s": load.duration_s, "total": load.total, "rps": load.rps,
                        "warmup_s": load.warmup_s, "repetitions": load.repetitions},
-        environment=fingerprint(ghz), repetitions=(), complete=False)
-    session = Session(config, folder, ghz, progress, record)
+        environment=fingerprint(generator), repetitions=(), complete=False)
+    session = Session(config, folder, generator, progress, record)
     session.save()
     return session
 
@@ -132,11 +133,11 @@ def failure_recorded(session: Session) -> Iterator[None]:
 
 @contextlib.contextmanager
 def running_service(service_config: ServiceConfig | None, config: Config, folder: Path,
-                    ghz: str) -> Iterator[RunningService | None]:
+                    generator: LoadGenerator) -> Iterator[RunningService | None]:
     if service_config is None:
         yield None
         return
-    with ManagedService(service_config, config.target.address, folder / "service.log", ghz=ghz) as service:
+    with ManagedService(service_config, config.target.address, folder / "service.log", generator=generator) as service:
         yield service
 
 
@@ -154,4 +155,4 @@ def warm_up(session: Session) -> None:
         return
     window = replace(load_window(session.config), duration_s=seconds, total=None)
     session.progress.info(f"warm-up: {seconds:g} s of load, discarded")
-    run_ghz(session.ghz, session.config.target, window, session.folder / "load" / "warmup.json", name="warm-up")
+    session.generator.run(session.config.target, window, session.folder / "load" / "warmup.json", name="warm-up")

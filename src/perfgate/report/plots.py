@@ -1,6 +1,6 @@
 """PNG plots of a verdict and its two run records (matplotlib's Agg renderer; no pyplot, no GUI).
 
-  latency_cdf      latency CDF of every OK call of every repetition, both sides (raw ghz `details`)
+  latency_cdf      latency CDF of every OK call of every repetition, both sides (load/latencies.record_latencies)
   percentiles      p50 / p95 / p99 of each repetition, both sides, as strip plots
   runq_histogram   run-queue latency histogram, both sides (the records' RunqStats buckets)
   cpu_delta        change of each top function's CPU per request (verdict.cpu risers and fallers)
