@@ -52,7 +52,7 @@ def test_real_report_parses_into_nanosecond_fields(greeter, tmp_path):
 
 def test_unreachable_target_says_so_plainly(tmp_path):
     """With --proto, ghz exits 0 although every call fails; perfgate must notice."""
-    from perfgate.service import health_proto
+    from perfgate.load.ghz import health_proto
 
     address = f"127.0.0.1:{free_port()}"
     target = target_for(address, **{"target.proto": str(health_proto()), "target.call": "grpc.health.v1.Health/Check",

@@ -66,7 +66,7 @@ def test_perfgate_starts_and_stops_the_service_itself(tmp_path):
 
 
 def test_unreachable_target_exits_3_with_the_reason(tmp_path, capsys):
-    from perfgate.service import health_proto
+    from perfgate.load.ghz import health_proto
 
     address = f"127.0.0.1:{free_port()}"
     config = base_config(address, target={"proto": str(health_proto()), "call": "grpc.health.v1.Health/Check",

@@ -237,9 +237,14 @@ def _version_from_build_info(binary: str) -> str | None:
     return match.group(1).decode() if match else None
 
 
+def health_proto() -> Path:
+    """perfgate's copy of grpc/health/v1/health.proto (the service needs no reflection to be probed)."""
+    return Path(str(resources.files("perfgate") / "proto" / "health.proto"))
+
+
 def probe_grpc_health(ghz: str, address: str) -> str | None:
     """grpc.health.v1.Health/Check answered OK (using our copy of health.proto, so no reflection needed)."""
-    proto = Path(str(resources.files("perfgate") / "proto" / "health.proto"))
+    proto = health_proto()
     argv = [ghz, "--insecure", "--proto", str(proto), "--import-paths", str(proto.parent),
             "--call", "grpc.health.v1.Health/Check", "--data", "{}", "--total", "1", "--concurrency", "1",
             "--connections", "1", "--timeout", "2s", "--format", "json", address]
