@@ -3,7 +3,7 @@
 action.yml declares the inputs; ACTION_INPUTS says where each one goes, and
 tests/unit/test_action_inputs.py checks that the two agree both ways and that every config key
 named here is a real key of perfgate.config. The runner keeps hyphens in the variable
-names: input `fail-on-inconclusive` arrives as `INPUT_FAIL-ON-INCONCLUSIVE` (REFERENCE.md §4.1).
+names: input `fail-on-inconclusive` arrives as `INPUT_FAIL-ON-INCONCLUSIVE`.
 An input left empty is not passed on, so perfgate.yml and perfgate's defaults decide.
 """
 

@@ -27,7 +27,7 @@ from dataclasses import replace
 from perfgate.load.generator import GeneratorCrashed
 from perfgate.load.sample import LoadSample, LoadWindow
 from perfgate.measure.session import Session, utc_now
-from perfgate.record import CapacityProbe
+from perfgate.record_parts import CapacityProbe
 
 RATE_FRACTION = 0.25
 RATE_PROBE_S = 1.0  # the four probes that set the rate

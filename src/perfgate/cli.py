@@ -1,11 +1,5 @@
-"""perfgate's command line. `main(argv) -> int` is the only place that decides the process's exit code.
-
-Exit codes:
-  0  pass (or warn; or a plain run that completed)
-  1  regression: a gate rule failed
-  2  usage or configuration error, or a corrupt/unreadable/too-new baseline
-  3  tool or infrastructure failure (ghz missing, target unreachable, service not ready, required collector missing)
-  4  inconclusive (compare.fail_on_inconclusive: true turns it into 1)
+"""perfgate's command line. `main(argv) -> int` is the only place that decides the process's exit code
+(the codes: errors.EXIT_CODES, shown in every --help).
 """
 
 from __future__ import annotations
@@ -21,15 +15,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perfgate import __version__
-from perfgate.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_TOOL, EXIT_USAGE, ConfigError, PerfgateError
+from perfgate.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_TOOL,
+    EXIT_USAGE,
+    ConfigError,
+    PerfgateError,
+    exit_code_summary,
+)
 from perfgate.files import os_reason
 from perfgate.gha import command_safe_output
 
 if TYPE_CHECKING:
     from perfgate.config import Config
 
-EPILOG = ("exit codes: 0 pass/warn, 1 regression, 2 usage or config error (also a bad baseline), "
-          "3 tool or infrastructure failure, 4 inconclusive. Docs: README.md and docs/.")
+EPILOG = f"exit codes: {exit_code_summary()} (README.md \"Exit codes\"). Docs: README.md and docs/."
 
 
 class UsageError(ConfigError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,16 +15,13 @@ from perfgate.gha import LEGACY_PREFIX
 
 if TYPE_CHECKING:
     from perfgate.baseline import BaselineHistory
-    from perfgate.compare.inputs import ComparisonInputs
     from perfgate.config import Config
     from perfgate.progress import Progress
     from perfgate.record import RunRecord
-    from perfgate.verdict import Verdict
 
 # Each command imports what it uses inside its function, so `profile top`, `doctor` and `--help` start
 # without scipy, matplotlib, PyGithub or requests (tests/unit/test_imports.py guards each command's import set).
 
-FLAMEGRAPH_FILE = "flamegraph.svg"
 
 
 def _progress(config: Config, sides: int = 1) -> Progress:
@@ -111,33 +107,18 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
     from perfgate.gate import decide
     from perfgate.measure.session import utc_now
     from perfgate.publish import publish_verdict
+    from perfgate.report.flamegraph import write_flamegraph
 
     history = history or BaselineHistory()
     inputs = load_inputs(baseline, candidate, history.records, notes=history.notes, baseline_source=baseline_source)
     verdict = decide(inputs, config, created_at=utc_now())
-    verdict = with_flamegraph(verdict, inputs, out, title=config.report.title)
     verdict_path = verdict.save(out)
+    if verdict.cpu.available:
+        write_flamegraph(inputs, out, title=config.report.title)
     print(f"perfgate: {verdict.headline}", file=sys.stderr)
     print(f"perfgate: verdict saved in {verdict_path}", file=sys.stderr)
     publish_verdict(verdict, config, out)
     return verdict.exit_code
-
-
-def with_flamegraph(verdict: Verdict, inputs: ComparisonInputs, out: Path, *, title: str) -> Verdict:
-    """The differential flame graph of both sides' profiles, when both have any."""
-    from perfgate.compare.functions import cpu_per_request_sides
-    from perfgate.report.flamegraph import write_diff_flamegraph
-
-    if not verdict.cpu.available or inputs.baseline is None:
-        return verdict
-    scaled = cpu_per_request_sides(inputs.baseline, inputs.candidate)
-    if scaled is None:
-        path = write_diff_flamegraph(inputs.baseline.profiles, inputs.candidate.profiles, out / FLAMEGRAPH_FILE,
-                                     title=f"{title}: CPU share, candidate vs baseline")
-    else:
-        path = write_diff_flamegraph(scaled[0], scaled[1], out / FLAMEGRAPH_FILE, unit="µs",
-                                     title=f"{title}: CPU per request, candidate vs baseline")
-    return replace(verdict, cpu=replace(verdict.cpu, flamegraph_file=str(path)))
 
 
 def publish(config: Config, *, source: Path, pr_number: int | None) -> int:

@@ -100,9 +100,9 @@ def check_bpftrace(bpftrace: str) -> CollectorStatus:
 
 def render_doctor(statuses: dict[str, CollectorStatus], *, as_json: bool) -> str:
     if as_json:
-        plain = {name: {"available": status.available, "reason": status.reason}
+        table = {name: {"available": status.available, "reason": status.reason}
                  for name, status in statuses.items()}
-        return json.dumps(plain, indent=2, ensure_ascii=False)
+        return json.dumps(table, indent=2, ensure_ascii=False)
     width = max((len(name) for name in statuses), default=0)
     return "\n".join(f"{name:<{width}}  {'ok' if status.available else 'no'}  {status.reason}"
                      for name, status in statuses.items())

@@ -1,12 +1,7 @@
-"""Errors that end a perfgate command, each mapped to a documented exit code.
+"""Errors that end a perfgate command, each mapped to a documented exit code, and THE exit-code table.
 
-Exit codes (README "Exit codes"; cli.main is the only place that exits):
-  0  pass (or warn)
-  1  regression: a gate rule failed
-  2  usage or configuration error (including a corrupt or unreadable baseline)
-  3  tool or infrastructure failure (ghz missing, target unreachable, service not ready, ...)
-  4  inconclusive (fail_on_inconclusive maps it to 1, or pass_on_inconclusive to 0)
-  130 / 143  interrupted (Ctrl-C) / terminated (SIGTERM)
+EXIT_CODES below is the one table: cli.py's --help, README.md "Exit codes", action.yml's exit-code output and
+the docs are checked against it (tests/unit/test_exit_codes.py). cli.main is the only place that exits.
 
 This module imports nothing but the standard library (nothing at all): the host-side build entry
 (`python3 -m perfgate.build`, run on a CI runner without perfgate's dependencies) uses it.
@@ -21,6 +16,28 @@ EXIT_TOOL = 3
 EXIT_INCONCLUSIVE = 4
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+# (code, in brief, in full): the brief forms make exit_code_summary(); README's table shows the full ones.
+EXIT_CODES: tuple[tuple[str, str, str], ...] = (
+    ("0", "pass/warn", "pass (or warn), or a plain `run` that recorded everything"),
+    ("1", "regression", "regression: a gate rule failed (also INCONCLUSIVE with `compare.fail_on_inconclusive: true`)"),
+    ("2", "usage or config", "usage or configuration error, or bad input: a baseline or record that exists but cannot "
+     "be used (corrupt, truncated, newer schema, naming files outside itself), a profile that does not parse, a "
+     "`pr.json` naming another pull request"),
+    ("3", "tool or infrastructure", "tool or infrastructure failure: a build failed (`service.build`), ghz missing, "
+     "target unreachable, service never ready or exited during the run, a `required` collector unavailable, an "
+     "output folder that cannot be written"),
+    ("4", "inconclusive", "inconclusive: too few repetitions, too noisy (within the run, or within the runner's "
+     "run-to-run drift), a different environment, or a contended runner"),
+    ("130 / 143", "interrupted / terminated", "interrupted (Ctrl-C) / terminated (SIGTERM, e.g. a cancelled job): the "
+     "services perfgate started and bpftrace are stopped, and the record keeps every finished repetition; even a "
+     "SIGKILLed perfgate takes them down (they run under `setpriv --pdeathsig TERM`)"),
+)
+
+
+def exit_code_summary() -> str:
+    """'0 pass/warn, 1 regression, 2 usage or config, 3 tool or infrastructure, 4 inconclusive'."""
+    return ", ".join(f"{code} {brief}" for code, brief, _ in EXIT_CODES if code.isdigit() and len(code) == 1)
 
 
 class PerfgateError(Exception):
@@ -49,6 +66,12 @@ class ConfigError(PerfgateError):
 
 class BaselineError(PerfgateError):
     """A baseline that cannot be used: corrupt, unreadable, from a newer perfgate, missing."""
+
+    exit_code = EXIT_USAGE
+
+
+class VerdictError(PerfgateError):
+    """A saved verdict.json that cannot be read back (missing, not JSON, another schema): bad input."""
 
     exit_code = EXIT_USAGE
 

@@ -18,34 +18,40 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 from perfgate import __version__
-from perfgate.capture.runq_rules import depth_violation
-from perfgate.capture.runq_stats import longest_run_above
+from perfgate.capture.runq_stats import depth_violation, longest_run_above
 from perfgate.compare.classify import classify
 from perfgate.compare.comparison import Cause, MetricComparison
-from perfgate.compare.contention import ContentionView, figures_of, judge
+from perfgate.compare.contention import ContentionView
 from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
-from perfgate.compare.inputs import ComparisonInputs, SideInputs, capacity_pairs, repetition_pairs, same_run
+from perfgate.compare.inputs import ComparisonInputs, SideInputs, capacity_pairs, repetition_pairs
 from perfgate.compare.mode import run_setup
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
 from perfgate.compare.stats import adjust_pvalues, compare_metric
 from perfgate.config import Config
 from perfgate.metrics import (
-    BY_NAME,
     GateRule,
     Metric,
     compared_values,
     cpu_per_request_pair,
-    fail_stands,
     metric,
     metric_values,
     missing_cpu,
     missing_runq,
 )
 from perfgate.metrics import (
-    headline_metrics as headline_entries,
+    table_metrics as table_entries,
 )
 from perfgate.profile.render import pprof_diff_command
+from perfgate.validity import (
+    contention_notes,
+    contention_tip,
+    contention_view,
+    environment_diffs,
+    invalidate,
+    under_contention,
+    validity_rule,
+)
 from perfgate.verdict import (
     CpuView,
     EnvironmentDiff,
@@ -244,13 +250,6 @@ def _distinct_names(checks: list[StatisticalCheck]) -> list[StatisticalCheck]:
 
 
 # ---------------------------------------------------------------- run-wide validity
-def environment_diffs(inputs: ComparisonInputs, keys: Sequence[str]) -> tuple[EnvironmentDiff, ...]:
-    assert inputs.baseline is not None
-    base_env, cand_env = inputs.baseline.record.environment, inputs.candidate.record.environment
-    return tuple(EnvironmentDiff(key, base_env.value(key), cand_env.value(key)) for key in keys
-                 if base_env.value(key) != cand_env.value(key))
-
-
 def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
     base, cand = inputs.baseline, inputs.candidate
     if base is None or not base.runq or not cand.runq:
@@ -268,63 +267,6 @@ def kernel_view(inputs: ComparisonInputs, config: Config) -> KernelView:
         baseline_machine_p99_us=p99(base, "machine"), candidate_machine_p99_us=p99(cand, "machine"),
         longest_depth_run=max(longest_run_above(s.depth_max_series, threshold) for s in cand.runq),
         depth_threshold=threshold)
-
-
-# ---------------------------------------------------------------- contention (compare/contention.py)
-
-
-def contention_view(inputs: ComparisonInputs, config: Config) -> ContentionView:
-    """Each side's starved windows and whether both sides met the same contention (duet windows only)."""
-    base, cand = inputs.baseline, inputs.candidate
-    shared = base is not None and same_run(base, cand) and base.record.load_settings.get("schedule") == "duet"
-    return judge(figures_of(cand.record.role, cand.contention, cand.runq),
-                 figures_of(base.record.role, base.contention, base.runq) if base else None,
-                 config.compare.contention, shared_windows=shared)
-
-
-def contention_doubt(name: str, view: ContentionView, cpu: MetricComparison | None, alpha: float) -> str | None:
-    """Why a FAIL on `metric` cannot be trusted on this contended runner, or None when it can.
-
-    Latency and throughput: unless CPU per request rose significantly (and contention did not bias that
-    comparison itself), the change may be the runner's. CPU per request and function shares: only when the
-    contention was one-sided, since it moves CPU per request by itself. Run-queue rules measure the
-    contention itself. Error rates stand: failed calls failed.
-    """
-    if not view.contended:
-        return None
-    contended = f"the runner was contended ({view.summary})"
-    measures = BY_NAME[name].measures if name in BY_NAME else None
-    if measures == "load":
-        if cpu is None:
-            return f"{contended}, and no CPU per request was measured to tell a slower service from a busy runner"
-        change = f"{cpu.rel_change:+.1%}" if cpu.rel_change is not None else "no change"
-        if not (cpu.p_value < alpha and (cpu.worse_shift or 0) > 0):
-            return f"{contended}, while CPU per request did not rise significantly ({change}, p={cpu.p_value:.2g})"
-        if view.one_sided:
-            return f"{contended}; CPU per request rose ({change}), but one-sided contention moves it by itself"
-        return None
-    if measures == "cpu":
-        return f"{contended}; one-sided contention moves CPU per request by itself" if view.one_sided else None
-    if measures == "kernel":
-        return contended
-    return None
-
-
-def under_contention(outcomes: list[RuleOutcome], view: ContentionView, cpu: MetricComparison | None,
-                     alpha: float) -> list[RuleOutcome]:
-    """FAILs that contention may explain become INCONCLUSIVE, saying so with the figures."""
-    changed = []
-    for outcome in outcomes:
-        doubt = contention_doubt(outcome.metric, view, cpu, alpha) if outcome.outcome == "FAIL" else None
-        changed.append(replace(outcome, outcome="INCONCLUSIVE", reason=f"{outcome.reason} — but {doubt}",
-                               cause=Cause.CONTENDED) if doubt else outcome)
-    return changed
-
-
-def invalidate(outcomes: list[RuleOutcome], why: str) -> list[RuleOutcome]:
-    """A FAIL measured in another environment becomes INCONCLUSIVE; error-rate limits stand."""
-    return [replace(o, outcome="INCONCLUSIVE", reason=f"{o.reason} — but {why}", cause=Cause.ENVIRONMENT_DIFFERS)
-            if o.outcome == "FAIL" and not fail_stands(o.metric) else o for o in outcomes]
 
 
 # ---------------------------------------------------------------- CPU view
@@ -354,14 +296,14 @@ def cpu_per_request_comparison(inputs: ComparisonInputs, config: Config) -> Metr
                          config=config)
 
 
-# ---------------------------------------------------------------- headline metrics for the report
-def headline_metrics(inputs: ComparisonInputs, config: Config) -> tuple[MetricComparison, ...]:
-    """The verdict's metrics table: every headline metric both sides have, seen as a rule on it would be
+# ---------------------------------------------------------------- the verdict's metrics table
+def metrics_table(inputs: ComparisonInputs, config: Config) -> tuple[MetricComparison, ...]:
+    """The verdict's metrics table: every metric of the table both sides have, seen as a rule on it would be
     (machine scope for the run queue, so that it speaks of the runner)."""
     base, cand = inputs.baseline, inputs.candidate
     assert base is not None
     comparisons = []
-    for entry in headline_entries():
+    for entry in table_entries():
         rule = GateRule(entry.name, scope="machine")
         both = None
         if entry.compared is not None:
@@ -405,13 +347,13 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         keys = ", ".join(f"{d.key} ({d.baseline!r} vs {d.candidate!r})" for d in diffs)
         why = f"the environment differs from the baseline's: {keys}"
         rules = invalidate(rules, why)
-        validity.append(_validity_rule("environment", why))
+        validity.append(validity_rule("environment", why))
     contention = contention_view(inputs, config)
     cpu_per_request = cpu_per_request_comparison(inputs, config)
     contended_rules = under_contention(rules, contention, cpu_per_request, config.compare.alpha)
     if contended_rules != rules:
         rules = contended_rules
-        validity.append(_validity_rule("contention", f"runner contended: {contention.summary}",
+        validity.append(validity_rule("contention", f"runner contended: {contention.summary}",
                                        threshold="a runner whose builds got the CPU they needed"))
     rules = validity + without_unmeasured_drift(rules, inputs, config)
     cpu = replace(cpu_view(inputs, config), cpu_per_request=cpu_per_request)
@@ -421,39 +363,12 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         headline=headline(outcome, rules, cpu), reasons=tuple(r.reason for r in rules if r.outcome == outcome
                                                                and outcome != "PASS"),
         suggestions=suggestions(outcome, rules, diffs, contention, config), rules=tuple(rules),
-        metrics=headline_metrics(inputs, config), cpu=cpu, kernel=kernel, contention=contention,
+        metrics=metrics_table(inputs, config), cpu=cpu, kernel=kernel, contention=contention,
         environment_diffs=diffs, notes=(*_notes(inputs), *run_noise_notes(inputs, config),
                                         *contention_notes(contention)),
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs))
-
-
-def _validity_rule(name: str, why: str, threshold: str = "same runner and environment as the baseline"
-                   ) -> RuleOutcome:
-    return RuleOutcome(rule=name, metric=name, severity="fail", outcome="INCONCLUSIVE",
-                       reason=f"INCONCLUSIVE: {why}", threshold=threshold)
-
-
-def contention_notes(view: ContentionView) -> tuple[str, ...]:
-    """A contended runner is worth a note even when no verdict changed because of it."""
-    return (f"runner contended: {view.summary}",) if view.contended else ()
-
-
-def contention_tip(view: ContentionView) -> str:
-    causes = {cause for side in view.sides for cause in side.causes}
-    tips = []
-    if "throttling" in causes:
-        tips.append("raise or remove the CPU limit on the service's cgroup (cpu.max / cpu.cfs_quota_us), or "
-                    "lower load.rps")
-    if "steal" in causes:
-        tips.append("use a runner whose virtual CPUs are not shared (a larger or dedicated runner)")
-    if causes & {"other processes", "run-queue wait"}:
-        tips.append("stop other jobs on the runner during the gate, or use a dedicated runner")
-    if not view.shared_windows:
-        tips.append("compare base and head in one job (compare.mode: interleaved, compare.schedule: duet), "
-                    "so both builds meet the same contention")
-    return "; ".join(tips)
 
 
 def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:

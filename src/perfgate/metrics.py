@@ -4,11 +4,11 @@ A metric is one `Metric` entry in METRICS: its name (what `gates:` rules name), 
 its direction, the rule keys a rule on it may set, how to read its per-repetition values out of one side
 (`values`), the scale it is compared on, what it measures (how contention or another environment bears
 on a FAIL), whether the verdict's metrics table shows it, and its export names (Action output,
-Pushgateway). Config validation (config.py), the gate (gate.py), compare/runs.py, the publishers
+Pushgateway). Config validation (config/keys.py), the gate (gate.py), compare/runs.py, the publishers
 (publish.py, report/pushgateway.py) and action.yml's outputs (checked by tests/unit/test_metrics.py) read
 it. docs/architecture.md "Adding a metric" walks through a new entry.
 
-This module imports nothing heavy: config.py reads it to validate `gates:`.
+This module imports nothing heavy: config/keys.py reads it to validate `gates:`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 if TYPE_CHECKING:
     from perfgate.compare.inputs import SideInputs
     from perfgate.profile.model import Profile
-    from perfgate.record import Repetition
+    from perfgate.record_parts import Repetition
 
 Values: TypeAlias = "tuple[float, ...] | str"  # per-repetition values, or why there are none
 Measures = Literal["load", "cpu", "kernel", "errors", "capacity"]
@@ -66,7 +66,7 @@ class Metric:
     measures: Measures  # load and cpu FAILs may be the runner's when it was contended; errors always stand
     scale: Literal["log", "linear"] = "log"  # log: compared as ratios; linear: values that are often 0
     value_suffix: str = ""  # printed after a value or a limit: " ms", "%"
-    headline: bool = False  # compared in every verdict's metrics table
+    in_metrics_table: bool = False  # compared in every verdict's metrics table
     output: str | None = None  # the Action output holding its change in percent
     pushgateway: str | None = None  # exported as perfgate_<side>_<this>, in base units (seconds)
     description: str = ""  # the Pushgateway HELP text, after the side
@@ -162,7 +162,7 @@ def _latency(percentile: str) -> Metric:
     return Metric(
         name=f"latency.{percentile}", unit="ms", higher_is_worse=True, rule_keys=LATENCY_KEYS,
         values=per_repetition(lambda rep: _ms(rep.load.percentile_ns(percentile))), measures="load", value_suffix=" ms",
-        headline=shown, output=f"latency-{percentile}-change-pct" if shown else None,
+        in_metrics_table=shown, output=f"latency-{percentile}-change-pct" if shown else None,
         pushgateway=f"latency_{percentile}_seconds" if exported else None,
         description=f"{percentile} latency, median over repetitions")
 
@@ -170,19 +170,19 @@ def _latency(percentile: str) -> Metric:
 METRICS: tuple[Metric, ...] = (
     *(_latency(p) for p in ("p50", "p90", "p95", "p99")),
     Metric("rps", unit="req/s", higher_is_worse=False, rule_keys=("max_decrease_pct", "min_value", "run_noise_pct"),
-           values=per_repetition(_ok_rps), measures="load", value_suffix=" req/s", headline=True,
+           values=per_repetition(_ok_rps), measures="load", value_suffix=" req/s", in_metrics_table=True,
            output="rps-change-pct", pushgateway="requests_per_second",
            description="throughput, median over repetitions"),
     Metric("capacity", unit="req/s", higher_is_worse=False, rule_keys=("max_decrease_pct", "min_value"),
-           values=_capacity, measures="capacity", value_suffix=" req/s", headline=True,
+           values=_capacity, measures="capacity", value_suffix=" req/s", in_metrics_table=True,
            output="capacity-change-pct", compared=_capacity_compared, pairing="capacity probes"),
     Metric("error_rate", unit="fraction", higher_is_worse=True, rule_keys=("max_value", "max_increase_abs"),
-           values=per_repetition(lambda rep: rep.load.error_rate), measures="errors", scale="linear", headline=True,
-           output="error-rate-change-pct", pushgateway="error_ratio",
+           values=per_repetition(lambda rep: rep.load.error_rate), measures="errors", scale="linear",
+           in_metrics_table=True, output="error-rate-change-pct", pushgateway="error_ratio",
            description="fraction of calls that failed, median over repetitions", limit_value=_errors_over_all_calls),
     Metric("cpu_per_request", unit="µs", higher_is_worse=True,
            rule_keys=("max_increase_pct", "max_increase_abs", "run_noise_pct"), values=_cpu_per_request,
-           measures="cpu", value_suffix=" µs", headline=True, output="cpu-per-request-change-pct",
+           measures="cpu", value_suffix=" µs", in_metrics_table=True, output="cpu-per-request-change-pct",
            pushgateway="cpu_seconds_per_request", description="CPU time per request, median over repetitions",
            compared=cpu_per_request_pair),
     Metric("function_share", unit="pp", higher_is_worse=True,
@@ -190,7 +190,8 @@ METRICS: tuple[Metric, ...] = (
            values=_function_share, measures="cpu", scale="linear", value_suffix="%"),
     Metric("runq.p99", unit="µs", higher_is_worse=True,
            rule_keys=("max_increase_pct", "max_increase_abs", "max_value", "scope", "run_noise_pct"),
-           values=_runq_p99, measures="kernel", value_suffix=" µs", headline=True, output="runq-p99-change-pct"),
+           values=_runq_p99, measures="kernel", value_suffix=" µs", in_metrics_table=True,
+           output="runq-p99-change-pct"),
     Metric("runq.depth", unit="threads", higher_is_worse=True, rule_keys=("max_depth", "consecutive"),
            values=None, measures="kernel"),
 )
@@ -236,5 +237,5 @@ def outputs() -> dict[str, Metric]:
     return {m.output: m for m in METRICS if m.output}
 
 
-def headline_metrics() -> Sequence[Metric]:
-    return tuple(m for m in METRICS if m.headline)
+def table_metrics() -> Sequence[Metric]:
+    return tuple(m for m in METRICS if m.in_metrics_table)

@@ -49,13 +49,20 @@ from perfgate.files import (
     parse_json,
     read_capped,
 )
-from perfgate.load.sample import LoadSample
-from perfgate.plain import plain
+from perfgate.jsonable import jsonable
+from perfgate.record_parts import (
+    CapacityProbe,
+    Repetition,
+    probe_from,
+    repetition_dict,
+    repetition_files,
+    repetition_from,
+    require,
+)
 from perfgate.typed import type_problems
 
 if TYPE_CHECKING:
-    from perfgate.capture.contention import ContentionWindow
-    from perfgate.capture.runq import RunqStats
+    pass
 
 SCHEMA_VERSION = 2
 RECORD_FILE = "record.json"
@@ -69,100 +76,6 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
-
-
-@dataclass(frozen=True)
-class CpuCapture:
-    """The CPU profile of one repetition: the file in the record, or why there is none."""
-
-    status: str  # "ok" | "unavailable" | "disabled"
-    reason: str | None = None
-    file: str | None = None
-    total_cpu_ns: int | None = None
-    duration_ns: int | None = None
-
-
-@dataclass(frozen=True)
-class RunqCapture:
-    """The kernel view of one repetition: bpftrace's parsed stats, or why there are none."""
-
-    status: str  # "ok" | "partial" | "unavailable" | "disabled"
-    reason: str | None = None
-    file: str | None = None
-    stats: RunqStats | None = None
-
-
-@dataclass(frozen=True)
-class LayerCapture:
-    """One repetition's delta profile below the CPU (allocs, mutex or block): its raw file and totals,
-    or why there is none. totals: each sample type's sum over the window (e.g. alloc_space bytes,
-    delay ns), without perfgate's own requests (capture/layers.py)."""
-
-    status: str  # "ok" | "unavailable" | "disabled"
-    reason: str | None = None
-    file: str | None = None
-    totals: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    duration_ns: int | None = None
-
-
-@dataclass(frozen=True)
-class GoroutineCapture:
-    """The service's goroutines just before and just after one load window, or why they are not known."""
-
-    status: str  # "ok" | "unavailable" | "disabled"
-    reason: str | None = None
-    start_file: str | None = None
-    end_file: str | None = None
-    start_count: int | None = None
-    end_count: int | None = None
-
-    @property
-    def growth(self) -> int | None:
-        """Goroutines gained over the window (negative: lost)."""
-        if self.start_count is None or self.end_count is None:
-            return None
-        return self.end_count - self.start_count
-
-
-@dataclass(frozen=True)
-class Repetition:
-    index: int
-    started_at: str
-    ended_at: str
-    load: LoadSample | None
-    load_file: str | None
-    cpu: CpuCapture
-    runq: RunqCapture
-    failure: str | None = None
-    service_cpu_ns: int | None = None  # the service's CPU time (all its threads) over the load window
-    latency_file: str | None = None  # the OK calls' latencies (load/latencies.py), None in schema-1 records
-    contention: ContentionWindow | None = None  # what else used the machine in the window (None before 0.2)
-    layers: Mapping[str, LayerCapture] = field(default_factory=lambda: MappingProxyType({}))  # by kind
-    goroutines: GoroutineCapture | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None and self.load is not None
-
-
-@dataclass(frozen=True)
-class CapacityProbe:
-    """One short load run without a rate limit against one build alone: what it serves at load.concurrency.
-
-    `phase` is "rate" (the probes that set the automatic rate, before the first repetition) or "pair" (one per
-    repetition pair and side, in A B B A order: the samples the `capacity` metric compares).
-    """
-
-    index: int
-    phase: str
-    started_at: str
-    ended_at: str
-    load: LoadSample
-    load_file: str
-
-    @property
-    def ok_rps(self) -> float:
-        return self.load.ok_count / (self.load.total_ns / 1e9) if self.load.total_ns else 0.0
 
 
 @dataclass(frozen=True)
@@ -252,29 +165,11 @@ def to_dict(record: RunRecord) -> dict[str, Any]:
         "config_digest": record.config_digest,
         "target": dict(record.target),
         "load_settings": dict(record.load_settings),
-        "environment": plain(record.environment),
+        "environment": jsonable(record.environment),
         "complete": record.complete,
         "notes": list(record.notes),
-        "repetitions": [_repetition_dict(r) for r in record.repetitions],
-        "capacity_probes": [plain(p) for p in record.capacity_probes],
-    }
-
-
-def _repetition_dict(rep: Repetition) -> dict[str, Any]:
-    return {
-        "index": rep.index,
-        "started_at": rep.started_at,
-        "ended_at": rep.ended_at,
-        "load": plain(rep.load),
-        "load_file": rep.load_file,
-        "cpu": plain(rep.cpu),
-        "runq": plain(rep.runq),
-        "failure": rep.failure,
-        "service_cpu_ns": rep.service_cpu_ns,
-        "latency_file": rep.latency_file,
-        "contention": plain(rep.contention),
-        "layers": {kind: plain(capture) for kind, capture in rep.layers.items()},
-        "goroutines": plain(rep.goroutines),
+        "repetitions": [repetition_dict(r) for r in record.repetitions],
+        "capacity_probes": [jsonable(p) for p in record.capacity_probes],
     }
 
 
@@ -337,19 +232,9 @@ def _type_namespace() -> dict[str, Any]:
 
 
 def file_fields(record: RunRecord) -> list[tuple[str, str]]:
-    """(field, relative name) of every file record.json names. A new file field belongs here."""
-    named = []
-    for i, rep in enumerate(record.repetitions):
-        layer_files = [(f"layers.{kind}.file", capture.file) for kind, capture in rep.layers.items()]
-        goroutines = rep.goroutines
-        if goroutines is not None:
-            layer_files += [("goroutines.start_file", goroutines.start_file),
-                            ("goroutines.end_file", goroutines.end_file)]
-        for field_name, value in (("load_file", rep.load_file), ("latency_file", rep.latency_file),
-                                  ("cpu.file", rep.cpu.file), ("runq.file", rep.runq.file), *layer_files):
-            if value is not None:
-                named.append((f"repetitions[{i}].{field_name}", value))
-    return named
+    """(field, relative name) of every file record.json names (record_parts.repetition_files says a repetition's)."""
+    return [(f"repetitions[{i}].{field_name}", name) for i, rep in enumerate(record.repetitions)
+            for field_name, name in repetition_files(rep)]
 
 
 def _file_problems(record: RunRecord) -> list[str]:
@@ -388,113 +273,21 @@ def _migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return data
 
 
-def _require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    value = data[key]
-    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-        raise TypeError(f"field {key!r} should be {getattr(kind, '__name__', kind)}, got {value!r}")
-    return value
-
-
 def from_dict(data: Mapping[str, Any]) -> RunRecord:
     return RunRecord(
-        schema_version=_require(data, "schema_version", int),
-        perfgate_version=_require(data, "perfgate_version", str),
-        role=_require(data, "role", str),
-        created_at=_require(data, "created_at", str),
-        config_digest=_require(data, "config_digest", str),
-        target=MappingProxyType(dict(_require(data, "target", dict))),
-        load_settings=MappingProxyType(dict(_require(data, "load_settings", dict))),
-        environment=Environment(**_require(data, "environment", dict)),
-        complete=_require(data, "complete", bool),
-        notes=tuple(_require(data, "notes", list)),
-        repetitions=tuple(_repetition_from(r) for r in _require(data, "repetitions", list)),
-        capacity_probes=tuple(_probe_from(p) for p in data.get("capacity_probes") or ()),
+        schema_version=require(data, "schema_version", int),
+        perfgate_version=require(data, "perfgate_version", str),
+        role=require(data, "role", str),
+        created_at=require(data, "created_at", str),
+        config_digest=require(data, "config_digest", str),
+        target=MappingProxyType(dict(require(data, "target", dict))),
+        load_settings=MappingProxyType(dict(require(data, "load_settings", dict))),
+        environment=Environment(**require(data, "environment", dict)),
+        complete=require(data, "complete", bool),
+        notes=tuple(require(data, "notes", list)),
+        repetitions=tuple(repetition_from(r) for r in require(data, "repetitions", list)),
+        capacity_probes=tuple(probe_from(p) for p in data.get("capacity_probes") or ()),
     )
-
-
-def _probe_from(data: Mapping[str, Any]) -> CapacityProbe:
-    return CapacityProbe(index=_require(data, "index", int), phase=_require(data, "phase", str),
-                         started_at=_require(data, "started_at", str), ended_at=_require(data, "ended_at", str),
-                         load=_load_from(_require(data, "load", dict)), load_file=_require(data, "load_file", str))
-
-
-def _repetition_from(data: Mapping[str, Any]) -> Repetition:
-    load = data.get("load")
-    return Repetition(
-        index=_require(data, "index", int),
-        started_at=_require(data, "started_at", str),
-        ended_at=_require(data, "ended_at", str),
-        load=_load_from(load) if load is not None else None,
-        load_file=data.get("load_file"),
-        cpu=CpuCapture(**_require(data, "cpu", dict)),
-        runq=_runq_from(_require(data, "runq", dict)),
-        failure=data.get("failure"),
-        service_cpu_ns=data.get("service_cpu_ns"),
-        latency_file=_optional_text(data, "latency_file"),
-        contention=_contention_from(data.get("contention")),
-        layers=_layers_from(data.get("layers")),
-        goroutines=_goroutines_from(data.get("goroutines")),
-    )
-
-
-def _layers_from(data: Any) -> Mapping[str, LayerCapture]:
-    if data is None:
-        return MappingProxyType({})
-    if not isinstance(data, Mapping):
-        raise TypeError(f"field 'layers' should be an object, got {data!r}")
-    captures = {}
-    for kind, capture in data.items():
-        if not isinstance(capture, Mapping):
-            raise TypeError(f"field 'layers.{kind}' should be an object, got {capture!r}")
-        totals = capture.get("totals") or {}
-        if not isinstance(totals, Mapping):
-            raise TypeError(f"field 'layers.{kind}.totals' should be an object, got {totals!r}")
-        captures[kind] = LayerCapture(**{**capture, "totals": MappingProxyType(dict(totals))})
-    return MappingProxyType(captures)
-
-
-def _goroutines_from(data: Any) -> GoroutineCapture | None:
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        raise TypeError(f"field 'goroutines' should be an object, got {data!r}")
-    return GoroutineCapture(**data)
-
-
-def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"field {key!r} should be a string or null, got {value!r}")
-    return value
-
-
-def _load_from(data: Mapping[str, Any]) -> LoadSample:
-    fields = dict(data)
-    fields["status_counts"] = MappingProxyType(dict(fields["status_counts"]))
-    fields["error_counts"] = MappingProxyType(dict(fields["error_counts"]))
-    sample = LoadSample(**fields)
-    if sample.ok_count > sample.count or sample.count < 0:
-        raise ValueError(f"load sample has ok_count {sample.ok_count} > count {sample.count}")
-    return sample
-
-
-def _runq_from(data: Mapping[str, Any]) -> RunqCapture:
-    stats = data.get("stats")
-    if stats is not None:
-        from perfgate.capture.runq import RunqStats
-
-        stats = RunqStats.from_dict(stats)
-    return RunqCapture(status=data["status"], reason=data.get("reason"), file=data.get("file"), stats=stats)
-
-
-def _contention_from(data: Any) -> ContentionWindow | None:
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        raise TypeError(f"field 'contention' should be an object, got {data!r}")
-    from perfgate.capture.contention import ContentionWindow
-
-    return ContentionWindow.from_dict(data)
 
 
 def _atomic_write(path: Path, content: str) -> None:

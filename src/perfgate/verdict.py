@@ -23,7 +23,7 @@ from perfgate.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
     EXIT_REGRESSION,
-    BaselineError,
+    VerdictError,
 )
 from perfgate.files import MAX_JSON_DOCUMENT_BYTES, FileRefused, parse_json, read_capped, unwritable
 from perfgate.typed import type_problems
@@ -70,7 +70,6 @@ class CpuView:
     fallers: tuple[FunctionMove, ...] = ()
     cpu_per_request: MetricComparison | None = None
     pprof_diff_command: str | None = None
-    flamegraph_file: str | None = None
     functions_tested: int = 0  # the family of the movers' multiple-testing correction
     unit: str = "µs"  # of the movers' figures: CPU µs per request, or "%" (shares) when that is not known
     per_request_basis: str | None = None  # where CPU per request came from (compare/functions.py)
@@ -173,17 +172,17 @@ class Verdict:
         try:
             data = parse_json(read_capped(path, MAX_JSON_DOCUMENT_BYTES))
         except FileNotFoundError:
-            raise BaselineError(f"{path}: cannot read the verdict: no such file") from None
+            raise VerdictError(f"{path}: cannot read the verdict: no such file") from None
         except (FileRefused, ValueError) as error:
-            raise BaselineError(f"{path}: cannot read the verdict: {error}") from None
+            raise VerdictError(f"{path}: cannot read the verdict: {error}") from None
         try:
             verdict = verdict_from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise BaselineError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: {error}") \
+            raise VerdictError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: {error}") \
                 from error
         problems = type_problems(verdict, allow_infinity=True)  # a verdict may come from a fork's artifact
         if problems:
-            raise BaselineError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: "
+            raise VerdictError(f"{path}: not a perfgate verdict of schema {VERDICT_SCHEMA_VERSION}: "
                                 + "; ".join(problems))
         return verdict
 
@@ -223,6 +222,7 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
                                  "evidence": dict(r.get("evidence") or {}),
                                  "cause": Cause(r["cause"]) if r.get("cause") else None}) for r in data["rules"])
     cpu = dict(data["cpu"])
+    cpu.pop("flamegraph_file", None)  # verdicts before it became a report file beside them named it here
     cpu_view = CpuView(**{**cpu, "risers": tuple(_build(FunctionMove, m) for m in cpu.get("risers", [])),
                           "fallers": tuple(_build(FunctionMove, m) for m in cpu.get("fallers", [])),
                           "cpu_per_request": comparison_from_dict(cpu.get("cpu_per_request"))})

@@ -29,7 +29,8 @@ from perfgate.environment import fingerprint
 from perfgate.load.ghz import Ghz
 from perfgate.load.sample import LoadWindow
 from perfgate.procs import stop_process_group
-from perfgate.record import CpuCapture, Repetition, RunqCapture, RunRecord
+from perfgate.record import RunRecord
+from perfgate.record_parts import CpuCapture, Repetition, RunqCapture
 from perfgate.report import render_all
 from perfgate.report.html import write_html
 from perfgate.report.plots import PLOT_SIZE_PX, SIDE_COLOURS, bucket_label, ecdf_points, write_plots

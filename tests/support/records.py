@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from perfgate.record import CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
+from perfgate.load.sample import LoadSample
+from perfgate.record import Environment, RunRecord
+from perfgate.record_parts import CpuCapture, Repetition, RunqCapture
 
 ENV = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3.11", ghz_version="v0.121.0")
 

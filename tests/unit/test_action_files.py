@@ -1,4 +1,4 @@
-"""The Action's files pass the linters the issue names (actionlint, check-jsonschema's GitHub
+"""The Action's files pass the Action linters (actionlint, check-jsonschema's GitHub
 schemas, zizmor, hadolint) and keep the rules they cannot see: pinned actions, no ${{ }} in
 `run:`, least-privilege permissions, example `with:` keys that action.yml declares, a build
 context that holds what the Dockerfile copies, and a lock file that satisfies pyproject.toml."""

@@ -47,7 +47,7 @@ def test_the_run_step_passes_every_input_to_the_container_under_the_runners_vari
     container_inputs = [item for item in ACTION_INPUTS if item.goes is not Goes.RUNNER]
     expected = {item.env_name: f"${{{{ inputs.{item.name} }}}}" for item in container_inputs}
     assert passed == expected
-    assert "INPUT_FAIL-ON-INCONCLUSIVE" in passed  # the runner keeps hyphens (REFERENCE.md §4.1)
+    assert "INPUT_FAIL-ON-INCONCLUSIVE" in passed  # the runner keeps hyphens
     runner_only = [item.name for item in ACTION_INPUTS if item.goes is Goes.RUNNER]
     assert runner_only == ["image"] and STEPS["image"]["env"]["PREBUILT_IMAGE"] == "${{ inputs.image }}"
 

@@ -10,7 +10,7 @@ from perfgate import config, metrics
 from perfgate.compare.inputs import side_inputs
 from perfgate.config import load_config
 from perfgate.metrics import METRICS, GateRule, metric_values
-from perfgate.report.pushgateway import HEADLINE_METRICS
+from perfgate.report.pushgateway import EXPORTED_METRICS
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 
@@ -35,7 +35,7 @@ def test_every_metric_is_named_once_and_exported_names_are_unique():
     names = [m.name for m in METRICS]
     assert len(names) == len(set(names))
     exported = [m.pushgateway for m in METRICS if m.pushgateway]
-    assert len(exported) == len(set(exported)) and set(HEADLINE_METRICS) == {m.name for m in METRICS if m.pushgateway}
+    assert len(exported) == len(set(exported)) and set(EXPORTED_METRICS) == {m.name for m in METRICS if m.pushgateway}
 
 
 def test_extractors_read_one_value_per_finished_repetition():

@@ -8,10 +8,7 @@ import pytest
 from support.records import sample_record
 
 from perfgate.errors import EXIT_USAGE, RecordError
-from perfgate.record import (
-    SCHEMA_VERSION,
-    load_record,
-)
+from perfgate.record import SCHEMA_VERSION, load_record
 
 
 def test_written_record_reloads_equal(tmp_path):

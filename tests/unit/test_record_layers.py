@@ -11,7 +11,8 @@ import pytest
 from support.records import sample_record
 
 from perfgate.errors import RecordError
-from perfgate.record import GoroutineCapture, LayerCapture, load_record
+from perfgate.record import load_record
+from perfgate.record_parts import GoroutineCapture, LayerCapture
 
 
 def with_layers(record):

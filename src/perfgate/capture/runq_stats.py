@@ -15,6 +15,7 @@ STATUS_PARTIAL = "partial"
 MACHINE = "machine"
 SERVICE = "service"
 SCOPES = (MACHINE, SERVICE)
+P99_FLOOR_US = 1.0  # the histograms' resolution; keeps a ratio of p99s finite when one is 0
 
 
 @dataclass(frozen=True)
@@ -240,3 +241,46 @@ def longest_run_above(series: Iterable[float], threshold: float) -> int:
         current = current + 1 if value > threshold else 0
         longest = max(longest, current)
     return longest
+
+
+# ---------------------------------------------------------------- the runq.depth rule's evidence
+@dataclass(frozen=True)
+class DepthViolation:
+    """Evidence that the run queue stayed deeper than max_depth for `consecutive` samples or more."""
+
+    max_depth: int
+    consecutive: int
+    longest_run: int  # samples in the longest run above max_depth
+    start_ms: int  # when that run began (bpftrace time, ms since it started)
+    end_ms: int  # the run's last sample
+    peak_depth: int  # the deepest sample in that run
+    interval_ms: int
+
+    @property
+    def message(self) -> str:
+        return (f"run-queue depth stayed above {self.max_depth} for {self.longest_run} consecutive samples "
+                f"(rule: {self.consecutive}; one sample every {self.interval_ms} ms, "
+                f"{self.start_ms / 1000:.1f}-{self.end_ms / 1000:.1f} s, "
+                f"peak {self.peak_depth} runnable tasks on one CPU)")
+
+
+def depth_violation(stats: RunqStats, max_depth: int, consecutive: int) -> DepthViolation | None:
+    """The longest run of depth samples (deepest CPU's nr_running) above max_depth, if >= consecutive long."""
+    if consecutive < 1:
+        raise ValueError(f"consecutive must be >= 1, got {consecutive}")
+    best: tuple[int, int] | None = None  # (start index, length)
+    start = None
+    for index, sample in enumerate((*stats.depth, None)):
+        if sample is not None and sample.runnable_max > max_depth:
+            start = index if start is None else start
+            continue
+        if start is not None and (best is None or index - start > best[1]):
+            best = (start, index - start)
+        start = None
+    if best is None or best[1] < consecutive:
+        return None
+    run = stats.depth[best[0]:best[0] + best[1]]
+    return DepthViolation(max_depth=max_depth, consecutive=consecutive, longest_run=best[1],
+                          start_ms=run[0].t_ms, end_ms=run[-1].t_ms,
+                          peak_depth=max(sample.runnable_max for sample in run),
+                          interval_ms=stats.depth_interval_ms)

@@ -257,6 +257,17 @@ def comparison_on_scale(
     )
 
 
+def common_fields(name: str, unit: str, higher_is_worse: bool, base: np.ndarray, cand: np.ndarray, *,
+                  alpha: float, n_tests: int, min_p: float, needed: int) -> dict[str, Any]:
+    """The fields every comparison has, whatever its test: the data, the family and whether it can reject."""
+    per_test_alpha = alpha / n_tests
+    return dict(name=name, unit=unit, higher_is_worse=higher_is_worse,
+                baseline=tuple(float(v) for v in base), candidate=tuple(float(v) for v in cand),
+                n_baseline=len(base), n_candidate=len(cand), alpha=alpha, n_tests=n_tests,
+                per_test_alpha=per_test_alpha, min_p_possible=min_p, min_reps_needed=needed,
+                can_reject=min_p < per_test_alpha)
+
+
 def comparison_without_shift(common: dict[str, Any], *, base: np.ndarray, cand: np.ndarray,
                              note: str) -> MetricComparison:
     """No comparison was possible (a side without values): medians where there are values, p = 1, the reason."""

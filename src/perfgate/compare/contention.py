@@ -31,8 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from perfgate.capture.contention import ContentionWindow
-from perfgate.capture.runq_rules import P99_FLOOR_US
-from perfgate.capture.runq_stats import MACHINE, RunqStats
+from perfgate.capture.runq_stats import MACHINE, P99_FLOOR_US, RunqStats
 from perfgate.config import ContentionConfig
 
 STEAL, OTHERS, THROTTLING, RUNQ_WAIT = "steal", "other processes", "throttling", "run-queue wait"

@@ -14,7 +14,8 @@ from perfgate.capture.runq import RunqStats
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
 from perfgate.profile.parse import MAX_PROFILE_BYTES, parse_profile
-from perfgate.record import Repetition, RunRecord
+from perfgate.record import RunRecord
+from perfgate.record_parts import Repetition
 
 
 @dataclass(frozen=True)

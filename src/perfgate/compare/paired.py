@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -32,6 +31,7 @@ from perfgate.compare.comparison import (
     Scale,
     as_finite_array,
     check_parameters,
+    common_fields,
     comparison_on_scale,
     comparison_without_shift,
     on_scale,
@@ -83,22 +83,9 @@ def compare_paired_metric(
     n = len(base)
     per_test_alpha = alpha / n_tests
     needed = min_pairs(per_test_alpha)
-    can_reject = min_p_one_sided_paired(n) < per_test_alpha
-    common: dict[str, Any] = dict(
-        name=name,
-        unit=unit,
-        higher_is_worse=higher_is_worse,
-        baseline=tuple(float(v) for v in base),
-        candidate=tuple(float(v) for v in cand),
-        n_baseline=n,
-        n_candidate=n,
-        alpha=alpha,
-        n_tests=n_tests,
-        per_test_alpha=per_test_alpha,
-        min_p_possible=min_p_one_sided_paired(n),
-        min_reps_needed=needed,
-        can_reject=can_reject,
-    )
+    common = common_fields(name, unit, higher_is_worse, base, cand, alpha=alpha, n_tests=n_tests,
+                           min_p=min_p_one_sided_paired(n), needed=needed)
+    can_reject = common["can_reject"]
     if n == 0:
         return comparison_without_shift(common, base=base, cand=cand, note="no baseline and candidate pairs")
 

@@ -34,6 +34,7 @@ from perfgate.compare.comparison import (
     Scale,
     as_finite_array,
     check_parameters,
+    common_fields,
     comparison_on_scale,
     comparison_without_shift,
     on_scale,
@@ -88,24 +89,10 @@ def compare_metric(
     cand = as_finite_array(name, "candidate", candidate)
     n1, n2 = len(base), len(cand)
     per_test_alpha = alpha / n_tests
-    min_p = min_p_one_sided(n1, n2)
     needed = min_reps_per_side(per_test_alpha)
-    can_reject = min_p < per_test_alpha
-    common: dict[str, Any] = dict(
-        name=name,
-        unit=unit,
-        higher_is_worse=higher_is_worse,
-        baseline=tuple(float(v) for v in base),
-        candidate=tuple(float(v) for v in cand),
-        n_baseline=n1,
-        n_candidate=n2,
-        alpha=alpha,
-        n_tests=n_tests,
-        per_test_alpha=per_test_alpha,
-        min_p_possible=min_p,
-        min_reps_needed=needed,
-        can_reject=can_reject,
-    )
+    common = common_fields(name, unit, higher_is_worse, base, cand, alpha=alpha, n_tests=n_tests,
+                           min_p=min_p_one_sided(n1, n2), needed=needed)
+    can_reject = common["can_reject"]
     if n1 == 0 or n2 == 0:
         return _comparison_with_an_empty_side(common, base, cand)
 

@@ -23,7 +23,14 @@ from github.GithubException import RateLimitExceededException
 
 from perfgate.archive import EXTRACTION_CAP_BYTES, discarded_on_failure, safe_extract_zip
 from perfgate.errors import BaselineError, BaselineMissing, ToolError
-from perfgate.github.client import RetryPolicy, _check_positive_int, _check_repo_name, _client, _describe, _redact
+from perfgate.github.client import (
+    RetryPolicy,
+    check_positive_int,
+    check_repo_name,
+    describe_error,
+    make_client,
+    redact_token,
+)
 from perfgate.record import find_record_folder
 
 DEFAULT_ARTIFACT_MAX_BYTES = EXTRACTION_CAP_BYTES  # the zip as downloaded; extraction has the same cap
@@ -67,7 +74,7 @@ def locate_baseline_artifact(
     Runs of pull requests (whose head branch may also be called `branch`, from a fork) are
     skipped: a baseline must come from the repository's own branch.
     """
-    _check_positive_int(max_runs, "max_runs")
+    check_positive_int(max_runs, "max_runs")
     with _artifact_api(repo, token, api_url, retry, "looking for the baseline", per_page=min(100, max_runs)) as gh:
         return _find_baseline(gh, repo, artifact_name, branch, workflow, max_runs)
 
@@ -76,14 +83,14 @@ def locate_baseline_artifact(
 def _artifact_api(repo: str, token: str, api_url: str, retry: RetryPolicy | None, doing: str, *,
                   per_page: int = 100) -> Iterator[Github]:
     """A client for the artifact endpoints; API errors become perfgate's, with the token redacted."""
-    _check_repo_name(repo, "repo")
-    with _client(token, api_url, retry or RetryPolicy(), per_page=per_page) as gh:
+    check_repo_name(repo, "repo")
+    with make_client(token, api_url, retry or RetryPolicy(), per_page=per_page) as gh:
         try:
             yield gh
         except GithubException as exc:
             raise _artifact_api_error(exc, repo, token) from None
         except requests.RequestException as exc:
-            raise ToolError(_redact(f"GitHub API unreachable while {doing}: {exc}", token)) from None
+            raise ToolError(redact_token(f"GitHub API unreachable while {doing}: {exc}", token)) from None
 
 
 def _branch_artifacts(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
@@ -190,8 +197,8 @@ def locate_baseline_history(
     The same runs as locate_baseline_artifact looks at; history is best effort, so expired artifacts are
     skipped and none at all is an empty list, not an error.
     """
-    _check_positive_int(count, "count")
-    _check_positive_int(max_runs, "max_runs")
+    check_positive_int(count, "count")
+    check_positive_int(max_runs, "max_runs")
     with _artifact_api(repo, token, api_url, retry, "looking for earlier baselines",
                        per_page=min(100, max_runs)) as gh:
         found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
@@ -249,7 +256,7 @@ def download_run_artifact(
     retry: RetryPolicy | None = None,
 ) -> Path:
     """Download and safely extract one run's artifact (workflow_run mode); returns `dest`."""
-    _check_positive_int(run_id, "run_id")
+    check_positive_int(run_id, "run_id")
     with _artifact_api(repo, token, api_url, retry, "listing artifacts") as gh:
         run = gh.get_repo(repo).get_workflow_run(run_id)
         artifact = _newest_named(run.get_artifacts(), artifact_name)
@@ -279,7 +286,7 @@ def fetch_artifact(
     policy = retry or RetryPolicy()
     with tempfile.TemporaryDirectory(prefix="perfgate-artifact-") as tmp:
         zip_path = Path(tmp) / f"{re.sub(r'[^A-Za-z0-9._-]', '_', ref.name)[:100]}.zip"
-        with _client(token, api_url, policy) as gh:
+        with make_client(token, api_url, policy) as gh:
             _download_zip(gh, ref, repo, zip_path, max_bytes, policy, token)
         safe_extract_zip(zip_path, dest, max_total_bytes=max_bytes)
     return Path(dest)
@@ -317,7 +324,7 @@ class _AccessDenied(BaselineError):
 
 
 def _artifact_api_error(exc: GithubException, repo: str, token: str) -> BaselineError | ToolError:
-    detail = _redact(_describe(exc), token)
+    detail = redact_token(describe_error(exc), token)
     if exc.status in (401, 403) and not isinstance(exc, RateLimitExceededException):
         return _AccessDenied(f"{ACTIONS_READ_HINT} ({detail})")
     if exc.status == 404:
@@ -341,7 +348,7 @@ def _download_zip(gh: Github, ref: ArtifactRef, repo: str, zip_path: Path, max_b
                 raise _expired_error(ref) from None
             raise _artifact_api_error(exc, repo, token) from None
         except requests.RequestException as exc:
-            raise ToolError(_redact(f"GitHub API unreachable while downloading {ref.name}: {exc}",
+            raise ToolError(redact_token(f"GitHub API unreachable while downloading {ref.name}: {exc}",
                                     token)) from None
         location = headers.get("location")
         if not location:

@@ -1,6 +1,6 @@
 """The PyGithub client: retry policy, bounded waits, token redaction, and checks the other modules share.
 
-The token is never printed: error text that could carry it passes through `_redact`, and
+The token is never printed: error text that could carry it passes through `redact_token`, and
 PyGithub masks it in its own debug log. The API base URL comes from GITHUB_API_URL
 (https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise Server); see `api_url_from_env`.
 """
@@ -84,7 +84,7 @@ class _BoundedRetry(GithubRetry):
         return self.get_backoff_time()
 
 
-def _client(token: str, api_url: str, policy: RetryPolicy, per_page: int = 100) -> Github:
+def make_client(token: str, api_url: str, policy: RetryPolicy, per_page: int = 100) -> Github:
     retry = _BoundedRetry(
         sleep_fn=policy.sleep,
         max_wait_s=policy.max_wait_s,
@@ -107,11 +107,11 @@ def _client(token: str, api_url: str, policy: RetryPolicy, per_page: int = 100) 
     )
 
 
-def _redact(text: str, token: str) -> str:
+def redact_token(text: str, token: str) -> str:
     return text.replace(token, "***") if token else text
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     if isinstance(exc, GithubException):
         message = exc.message or (exc.data.get("message") if isinstance(exc.data, dict) else None)
         return f"HTTP {exc.status}: {message}" if message else f"HTTP {exc.status}"
@@ -120,20 +120,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _check_repo_name(value: Any, name: str) -> None:
+def check_repo_name(value: Any, name: str) -> None:
     if not isinstance(value, str) or not _REPO_NAME.match(value) or ".." in value:
-        raise ConfigError(f"{name} must look like 'owner/name', got {_short(value)}")
+        raise ConfigError(f"{name} must look like 'owner/name', got {shorten(value)}")
 
 
-def _check_pr_number(value: Any, name: str) -> None:
-    _check_positive_int(value, name)
+def check_pr_number(value: Any, name: str) -> None:
+    check_positive_int(value, name)
 
 
-def _check_positive_int(value: Any, name: str) -> None:
+def check_positive_int(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**53:
-        raise ConfigError(f"{name} must be a positive integer, got {_short(value)}")
+        raise ConfigError(f"{name} must be a positive integer, got {shorten(value)}")
 
 
-def _short(value: Any) -> str:
+def shorten(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

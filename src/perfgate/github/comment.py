@@ -16,11 +16,11 @@ from github.GithubException import RateLimitExceededException, UnknownObjectExce
 
 from perfgate.github.client import (
     RetryPolicy,
-    _check_pr_number,
-    _check_repo_name,
-    _client,
-    _describe,
-    _redact,
+    check_pr_number,
+    check_repo_name,
+    describe_error,
+    make_client,
+    redact_token,
 )
 
 STICKY_MARKER = "<!-- perfgate:sticky -->"
@@ -95,15 +95,15 @@ def upsert_sticky_comment(
     """
     policy = retry or RetryPolicy()
     try:
-        _check_repo_name(repo, "repo")
-        _check_pr_number(pr_number, "pr_number")
+        check_repo_name(repo, "repo")
+        check_pr_number(pr_number, "pr_number")
         text = fit_comment_body(body, marker)
-        with _client(token, api_url, policy) as gh:
+        with make_client(token, api_url, policy) as gh:
             result = _upsert(gh, repo, pr_number, text, marker)
     except Exception as exc:  # whatever went wrong, a failed comment must never fail the gate
         message = _comment_failure(exc, repo, pr_number, is_fork)
-        return CommentResult("failed", None, _redact(message, token))
-    return CommentResult(result.action, result.url, _redact(result.message, token))
+        return CommentResult("failed", None, redact_token(message, token))
+    return CommentResult(result.action, result.url, redact_token(result.message, token))
 
 
 def _upsert(gh: Github, repo: str, pr_number: int, text: str, marker: str) -> CommentResult:
@@ -163,7 +163,7 @@ def _delete_quietly(comments: Iterable[Any]) -> str:
 
 
 def _comment_failure(exc: Exception, repo: str, pr_number: int, is_fork: bool | None) -> str:
-    what = f"perfgate could not comment on {repo}#{pr_number}: {_describe(exc)}."
+    what = f"perfgate could not comment on {repo}#{pr_number}: {describe_error(exc)}."
     if isinstance(exc, RateLimitExceededException) or isinstance(exc, requests.exceptions.RetryError):
         return f"{what} GitHub kept refusing (rate limit or outage); the verdict is in the job summary."
     if isinstance(exc, GithubException):

@@ -15,7 +15,7 @@ from typing import Any
 
 from perfgate.errors import ConfigError
 from perfgate.files import FileRefused, parse_json, read_capped
-from perfgate.github.client import _check_positive_int, _check_pr_number, _check_repo_name, _short
+from perfgate.github.client import check_positive_int, check_pr_number, check_repo_name, shorten
 
 PR_CONTEXT_FILE = "pr.json"
 PR_CONTEXT_SCHEMA = "perfgate.pr-context/1"
@@ -123,8 +123,8 @@ def read_workflow_run_event(event_path: str | Path) -> WorkflowRunEvent:
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{event_path}: workflow_run payload lacks {exc}") from None
-    _check_repo_name(event.repo, "repository.full_name")
-    _check_positive_int(event.run_id, "workflow_run.id")
+    check_repo_name(event.repo, "repository.full_name")
+    check_positive_int(event.run_id, "workflow_run.id")
     if not isinstance(event.head_sha, str) or not _SHA.match(event.head_sha):
         raise ConfigError(f"{event_path}: workflow_run.head_sha is not a commit id")
     return event
@@ -133,8 +133,8 @@ def read_workflow_run_event(event_path: str | Path) -> WorkflowRunEvent:
 def _pr_context_from(raw: Mapping[str, Any], source: str) -> PrContext:
     problems = []
     for check in (
-        lambda: _check_repo_name(raw.get("repo"), "repo"),
-        lambda: _check_pr_number(raw.get("pr_number"), "pr_number"),
+        lambda: check_repo_name(raw.get("repo"), "repo"),
+        lambda: check_pr_number(raw.get("pr_number"), "pr_number"),
         lambda: _check_sha(raw.get("head_sha"), "head_sha"),
         lambda: _check_ref(raw.get("base_ref"), "base_ref"),
         lambda: _check_bool(raw.get("is_fork"), "is_fork"),
@@ -151,19 +151,19 @@ def _pr_context_from(raw: Mapping[str, Any], source: str) -> PrContext:
 
 def _check_sha(value: Any, name: str) -> None:
     if not isinstance(value, str) or not _SHA.match(value):
-        raise ConfigError(f"{name} must be a 40-character hex commit id, got {_short(value)}")
+        raise ConfigError(f"{name} must be a 40-character hex commit id, got {shorten(value)}")
 
 
 def _check_ref(value: Any, name: str) -> None:
     ok = (isinstance(value, str) and 0 < len(value) <= 255 and ".." not in value
           and not value.startswith("-") and not any(ch.isspace() or ord(ch) < 0x20 for ch in value))
     if not ok:
-        raise ConfigError(f"{name} must be a branch name, got {_short(value)}")
+        raise ConfigError(f"{name} must be a branch name, got {shorten(value)}")
 
 
 def _check_bool(value: Any, name: str) -> None:
     if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, got {_short(value)}")
+        raise ConfigError(f"{name} must be true or false, got {shorten(value)}")
 
 
 def _read_json(path: Path, max_bytes: int, what: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import requests
 from github import GithubException
 
 from perfgate.errors import ConfigError, ToolError
-from perfgate.github.client import RetryPolicy, _client, _describe, _redact
+from perfgate.github.client import RetryPolicy, describe_error, make_client, redact_token
 from perfgate.github.context import PrContext, WorkflowRunEvent
 
 
@@ -31,16 +31,16 @@ def verify_pr_for_run(pr: PrContext, run: WorkflowRunEvent, *, token: str, api_u
         raise ConfigError(f"the workflow_run event names no head repository, so {where} cannot be checked "
                           "(was the fork deleted?); nothing was posted")
     try:
-        with _client(token, api_url, retry or RetryPolicy()) as gh:
+        with make_client(token, api_url, retry or RetryPolicy()) as gh:
             pull = gh.get_repo(run.repo).get_pull(pr.pr_number)
             head_sha, head_repo = pull.head.sha, pull.head.repo.full_name if pull.head.repo else None
     except GithubException as exc:
         if exc.status == 404:
             raise ConfigError(f"pr.json names pull request {where}, which does not exist; nothing was posted") from None
-        raise ToolError(_redact(f"cannot read pull request {where} to check it: {_describe(exc)}", token),
+        raise ToolError(redact_token(f"cannot read pull request {where} to check it: {describe_error(exc)}", token),
                         hint="the job needs `pull-requests: read` (or write) in its permissions") from None
     except requests.RequestException as exc:
-        raise ToolError(_redact(f"GitHub API unreachable while checking pull request {where}: {exc}", token)) \
+        raise ToolError(redact_token(f"GitHub API unreachable while checking pull request {where}: {exc}", token)) \
             from None
     problems = []
     if head_sha != run.head_sha:

@@ -49,7 +49,7 @@ class LoadGenerator(Protocol):
 
 
 # load.generator name -> the module and class implementing it; the class's find(explicit binary or None)
-# returns it or raises a ToolError saying how to install it. Named, not imported: config.py reads the names.
+# returns it or raises a ToolError saying how to install it. Named, not imported: config/keys.py reads the names.
 GENERATORS: dict[str, tuple[str, str]] = {"ghz": ("perfgate.load.ghz", "Ghz")}
 
 

@@ -1,7 +1,7 @@
 """ghz, the load generator perfgate drives (load/generator.py): its argv, a run with a timeout, its JSON report
 parsed once, its version, and the gRPC health probe it makes.
 
-ghz exits 0 even when every call failed (REFERENCE.md §1.4), so the status distribution is
+ghz exits 0 even when every call failed, so the status distribution is
 checked here: a run with no OK call is a ToolError that says what the calls returned.
 """
 

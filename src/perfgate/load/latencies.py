@@ -19,7 +19,8 @@ from perfgate.errors import RecordError
 if TYPE_CHECKING:
     import numpy as np
 
-    from perfgate.record import Repetition, RunRecord
+    from perfgate.record import RunRecord
+    from perfgate.record_parts import Repetition
 
 SUFFIX = ".latency.npy"
 MAX_CALLS = 50_000_000  # far above ghz's 1,000,000 details: a bigger file is not ours

@@ -16,7 +16,7 @@ from perfgate.config import Config
 from perfgate.errors import ProfileError
 from perfgate.measure.session import Collectors, RepetitionFiles, Session
 from perfgate.profile.parse import parse_profile
-from perfgate.record import CpuCapture
+from perfgate.record_parts import CpuCapture
 
 MIN_PROFILE_SECONDS = 1
 

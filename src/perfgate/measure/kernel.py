@@ -14,7 +14,7 @@ from types import TracebackType
 from perfgate.capture.runq import CutWindow, RunqCollector, RunqUnavailable
 from perfgate.config import Config
 from perfgate.measure.session import Collectors, merged_collectors
-from perfgate.record import RunqCapture
+from perfgate.record_parts import RunqCapture
 
 RUN_FILE = "runq/run.jsonl"  # everything bpftrace printed over the run; each window's lines also go to its own file
 

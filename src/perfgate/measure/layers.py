@@ -34,7 +34,7 @@ from perfgate.capture.pprof import ProfileUnavailable
 from perfgate.errors import ProfileError
 from perfgate.measure.cpu import profile_plan
 from perfgate.measure.session import Collectors, Session
-from perfgate.record import GoroutineCapture, LayerCapture, Repetition
+from perfgate.record_parts import GoroutineCapture, LayerCapture, Repetition
 
 GOROUTINES = "goroutines"
 SETTLE_S = 0.25  # after the load: the load generator's connections close and their goroutines end

@@ -26,7 +26,7 @@ from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
 from perfgate.measure.kernel import KernelView
 from perfgate.measure.layers import LayerCaptures, require_layers
 from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
-from perfgate.record import Repetition, RunqCapture
+from perfgate.record_parts import Repetition, RunqCapture
 
 
 def run_repetition(session: Session, collectors: Collectors, kernel: KernelView | None = None) -> Repetition:

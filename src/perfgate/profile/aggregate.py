@@ -141,10 +141,10 @@ class NodeStacks:
         flat_by_rep: Counter[int] = Counter()
         cum: Counter[int] = Counter()
         for weight, stacks in self.by_weight.items():
-            plain = list(map(markers.isdisjoint, stacks))
-            node_sets = chain(map(frozenset, compress(stacks, plain)),
+            unmarked = list(map(markers.isdisjoint, stacks))
+            node_sets = chain(map(frozenset, compress(stacks, unmarked)),
                               map(frozenset, map(chain.from_iterable,
-                                                 map(expand_each, compress(stacks, map(not_, plain))))))
+                                                 map(expand_each, compress(stacks, map(not_, unmarked))))))
             for node, count in Counter(chain.from_iterable(node_sets)).items():
                 cum[node] += count * weight
             for rep, count in Counter(map(itemgetter(-1), stacks)).items():

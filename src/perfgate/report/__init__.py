@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from perfgate.verdict import Verdict
 
 MARKDOWN_FILE = "report.md"
+FLAMEGRAPH_FILE = "flamegraph.svg"  # written where the profiles are parsed (report/flamegraph.py)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ blocks and each renderer escapes them, like every other external text.
 from __future__ import annotations
 
 from perfgate.compare.contention import SideContention
-from perfgate.report.document import (
+from perfgate.report.blocks import (
     Alert,
     Block,
     Bullets,
     Paragraph,
     Section,
     Table,
-    _limited,
-    _more_note,
     inline,
+    limited,
+    more_note,
 )
 from perfgate.verdict import Verdict
 
@@ -38,11 +38,11 @@ def contention_section(verdict: Verdict, limit: int | None, _movers: int | None)
             "The runner was contended: the service did not get all the CPU it needed in some load windows, so "
             "latency and throughput there say more about the runner than about the code.",
             f" The contention was one-sided: {view.one_sided}." if view.one_sided else "")))
-        shown, total, count = _limited(starved, limit)
+        shown, total, count = limited(starved, limit)
         items = [inline(f"{role}, repetition {window.repetition}: {window.reason}") for role, window in shown]
         items += [inline(f"{side.role}: {side.runq_reason}") for side in sides if side.runq_reason]
         blocks.append(Bullets(tuple(items)))
-        more = _more_note(count, total, "starved windows")
+        more = more_note(count, total, "starved windows")
         blocks += [more] if more else []
     else:
         shown, total, count = (), 0, 0

@@ -6,142 +6,54 @@ Text from outside stays raw in the blocks; each renderer escapes it for its own 
 
 Sections have a priority (higher = more important): when the Markdown comment must shrink to fit
 GitHub's limit, the droppable sections go first, lowest priority first, then rows of the rest (markdown.py).
-The sections the issue asks every comment to have (reasons, advice, metrics, CPU movers, kernel view) are
-not droppable.
+The sections every comment has (reasons, advice, metrics, CPU movers, kernel view) are not droppable.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeAlias
 
 from perfgate.compare.classify import fmt_level
 from perfgate.compare.comparison import MetricComparison
 from perfgate.compare.functions import FunctionMove
 from perfgate.compare.stats import adjust_pvalues
+from perfgate.report import FLAMEGRAPH_FILE
+from perfgate.report.blocks import (
+    BREAK,
+    HEADLINE_LIMIT,
+    NAME_LIMIT,
+    Alert,
+    Block,
+    Bullets,
+    Chart,
+    CodeBlock,
+    Document,
+    Figure,
+    Inline,
+    Paragraph,
+    Section,
+    Span,
+    Table,
+    code,
+    format_change,
+    format_ci,
+    format_p,
+    format_us,
+    format_value,
+    inline,
+    limited,
+    more_note,
+    shown_value,
+    strong,
+    without_prefix,
+)
+from perfgate.report.contention import contention_section
 from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_cells, movers_note
 from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 
 OUTCOME_EMOJI = {"SKIP": "⏭️", "PASS": "✅", "WARN": "⚠️", "INCONCLUSIVE": "❓", "FAIL": "❌"}
 DEFAULT_MAX_MOVERS = 15
-NAME_LIMIT = 160  # characters of a function name, rule or metric shown in a table cell
-TEXT_LIMIT = 600  # characters of a reason, note or suggestion
-HEADLINE_LIMIT = 300
-
-
-# ---------------------------------------------------------------- inline content
-@dataclass(frozen=True)
-class Span:
-    """A run of text; `style` is "" (plain), "strong", "code" (monospace) or "break" (a line break)."""
-
-    text: str
-    style: str = ""
-    limit: int | None = None  # clip the text to this many characters before escaping
-
-
-Inline: TypeAlias = tuple[Span, ...]
-
-
-def inline(*parts: str | Span | Inline, limit: int | None = TEXT_LIMIT) -> Inline:
-    spans: list[Span] = []
-    for part in parts:
-        if isinstance(part, str):
-            spans.append(Span(part, "", limit))
-        elif isinstance(part, Span):
-            spans.append(part)
-        else:
-            spans.extend(part)
-    return tuple(spans)
-
-
-def strong(text: str, limit: int | None = NAME_LIMIT) -> Span:
-    return Span(text, "strong", limit)
-
-
-def code(text: str, limit: int | None = NAME_LIMIT) -> Span:
-    return Span(text, "code", limit)
-
-
-BREAK = Span("", "break")
-
-
-# ---------------------------------------------------------------- blocks
-@dataclass(frozen=True)
-class Paragraph:
-    content: Inline
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[Inline, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[Inline, ...], ...]
-    align: tuple[str, ...] = ()  # "l" or "r" per column; left when missing
-
-
-@dataclass(frozen=True)
-class CodeBlock:
-    text: str
-    language: str = ""
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A GitHub alert (> [!NOTE] / [!WARNING] / [!IMPORTANT]) or a styled box in HTML."""
-
-    kind: str
-    content: Inline
-
-
-@dataclass(frozen=True)
-class Chart:
-    """Per-repetition values of each side; Markdown draws it with Mermaid, HTML as a table."""
-
-    title: str
-    y_label: str
-    series: tuple[tuple[str, tuple[float, ...]], ...]  # (side name, values)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A PNG from plots.py by key; only the HTML report shows it (a comment cannot hold images)."""
-
-    key: str
-    caption: str
-
-
-Block: TypeAlias = Paragraph | Bullets | Table | CodeBlock | Alert | Chart | Figure
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-    priority: int
-    blocks: tuple[Block, ...]
-    collapsible: bool = False
-    open: bool = False
-    rows_total: int = 0  # rows this section could show (list items and table rows)
-    rows_shown: int = 0
-    row_limit: int = 0  # the most rows any one list or table of the section shows now
-    droppable: bool = True  # False: the comment keeps it, cutting its rows if it must
-
-
-@dataclass(frozen=True)
-class Document:
-    title: str
-    outcome: str
-    headline: Inline
-    sections: tuple[Section, ...]
-    cuts: tuple[str, ...] = field(default=())  # what markdown.py left out to fit, for the reader
-
-
 # ---------------------------------------------------------------- building
 SectionBuilder = Callable[[Verdict, int | None, int | None], Section | None]
 
@@ -189,23 +101,12 @@ def biggest_mover(metrics: Sequence[MetricComparison]) -> MetricComparison | Non
     return max(moved, key=lambda m: abs(m.rel_change or 0.0), default=None)
 
 
-def _limited(items: Sequence, limit: int | None) -> tuple[Sequence, int, int]:
-    shown = items if limit is None else items[: max(limit, 0)]
-    return shown, len(items), len(shown)
-
-
-def _more_note(shown: int, total: int, what: str) -> Paragraph | None:
-    if shown >= total:
-        return None
-    return Paragraph(inline(f"… {total - shown:,} more {what} not shown here; all are in verdict.json."))
-
-
 def reasons_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.reasons:
         return None
-    shown, total, count = _limited(verdict.reasons, limit)
+    shown, total, count = limited(verdict.reasons, limit)
     blocks: list[Block] = [Bullets(tuple(inline(r) for r in shown))]
-    more = _more_note(count, total, "reasons")
+    more = more_note(count, total, "reasons")
     blocks += [more] if more else []
     return Section("reasons", "Why", 95, tuple(blocks), rows_total=total, rows_shown=count, row_limit=count,
                    droppable=False)
@@ -214,7 +115,7 @@ def reasons_section(verdict: Verdict, limit: int | None, _movers: int | None) ->
 def advice_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.suggestions:
         return None
-    shown, total, count = _limited(verdict.suggestions, limit)
+    shown, total, count = limited(verdict.suggestions, limit)
     title = "Why inconclusive, and what to do" if verdict.outcome == "INCONCLUSIVE" else "What to do"
     blocks: list[Block] = []
     if verdict.outcome == "INCONCLUSIVE":
@@ -222,7 +123,7 @@ def advice_section(verdict: Verdict, limit: int | None, _movers: int | None) -> 
             "This run could not tell whether performance changed: the gate neither passed nor failed it. "
             "The reasons are listed above; these steps make the next run conclusive.")))
     blocks.append(Bullets(tuple(inline(s) for s in shown)))
-    more = _more_note(count, total, "suggestions")
+    more = more_note(count, total, "suggestions")
     blocks += [more] if more else []
     return Section("advice", title, 90, tuple(blocks), rows_total=total, rows_shown=count, row_limit=count,
                    droppable=False)
@@ -239,13 +140,13 @@ def setup_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> 
 def metrics_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.metrics:
         return None
-    shown, total, count = _limited(verdict.metrics, limit)
+    shown, total, count = limited(verdict.metrics, limit)
     level = ci_header(verdict.metrics)
     rows = tuple(_metric_row(m, _rules_for(verdict.rules, m.name), with_level=level == "CI") for m in shown)
     table = Table(("Metric", "Baseline", "Candidate", "Change", level, "p", "Rule"), rows,
                   ("l", "r", "r", "r", "r", "r", "l"))
     blocks: list[Block] = [table]
-    more = _more_note(count, total, "metrics")
+    more = more_note(count, total, "metrics")
     blocks += [more] if more else []
     paired = any(m.paired for m in verdict.metrics)
     test = "Wilcoxon signed-rank test on the pairs" if paired else "Mann-Whitney U test"
@@ -304,12 +205,12 @@ def rules_section(verdict: Verdict, limit: int | None, _movers: int | None) -> S
     if not verdict.rules:
         return None
     ordered = sorted(verdict.rules, key=lambda r: -OUTCOME_ORDER.get(r.outcome, 0))
-    shown, total, count = _limited(ordered, limit)
+    shown, total, count = limited(ordered, limit)
     rows = tuple((inline(code(r.rule)), inline(code(r.metric)), inline(r.severity),
                   inline(f"{OUTCOME_EMOJI.get(r.outcome, '')} {r.outcome}"),
                   inline(Span(r.threshold, "", NAME_LIMIT)), inline(r.reason)) for r in shown)
     blocks: list[Block] = [Table(("Rule", "Metric", "Severity", "Outcome", "Threshold", "Reason"), rows)]
-    more = _more_note(count, total, "rules")
+    more = more_note(count, total, "rules")
     blocks += [more] if more else []
     failing = sum(r.outcome in ("FAIL", "WARN", "INCONCLUSIVE") for r in verdict.rules)
     summary = f"Gate rules: {len(verdict.rules)} checked, {failing} not passing"
@@ -336,7 +237,7 @@ def chart_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> 
 def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> Section | None:
     cpu = verdict.cpu
     if not cpu.available:
-        reason = _without_prefix(cpu.reason or "no CPU profiles were captured", "cpu profile unavailable:")
+        reason = without_prefix(cpu.reason or "no CPU profiles were captured", "cpu profile unavailable:")
         return Section("cpu", "CPU profile", 60, (Paragraph(inline("CPU profile unavailable: ", reason)),),
                        droppable=False)
     cap = _smallest(limit, max_movers)
@@ -351,12 +252,12 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
     for label, moves in (("Functions using more CPU", cpu.risers), ("Functions using less CPU", cpu.fallers)):
         if not moves:
             continue
-        shown, count_total, count = _limited(moves, cap)
+        shown, count_total, count = limited(moves, cap)
         total, shown_total, widest = total + count_total, shown_total + count, max(widest, count)
         blocks.append(Paragraph(inline(strong(label, None), f" ({count} of {count_total:,})"
                                        if count < count_total else "")))
         blocks.append(Table(MOVER_HEADER, tuple(move_row(m) for m in shown), MOVER_ALIGN))
-        more = _more_note(count, count_total, "functions")
+        more = more_note(count, count_total, "functions")
         blocks += [more] if more else []
     if not cpu.risers and not cpu.fallers:
         blocks.append(Paragraph(inline("No function's CPU cost moved between the sides.")))
@@ -369,9 +270,7 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
         blocks.append(Paragraph(inline(
             "Explore the difference yourself (percentages relative to the baseline):")))
         blocks.append(CodeBlock(cpu.pprof_diff_command, "sh"))
-    if cpu.flamegraph_file:
-        blocks.append(Paragraph(inline("Flame graph: ", code(cpu.flamegraph_file),
-                                       " in the run's artifact.")))
+    blocks.append(Paragraph(inline("Flame graph: ", code(FLAMEGRAPH_FILE), " in the run's artifact.")))
     title = "CPU: functions that moved"
     return Section("cpu", title, 60, tuple(blocks), collapsible=True, open=verdict.outcome == "FAIL",
                    rows_total=total, rows_shown=shown_total, row_limit=widest, droppable=False)
@@ -399,7 +298,7 @@ def move_row(m: FunctionMove) -> tuple[Inline, ...]:
 def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> Section | None:
     k = verdict.kernel
     if not k.available:
-        reason = _without_prefix(k.reason or "no run-queue data was captured", "kernel view unavailable:")
+        reason = without_prefix(k.reason or "no run-queue data was captured", "kernel view unavailable:")
         return Section("kernel", "Kernel view", 45, (Paragraph(inline("Kernel view unavailable: ", reason)),),
                        droppable=False)
     rows = [(inline(f"run-queue latency p99 ({k.scope})"), inline(format_us(k.baseline_runq_p99_us)),
@@ -421,11 +320,11 @@ def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) ->
 def environment_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.environment_diffs:
         return None
-    shown, total, count = _limited(verdict.environment_diffs, limit)
-    rows = tuple((inline(code(d.key)), inline(_plain(d.baseline)), inline(_plain(d.candidate)))
+    shown, total, count = limited(verdict.environment_diffs, limit)
+    rows = tuple((inline(code(d.key)), inline(shown_value(d.baseline)), inline(shown_value(d.candidate)))
                  for d in shown)
     blocks: list[Block] = [Table(("Setting", "Baseline", "Candidate"), rows)]
-    more = _more_note(count, total, "differences")
+    more = more_note(count, total, "differences")
     blocks += [more] if more else []
     return Section("environment", f"Environment differences ({total})", 30, tuple(blocks), collapsible=True,
                    rows_total=total, rows_shown=count, row_limit=count)
@@ -434,9 +333,9 @@ def environment_section(verdict: Verdict, limit: int | None, _movers: int | None
 def notes_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
     if not verdict.notes:
         return None
-    shown, total, count = _limited(verdict.notes, limit)
+    shown, total, count = limited(verdict.notes, limit)
     blocks: list[Block] = [Bullets(tuple(inline(n) for n in shown))]
-    more = _more_note(count, total, "notes")
+    more = more_note(count, total, "notes")
     blocks += [more] if more else []
     return Section("notes", f"Notes ({total})", 20, tuple(blocks), collapsible=True,
                    rows_total=total, rows_shown=count, row_limit=count)
@@ -462,7 +361,6 @@ def _record_line(summary: RecordSummary) -> Inline:
 
 
 # its own module (it imports the blocks above), so imported here, below them
-from perfgate.report.contention import contention_section  # noqa: E402
 
 SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("reasons", reasons_section),
@@ -479,71 +377,3 @@ SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("records", records_section),
 )
 SECTION_BUILDERS: dict[str, SectionBuilder] = dict(SECTIONS)
-
-
-# ---------------------------------------------------------------- number formatting
-def format_number(value: float) -> str:
-    if not math.isfinite(value):
-        return "∞" if value > 0 else "−∞"
-    if abs(value) >= 10_000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    if unit == "fraction":
-        return f"{format_number(value * 100)} %"
-    return f"{format_number(value)} {unit}".rstrip()
-
-
-def format_us(value: float | None) -> str:
-    return format_value(value, "µs")
-
-
-def _signed(value: float) -> str:
-    if not math.isfinite(value):
-        return "+∞" if value > 0 else "−∞"
-    return f"+{format_number(value)}" if value >= 0 else format_number(value)
-
-
-def _pct(value: float) -> str:
-    if not math.isfinite(value):
-        return "+∞" if value > 0 else "−∞"
-    return f"{value * 100:+.1f} %"
-
-
-def format_change(m: MetricComparison) -> str:
-    if m.shift is None:
-        return "–"
-    if m.unit == "fraction":
-        absolute = f"{_signed(m.shift * 100)} pp"
-    else:
-        absolute = f"{_signed(m.shift)} {m.unit}".rstrip()
-    if m.rel_change is None:
-        return absolute
-    return f"{_pct(m.rel_change)} ({absolute})"
-
-
-def format_ci(m: MetricComparison, *, with_level: bool = False) -> str:
-    """The interval; with_level adds the level it was computed at (when no header says it)."""
-    level = f" ({fmt_level(m.ci_level).replace('%', ' %')})" if with_level and m.ci_level is not None else ""
-    if m.rel_ci is not None:
-        return f"[{_pct(m.rel_ci[0])}, {_pct(m.rel_ci[1])}]{level}"
-    if m.shift_ci is not None:
-        scale = 100 if m.unit == "fraction" else 1
-        return f"[{_signed(m.shift_ci[0] * scale)}, {_signed(m.shift_ci[1] * scale)}]{level}"
-    return "–"
-
-
-def format_p(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
-
-
-def _without_prefix(text: str, prefix: str) -> str:
-    return text[len(prefix):].lstrip() if text.lower().startswith(prefix) else text
-
-
-def _plain(value: object) -> str:
-    return "–" if value is None else str(value)

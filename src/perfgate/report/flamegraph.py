@@ -17,8 +17,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfgate.compare.functions import ScaledProfiles
+from perfgate.compare.functions import ScaledProfiles, cpu_per_request_sides
+from perfgate.compare.inputs import ComparisonInputs
 from perfgate.profile.model import Profile
+from perfgate.report import FLAMEGRAPH_FILE
 
 WIDTH_PX = 1200.0
 FRAME_HEIGHT_PX = 17
@@ -179,3 +181,17 @@ def _escape(text: str) -> str:
     cleaned = "".join(ch for ch in text if ch in "\t\n\r" or 0x20 <= ord(ch) < 0xD800
                       or 0xE000 <= ord(ch) <= 0xFFFD or ord(ch) >= 0x10000)
     return html.escape(cleaned, quote=True)
+
+
+def write_flamegraph(inputs: ComparisonInputs, out: Path, *, title: str) -> Path | None:
+    """OUT/flamegraph.svg: both sides' profiles in CPU per request (or shares, when the calls are not known
+    on both sides); None without a baseline with profiles. The report names it when the CPU view is shown."""
+    base, cand = inputs.baseline, inputs.candidate
+    if base is None or not base.profiles or not cand.profiles:
+        return None
+    scaled = cpu_per_request_sides(base, cand)
+    if scaled is None:
+        return write_diff_flamegraph(base.profiles, cand.profiles, out / FLAMEGRAPH_FILE,
+                                     title=f"{title}: CPU share, candidate vs baseline")
+    return write_diff_flamegraph(scaled[0], scaled[1], out / FLAMEGRAPH_FILE, unit="µs",
+                                 title=f"{title}: CPU per request, candidate vs baseline")

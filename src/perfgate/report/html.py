@@ -12,8 +12,7 @@ import html
 from collections.abc import Mapping
 from pathlib import Path
 
-from perfgate.report.document import (
-    DEFAULT_MAX_MOVERS,
+from perfgate.report.blocks import (
     Alert,
     Block,
     Bullets,
@@ -25,9 +24,9 @@ from perfgate.report.document import (
     Paragraph,
     Section,
     Table,
-    build_document,
     format_number,
 )
+from perfgate.report.document import DEFAULT_MAX_MOVERS, build_document
 from perfgate.report.escape import html_text, visible_controls
 from perfgate.report.plots import PLOT_SIZE_PX, PLOT_TITLES
 from perfgate.verdict import Verdict

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from perfgate.report import mermaid
-from perfgate.report.document import (
-    DEFAULT_MAX_MOVERS,
-    SECTION_BUILDERS,
+from perfgate.report.blocks import (
     Alert,
     Block,
     Bullets,
@@ -27,8 +25,8 @@ from perfgate.report.document import (
     Paragraph,
     Section,
     Table,
-    build_document,
 )
+from perfgate.report.document import DEFAULT_MAX_MOVERS, SECTION_BUILDERS, build_document
 from perfgate.report.escape import md_code_block, md_text
 from perfgate.verdict import Verdict
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from perfgate.report.document import Chart
+from perfgate.report.blocks import Chart
 from perfgate.report.escape import mermaid_text
 
 # The PNGs' colours (matplotlib's first two defaults), so the comment's chart matches them.

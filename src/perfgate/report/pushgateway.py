@@ -1,4 +1,4 @@
-"""Export a verdict's headline numbers to a Prometheus Pushgateway (REFERENCE.md §5).
+"""Export a verdict's numbers to a Prometheus Pushgateway.
 
 `exposition(verdict)` is the text exposition format 0.0.4 (gauges only, no timestamps, trailing newline;
 HELP texts are fixed per metric, so every group pushes the same help for a name);
@@ -30,7 +30,7 @@ LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 ALLOWED_LABELS = frozenset({"job", "instance", "branch", "verdict", "rule", "metric"})
 SIDES = ("baseline", "candidate")
 # verdict metric name -> (exported name stem, what it is), from the registry; values in base units (seconds).
-HEADLINE_METRICS = {m.name: (m.pushgateway, m.description) for m in METRICS if m.pushgateway}
+EXPORTED_METRICS = {m.name: (m.pushgateway, m.description) for m in METRICS if m.pushgateway}
 OUTCOME_CODES = ", ".join(f"{code} {name}"
                           for name, code in sorted(OUTCOME_ORDER.items(), key=lambda kv: kv[1]))
 UNIT_SCALE = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
@@ -97,7 +97,7 @@ def _in_base_units(value: float | None, unit: str) -> float | None:
 
 
 def exposition(verdict: Verdict) -> str:
-    """The verdict's headline metrics as Prometheus text exposition format 0.0.4."""
+    """The verdict's metrics as Prometheus text exposition format 0.0.4."""
     out = _Exposition()
     for outcome in OUTCOME_ORDER:
         out.add("perfgate_verdict", "1 for the perfgate verdict's outcome, 0 for the other outcomes",
@@ -109,7 +109,7 @@ def exposition(verdict: Verdict) -> str:
         out.add("perfgate_rule_outcome_code", f"perfgate gate rule outcome: {OUTCOME_CODES}",
                 OUTCOME_ORDER.get(rule.outcome), rule=rule.rule, metric=rule.metric)
     by_name = {m.name: m for m in verdict.metrics}
-    for name, (stem, description) in HEADLINE_METRICS.items():
+    for name, (stem, description) in EXPORTED_METRICS.items():
         comparison = by_name.get(name)
         for side in SIDES:
             out.add(f"perfgate_{side}_{stem}", f"{side} {description}",

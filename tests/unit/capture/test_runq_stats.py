@@ -6,7 +6,6 @@ import json
 import math
 import random
 import statistics
-from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -14,12 +13,12 @@ from hypothesis import strategies as st
 from support.paths import TEST_DATA
 
 from perfgate.capture.runq_parse import parse_bpftrace_json, stats_from_output
-from perfgate.capture.runq_rules import contention_signal, depth_violation, runq_p99_per_repetition
 from perfgate.capture.runq_stats import (
     DepthSample,
     LatencyBucket,
     RunqLatency,
     RunqStats,
+    depth_violation,
     longest_run_above,
     quantile_from_buckets,
 )
@@ -168,33 +167,3 @@ def test_depth_violation_at_the_end_of_the_series():
     assert violation is not None and violation.end_ms == 400
 
 
-def test_p99_per_repetition():
-    reps = [with_p99(64), None, with_p99(1024)]
-    p99s = runq_p99_per_repetition(reps)
-    assert p99s[1] is None
-    assert 64 < p99s[0] < 128 and 1024 < p99s[2] < 2048
-    assert runq_p99_per_repetition(reps, "service") == (None, None, None)
-
-
-def test_contention_signal_flags_a_large_rise():
-    signal = contention_signal([with_p99(64)] * 3, [with_p99(1024)] * 3)
-    assert signal.contended
-    assert signal.ratio == pytest.approx(16.0)
-    assert signal.reason.startswith(f"the runner was contended (runq p99 {signal.candidate_p99_us:.0f} µs vs "
-                                    f"{signal.baseline_p99_us:.0f} µs")
-
-
-def test_contention_signal_quiet_and_absolute_limit():
-    quiet = contention_signal([with_p99(64)], [with_p99(128)])
-    assert not quiet.contended and quiet.ratio == pytest.approx(2.0)
-    assert quiet.reason.startswith("the runner was not contended")
-    absolute = contention_signal([with_p99(64)], [with_p99(128)], max_abs_p99_us=100)
-    assert absolute.contended
-
-
-def test_contention_signal_without_data():
-    assert not contention_signal([], [with_p99(64)]).contended
-    assert contention_signal([], [with_p99(1024)], max_abs_p99_us=1000).contended
-    missing = contention_signal([with_p99(64)], [None, replace(with_p99(64), machine=RunqLatency())])
-    assert not missing.contended and missing.reason == "no run-queue data for the candidate"
-    assert json.dumps(missing.to_dict())

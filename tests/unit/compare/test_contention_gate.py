@@ -24,7 +24,9 @@ from perfgate.compare.contention import (
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import load_config
 from perfgate.gate import decide
-from perfgate.record import CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
+from perfgate.load.sample import LoadSample
+from perfgate.record import Environment, RunRecord
+from perfgate.record_parts import CpuCapture, Repetition, RunqCapture
 from perfgate.verdict import Verdict
 
 ENV = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3.11", ghz_version="v0.121.0")

@@ -30,7 +30,7 @@ def percentages(text: str) -> list[float]:
 
 
 def test_a_fail_at_holm_level_never_shows_an_interval_holding_zero():
-    """The report the issue quotes: FAIL with p = 0.028 under an interval [-17 %, +73.6 %]. Every FAIL over
+    """The report this guards against: FAIL with p = 0.028 under an interval [-17 %, +73.6 %]. Every FAIL over
     many noisy samples, at several family sizes, has its interval on the worse side."""
     rng = np.random.default_rng(3)
     fails = 0
@@ -65,7 +65,7 @@ def test_a_throughput_drop_is_a_ratio_and_its_bounds_stay_below_100_percent():
     base, cand = rps_like(rng, 6, 1000, 0.8), rps_like(rng, 6, 600, 0.8)
     linear = compare_metric("rps", base, cand, higher_is_worse=False, unit="req/s", scale="linear")
     ratio = compare_metric("rps", base, cand, higher_is_worse=False, unit="req/s", scale="log")
-    assert linear.worse_bound_rel > 1  # what the issue saw: "a drop of up to +78.8 %"-style nonsense
+    assert linear.worse_bound_rel > 1  # the linear scale's "a drop of up to +78.8 %"-style nonsense
     assert ratio.scale == "log"
     assert 0 < ratio.worse_bound_rel < 1 and 0 < ratio.mde_rel < 1
     assert ratio.rel_ci[0] > -1

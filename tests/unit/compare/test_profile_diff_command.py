@@ -18,7 +18,8 @@ from perfgate.errors import EXIT_USAGE
 from perfgate.profile.aggregate import go_round
 from perfgate.profile.diff import normalized_diff
 from perfgate.profile.parse import parse_profile
-from perfgate.record import CpuCapture, load_record
+from perfgate.record import load_record
+from perfgate.record_parts import CpuCapture
 
 pytestmark = pytest.mark.skipif(not have_go(), reason="needs Go (go tool pprof)")
 

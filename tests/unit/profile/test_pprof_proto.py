@@ -23,7 +23,7 @@ def test_regenerating_gives_the_committed_file(tmp_path: Path) -> None:
 
 
 def test_messages_carry_the_pprof_field_numbers() -> None:
-    """Wire compatibility with pprof rests on these numbers (REFERENCE.md §2.1)."""
+    """Wire compatibility with pprof rests on these numbers (google/pprof's proto/profile.proto)."""
     def numbers(message) -> dict[str, int]:
         return {f.name: f.number for f in message.DESCRIPTOR.fields}
 

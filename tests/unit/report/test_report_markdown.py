@@ -22,7 +22,7 @@ from support.report_fixtures import (
 )
 from support.report_render import ZWSP, rendered
 
-from perfgate.report.document import Chart
+from perfgate.report.blocks import Chart
 from perfgate.report.markdown import COMMENT_LIMIT_CHARS, render_markdown
 from perfgate.report.mermaid import mermaid_number, xychart
 from perfgate.verdict import verdict_from_dict

@@ -10,7 +10,9 @@ import pytest
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import DEFAULT_GATES, load_config
 from perfgate.gate import decide
-from perfgate.record import CapacityProbe, CpuCapture, Environment, LoadSample, Repetition, RunqCapture, RunRecord
+from perfgate.load.sample import LoadSample
+from perfgate.record import Environment, RunRecord
+from perfgate.record_parts import CapacityProbe, CpuCapture, Repetition, RunqCapture
 from perfgate.report.markdown import render_markdown
 from perfgate.verdict import Verdict
 
