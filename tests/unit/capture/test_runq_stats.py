@@ -6,6 +6,7 @@ import json
 import math
 import random
 import statistics
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,8 @@ from perfgate.capture.runq_stats import (
     longest_run_above,
     quantile_from_buckets,
 )
+from perfgate.compare.contention import runq_contention
+from perfgate.config import load_config
 
 DATA = TEST_DATA / "runq"
 
@@ -167,3 +170,26 @@ def test_depth_violation_at_the_end_of_the_series():
     assert violation is not None and violation.end_ms == 400
 
 
+LIMITS = load_config(None, environ={}, require_target=False).compare.contention
+
+
+def test_machine_p99_contention_in_both_directions():
+    base, cand = runq_contention([with_p99(64)] * 3, [with_p99(1024)] * 3, LIMITS)
+    assert base is None and cand is not None
+    assert cand.startswith("machine-wide run-queue p99 ") and ", x16.0 the baseline's " in cand
+    base, cand = runq_contention([with_p99(1024)] * 3, [with_p99(64)] * 3, LIMITS)  # the baseline's runner
+    assert cand is None and base is not None and "the candidate's" in base
+
+
+def test_machine_p99_quiet_and_absolute_limit():
+    assert runq_contention([with_p99(64)], [with_p99(128)], LIMITS) == (None, None)  # x2 is within x3
+    absolute = replace(LIMITS, max_runq_p99_us=200)  # about 127 µs and 255 µs
+    base, cand = runq_contention([with_p99(64)], [with_p99(128)], absolute)
+    assert base is None and cand is not None and "(limit 200 µs)" in cand
+
+
+def test_machine_p99_without_data():
+    assert runq_contention([], [with_p99(64)], LIMITS) == (None, None)
+    base, cand = runq_contention([], [with_p99(1024)], replace(LIMITS, max_runq_p99_us=1000))
+    assert base is None and cand is not None
+    assert runq_contention([with_p99(64)], [replace(with_p99(64), machine=RunqLatency())], LIMITS) == (None, None)
