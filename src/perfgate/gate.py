@@ -453,6 +453,6 @@ def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[Envi
                     "(base and head alternate on the same runner)")
     if diffs:
         tips.append("measure the baseline on the same runner type, or use compare.mode: interleaved")
-    if any(r.metric == "contention" for r in inconclusive):
+    if contention.contended:
         tips.append(contention_tip(contention))
     return tuple(tips)

@@ -29,8 +29,8 @@ def contention_view(inputs: ComparisonInputs, config: Config) -> ContentionView:
     """Each side's starved windows and whether both sides met the same contention (duet windows only)."""
     base, cand = inputs.baseline, inputs.candidate
     shared = base is not None and same_run(base, cand) and base.record.load_settings.get("schedule") == "duet"
-    return judge(figures_of(cand.record.role, cand.contention, cand.runq),
-                 figures_of(base.record.role, base.contention, base.runq) if base else None,
+    return judge(figures_of("candidate", cand.contention, cand.runq),
+                 figures_of("baseline", base.contention, base.runq) if base else None,
                  config.compare.contention, shared_windows=shared)
 
 

@@ -231,3 +231,29 @@ def _cpu_by_owner(start: Snapshot, end: Snapshot, machine: MachineTimes | None) 
         others_ns = max(process_time - sum(builds) - perfgate_ns, 0)
     top = tuple(sorted(per_other, key=lambda p: -p.cpu_ns)[:TOP_OTHERS])
     return _Shares(tuple(builds), perfgate_ns, others_ns, top)
+
+
+class ContentionWatch:
+    """The contention view of one load window shared by one or more builds (duet: two).
+
+        watch = ContentionWatch(builds, helpers=(bpftrace_pid,))
+        watch.start()              # right before the load starts
+        ...load...                 # every load generator run and reaped
+        windows = watch.stop()     # one ContentionWindow per build, in the order of `builds`
+
+    Reading /proc never fails a run: what cannot be read is a problem noted in the window.
+    """
+
+    def __init__(self, builds: Sequence[Build], helpers: Sequence[int] = ()) -> None:
+        self.builds = tuple(builds)
+        self.helpers = tuple(pid for pid in helpers if pid)
+        self.started: Snapshot | None = None
+
+    def start(self) -> None:
+        self.started = take_snapshot(self.builds, self.helpers)
+
+    def stop(self) -> tuple[ContentionWindow, ...]:
+        if self.started is None:
+            raise RuntimeError("ContentionWatch.stop() called before start()")
+        end = take_snapshot(self.builds, self.helpers)
+        return tuple(window_between(self.started, end, own) for own in range(len(self.builds)))

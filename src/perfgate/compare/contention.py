@@ -231,6 +231,14 @@ def starvation(window: WindowFigures, limits: ContentionConfig, *, other_wait: f
     return causes
 
 
+def brief(window: WindowFigures, limits: ContentionConfig) -> str:
+    """The causes one side alone can see (steal, other processes, throttling), each by its main figure:
+    for the live progress line. '' when none."""
+    figures = {STEAL: f"steal {window.steal_pct or 0:.0f} %", OTHERS: f"other processes {window.others_pct or 0:.0f} %",
+               THROTTLING: f"throttled {window.throttled_pct or 0:.0f} %", RUNQ_WAIT: ""}
+    return ", ".join(figures[cause] for cause, _ in starvation(window, limits))
+
+
 def runq_contention(baseline: Sequence[RunqStats], candidate: Sequence[RunqStats], limits: ContentionConfig
                     ) -> tuple[str | None, str | None]:
     """(baseline's, candidate's) reason to count as contended from the machine-wide run-queue p99: more than

@@ -17,11 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfgate.capture.contention import ContentionWindow
 from perfgate.capture.pprof import ProfileUnavailable
 from perfgate.capture.runq import RunqUnavailable
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.load.sample import LoadSample
+from perfgate.measure.contention import starved_text, watch_window
 from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
 from perfgate.measure.kernel import KernelView
 from perfgate.measure.layers import LayerCaptures, require_layers
@@ -51,15 +53,20 @@ def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ..
         if kernel is None:
             run_file = first.session.folder / first.names.runq.replace(".jsonl", ".run.jsonl")
             kernel = stack.enter_context(KernelView.open(first.session.config, collectors, run_file))
+        watch = watch_window(collectors, kernel.collector)
+        windows: tuple[ContentionWindow | None, ...] = (None,) * len(runs)
         kernel.begin()
         try:
+            watch.start()
             for run in runs:
                 run.start_load()
             _run_loads(runs)
+            windows = watch.stop()
         finally:
             window = kernel.end(first.session.folder / first.names.runq)
-            for run in runs:
-                run.finish(window.capture(run.collectors), copy_runq_from=first.session.folder)
+            for run, contention in zip(runs, windows, strict=True):
+                run.finish(window.capture(run.collectors), copy_runq_from=first.session.folder,
+                           contention=contention)
     progress.end("; ".join(filter(None, (run.summary() for run in runs))))
     for run in runs:
         _require_collectors(run.session.config, run.repetition)
@@ -92,6 +99,7 @@ class _RepetitionRun:
     cpu_before: int | None = None
     service_cpu: int | None = None
     repetition: Repetition | None = None
+    contention: ContentionWindow | None = None
 
     @classmethod
     def begin(cls, session: Session, collectors: Collectors) -> _RepetitionRun:
@@ -117,13 +125,15 @@ class _RepetitionRun:
             self.failure = error.message
             raise
 
-    def finish(self, runq: RunqCapture, *, copy_runq_from: Path) -> None:
+    def finish(self, runq: RunqCapture, *, copy_runq_from: Path, contention: ContentionWindow | None = None) -> None:
         if self.session.folder != copy_runq_from and runq.file:
             _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
+        self.contention = contention
         repetition = Repetition(index=self.names.index, started_at=self.started, ended_at=utc_now(),
                                 load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
                                 runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu,
-                                latency_file=self.names.latency if self.load is not None else None)
+                                latency_file=self.names.latency if self.load is not None else None,
+                                contention=contention)
         self.repetition = self.layers.finish(repetition)
         self.session.record = self.session.record.with_repetition(self.repetition)
         self.session.save()
@@ -133,7 +143,8 @@ class _RepetitionRun:
         if load is None or not load.p95_ns:
             return ""
         side = f"{self.session.record.role} " if self.session.label else ""
-        return f"{side}{load.rps:.0f} rps, p95 {load.p95_ns / 1e6:.2f} ms"
+        starved = starved_text(self.contention, self.names.index, self.session.config)
+        return f"{side}{load.rps:.0f} rps, p95 {load.p95_ns / 1e6:.2f} ms{starved}"
 
 
 def _copy_if_present(source: Path, destination: Path) -> None:
