@@ -1,0 +1,237 @@
+"""Contention end to end: real CPU hogs and a real cgroup CPU limit on the service for part of a run, on the
+baseline's side, the candidate's, and on one build of a duet. The gate must never FAIL on them; a real
+regression must still FAIL (when both builds met the same hog in duet, or when the runner was quiet).
+
+The limit is the cgroup v1 cpu controller's cfs_quota_us on hosts like this one and cpu.max on cgroup v2
+hosts (perfgate.capture.cgroup.CpuGroup writes whichever the machine has). Windows are short (1.5 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import GREETER, base_config, free_port, greeter_argv, write_config
+
+from perfgate.capture.cgroup import CpuGroup
+from perfgate.capture.procfs import read_processes
+from perfgate.cli import main
+from perfgate.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_REGRESSION
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="cgroup limits need root (CI runs as root)")]
+
+REPETITIONS, DURATION_S, RPS = 6, 1.5, 300
+GATES = [{"metric": "latency.p95", "max_increase_pct": 10}, {"metric": "rps", "max_decrease_pct": 10},
+         {"metric": "cpu_per_request", "max_increase_pct": 5}, {"metric": "error_rate", "max_value": 0.05}]
+LIMIT_CPUS = 0.1  # the greeter needs ~0.1-0.2 CPU at 300 rps: throttled in most periods, still answering
+NEVER_FAIL = (EXIT_PASS, EXIT_INCONCLUSIVE)
+
+
+def service_pid(port: int, timeout_s: float = 30) -> int:
+    """The greeter perfgate started on `port` (found by its command line)."""
+    wanted = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for pid in read_processes():
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if Path(argv[0].decode()).name == GREETER.name and wanted.encode() in argv:
+                    return pid
+        time.sleep(0.1)
+    raise AssertionError(f"no greeter on {wanted}")
+
+
+def repetitions_done(record: Path) -> int:
+    with contextlib.suppress(OSError, json.JSONDecodeError):
+        return len(json.loads(record.read_text())["repetitions"])
+    return 0
+
+
+@contextlib.contextmanager
+def during(record: Path, first: int, last: int, start: Callable[[], contextlib.AbstractContextManager]
+           ) -> Iterator[None]:
+    """Enter start() once `record` holds `first - 1` repetitions and leave it once it holds `last`: the
+    contention covers repetitions first..last (give or take the moment between two windows)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while repetitions_done(record) < first - 1 and not stop.wait(0.05):
+            pass
+        if stop.is_set():
+            return
+        with start():
+            while repetitions_done(record) < last and not stop.wait(0.05):
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def limit(port: int) -> Callable[[], contextlib.AbstractContextManager]:
+    @contextlib.contextmanager
+    def start() -> Iterator[None]:
+        with CpuGroup(cpus=LIMIT_CPUS) as group:
+            group.move(service_pid(port))
+            yield
+    return start
+
+
+@contextlib.contextmanager
+def hogs(count: int = os.cpu_count() or 2) -> Iterator[None]:
+    processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)  # noqa: S603
+                 for _ in range(count)]
+    try:
+        # high weight: the hogs outweigh whatever else already runs on a shared test machine
+        with CpuGroup(weight=10_000) as group:
+            for process in processes:
+                group.move(process.pid)
+            yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def single_config(tmp: Path, *, knobs: tuple[str, ...] = ()) -> tuple[dict, int]:
+    grpc, pprof = free_port(), free_port()
+    config = base_config(f"127.0.0.1:{grpc}", service={"command": greeter_argv(grpc, pprof, *knobs)},
+                         load={"duration_s": DURATION_S, "warmup_s": 0.5, "repetitions": REPETITIONS, "rps": RPS},
+                         gates=GATES, report={"plots": False}, output=str(tmp / "out"))
+    return config, grpc
+
+
+def record_run(tmp: Path, *, beside=None, knobs: tuple[str, ...] = ()) -> Path:
+    """One baseline-mode run; `beside(grpc_port, record_json)` gives the contention to run during it."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    config, grpc = single_config(tmp, knobs=knobs)
+    out = tmp / "out" / "baseline"
+    with beside(grpc, out / "record.json") if beside else contextlib.nullcontext():
+        assert main(["run", "--baseline", "--config", str(write_config(tmp, config))]) == EXIT_PASS
+    return out
+
+
+def compare(tmp: Path, baseline: Path, candidate: Path) -> tuple[int, dict]:
+    config = write_config(tmp, {"gates": GATES, "report": {"plots": False}})
+    code = main(["compare", "--config", str(config), "--baseline", str(baseline), "--candidate", str(candidate),
+                 "--out", str(tmp / "cmp")])
+    return code, json.loads((tmp / "cmp" / "verdict.json").read_text())
+
+
+def starved(verdict: dict, side: str) -> dict[int, list[str]]:
+    return {w["repetition"]: w["causes"] for w in verdict["contention"][side]["starved"]}
+
+
+def outcomes(verdict: dict) -> dict[str, str]:
+    return {rule["metric"]: rule["outcome"] for rule in verdict["rules"]}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> dict[str, Path]:
+    """Baseline-mode records of one binary: as quiet as the machine is, with a CPU limit on the service in
+    repetitions 3-4, and with hogs beside it in repetitions 3-5."""
+    root = tmp_path_factory.mktemp("contention")
+    return {
+        "quiet": record_run(root / "quiet"),
+        "limited": record_run(root / "limited", beside=lambda port, rec: during(rec, 3, 4, limit(port))),
+        "hogged": record_run(root / "hogged", beside=lambda _port, rec: during(rec, 3, 5, hogs)),
+    }
+
+
+@pytest.mark.parametrize("limited_side", ["candidate", "baseline"])
+def test_a_cpu_limit_on_either_side_never_fails_and_is_named(records, tmp_path, limited_side):
+    base, cand = (records["quiet"], records["limited"])[:: 1 if limited_side == "candidate" else -1]
+    code, verdict = compare(tmp_path, base, cand)
+    print(verdict["headline"], json.dumps(verdict["contention"][limited_side]["starved"], indent=1), sep="\n")
+    assert code in NEVER_FAIL, verdict["headline"]
+    windows = starved(verdict, limited_side)
+    assert {3, 4} <= set(windows) and all("throttling" in windows[i] for i in (3, 4)), windows
+    assert not any("throttling" in windows.get(i, ()) for i in (1, 2, 6))  # before and after the limit
+    throttled = [w for w in verdict["contention"][limited_side]["windows"] if w["repetition"] == 3][0]
+    assert throttled["quota_cpus"] == pytest.approx(LIMIT_CPUS) and throttled["throttled_pct"] >= 50
+    assert verdict["contention"]["one_sided"], "the sides did not meet the same contention"
+
+
+@pytest.mark.parametrize("hogged_side", ["candidate", "baseline"])
+def test_hogs_on_either_side_never_fail_and_are_named(records, tmp_path, hogged_side):
+    base, cand = (records["quiet"], records["hogged"])[:: 1 if hogged_side == "candidate" else -1]
+    code, verdict = compare(tmp_path, base, cand)
+    print(verdict["headline"], json.dumps(verdict["contention"][hogged_side]["starved"], indent=1), sep="\n")
+    assert code in NEVER_FAIL, verdict["headline"]
+    windows = starved(verdict, hogged_side)
+    assert {3, 4, 5} <= set(windows), windows
+    assert all({"other processes", "run-queue wait"} & set(windows[i]) for i in (3, 4, 5)), windows
+    # the hogs are named among the other processes of those windows
+    figures = {w["repetition"]: w for w in verdict["contention"][hogged_side]["windows"]}
+    assert any(other.startswith("python") for other in figures[4]["top_others"]), figures[4]
+
+
+# ---------------------------------------------------------------- duet
+def duet_config(tmp: Path, *, head_knobs: tuple[str, ...] = (), pairs: int = REPETITIONS) -> tuple[dict, int, int]:
+    (head, head_pprof), (base, base_pprof) = (free_port(), free_port()), (free_port(), free_port())
+    compare_section = {"mode": "interleaved", "schedule": "duet", "baseline_address": f"127.0.0.1:{base}",
+                       "baseline_service": {"command": greeter_argv(base, base_pprof)}}
+    config = base_config(f"127.0.0.1:{head}", service={"command": greeter_argv(head, head_pprof, *head_knobs)},
+                         load={"duration_s": DURATION_S, "warmup_s": 0.5, "repetitions": pairs, "rps": RPS},
+                         compare=compare_section, gates=GATES, report={"plots": False}, output=str(tmp / "out"))
+    return config, head, base
+
+
+def run_duet(tmp: Path, config: dict, beside=contextlib.nullcontext) -> tuple[int, dict]:
+    with beside():
+        code = main(["run", "--config", str(write_config(tmp, config))])
+    return code, json.loads((tmp / "out" / "verdict.json").read_text())
+
+
+def test_duet_with_a_cpu_limit_on_one_build_never_fails(tmp_path):
+    config, head, _ = duet_config(tmp_path)
+    record = tmp_path / "out" / "candidate" / "record.json"
+    code, verdict = run_duet(tmp_path, config, lambda: during(record, 3, 4, limit(head)))
+    print(verdict["headline"], json.dumps(verdict["contention"]["candidate"]["starved"], indent=1), sep="\n")
+    assert code in NEVER_FAIL, verdict["headline"]
+    assert verdict["contention"]["shared_windows"]
+    windows = starved(verdict, "candidate")
+    assert {3, 4} <= set(windows) and "throttling" in windows[3], windows
+    assert not any("throttling" in causes for causes in starved(verdict, "baseline").values())
+    assert verdict["contention"]["one_sided"]
+
+
+def test_duet_a_real_regression_beside_hogs_still_fails(tmp_path):
+    """Hogs beside both builds for the whole run are the same contention for both: the paired CPU comparison
+    stays fair, CPU per request rose (checksumPayload does three times its work), so the gate FAILs."""
+    config, _, _ = duet_config(tmp_path, head_knobs=("-regress-function", "checksumPayload",
+                                                     "-regress-cpu-pct", "200"), pairs=8)
+    code, verdict = run_duet(tmp_path, config, lambda: hogs(1))
+    print(verdict["headline"], verdict["contention"]["candidate"]["starved"][:1], sep="\n")
+    assert verdict["contention"]["candidate"]["starved"], "the hogs were not seen"
+    assert verdict["contention"]["one_sided"] is None
+    assert code == EXIT_REGRESSION, verdict["headline"]
+    assert outcomes(verdict)["cpu_per_request"] == "FAIL"
+
+
+def test_on_a_quiet_runner_a_latency_only_regression_fails(tmp_path):
+    """A 2 ms sleep per call, no CPU: FAIL when the runner was quiet. A shared machine is not always quiet:
+    then the verdict must say INCONCLUSIVE "runner contended", never a silent PASS."""
+    config, _, _ = duet_config(tmp_path, head_knobs=("-regress-sleep", "2ms"))
+    code, verdict = run_duet(tmp_path, config)
+    print(verdict["headline"])
+    latency = next(rule for rule in verdict["rules"] if rule["metric"] == "latency.p95")
+    if not verdict["contention"]["candidate"]["starved"] and not verdict["contention"]["baseline"]["starved"]:
+        assert code == EXIT_REGRESSION and latency["outcome"] == "FAIL", verdict["headline"]
+    else:  # a latency-only FAIL on a contended runner is INCONCLUSIVE, and the verdict says why
+        assert code == EXIT_INCONCLUSIVE and latency["outcome"] == "INCONCLUSIVE", verdict["headline"]
+        assert any(note.startswith("runner contended: ") for note in verdict["notes"])
+        assert any("runner" in tip for tip in verdict["suggestions"]), verdict["suggestions"]
