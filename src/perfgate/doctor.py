@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfgate.capture.cgroup import CgroupUnavailable, cgroup_dir, locate
+from perfgate.capture.procfs import read_machine_times, read_thread_waits
 from perfgate.capture.runq import RunqCollector, RunqUnavailable, check_prerequisites
 from perfgate.errors import PerfgateError, ToolError
 from perfgate.load.generator import find_generator
@@ -29,9 +32,9 @@ class CollectorStatus:
 def check_collectors(*, generator: str, pprof_url: str | None, bpftrace: str,
                      generator_path: str | None = None) -> dict[str, CollectorStatus]:
     """One status per collector: the load generator (named as in load.generator: "ghz"), "pprof" (CPU
-    profile), "bpftrace" (kernel view)."""
+    profile), "bpftrace" (kernel view), "contention" (what else used the machine: /proc and cgroups)."""
     return {generator: check_load_generator(generator, generator_path), "pprof": check_pprof(pprof_url),
-            "bpftrace": check_bpftrace(bpftrace)}
+            "bpftrace": check_bpftrace(bpftrace), "contention": check_contention()}
 
 
 def check_load_generator(name: str, explicit: str | None = None) -> CollectorStatus:
@@ -96,6 +99,26 @@ def check_bpftrace(bpftrace: str) -> CollectorStatus:
         return CollectorStatus(False, f"runqlat.bt attached but did not finish cleanly: {stats.note}")
     return CollectorStatus(True, f"{path} ({version.stdout.strip()}): runqlat.bt attached, "
                                  f"{stats.machine.count} run-queue events in {stats.window_ms} ms")
+
+
+def check_contention() -> CollectorStatus:
+    """/proc/stat (steal), schedstat (run-queue wait) and the cpu controller's cgroup hierarchy (throttling),
+    read for perfgate's own process; a missing cgroup view still leaves the rest."""
+    try:
+        machine = read_machine_times()
+    except (OSError, ValueError) as error:
+        return CollectorStatus(False, f"/proc/stat cannot be read ({error}); mount /proc")
+    if not read_thread_waits([os.getpid()]):
+        return CollectorStatus(False, "/proc/PID/task/*/schedstat cannot be read (a kernel without "
+                                      "CONFIG_SCHED_INFO?); run-queue wait per build is unknown")
+    total = machine.busy_ns + machine.idle_ns + machine.iowait_ns + machine.steal_ns
+    steal = f"steal {100 * machine.steal_ns / total:.2f} % since boot" if total else "steal unknown"
+    try:
+        hierarchy, path = locate(os.getpid())
+        cgroups = f"CPU limits from cgroup {hierarchy.version} at {cgroup_dir(hierarchy, path)}"
+    except CgroupUnavailable as error:
+        cgroups = f"no CPU throttling view ({error})"
+    return CollectorStatus(True, f"/proc/stat ({steal}), run-queue wait from schedstat, {cgroups}")
 
 
 def render_doctor(statuses: dict[str, CollectorStatus], *, as_json: bool) -> str:

@@ -22,18 +22,19 @@ from perfgate.doctor import (
 def test_everything_available_with_the_example_service(greeter):
     statuses = check_collectors(generator="ghz", generator_path=str(GHZ), pprof_url=greeter.pprof_url,
                                 bpftrace="bpftrace")
-    assert set(statuses) == {"ghz", "pprof", "bpftrace"}
+    assert set(statuses) == {"ghz", "pprof", "bpftrace", "contention"}
     assert all(status.available for status in statuses.values()), statuses
     assert "version 'dev'" in statuses["ghz"].reason  # go install builds don't embed a version
     assert statuses["pprof"].reason == f"{greeter.pprof_url}/debug/pprof/ answers"
     assert "runqlat.bt attached" in statuses["bpftrace"].reason
     assert "bpftrace v0." in statuses["bpftrace"].reason
+    assert "steal" in statuses["contention"].reason and "CPU limits from cgroup v" in statuses["contention"].reason
 
 
 def test_missing_tools_say_how_to_install_them(tmp_path):
     statuses = check_collectors(generator="ghz", generator_path=str(tmp_path / "ghz"), pprof_url=None,
                                 bpftrace=str(tmp_path / "bpftrace"))
-    assert not any(status.available for status in statuses.values())
+    assert not any(status.available for name, status in statuses.items() if name != "contention")
     assert "scripts/setup.sh --ghz" in statuses["ghz"].reason
     assert statuses["pprof"].reason.startswith("no pprof URL configured")
     assert statuses["bpftrace"].reason.startswith("bpftrace not found")
