@@ -150,6 +150,7 @@ def figures(window: ContentionWindow) -> dict[str, float]:
             "steal_pct": 100 * (window.steal_ns or 0) / capacity,
             "idle_pct": 100 * (window.idle_ns or 0) / capacity, "throttled_pct": 100 * throttle,
             "wait_per_cpu": (window.service_wait_ns or 0) / max(window.service_run_ns or 0, 1),
+            "wait_us": (window.service_wait_ns or 0) / max(window.service_switches or 0, 1) / 1e3,
             "service_cpus": (window.service_ns or 0) / wall}
 
 
@@ -200,7 +201,8 @@ def table(rows: list[dict]) -> str:
             for key, value in figures(ContentionWindow.from_dict(row["window"])).items():
                 quiet_figures.setdefault(key, []).append(value)
     lines = ["| scenario | windows | p95 | OK rps | CPU/request | others % | steal % | idle % | throttled % "
-             "| wait per CPU s | load avg |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| wait per CPU s | wait per switch-in | load avg |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     def med(values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
 
@@ -208,14 +210,14 @@ def table(rows: list[dict]) -> str:
         q = {k: med(v) for k, v in quiet_figures.items()}
         lines.append(f"| quiet (all quiet windows) | {len(quiet_figures['others_pct'])} | | | "
                      f"| {q['others_pct']:.1f} | {q['steal_pct']:.2f} | {q['idle_pct']:.0f} "
-                     f"| {q['throttled_pct']:.0f} | {q['wait_per_cpu']:.2f} | |")
+                     f"| {q['throttled_pct']:.0f} | {q['wait_per_cpu']:.2f} | {q['wait_us']:.0f} µs | |")
     for name, entry in ratios.items():
         lines.append(
             f"| {name} | {len(entry['p95_ms'])} | {100 * med(entry['p95_ms']):+.1f} % "
             f"| {100 * med(entry['rps']):+.1f} % "
             f"| {100 * med(entry['cpu_per_request_us']):+.1f} % | {med(entry['others_pct']):.1f} "
             f"| {med(entry['steal_pct']):.2f} | {med(entry['idle_pct']):.0f} | {med(entry['throttled_pct']):.0f} "
-            f"| {med(entry['wait_per_cpu']):.2f} | {med(entry['loadavg']):.1f} |")
+            f"| {med(entry['wait_per_cpu']):.2f} | {med(entry['wait_us']):.0f} µs | {med(entry['loadavg']):.1f} |")
     return "\n".join(lines)
 
 

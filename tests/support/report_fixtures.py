@@ -208,7 +208,7 @@ def contended_runner() -> ContentionView:
     second = 1_000_000_000
     quiet = ContentionWindow(wall_ns=second, ncpus=2, busy_ns=second, steal_ns=0, idle_ns=second, interrupts_ns=0,
                              service_ns=second // 3, perfgate_ns=second // 2, others_ns=second // 50,
-                             service_wait_ns=second // 30, service_run_ns=second // 3)
+                             service_wait_ns=second // 30, service_run_ns=second // 3, service_switches=1000)
     hog = replace(quiet, others_ns=9 * second // 10, service_wait_ns=2 * second // 3,
                   top_others=(OtherProcess(HOSTILE_NAMES[0][:15], 4242, 9 * second // 10),
                               OtherProcess(HOSTILE_NAMES[5][:15], 4343, second // 20)))

@@ -68,6 +68,7 @@ class ContentionWindow:
     top_others: tuple[OtherProcess, ...] = ()
     service_wait_ns: int | None = None  # this build's threads, runnable but waiting for a CPU
     service_run_ns: int | None = None  # those threads' time on a CPU (the same accounting as the wait)
+    service_switches: int | None = None  # how often those threads got onto a CPU (each ends one wait)
     service_threads: int | None = None
     throttle: tuple[ThrottleCounters, ...] = ()  # cgroup levels over this build that have a CPU limit
     problems: tuple[str, ...] = ()  # what could not be read, and why
@@ -111,7 +112,7 @@ class Snapshot:
     processes: Mapping[int, ProcessTimes]
     trees: tuple[frozenset[int], ...]  # per build
     perfgate_tree: frozenset[int]  # perfgate and its helpers
-    waits: tuple[Mapping[tuple[int, int], tuple[int, int]], ...]  # per build, per thread
+    waits: tuple[Mapping[tuple[int, int], tuple[int, int, int]], ...]  # per build, per thread
     throttle: tuple[tuple[ThrottleCounters, ...] | str, ...]  # per build: counters, or why none
     problems: tuple[str, ...] = field(default=())
 
@@ -179,7 +180,8 @@ def window_between(start: Snapshot, end: Snapshot, own: int) -> ContentionWindow
         perfgate_ns=shares.perfgate, others_ns=shares.others if known_pids else None,
         top_others=shares.top_others if known_pids else (),
         service_wait_ns=waits.wait_ns if waits else None, service_run_ns=waits.run_ns if waits else None,
-        service_threads=waits.threads if waits else None, throttle=tuple(throttle), problems=tuple(problems))
+        service_switches=waits.switches if waits else None, service_threads=waits.threads if waits else None,
+        throttle=tuple(throttle), problems=tuple(problems))
 
 
 def _machine_delta(start: MachineTimes | None, end: MachineTimes | None) -> MachineTimes | None:

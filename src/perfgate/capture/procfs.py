@@ -140,22 +140,24 @@ def process_tree(roots: Iterable[int], processes: Mapping[int, ProcessTimes]) ->
 
 @dataclass(frozen=True)
 class ThreadWaits:
-    """Summed over a process tree's threads: time on a CPU and time runnable but waiting in a run queue."""
+    """Summed over a process tree's threads: time on a CPU, time runnable but waiting in a run queue, and how
+    many times a thread got onto a CPU after being queued (each such switch-in ends one wait)."""
 
     run_ns: int
     wait_ns: int
+    switches: int
     threads: int
 
 
-def parse_schedstat(text: str) -> tuple[int, int]:
-    """(time on CPU, time waiting in a run queue) in ns from a schedstat line `run wait timeslices`."""
+def parse_schedstat(text: str) -> tuple[int, int, int]:
+    """(time on CPU ns, time waiting in a run queue ns, switch-ins) from a schedstat line `run wait count`."""
     fields = text.split()
-    return int(fields[0]), int(fields[1])
+    return int(fields[0]), int(fields[1]), int(fields[2])
 
 
-def read_thread_waits(pids: Iterable[int], proc: Path = PROC) -> dict[tuple[int, int], tuple[int, int]]:
-    """Per thread (pid, tid): (run ns, wait ns). A thread that exits between two readings drops out of both
-    sums when the caller subtracts only threads seen twice."""
+def read_thread_waits(pids: Iterable[int], proc: Path = PROC) -> dict[tuple[int, int], tuple[int, int, int]]:
+    """Per thread (pid, tid): (run ns, wait ns, switch-ins). A thread that exits between two readings drops out
+    of both sums when the caller subtracts only threads seen twice."""
     threads = {}
     for pid in pids:
         try:
@@ -170,13 +172,12 @@ def read_thread_waits(pids: Iterable[int], proc: Path = PROC) -> dict[tuple[int,
     return threads
 
 
-def waits_between(before: Mapping[tuple[int, int], tuple[int, int]],
-                  after: Mapping[tuple[int, int], tuple[int, int]]) -> ThreadWaits:
+def waits_between(before: Mapping[tuple[int, int], tuple[int, int, int]],
+                  after: Mapping[tuple[int, int], tuple[int, int, int]]) -> ThreadWaits:
     """What the threads present at both readings did in between; threads born in between count from zero."""
-    run = wait = 0
-    for key, (run_after, wait_after) in after.items():
-        run_before, wait_before = before.get(key, (0, 0))
-        if run_after >= run_before and wait_after >= wait_before:
-            run += run_after - run_before
-            wait += wait_after - wait_before
-    return ThreadWaits(run_ns=run, wait_ns=wait, threads=len(after))
+    run = wait = switches = 0
+    for key, now in after.items():
+        then = before.get(key, (0, 0, 0))
+        if all(a >= b for a, b in zip(now, then, strict=True)):
+            run, wait, switches = run + now[0] - then[0], wait + now[1] - then[1], switches + now[2] - then[2]
+    return ThreadWaits(run_ns=run, wait_ns=wait, switches=switches, threads=len(after))

@@ -7,12 +7,12 @@ A window is starved when, over the load window,
   steal            the hypervisor took >= max_steal_pct of the machine's CPU time;
   other processes  processes other than the builds, the load generator and perfgate used >= max_others_pct
                    of the machine's CPU time AND the build's threads waited in run queues for at least
-                   min_wait_per_cpu seconds per second of CPU they got (others on otherwise idle CPUs
-                   starve no one);
+                   min_wait_us on average each time they got a CPU (others on otherwise idle CPUs starve
+                   no one);
   throttling       the build's cgroup throttled it in >= max_throttled_pct of its enforcement periods;
-  run-queue wait   the build waited >= max_wait_ratio times as long per CPU second as the other side did
-                   (the same window in duet, the other record's median otherwise), and at least
-                   min_wait_per_cpu.
+  run-queue wait   the build's mean wait was >= max_wait_ratio times the other side's (the same window in
+                   duet, the other record's median otherwise), the other side's counted as at least
+                   min_wait_us.
 A record is also contended when its machine-wide run-queue p99 (bpftrace) is more than max_runq_p99_ratio
 times the other record's, or above max_runq_p99_us. A side is contended when any of this holds for it.
 
@@ -45,7 +45,7 @@ class WindowFigures:
     steal_pct: float | None  # % of the machine's CPU time (all CPUs x the window)
     others_pct: float | None
     others_cpus: float | None  # the same, in CPUs (0.9 = most of one CPU)
-    wait_per_cpu: float | None  # the build's run-queue wait per second of its CPU time
+    wait_us: float | None  # the build's mean run-queue wait each time one of its threads got a CPU
     throttled_pct: float | None  # % of enforcement periods throttled (the tightest limit's level)
     quota_cpus: float | None
     top_others: tuple[str, ...] = ()  # "name (pid) 0.8 CPUs", the biggest other processes
@@ -57,12 +57,12 @@ class WindowFigures:
             return cls(repetition, None, None, None, None, None, None)
         levels = [t for t in window.throttle if t.periods > 0]
         tightest = max(levels, key=lambda t: t.throttled_periods / t.periods, default=None)
-        waits = window.service_wait_ns, window.service_run_ns
         return cls(
             repetition=repetition,
             steal_pct=_pct(window.steal_ns, capacity), others_pct=_pct(window.others_ns, capacity),
             others_cpus=None if window.others_ns is None else window.others_ns / wall,
-            wait_per_cpu=waits[0] / waits[1] if waits[0] is not None and waits[1] else None,
+            wait_us=window.service_wait_ns / window.service_switches / 1e3
+            if window.service_wait_ns is not None and window.service_switches else None,
             throttled_pct=100 * tightest.throttled_periods / tightest.periods if tightest else
             (0.0 if window.service_ns is not None else None),
             quota_cpus=tightest.quota_cpus if tightest else None,
@@ -194,11 +194,11 @@ def judge(candidate: SideFigures, baseline: SideFigures | None, limits: Contenti
 def _side_contention(side: SideFigures, other: SideFigures | None, limits: ContentionConfig, shared: bool,
                      runq_reason: str | None) -> SideContention:
     other_by_rep = {w.repetition: w for w in other.windows} if other else {}
-    other_median = _median_of(other.windows, "wait_per_cpu") if other else None
+    other_median = _median_of(other.windows, "wait_us") if other else None
     starved = []
     for window in side.windows:
         reference = other_by_rep.get(window.repetition) if shared else None
-        other_wait = reference.wait_per_cpu if reference is not None else (None if shared else other_median)
+        other_wait = reference.wait_us if reference is not None else (None if shared else other_median)
         causes = starvation(window, limits, other_wait=other_wait, other_role=other.role if other else "")
         if causes:
             starved.append(StarvedWindow(window.repetition, tuple(c for c, _ in causes),
@@ -210,24 +210,26 @@ def starvation(window: WindowFigures, limits: ContentionConfig, *, other_wait: f
                other_role: str = "") -> list[tuple[str, str]]:
     """The causes that starved the build in this window, each with its figures."""
     causes = []
-    wait = window.wait_per_cpu
-    waited = wait is not None and wait >= limits.min_wait_per_cpu
+    wait = window.wait_us
+    waited = wait is not None and wait >= limits.min_wait_us
     if window.steal_pct is not None and window.steal_pct >= limits.max_steal_pct:
         causes.append((STEAL, f"steal {window.steal_pct:.1f} % of CPU time (limit {limits.max_steal_pct:g} %)"))
     if window.throttled_pct is not None and window.throttled_pct >= limits.max_throttled_pct:
         quota = f" by a {window.quota_cpus:g}-CPU limit" if window.quota_cpus else ""
         causes.append((THROTTLING, f"throttled{quota} in {window.throttled_pct:.0f} % of periods "
                                    f"(limit {limits.max_throttled_pct:g} %)"))
-    outwaited = waited and other_wait is not None and wait >= limits.max_wait_ratio * other_wait  # type: ignore[operator]
+    reference = None if other_wait is None else max(other_wait, limits.min_wait_us)
+    outwaited = waited and reference is not None and wait >= limits.max_wait_ratio * reference  # type: ignore[operator]
     if window.others_pct is not None and window.others_pct >= limits.max_others_pct and (waited or wait is None):
         top = f"; {', '.join(window.top_others)}" if window.top_others else ""
-        waiting = "" if outwaited else (f", the build waiting {wait:.2f} s per CPU second (limit "
-                                        f"{limits.min_wait_per_cpu:g})" if wait is not None else "")
+        waiting = "" if outwaited else (f", the build's threads waiting {wait:.0f} µs for a CPU on average "
+                                        f"(limit {limits.min_wait_us:g} µs)" if wait is not None else "")
         causes.append((OTHERS, f"other processes {window.others_pct:.0f} % of CPU time ({window.others_cpus:.2f} "
                                f"CPUs, limit {limits.max_others_pct:g} %{top}){waiting}"))
     if outwaited:
-        causes.append((RUNQ_WAIT, f"run-queue wait {wait:.2f} s per CPU second, x{wait / max(other_wait, 1e-9):.1f} "  # type: ignore[operator]
-                                  f"the {other_role}'s {other_wait:.2f} (limit x{limits.max_wait_ratio:g})"))
+        causes.append((RUNQ_WAIT, f"run-queue wait {wait:.0f} µs on average, x{wait / reference:.1f} the "  # type: ignore[operator]
+                                  f"{other_role}'s {other_wait:.0f} µs (limit x{limits.max_wait_ratio:g}, "
+                                  f"the other side counted as at least {limits.min_wait_us:g} µs)"))
     return causes
 
 

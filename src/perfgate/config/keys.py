@@ -110,7 +110,7 @@ SCHEMA: dict[str, Any] = {
             "max_runq_p99_us": Field(None, number(0, exclusive_min=True, optional=True)),
             "max_steal_pct": Field(5.0, number(0, maximum=100, exclusive_min=True)),
             "max_others_pct": Field(20.0, number(0, maximum=100, exclusive_min=True)),
-            "min_wait_per_cpu": Field(0.25, number(0)),
+            "min_wait_us": Field(200.0, number(0)),
             "max_throttled_pct": Field(5.0, number(0, maximum=100, exclusive_min=True)),
             "max_wait_ratio": Field(3.0, number(1)),
         },

@@ -123,7 +123,7 @@ class ContentionConfig:
     max_runq_p99_us: float | None
     max_steal_pct: float = 5.0
     max_others_pct: float = 20.0
-    min_wait_per_cpu: float = 0.25
+    min_wait_us: float = 200.0
     max_throttled_pct: float = 5.0
     max_wait_ratio: float = 3.0
 

@@ -20,7 +20,7 @@ from perfgate.report.blocks import (
 )
 from perfgate.verdict import Verdict
 
-HEADER = ("", "Starved windows", "Steal", "Other processes", "Run-queue wait per CPU s", "Throttled periods")
+HEADER = ("", "Starved windows", "Steal", "Other processes", "Run-queue wait (mean)", "Throttled periods")
 
 
 def contention_section(verdict: Verdict, limit: int | None, _movers: int | None) -> Section | None:
@@ -58,10 +58,10 @@ def _row(side: SideContention) -> tuple:
 
     others = side.median("others_pct")
     cpus = side.median("others_cpus")
-    wait = side.median("wait_per_cpu")
+    wait = side.median("wait_us")
     return (inline(side.role), inline(f"{len(side.starved)} of {len(side.windows)}"), inline(pct("steal_pct", 2)),
             inline("–" if others is None else f"{others:.0f} % ({cpus:.2f} CPUs)"),
-            inline("–" if wait is None else f"{wait:.2f} s"), inline(pct("throttled_pct", 0)))
+            inline("–" if wait is None else f"{wait:.0f} µs"), inline(pct("throttled_pct", 0)))
 
 
 def _duet_note(shared: bool) -> str:

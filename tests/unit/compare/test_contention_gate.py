@@ -33,8 +33,9 @@ ENV = Environment(kernel="6.1", cpu_model="cpu", nproc=2, os="Debian", python="3
 S = 1_000_000_000
 LIMITS = load_config(None, environ={}, require_target=False).compare.contention
 QUIET = ContentionWindow(wall_ns=S, ncpus=2, busy_ns=S, steal_ns=0, idle_ns=S, interrupts_ns=0, service_ns=S // 3,
-                         perfgate_ns=S // 2, others_ns=S // 50, service_wait_ns=S // 30, service_run_ns=S // 3)
-# a busy loop beside the service: 0.9 CPUs of other work, and the service waits twice as long as it runs
+                         perfgate_ns=S // 2, others_ns=S // 50, service_wait_ns=S // 30, service_run_ns=S // 3,
+                         service_switches=1000)  # 33 µs of wait per switch-in: idle CPUs at hand
+# a busy loop beside the service: 0.9 CPUs of other work, and the service waits 667 µs each time for a CPU
 HOG = replace(QUIET, others_ns=9 * S // 10, idle_ns=S // 10, service_wait_ns=2 * S // 3,
               top_others=(OtherProcess("stress-ng", 4242, 9 * S // 10),))
 STEAL_8 = replace(QUIET, steal_ns=16 * S // 100)
@@ -84,12 +85,13 @@ def test_each_cause_marks_a_window_with_its_figures():
     assert causes(STEAL_8) == [STEAL]
     assert causes(LIMITED) == [THROTTLING]
     text = starvation(WindowFigures.of(1, HOG), LIMITS)[0][1]
-    assert "45 % of CPU time" in text and "stress-ng (4242) 0.90 CPUs" in text and "2.00 s per CPU second" in text
+    assert "45 % of CPU time" in text and "stress-ng (4242) 0.90 CPUs" in text and "waiting 667 µs" in text
     # other processes on otherwise idle CPUs starve no one: the service hardly waited
     assert causes(replace(HOG, service_wait_ns=S // 30)) == []
-    # the build waited 10 times as long as the other side's in the same window
-    assert causes(replace(QUIET, service_wait_ns=S), other_wait=0.1, other_role="baseline") == [RUNQ_WAIT]
-    assert causes(QUIET, other_wait=0.001) == []  # a tiny wait is no starvation, whatever the ratio
+    # the build waited 1000 µs per switch-in, 5 times the other side's (its 33 µs counted as 200 µs)
+    assert causes(replace(QUIET, service_wait_ns=S), other_wait=33, other_role="baseline") == [RUNQ_WAIT]
+    assert causes(replace(QUIET, service_wait_ns=S // 2), other_wait=33) == []  # 500 µs: x2.5 of 200 µs
+    assert causes(QUIET, other_wait=1) == []  # a tiny wait is no starvation, whatever the ratio
 
 
 def test_duet_windows_are_compared_build_by_build_and_a_limit_on_one_build_is_one_sided():
@@ -179,7 +181,7 @@ def test_error_rate_limits_stand_on_a_contended_runner():
     assert verdict.outcome == "FAIL"
 
 
-@pytest.mark.parametrize("settings", [("max_others_pct=50", "max_wait_ratio=30"), ("min_wait_per_cpu=3",)])
+@pytest.mark.parametrize("settings", [("max_others_pct=50", "max_wait_ratio=30"), ("min_wait_us=1000",)])
 def test_thresholds_come_from_the_config(settings):
     verdict = gate(record("baseline", STEADY, CPU, [QUIET] * N), record("candidate", SLOWER, CPU, [HOG] * N),
                    LATENCY, *(f"compare.contention.{setting}" for setting in settings))
