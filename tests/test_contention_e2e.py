@@ -240,9 +240,9 @@ def test_duet_a_real_regression_beside_hogs_still_fails(tmp_path):
 
 
 def test_on_a_quiet_runner_a_latency_only_regression_fails(tmp_path):
-    """A 2 ms sleep per call, no CPU: FAIL when the runner was quiet. A shared machine is not always quiet:
+    """A 5 ms sleep per call, no CPU: FAIL when the runner was quiet. A shared machine is not always quiet:
     then the verdict must say INCONCLUSIVE "runner contended", never a silent PASS."""
-    config, _, _ = duet_config(tmp_path, head_knobs=("-regress-sleep", "2ms"))
+    config, _, _ = duet_config(tmp_path, head_knobs=("-regress-sleep", "5ms"), pairs=8)
     code, verdict = run_duet(tmp_path, config)
     print(verdict["headline"])
     latency = next(rule for rule in verdict["rules"] if rule["metric"] == "latency.p95")
