@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GREETER, base_config, free_port, greeter_argv, write_config
+from support.greeter import base_config, free_port, greeter_argv, write_config
+from support.paths import GREETER
 
 from perfgate.capture.cgroup import CpuGroup
 from perfgate.capture.procfs import read_processes
