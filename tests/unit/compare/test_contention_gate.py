@@ -101,16 +101,20 @@ def test_duet_windows_are_compared_build_by_build_and_a_limit_on_one_build_is_on
     assert view.candidate.contended and not view.baseline.contended
     assert [w.repetition for w in view.candidate.starved] == [5, 6, 7, 8]
     assert set(view.candidate.starved[0].causes) == {THROTTLING, RUNQ_WAIT}
-    assert view.one_sided == "only the candidate was contended"
+    assert view.one_sided == "throttling starved the candidate in 50 % of its windows, the baseline in 0 %"
     assert "candidate starved of CPU in 4 of 8 windows" in view.summary
     # a hog beside both builds of a duet is the same contention for both
     both = judge(figures_of("candidate", [(i, HOG) for i in range(1, N + 1)]),
                  figures_of("baseline", [(i, HOG) for i in range(1, N + 1)]), LIMITS, shared_windows=True)
     assert both.contended and both.one_sided is None
-    # ... but not in two separate runs
+    # one window of one build throttled is no one-sided contention: too few to move a paired comparison
+    one = judge(figures_of("candidate", [(i, LIMITED if i == 3 else QUIET) for i in range(1, N + 1)]),
+                figures_of("baseline", [(i, QUIET) for i in range(1, N + 1)]), LIMITS, shared_windows=True)
+    assert one.candidate.contended and one.one_sided is None
+    # in two separate runs, a hog in one of them is one-sided
     apart = judge(figures_of("candidate", [(i, HOG) for i in range(1, N + 1)]),
-                  figures_of("baseline", [(i, HOG) for i in range(1, N + 1)]), LIMITS)
-    assert apart.one_sided is not None
+                  figures_of("baseline", [(i, QUIET) for i in range(1, N + 1)]), LIMITS)
+    assert apart.one_sided == "other processes starved the candidate in 100 % of its windows, the baseline in 0 %"
 
 
 def test_the_view_round_trips_and_old_verdicts_read_as_not_judged():
@@ -167,7 +171,7 @@ def test_one_sided_contention_doubts_cpu_per_request_too():
     assert verdict.outcome == "INCONCLUSIVE", verdict.headline
     outcomes = {r.metric: r.outcome for r in verdict.rules}
     assert outcomes["latency.p95"] == outcomes["cpu_per_request"] == "INCONCLUSIVE"
-    assert "only the candidate was contended" in verdict.rules[0].reason
+    assert "throttling starved the candidate in 100 % of its windows, the baseline in 0 %" in verdict.rules[0].reason
     assert "throttled by a 0.2-CPU limit in 90 % of periods" in verdict.headline
     assert any("CPU limit" in tip for tip in verdict.suggestions)
 
