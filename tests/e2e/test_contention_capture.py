@@ -169,13 +169,14 @@ def test_a_busy_loop_beside_the_build_shows_as_other_processes_and_is_named():
     assert hog_used > 0.5 * contended.wall_ns and service_used > 0.5 * contended.wall_ns
     assert contended.service_ns == service_used
     # the hog is other work: the machine's process time beside the build and perfgate, never less than the
-    # hog's (less a few ticks: the machine's counters are sampled at each tick)
-    assert contended.others_ns >= hog_used - 5 * tick
+    # hog's, less the machine counters' sampling error (each timer tick, 250 Hz here, is charged whole to
+    # whatever runs then: over 2 CPU-seconds that is a few tens of ms either way)
+    assert contended.others_ns >= hog_used - 15 * tick
     top = [p.pid for p in contended.top_others]
     assert hog.pid in top or hog_used <= contended.top_others[-1].cpu_ns + tick
     assert service.pid not in top and os.getpid() not in top
     assert 0 <= contended.steal_ns <= contended.capacity_ns
-    assert contended.busy_ns <= contended.capacity_ns * 1.05
+    assert contended.busy_ns <= contended.capacity_ns * 1.1
 
 
 @requires_root
