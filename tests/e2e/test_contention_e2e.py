@@ -157,7 +157,7 @@ def records(tmp_path_factory) -> dict[str, Path]:
     return {
         "quiet": record_run(root / "quiet"),
         "limited": record_run(root / "limited", beside=lambda port, rec: during(rec, 2, REPETITIONS, limit(port))),
-        "hogged": record_run(root / "hogged", beside=lambda _port, rec: during(rec, 3, 5, hogs)),
+        "hogged": record_run(root / "hogged", beside=lambda _port, rec: during(rec, 3, 5, lambda: hogs(1))),
     }
 
 
@@ -233,11 +233,13 @@ def test_duet_a_real_regression_beside_hogs_still_fails(tmp_path):
     config, _, _ = duet_config(tmp_path, head_knobs=("-regress-function", "checksumPayload",
                                                      "-regress-cpu-pct", "200"), pairs=8)
     code, verdict = run_duet(tmp_path, config, lambda: hogs(1))
-    print(verdict["headline"], verdict["contention"]["candidate"]["starved"][:1], sep="\n")
+    print(verdict["headline"], verdict["contention"]["candidate"]["starved"][:1], outcomes(verdict),
+          next(r["reason"] for r in verdict["rules"] if r["metric"] == "cpu_per_request"), sep="\n")
     assert verdict["contention"]["candidate"]["starved"], "the hogs were not seen"
     assert verdict["contention"]["one_sided"] is None
-    assert code == EXIT_REGRESSION, verdict["headline"]
-    assert outcomes(verdict)["cpu_per_request"] == "FAIL"
+    reasons = "\n".join(rule["reason"] for rule in verdict["rules"])
+    assert code == EXIT_REGRESSION, reasons
+    assert outcomes(verdict)["cpu_per_request"] == "FAIL", reasons
 
 
 def test_on_a_quiet_runner_a_latency_only_regression_fails(tmp_path):
