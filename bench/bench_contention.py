@@ -136,7 +136,7 @@ def measure_window(service: subprocess.Popen, address: str, args: argparse.Names
                    group: CpuGroup | None) -> dict:
     start = take_snapshot([Build((service.pid,))])
     report = ghz(address, args.seconds, args.rps, args.concurrency, group)
-    window = window_between(start, take_snapshot([Build((service.pid,))]), 0)
+    window = window_between(start, take_snapshot([Build((service.pid,))], start=start), 0)
     ok = report["statusCodeDistribution"].get("OK", 0)
     p95 = next(x["latency"] for x in report["latencyDistribution"] if x["percentage"] == 95)
     return {"p95_ms": p95 / 1e6, "rps": ok / (report["total"] / 1e9),

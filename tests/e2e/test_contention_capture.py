@@ -63,7 +63,7 @@ def busy(count: int = 1, *, cpu: int | None = None) -> Iterator[list[subprocess.
 def window(build_pids: tuple[int, ...], seconds: float) -> ContentionWindow:
     start = take_snapshot([Build(build_pids)])
     time.sleep(seconds)
-    return window_between(start, take_snapshot([Build(build_pids)]), 0)
+    return window_between(start, take_snapshot([Build(build_pids)], start=start), 0)
 
 
 # ---------------------------------------------------------------- parsers
@@ -156,11 +156,13 @@ PRIORITY = 10_000
 
 @requires_root
 def test_a_busy_loop_beside_the_build_shows_as_other_processes_and_is_named():
+    # perfgate (this process) too, so that its snapshots are quick: it reads a process's times while scanning
+    # /proc, before the machine's, and a slow scan would widen the hog's interval beyond the window's
     with busy() as (service,), busy() as (hog,), cpu_group([service.pid], weight=PRIORITY), \
-            cpu_group([hog.pid], weight=PRIORITY):
+            cpu_group([hog.pid], weight=PRIORITY), cpu_group([os.getpid()], weight=PRIORITY):
         start = take_snapshot([Build((service.pid,))])
         time.sleep(1.0)
-        end = take_snapshot([Build((service.pid,))])
+        end = take_snapshot([Build((service.pid,))], start=start)
     contended = window_between(start, end, 0)
     service_used = end.processes[service.pid].cpu_ns - start.processes[service.pid].cpu_ns
     hog_used = end.processes[hog.pid].cpu_ns - start.processes[hog.pid].cpu_ns

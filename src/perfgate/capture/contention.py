@@ -117,18 +117,21 @@ class Snapshot:
     problems: tuple[str, ...] = field(default=())
 
 
-def take_snapshot(builds: Sequence[Build], helpers: Sequence[int] = ()) -> Snapshot:
-    """Everything the window's figures need, read at one moment.
+def take_snapshot(builds: Sequence[Build], helpers: Sequence[int] = (), *, start: Snapshot | None = None
+                  ) -> Snapshot:
+    """Everything the window's figures need, read at one moment: the window's start, or (given the start's
+    snapshot) its end.
 
     perfgate's own share is this process (with the children it waited for: the load generator) and the
     `helpers` it keeps running beside the load (bpftrace): not every descendant, since perfgate may run
     inside a test runner or script whose other children are exactly the "other work" to be seen.
-    Scanning every process can take a while on a busy machine, so the scan only finds the process trees
-    and names the others; the machine's times and the measured processes' times are read right after it,
-    together, so that the parts of the window add up.
+    Scanning every process can take a while on a busy machine, so the machine's times, the measured
+    processes' and their threads' are read together, next to the load: at the start after the scan that
+    finds the builds' process trees, at the end before the scan (which then only adds processes a build
+    started meanwhile, and names the others).
     """
-    scanned = read_processes()
-    trees = tuple(process_tree(build.pids, scanned) for build in builds)
+    scanned = read_processes() if start is None else {}
+    trees = tuple(process_tree(build.pids, scanned) for build in builds) if start is None else start.trees
     perfgate_tree = frozenset((os.getpid(), *helpers)) - frozenset().union(*trees)
     problems = []
     taken_ns = time.monotonic_ns()
@@ -140,9 +143,13 @@ def take_snapshot(builds: Sequence[Build], helpers: Sequence[int] = ()) -> Snaps
     measured = {pid: process for pid in sorted(perfgate_tree.union(*trees))
                 if (process := read_process(pid, tick_ns=tick_ns)) is not None}
     waits = tuple(read_thread_waits(sorted(tree)) for tree in trees)
+    throttle = tuple(_throttle(build) for build in builds)
+    if start is not None:
+        scanned = read_processes()
+        trees = tuple(process_tree(build.pids, scanned) | tree for build, tree in zip(builds, trees, strict=True))
     return Snapshot(taken_ns=taken_ns, ncpus=os.cpu_count() or 1, machine=machine,
                     processes={**scanned, **measured}, trees=trees, perfgate_tree=perfgate_tree, waits=waits,
-                    throttle=tuple(_throttle(build) for build in builds), problems=tuple(problems))
+                    throttle=throttle, problems=tuple(problems))
 
 
 def _throttle(build: Build) -> tuple[ThrottleCounters, ...] | str:
@@ -257,5 +264,5 @@ class ContentionWatch:
     def stop(self) -> tuple[ContentionWindow, ...]:
         if self.started is None:
             raise RuntimeError("ContentionWatch.stop() called before start()")
-        end = take_snapshot(self.builds, self.helpers)
+        end = take_snapshot(self.builds, self.helpers, start=self.started)
         return tuple(window_between(self.started, end, own) for own in range(len(self.builds)))
