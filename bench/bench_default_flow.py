@@ -223,7 +223,9 @@ def run(args: argparse.Namespace) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.detect_gates,
               "hog": args.control_gates, "cpulimit": args.control_gates}
-    plan = [s for s in args.scenarios.split(",") for _ in range(counts[s])]
+    # round-robin over the scenarios, so every scenario meets the machine's states over the whole run alike
+    wanted = {s: counts[s] for s in args.scenarios.split(",")}
+    plan = [s for round_ in range(max(wanted.values(), default=0)) for s, n in wanted.items() if round_ < n]
     for number, scenario in enumerate(plan, 1):
         try:
             result = one_gate(scenario, args)
