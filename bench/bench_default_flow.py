@@ -308,8 +308,11 @@ on. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate
 first CPU mover the verdict names (only significant ones are named) is main.checksumPayload; "ranked first": it
 heads the list of risers after attribution, significant or not. Rates come with
 their 95 % Clopper-Pearson interval. "wall s" is the whole `perfgate run --against` (two builds, probes, load,
-reports); "load s" the time under load (warm-up, capacity probes, duet windows). Raw results, one line per
-gate: bench/results/default_flow.jsonl."""
+reports); "load s" the time under load (warm-up, capacity probes, duet windows). The scenarios ran round-robin,
+so each met the machine's states alike. The machine: 2 vCPUs shared with the other engineers' work, which ran
+at nice 10-19 with the kernel's autogroup off (so nice took effect); the 1-minute load average before each gate
+is in the last column (it counts niced work too). Raw results, one line per gate:
+bench/results/default_flow.jsonl."""
 
 
 def main() -> int:
