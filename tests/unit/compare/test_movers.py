@@ -38,12 +38,12 @@ def per_request(shares: np.ndarray, cpu_us: np.ndarray) -> np.ndarray:
 def test_a_b_of_the_same_code_names_no_mover_in_more_than_about_alpha_of_runs():
     rng = np.random.default_rng(1)
     named = 0
-    for _ in range(200):
+    for _ in range(100):
         base, cand = profile_shares(rng, SHARES, 150, 10), profile_shares(rng, SHARES, 150, 10)
         result = mover_test(diffs(base, cand))
         assert 20 <= result.tested <= 21  # the 36 functions well under MIN_SHARE_PCT are (almost) never tested
         named += any(p < 0.05 for p in result.p_adjusted.values())
-    assert named <= 18  # alpha 0.05 of 200 is 10; binomial sd ~3
+    assert named <= 12  # alpha 0.05 of 100 is 5; binomial sd ~2.2
 
 
 def test_a_function_that_took_5_percent_more_of_the_cpu_is_named_with_enough_samples():
