@@ -7,8 +7,10 @@ holding the greeter at two commits, `perfgate run --against HEAD~1` in it, the k
 (the head commit's change; the base is always the greeter as it is):
 
   aa        a comment changes: the same code on both sides            -> PASS >= 90 %, FAIL <= 1 %
-  cpu5      main.checksumPayload does more work, sized for about +5 % CPU per request (KNOB_PCT; the
-            function carries ~13 % of the service's CPU under duet load) -> FAIL >= 95 %, named first >= 95 %
+  cpu5      main.checksumPayload does more work, sized for +5 % CPU per request at the flow's own rate: with
+            --calibrate N, N gates first measure what +200 % of its work does (the function's share of the CPU
+            depends on the rate, so a knob sized at another rate is diluted or inflated), and the knob is
+            5 % / that share; without, KNOB_PCT (~13 % of the CPU at 1200 req/s) -> FAIL >= 95 %, named first >= 95 %
   sleep     a 2 ms sleep on 10 % of the calls (-regress-sleep-pct), no CPU change -> FAIL >= 90 %
   hog       the same code; 3 busy loops on the machine for the whole gate            -> never FAIL
   cpulimit  the same code; the head's service in a cgroup with cpu.max = CPU_LIMIT CPUs from its start -> never FAIL
@@ -60,10 +62,13 @@ GATES = [
     {"metric": "cpu_per_request", "max_increase_pct": 3},
     {"metric": "error_rate", "max_value": 0.01},
 ]
+CALIBRATION_KNOB_PCT = 200.0
+TARGET_CPU_CHANGE = 0.05
 # the head commit's edit to main.go per scenario: (text in the base, text in the head)
 EDITS = {
     "aa": ("package main", "// the head commit: a comment, nothing else\npackage main"),
     "cpu5": ('fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {KNOB_PCT},'),
+    "calibrate": ('fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {CALIBRATION_KNOB_PCT},'),
     "sleep": ('fs.Duration("regress-sleep", 0,', 'fs.Duration("regress-sleep", 2*time.Millisecond,'),
     "sleep_pct": ('fs.Float64("regress-sleep-pct", 100,', 'fs.Float64("regress-sleep-pct", 10,'),
 }
@@ -195,6 +200,8 @@ def one_gate(scenario: str, args: argparse.Namespace) -> dict:
 def surprising(result: dict) -> bool:
     """An outcome off the scenario's goal: its records are kept (under WORK) to be looked at."""
     expected = {"aa": ("PASS", "WARN"), "cpu5": ("FAIL",), "sleep": ("FAIL",)}.get(result["scenario"])
+    if result["scenario"] == "calibrate":
+        return False
     if expected is None:
         return result["outcome"] == "FAIL"
     return result["outcome"] not in expected
@@ -227,9 +234,36 @@ def summarize(verdict: dict, scenario: str, code: int) -> dict:
     }
 
 
+def calibrate(args: argparse.Namespace) -> None:
+    """Size the cpu5 knob at this machine's and this flow's rate: the function's share of the CPU is what +200 %
+    of its work adds, divided by 2; the knob is TARGET_CPU_CHANGE over that share."""
+    changes = []
+    for number in range(args.calibrate):
+        result = one_gate("calibrate", args)
+        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+        record(result)
+        changes.append(result["cpu_per_request_change"])
+        print(f"[calibration {number + 1}/{args.calibrate}] +{CALIBRATION_KNOB_PCT:g} % of the work: CPU per request "
+              f"{100 * result['cpu_per_request_change']:+.1f} %", flush=True)
+    share = sorted(changes)[len(changes) // 2] / (CALIBRATION_KNOB_PCT / 100)
+    if share <= 0:
+        raise SystemExit(f"calibration measured no CPU change ({changes}): is the machine quiet?")
+    knob = round(100 * TARGET_CPU_CHANGE / share, 1)
+    EDITS["cpu5"] = (EDITS["cpu5"][0], f'fs.Float64("regress-cpu-pct", {knob},')
+    print(f"main.checksumPayload carries {100 * share:.1f} % of the CPU at this rate: cpu5 knob +{knob:g} %",
+          flush=True)
+
+
+def record(result: dict) -> None:
+    with RESULTS.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(result) + "\n")
+
+
 def run(args: argparse.Namespace) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if args.calibrate and "cpu5" in args.scenarios.split(","):
+        calibrate(args)
     counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.detect_gates,
               "hog": args.control_gates, "cpulimit": args.control_gates}
     # round-robin over the scenarios, so every scenario meets the machine's states over the whole run alike
@@ -241,8 +275,9 @@ def run(args: argparse.Namespace) -> None:
         except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
             result = {"scenario": scenario, "error": str(error)[-500:]}
         result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
-        with RESULTS.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(result) + "\n")
+        if scenario == "cpu5":
+            result["knob_pct"] = float(EDITS["cpu5"][1].split(", ")[1].rstrip(","))
+        record(result)
         print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')} "
               f"(wall {result.get('wall_s')} s, load {result.get('load_s')} s, "
               f"load average {result.get('load_avg_before')})", flush=True)
@@ -278,6 +313,12 @@ def report() -> str:
             f"{median_pct(ok, 'cpu_per_request_change')} | "
             f"{median_pct(ok, 'p95_change')} | {median_of(ok, 'rps')} | {median_of(ok, 'wall_s')} | "
             f"{median_of(ok, 'load_s')} | {median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
+    knobs = sorted({g["knob_pct"] for g in groups.get("cpu5", []) if g.get("knob_pct") is not None})
+    calibration = [g["cpu_per_request_change"] for g in groups.get("calibrate", []) if "outcome" in g]
+    if knobs:
+        lines.append(f"\ncpu5 knob: +{', +'.join(f'{k:g}' for k in knobs)} % of main.checksumPayload's work"
+                     + (f" (calibrated: +{CALIBRATION_KNOB_PCT:g} % of its work moved CPU per request by "
+                        f"{', '.join(f'{100 * c:+.1f}' for c in calibration)} %)" if calibration else ""))
     return "\n".join(lines)
 
 
@@ -323,6 +364,8 @@ def main() -> int:
     parser.add_argument("--scenarios", default="aa,cpu5,sleep,hog,cpulimit")
     parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
     parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    parser.add_argument("--calibrate", type=int, default=0, metavar="N",
+                        help="size the cpu5 knob first from N gates at +200 %% of the function's work")
     parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
     parser.add_argument("--report", action="store_true", help="only print the table from the results file")
     parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
