@@ -102,7 +102,7 @@ def scenario(name: str, service_pid: int, priority: bool) -> Iterator[None]:
             process = subprocess.Popen(["nice", "-n", str(nice), *argv] if nice else argv,  # noqa: S603
                                        start_new_session=True)
             processes.append(process)
-            if priority:
+            if priority and not nice:  # background work stays background
                 stack.enter_context(CpuGroup(weight=PRIORITY)).move(process.pid)
             return process
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from perfgate.capture.cgroup import CgroupUnavailable, ThrottleCounters, counters_between, throttle_counters
 from perfgate.capture.procfs import (
+    COMM_MAX,
     MachineTimes,
     ProcessTimes,
     clock_tick_ns,
@@ -36,6 +37,8 @@ from perfgate.capture.procfs import (
 )
 
 TOP_OTHERS = 3
+MAX_LEVELS = 16  # cgroup levels with a CPU limit kept per window
+MAX_PROBLEMS, MAX_PROBLEM = 8, 500
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,12 @@ class ContentionWindow:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ContentionWindow:
+        # a record may come from a fork's run: no more entries than perfgate writes, names as short
         fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        fields["top_others"] = tuple(OtherProcess(**p) for p in data.get("top_others", ()))
-        fields["throttle"] = tuple(ThrottleCounters(**t) for t in data.get("throttle", ()))
-        fields["problems"] = tuple(str(p) for p in data.get("problems", ()))
+        fields["top_others"] = tuple(OtherProcess(**{**p, "comm": str(p["comm"])[:COMM_MAX]})
+                                     for p in list(data.get("top_others", ()))[:TOP_OTHERS])
+        fields["throttle"] = tuple(ThrottleCounters(**t) for t in list(data.get("throttle", ()))[:MAX_LEVELS])
+        fields["problems"] = tuple(str(p)[:MAX_PROBLEM] for p in list(data.get("problems", ()))[:MAX_PROBLEMS])
         window = cls(**fields)
         if not isinstance(window.wall_ns, int) or window.wall_ns < 0 or not isinstance(window.ncpus, int):
             raise ValueError(f"contention window needs wall_ns and ncpus as integers, got {dict(data)!r}")

@@ -190,3 +190,14 @@ def test_thresholds_come_from_the_config(settings):
     verdict = gate(record("baseline", STEADY, CPU, [QUIET] * N), record("candidate", SLOWER, CPU, [HOG] * N),
                    LATENCY, *(f"compare.contention.{setting}" for setting in settings))
     assert verdict.outcome == "FAIL" and not verdict.contention.contended
+
+
+def test_a_window_read_back_keeps_no_more_than_perfgate_writes():
+    """A record may come from a fork's run: long lists and names are cut to what perfgate itself writes."""
+    data = replace(HOG, problems=("x" * 5000,) * 100).to_dict()
+    data["top_others"] = [{"comm": "<script>" * 100, "pid": i, "cpu_ns": S} for i in range(10_000)]
+    window = ContentionWindow.from_dict(data)
+    assert len(window.top_others) == 3 and len(window.top_others[0].comm) <= 32
+    assert len(window.problems) <= 8 and all(len(p) <= 500 for p in window.problems)
+    # and a record without the figures (perfgate before them) is simply not judged
+    assert not judge(figures_of("candidate", [(1, None)]), None, LIMITS).available
