@@ -13,6 +13,8 @@ from pathlib import Path
 from perfgate.capture.cgroup import CgroupUnavailable, cgroup_dir, locate
 from perfgate.capture.procfs import read_machine_times, read_thread_waits
 from perfgate.capture.runq import RunqCollector, RunqUnavailable, check_prerequisites
+from perfgate.config import LAYER_NAMES
+from perfgate.doctor_layers import check_layers
 from perfgate.errors import PerfgateError, ToolError
 from perfgate.load.generator import find_generator
 from perfgate.procs import run_bounded
@@ -29,12 +31,18 @@ class CollectorStatus:
     reason: str
 
 
-def check_collectors(*, generator: str, pprof_url: str | None, bpftrace: str,
-                     generator_path: str | None = None) -> dict[str, CollectorStatus]:
+def check_collectors(*, generator: str, pprof_url: str | None, bpftrace: str, generator_path: str | None = None,
+                     layers: tuple[str, ...] = LAYER_NAMES) -> dict[str, CollectorStatus]:
     """One status per collector: the load generator (named as in load.generator: "ghz"), "pprof" (CPU
-    profile), "bpftrace" (kernel view), "contention" (what else used the machine: /proc and cgroups)."""
-    return {generator: check_load_generator(generator, generator_path), "pprof": check_pprof(pprof_url),
-            "bpftrace": check_bpftrace(bpftrace), "contention": check_contention()}
+    profile), the layers below the CPU (allocs, mutex, block, goroutines; checked only when the CPU
+    profile's endpoint answers), "bpftrace" (kernel view), "contention" (what else used the machine: /proc
+    and cgroups)."""
+    statuses = {generator: check_load_generator(generator, generator_path), "pprof": check_pprof(pprof_url)}
+    found = check_layers(pprof_url if statuses["pprof"].available else None, layers, why_not=statuses["pprof"].reason)
+    statuses.update({name: CollectorStatus(*status) for name, status in found.items()})
+    statuses["bpftrace"] = check_bpftrace(bpftrace)
+    statuses["contention"] = check_contention()
+    return statuses
 
 
 def check_load_generator(name: str, explicit: str | None = None) -> CollectorStatus:

@@ -24,6 +24,7 @@ from perfgate.compare.comparison import Cause, MetricComparison
 from perfgate.compare.contention import ContentionView
 from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
 from perfgate.compare.inputs import ComparisonInputs, SideInputs, capacity_pairs, repetition_pairs
+from perfgate.compare.layer_views import layer_views
 from perfgate.compare.mode import run_setup
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
@@ -368,7 +369,8 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
                                         *contention_notes(contention)),
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
-        created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs))
+        created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs),
+        layers=layer_views(inputs.baseline, inputs.candidate, alpha=config.compare.alpha))
 
 
 def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:
@@ -389,7 +391,8 @@ def _notes(inputs: ComparisonInputs) -> tuple[str, ...]:
         if side is None:
             continue
         notes += [f"{side.record.role}: {n}" for n in side.record.notes]
-        notes += [f"{side.record.role}: {p}" for p in (*side.cpu_problems, *side.runq_problems)]
+        notes += [f"{side.record.role}: {p}" for p in (*side.cpu_problems, *side.runq_problems,
+                                                         *side.layer_problems)]
     return tuple(dict.fromkeys(notes))
 
 

@@ -148,12 +148,34 @@ def _capacity_compared(base: SideInputs, cand: SideInputs) -> tuple[tuple[float,
     return (base.capacity_rps, cand.capacity_rps) if base.capacity_rps and cand.capacity_rps else None
 
 
+def _per_request_of(layer: str, sample_type: str) -> Callable[[SideInputs, GateRule], Values]:
+    """A layer's figure per OK call, per repetition (compare/layers.py), or why the side has none."""
+    def values(side: SideInputs, rule: GateRule) -> Values:
+        found = side.layers.get(layer)
+        if found is not None and found.per_request.get(sample_type):
+            return found.per_request[sample_type]
+        problems = found.problems if found is not None else ()
+        return problems[0] if problems else f"no {layer} profiles in the record (set cpu.pprof_url)"
+    return values
+
+
+def _goroutines(figure: str) -> Callable[[SideInputs, GateRule], Values]:
+    def values(side: SideInputs, rule: GateRule) -> Values:
+        counts = side.goroutines.growth if figure == "growth" else side.goroutines.end_counts
+        if counts:
+            return tuple(float(v) for v in counts)
+        problems = side.goroutines.problems
+        return problems[0] if problems else "no goroutine snapshots in the record (set cpu.pprof_url)"
+    return values
+
+
 def _errors_over_all_calls(side: SideInputs, values: tuple[float, ...]) -> tuple[float | None, str]:
     return (side.errors / side.calls if side.calls else 1.0), "error rate over all calls"
 
 
 # ---------------------------------------------------------------- the registry
 LATENCY_KEYS = ("max_increase_pct", "max_increase_abs", "max_value", "run_noise_pct")
+LAYER_KEYS = LATENCY_KEYS
 
 
 def _latency(percentile: str) -> Metric:
@@ -194,6 +216,31 @@ METRICS: tuple[Metric, ...] = (
            output="runq-p99-change-pct"),
     Metric("runq.depth", unit="threads", higher_is_worse=True, rule_keys=("max_depth", "consecutive"),
            values=None, measures="kernel"),
+    # The layers below the CPU (compare/layers.py, docs/configuration.md "layers"). Delays and goroutine
+    # growth are often 0: compared as differences. A lock's delay grows on a starved runner too: "load".
+    Metric("alloc_bytes_per_request", unit="B", higher_is_worse=True, rule_keys=LAYER_KEYS,
+           values=_per_request_of("allocs", "alloc_space"), measures="cpu", value_suffix=" B", headline=True,
+           pushgateway="alloc_bytes_per_request",
+           description="heap bytes allocated per request, median over repetitions"),
+    Metric("alloc_objects_per_request", unit="objects", higher_is_worse=True, rule_keys=LAYER_KEYS,
+           values=_per_request_of("allocs", "alloc_objects"), measures="cpu", value_suffix=" objects", headline=True,
+           pushgateway="alloc_objects_per_request",
+           description="heap objects allocated per request, median over repetitions"),
+    Metric("mutex_delay_per_request", unit="µs", higher_is_worse=True, rule_keys=LAYER_KEYS,
+           values=_per_request_of("mutex", "delay"), measures="load", scale="linear", value_suffix=" µs",
+           headline=True, pushgateway="mutex_delay_seconds_per_request",
+           description="time goroutines waited for mutexes per request, median over repetitions"),
+    Metric("block_delay_per_request", unit="µs", higher_is_worse=True, rule_keys=LAYER_KEYS,
+           values=_per_request_of("block", "delay"), measures="load", scale="linear", value_suffix=" µs",
+           headline=True, pushgateway="block_delay_seconds_per_request",
+           description="time goroutines spent blocked per request, median over repetitions"),
+    Metric("goroutine_growth", unit="goroutines", higher_is_worse=True,
+           rule_keys=("max_increase_abs", "max_value", "run_noise_pct"), values=_goroutines("growth"), measures="cpu",
+           scale="linear", value_suffix=" goroutines", headline=True, pushgateway="goroutines_gained_per_window",
+           description="goroutines gained over a load window, median over repetitions"),
+    Metric("goroutines", unit="goroutines", higher_is_worse=True, rule_keys=LAYER_KEYS, values=_goroutines("end"),
+           measures="cpu", value_suffix=" goroutines", headline=True, pushgateway="goroutines",
+           description="goroutines at the end of a load window, median over repetitions"),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from perfgate.compare.comparison import Cause, MetricComparison, Outcome
 from perfgate.compare.contention import ContentionView
 from perfgate.compare.functions import FunctionMove
+from perfgate.compare.layer_views import LayerView
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -148,6 +149,7 @@ class Verdict:
     schema_version: int = VERDICT_SCHEMA_VERSION
     contention: ContentionView = field(default_factory=lambda: ContentionView(available=False, reason="not judged"))
     setup: RunSetup | None = None  # None in verdicts of perfgate versions that did not record it
+    layers: tuple[LayerView, ...] = ()  # allocations, lock and block contention, goroutines (compare/layer_views.py)
 
     @property
     def failing_rules(self) -> tuple[RuleOutcome, ...]:
@@ -235,7 +237,8 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         notes=tuple(data["notes"]), baseline=_build(RecordSummary, data.get("baseline")),
         candidate=_build(RecordSummary, data["candidate"]), created_at=data["created_at"],
         perfgate_version=data["perfgate_version"], schema_version=data["schema_version"],
-        setup=_setup_from(data.get("setup")))
+        setup=_setup_from(data.get("setup")),
+        layers=tuple(LayerView.from_dict(view) for view in data.get("layers") or ()))
 
 
 def _setup_from(data: Mapping[str, Any] | None) -> RunSetup | None:

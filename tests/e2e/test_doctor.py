@@ -22,8 +22,11 @@ from perfgate.doctor import (
 def test_everything_available_with_the_example_service(greeter):
     statuses = check_collectors(generator="ghz", generator_path=str(GHZ), pprof_url=greeter.pprof_url,
                                 bpftrace="bpftrace")
-    assert set(statuses) == {"ghz", "pprof", "bpftrace", "contention"}
+    assert list(statuses) == ["ghz", "pprof", "allocs", "mutex", "block", "goroutines", "bpftrace", "contention"]
     assert all(status.available for status in statuses.values()), statuses
+    assert statuses["mutex"].reason == (f"{greeter.pprof_url}/debug/pprof/mutex?seconds=1 serves delta profiles, "
+                                        "sampling period 10")
+    assert statuses["goroutines"].reason.startswith(f"{greeter.pprof_url}/debug/pprof/goroutine answers: ")
     assert "version 'dev'" in statuses["ghz"].reason  # go install builds don't embed a version
     assert statuses["pprof"].reason == f"{greeter.pprof_url}/debug/pprof/ answers"
     assert "runqlat.bt attached" in statuses["bpftrace"].reason
@@ -37,6 +40,7 @@ def test_missing_tools_say_how_to_install_them(tmp_path):
     assert not any(status.available for name, status in statuses.items() if name != "contention")
     assert "scripts/setup.sh --ghz" in statuses["ghz"].reason
     assert statuses["pprof"].reason.startswith("no pprof URL configured")
+    assert statuses["allocs"].reason == f"needs the CPU profile's endpoint: {statuses['pprof'].reason}"
     assert statuses["bpftrace"].reason.startswith("bpftrace not found")
     assert "apt-get install bpftrace" in statuses["bpftrace"].reason
 
@@ -68,3 +72,12 @@ def test_render_json_and_text():
         "ghz       ok  ghz 1.0",
         "bpftrace  no  not root",
     ]
+
+
+def test_layers_with_the_profiling_rates_off_say_what_the_service_must_call(start_greeter):
+    greeter = start_greeter("-mutex-profile-fraction", "0", "-block-profile-rate", "0")
+    statuses = check_collectors(generator="ghz", generator_path=str(GHZ), pprof_url=greeter.pprof_url,
+                                bpftrace="bpftrace", layers=("mutex", "block"))
+    assert [name for name in statuses if name in ("allocs", "mutex", "block", "goroutines")] == ["mutex", "block"]
+    assert not statuses["mutex"].available and "runtime.SetMutexProfileFraction(N)" in statuses["mutex"].reason
+    assert not statuses["block"].available and "runtime.SetBlockProfileRate(NS)" in statuses["block"].reason

@@ -29,7 +29,7 @@ from support.pprof import (
     profile_under_load,
 )
 
-from perfgate.capture.layers import DELTA_KINDS, OWN_FRAMES, parse_layer
+from perfgate.capture.layers import DELTA_KINDS, LOCK_MACHINERY, OWN_FRAMES, parse_layer
 from perfgate.profile.parse import parse_profile
 from perfgate.profile.render import render_top
 
@@ -76,6 +76,18 @@ def test_layer_profiles_by_sample_type_without_perfgates_own_requests(kind: str,
     assert {name: (cost.flat, cost.cum) for name, cost in ours.functions.items()} == theirs
     assert not any(name.startswith("net/http/pprof.") for name in ours.functions)
     assert ours.total == sum(flat for flat, _ in theirs.values())
+
+
+@pytest.mark.parametrize("kind", ["mutex", "block"])
+def test_contention_call_sites_agree_with_pprof_hide(kind: str) -> None:
+    """The call-site view (lock machinery hidden) is pprof's -hide on top of -ignore, to the unit."""
+    path = PPROF_FIXTURES / f"greeter-layer-{kind}.pb.gz"
+    ours = parse_layer(path, DELTA_KINDS[kind], call_sites=True)
+    theirs = pprof_top_ns(path, f"-ignore={OWN_FRAMES.pattern}", f"-hide={LOCK_MACHINERY.pattern}")
+    assert {name: (cost.flat, cost.cum) for name, cost in ours.functions.items()} == theirs
+    assert not any(name.startswith(("sync.", "runtime.")) for name in ours.functions)
+    leaf = max(ours.functions.items(), key=lambda item: item[1].flat)[0]
+    assert leaf in ("main.greetingPrefix", "google.golang.org/grpc/internal/transport.(*controlBuffer).get")
 
 
 @pytest.mark.slow

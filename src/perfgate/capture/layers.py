@@ -23,6 +23,8 @@ from perfgate.profile.model import Profile
 from perfgate.profile.parse import parse_profile
 
 OWN_FRAMES = re.compile(r"^(?:net/http/pprof|runtime/pprof)\.")
+# The lock and wait machinery under a contended call site: hidden, a contention profile's leaf is the site.
+LOCK_MACHINERY = re.compile(r"^(?:runtime|sync|sync/atomic|internal/sync)\.")
 DELTA_WAIT_FUNCTION = "net/http/pprof.handler.serveDeltaProfile"
 SNAPSHOT_TIMEOUT_S = 10.0
 RATE_TEXT_BYTES = 4096
@@ -36,12 +38,13 @@ class LayerKind:
     sample_types: tuple[str, ...]
     delta: bool
     rate_hint: str | None = None  # what the service must call for the profile not to be empty
+    call_sites: bool = False  # a contention profile: movers are named by the call site above the lock machinery
 
 
 ALLOCS = LayerKind("allocs", ("alloc_objects", "alloc_space"), delta=True)
-MUTEX = LayerKind("mutex", ("contentions", "delay"), delta=True,
+MUTEX = LayerKind("mutex", ("contentions", "delay"), delta=True, call_sites=True,
                   rate_hint="the service must call runtime.SetMutexProfileFraction(N) with N > 0, e.g. 10")
-BLOCK = LayerKind("block", ("contentions", "delay"), delta=True,
+BLOCK = LayerKind("block", ("contentions", "delay"), delta=True, call_sites=True,
                   rate_hint="the service must call runtime.SetBlockProfileRate(NS) with NS > 0, e.g. 10000")
 GOROUTINE = LayerKind("goroutine", ("goroutine",), delta=False)
 DELTA_KINDS: Mapping[str, LayerKind] = MappingProxyType({kind.name: kind for kind in (ALLOCS, MUTEX, BLOCK)})
@@ -97,10 +100,14 @@ def _check(body: bytes, url: str, kind: LayerKind, *, delta: bool) -> None:
 
 
 def parse_layer(source: Path | bytes, kind: LayerKind, sample_type: str | None = None, *,
-                name: str | None = None) -> Profile:
+                name: str | None = None, call_sites: bool = False) -> Profile:
     """The profile aggregated on one of the kind's sample types (the last by default: bytes, delay, count),
-    without perfgate's own requests."""
-    return parse_profile(source, name=name, sample_type=sample_type or kind.sample_types[-1], ignore=OWN_FRAMES)
+    without perfgate's own requests. call_sites (contention profiles): the lock machinery's frames
+    (runtime, sync) hidden, so each stack's leaf is the call site that waited or made others wait, and
+    samples entirely inside the runtime are left out."""
+    hide = LOCK_MACHINERY if call_sites and kind.call_sites else None
+    return parse_profile(source, name=name, sample_type=sample_type or kind.sample_types[-1], ignore=OWN_FRAMES,
+                         hide=hide)
 
 
 def summarize(source: Path | bytes, kind: LayerKind, *, name: str | None = None) -> LayerSummary:
@@ -115,5 +122,6 @@ def summarize(source: Path | bytes, kind: LayerKind, *, name: str | None = None)
                         duration_ns=duration_ns, rate_off=rate_off)
 
 
-__all__ = ["ALLOCS", "BLOCK", "DELTA_KINDS", "GOROUTINE", "MUTEX", "OWN_FRAMES", "LayerKind", "LayerSummary",
+__all__ = ["ALLOCS", "BLOCK", "DELTA_KINDS", "GOROUTINE", "LOCK_MACHINERY", "MUTEX", "OWN_FRAMES", "LayerKind",
+           "LayerSummary",
            "fetch_delta", "fetch_snapshot", "mutex_sampling_period", "parse_layer", "summarize"]

@@ -111,33 +111,36 @@ def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alp
                                 candidate_scales=candidate.scales, unit=unit)
     shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
     tested = mover_test(per_request.functions, family=mover_family(shares.functions), transform="per_request")
-    return _moves(per_request, shares, tested, alpha)
+    return moves_of(per_request, tested, alpha, shares=shares)
 
 
 def share_moves(baseline: Sequence[Profile], candidate: Sequence[Profile], *, alpha: float) -> Moves:
     """The same in shares of each profile, when no per-request figure is known."""
     shares = diff_profiles(baseline, candidate)
-    return _moves(shares, shares, mover_test(shares.functions), alpha)
+    return moves_of(shares, mover_test(shares.functions), alpha)
 
 
-def _moves(diff: ProfileDiff, shares: ProfileDiff, tested: MoverTest, alpha: float) -> Moves:
+def moves_of(diff: ProfileDiff, tested: MoverTest, alpha: float, *, shares: ProfileDiff | None = None) -> Moves:
+    """The diff's risers and fallers as FunctionMoves with their test; `shares`: the share view beside."""
     by_name = {f.function: f for f in diff.functions}
-    share_of = {f.function: f for f in shares.functions}
+    share_of = {f.function: f for f in shares.functions} if shares is not None and shares is not diff else {}
 
     def move(name: str) -> FunctionMove:
-        return _move(by_name[name], share_of[name], diff.unit, tested, alpha)
+        return _move(by_name[name], share_of.get(name), diff.unit, tested, alpha)
 
     return Moves(unit=diff.unit, risers=tuple(move(r.function) for r in diff.risers[:TOP_MOVERS]),
                  fallers=tuple(move(name) for name in diff.fallers[:TOP_MOVERS]), tested=tested.tested)
 
 
-def _move(diff: FunctionDiff, share: FunctionDiff, unit: str, tested: MoverTest, alpha: float) -> FunctionMove:
+def _move(diff: FunctionDiff, share: FunctionDiff | None, unit: str, tested: MoverTest, alpha: float
+          ) -> FunctionMove:
     p_adjusted = tested.p_adjusted.get(diff.function)
     return FunctionMove(function=diff.function, kind="cum", unit=unit, baseline=diff.baseline_cum_median,
                         candidate=diff.candidate_cum_median, change=diff.cum_change, rel_change=diff.cum_rel_change,
                         p_value=tested.p_values.get(diff.function), status=diff.status, p_adjusted=p_adjusted,
                         significant=p_adjusted is not None and p_adjusted < alpha,
-                        baseline_share_pct=share.baseline_cum_median, candidate_share_pct=share.candidate_cum_median)
+                        baseline_share_pct=share.baseline_cum_median if share else None,
+                        candidate_share_pct=share.candidate_cum_median if share else None)
 
 
 # ---------------------------------------------------------------- `perfgate profile diff BASE_RECORD CAND_RECORD`
@@ -201,5 +204,5 @@ def render_per_request(rows: tuple[PerRequestChange, ...], *, as_json: bool) -> 
 
 
 __all__ = ["PROCESS_CPU", "PROFILE_SAMPLES", "SHARE_UNIT", "TOP_MOVERS", "FunctionMove", "Moves", "ScaledProfiles",
-           "PerRequestChange", "cpu_per_request_sides", "moves", "per_request_changes", "per_request_cpu",
+           "PerRequestChange", "cpu_per_request_sides", "moves", "moves_of", "per_request_changes", "per_request_cpu",
            "render_per_request", "share_moves"]

@@ -7,10 +7,12 @@ pure half that turns these inputs and the policy into a Verdict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from perfgate.capture.contention import ContentionWindow
 from perfgate.capture.runq import RunqStats
+from perfgate.compare.layers import GoroutineSide, LayerSide, all_layer_sides, goroutine_side
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
 from perfgate.profile.parse import MAX_PROFILE_BYTES, parse_profile
@@ -36,6 +38,12 @@ class SideInputs:
     capacity_rps: tuple[float, ...] = ()  # the capacity probes of the repetition pairs, in order (duet, automatic rate)
     cpu_problems: tuple[str, ...] = ()
     runq_problems: tuple[str, ...] = ()
+    layers: Mapping[str, LayerSide] = field(default_factory=dict)  # allocs, mutex, block (compare/layers.py)
+    goroutines: GoroutineSide = GoroutineSide((), (), ())
+
+    @property
+    def layer_problems(self) -> tuple[str, ...]:
+        return tuple(p for side in (*self.layers.values(), self.goroutines) for p in side.problems)
 
     @property
     def repetitions(self) -> int:
@@ -82,11 +90,12 @@ class ComparisonInputs:
 def load_inputs(baseline: RunRecord | None, candidate: RunRecord, history: tuple[RunRecord, ...] = (), *,
                 notes: tuple[str, ...] = (), baseline_source: str | None = None) -> ComparisonInputs:
     return ComparisonInputs(baseline=side_inputs(baseline) if baseline else None, candidate=side_inputs(candidate),
-                            notes=notes, history=tuple(side_inputs(record) for record in history),
+                            notes=notes, history=tuple(side_inputs(record, detail=False) for record in history),
                             baseline_source=baseline_source)
 
 
-def side_inputs(record: RunRecord) -> SideInputs:
+def side_inputs(record: RunRecord, *, detail: bool = True) -> SideInputs:
+    """detail=False (history records: only their medians count) leaves out the layers' profiles."""
     reps = record.ok_repetitions
     profiles, files, ok_calls, profile_process, cpu_per_request, cpu_problems = _cpu(record, reps)
     process_cpu_per_request = tuple(value for rep in reps if (value := process_cpu_us(rep)) is not None)
@@ -98,7 +107,9 @@ def side_inputs(record: RunRecord) -> SideInputs:
         profiles=profiles, profile_files=files, profile_ok_calls=ok_calls, profile_process_cpu_us=profile_process,
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
         cpu_problems=cpu_problems, runq_problems=runq_problems,
-        capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"))
+        capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"),
+        layers=all_layer_sides(record, reps, with_profiles=detail),
+        goroutines=goroutine_side(record, reps, with_profiles=detail))
 
 
 def process_cpu_us(rep: Repetition) -> float | None:

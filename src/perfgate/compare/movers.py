@@ -26,7 +26,7 @@ from perfgate.compare.profile import FunctionDiff
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
 MIN_REPETITIONS = 2  # per side: Welch's t needs a spread on each side
-Transform = Literal["share", "per_request"]
+Transform = Literal["share", "per_request", "linear"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,13 @@ def _pooled_mean(f: FunctionDiff) -> float:
 
 
 def _transformed(values: Sequence[Sequence[float]], transform: Transform) -> np.ndarray:
-    """functions x repetitions: arcsin(sqrt(share)) for shares in %, sqrt for costs per request."""
+    """functions x repetitions: arcsin(sqrt(share)) for shares in %, sqrt for costs per request, as they are
+    for "linear" (figures that may be negative, such as goroutines gained)."""
     array = np.asarray(values, dtype=float)
     if transform == "share":
         return np.arcsin(np.sqrt(np.clip(array / 100, 0.0, 1.0)))
+    if transform == "linear":
+        return array
     return np.sqrt(np.clip(array, 0.0, None))
 
 

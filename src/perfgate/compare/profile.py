@@ -319,7 +319,8 @@ def _enclosing_caller(name: str, candidates: Mapping[str, FunctionDiff],
     for ancestor in candidates:
         if ancestor == name or graph.dominance(ancestor, name) < DOMINANCE:
             continue
-        if graph.baseline_cum(name) < CORE_FRACTION * graph.baseline_cum(ancestor):
+        base = graph.baseline_cum(ancestor)  # a caller the baseline never reached has no helpers to speak of
+        if not base or graph.baseline_cum(name) < CORE_FRACTION * base:
             continue
         if best is None or graph.cum(ancestor) > graph.cum(best):
             best = ancestor

@@ -40,15 +40,16 @@ class StackAggregator:
     """
 
     def __init__(self, locations: dict[int, Location], prune_whole: set[int], prune_below: set[int], *,
-                 ignored: frozenset[int] = frozenset()) -> None:
-        self.locations = locations
+                 ignored: frozenset[int] = frozenset(), hidden: frozenset[int] = frozenset()) -> None:
+        self.locations = {lid: location for lid, location in locations.items() if lid not in hidden}
         self.ignored = ignored
+        self.hidden = hidden
         self.prune_whole, self.prune_below = prune_whole, prune_below
         # Locations with the same frames (another address in the same inlined code) share a marker.
         markers: dict[tuple[int, ...], int] = {}
         self.representative = {location_id: location.nodes[0] if len(location.nodes) == 1
                                else markers.setdefault(location.nodes, -location_id)
-                               for location_id, location in locations.items()}
+                               for location_id, location in self.locations.items()}
         self.by_weight: dict[int, list[tuple[int, ...]]] = defaultdict(list)
         self.value_sum = 0
 
@@ -59,7 +60,7 @@ class StackAggregator:
         represent = self.representative.__getitem__
         by_weight = self.by_weight
         pruning = bool(self.prune_below)
-        ignored = self.ignored
+        ignored, hidden = self.ignored, self.hidden
         base_total = value_sum = 0
         for sample in samples:
             values = sample.value
@@ -78,6 +79,10 @@ class StackAggregator:
                 location_ids = self._pruned(location_ids)
             if ignored and not ignored.isdisjoint(location_ids):
                 continue
+            if hidden:
+                location_ids = [location_id for location_id in location_ids if location_id not in hidden]
+                if not location_ids:
+                    continue  # pprof's -hide drops a sample left without frames
             try:
                 by_weight[weight].append(tuple(map(represent, reversed(location_ids))))
             except KeyError as missing:

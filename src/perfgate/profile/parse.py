@@ -34,12 +34,15 @@ MAX_PROFILE_BYTES = 128 * 1024 * 1024
 
 
 def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample_type: str | None = None,
-                  ignore: re.Pattern[str] | None = None, scale: float | None = None) -> Profile:
+                  ignore: re.Pattern[str] | None = None, hide: re.Pattern[str] | None = None,
+                  scale: float | None = None) -> Profile:
     """Parse a pprof profile (gzipped or raw protobuf) from a file or from bytes.
 
     sample_type picks the value to aggregate by its name (pprof's -sample_index=NAME, e.g.
     "alloc_objects"); by default the profile's default sample type. ignore drops every sample
-    with a frame whose function name the regex finds (pprof's -ignore), from the total too.
+    with a frame whose function name the regex finds (pprof's -ignore), from the total too; hide
+    removes the frames whose name it finds from every stack, and a sample left without frames
+    (pprof's -hide: a contention profile's leaf becomes its call site instead of sync.(*Mutex).Lock).
     scale: multiply each sample's value by it and round, as pprof's -normalize does (Profile.ScaleN:
     math.Round of float64 value * ratio, per sample, before anything is added up).
     Raises ProfileError naming the file (or `name`) and the problem for anything that is not
@@ -54,7 +57,7 @@ def parse_profile(source: Path | str | bytes, *, name: str | None = None, sample
         label = name or str(path)
         data = _read_file(path, label)
     try:
-        return parse_bytes(data, label, sample_type=sample_type, ignore=ignore, scale=scale)
+        return parse_bytes(data, label, sample_type=sample_type, ignore=ignore, hide=hide, scale=scale)
     except UnreadableProfile as bad:
         raise ProfileError(f"cannot read CPU profile {label}: {bad}") from None
 
@@ -70,7 +73,8 @@ def _read_file(path: Path, label: str) -> bytes:
 
 
 def parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,
-                 ignore: re.Pattern[str] | None = None, scale: float | None = None) -> Profile:
+                 ignore: re.Pattern[str] | None = None, hide: re.Pattern[str] | None = None,
+                 scale: float | None = None) -> Profile:
     raw = _decompress(data)
     message = profile_pb2.Profile()
     try:
@@ -86,7 +90,7 @@ def parse_bytes(data: bytes, name: str, *, sample_type: str | None = None,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _ProfileBuilder(message, name, sample_type=sample_type, ignore=ignore, scale=scale).build()
+        return _ProfileBuilder(message, name, sample_type=sample_type, ignore=ignore, hide=hide, scale=scale).build()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -160,11 +164,13 @@ class _ProfileBuilder:
     """Validates the decoded message and aggregates it per function, like pprof's newGraph."""
 
     def __init__(self, message: profile_pb2.Profile, name: str, *, sample_type: str | None = None,
-                 ignore: re.Pattern[str] | None = None, scale: float | None = None) -> None:
+                 ignore: re.Pattern[str] | None = None, hide: re.Pattern[str] | None = None,
+                 scale: float | None = None) -> None:
         self.message = message
         self.name = name
         self.sample_type = sample_type
         self.ignore = ignore
+        self.hide = hide
         self.scale = scale
         self.strings = _Strings(message.string_table)
         self.node_ids: dict[str, int] = {}
@@ -186,7 +192,8 @@ class _ProfileBuilder:
             self.strings.get(comment, "a comment")
         locations = self._locations(self._mapping_files(), self._function_names())
         pruning = self._drop_frames_plan(locations)  # trims `locations` first: -ignore sees pruned frames
-        aggregator = StackAggregator(locations, *pruning, ignored=self._ignored_locations(locations))
+        ignored = self._ignored_locations(locations)  # before -hide, as pprof's FilterSamplesByName
+        aggregator = StackAggregator(locations, *pruning, ignored=ignored, hidden=self._hide_frames(locations))
         base_total = aggregator.consume(message.sample, len(sample_types), index, self._diff_base_check(),
                                         self.scale)
         total, sample_count = aggregator.totals()
@@ -285,6 +292,29 @@ class _ProfileBuilder:
         inner_first = [self._node(name or binary_name) for name in function_names]
         inner_first = inner_first or [self._node(binary_name)]
         return Location(tuple(reversed(inner_first)), function_names, binary_name)
+
+    def _hide_frames(self, locations: dict[int, Location]) -> frozenset[int]:
+        """pprof's -hide: drop the frames the regex finds from each location (rewriting `locations`);
+        returns the locations left without frames, which samples then skip."""
+        if self.hide is None:
+            return frozenset()
+        search = self.hide.search
+        rewritten: dict[int, Location | None] = {}
+        hidden = set()
+        for location_id, location in list(locations.items()):
+            key = id(location)
+            if key not in rewritten:
+                kept = tuple(name for name in location.function_names if not (name and search(name)))
+                if len(kept) == len(location.function_names):
+                    rewritten[key] = location
+                else:
+                    rewritten[key] = self._location(kept, location.binary_name) if kept else None
+            new = rewritten[key]
+            if new is None:
+                hidden.add(location_id)
+            else:
+                locations[location_id] = new
+        return frozenset(hidden)
 
     def _ignored_locations(self, locations: dict[int, Location]) -> frozenset[int]:
         """The locations with a frame the ignore regex finds (each distinct frame list tested once)."""

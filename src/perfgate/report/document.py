@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 
 from perfgate.compare.classify import fmt_level
 from perfgate.compare.comparison import MetricComparison
-from perfgate.compare.functions import FunctionMove
 from perfgate.compare.stats import adjust_pvalues
 from perfgate.report import FLAMEGRAPH_FILE
 from perfgate.report.blocks import (
@@ -49,7 +48,8 @@ from perfgate.report.blocks import (
     without_prefix,
 )
 from perfgate.report.contention import contention_section
-from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_cells, movers_note
+from perfgate.report.layers import layers_section
+from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_row, movers_note, smallest
 from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 
 OUTCOME_EMOJI = {"SKIP": "⏭️", "PASS": "✅", "WARN": "⚠️", "INCONCLUSIVE": "❓", "FAIL": "❌"}
@@ -240,7 +240,7 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
         reason = without_prefix(cpu.reason or "no CPU profiles were captured", "cpu profile unavailable:")
         return Section("cpu", "CPU profile", 60, (Paragraph(inline("CPU profile unavailable: ", reason)),),
                        droppable=False)
-    cap = _smallest(limit, max_movers)
+    cap = smallest(limit, max_movers)
     blocks: list[Block] = []
     if cpu.cpu_per_request is not None:
         c = cpu.cpu_per_request
@@ -283,16 +283,6 @@ def _costs_note(cpu: CpuView) -> str:
     return (f"Costs in µs of CPU per request: each repetition's profile scaled to its measured CPU per request"
             f"{basis}; a function whose work did not change keeps its cost when another grows. "
             "Shares of the profile beside.")
-
-
-def _smallest(*limits: int | None) -> int | None:
-    given = [x for x in limits if x is not None]
-    return min(given) if given else None
-
-
-def move_row(m: FunctionMove) -> tuple[Inline, ...]:
-    cells = move_cells(m, format_p)
-    return (inline(code(cells[0])), *(inline(cell) for cell in cells[1:]))
 
 
 def kernel_section(verdict: Verdict, _limit: int | None, _movers: int | None) -> Section | None:
@@ -370,6 +360,7 @@ SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("rules", rules_section),
     ("chart", chart_section),
     ("cpu", cpu_section),
+    ("layers", layers_section),
     ("kernel", kernel_section),
     ("contention", contention_section),
     ("environment", environment_section),

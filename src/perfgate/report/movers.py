@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from perfgate.compare.functions import FunctionMove
+from perfgate.report.blocks import Inline, code, format_p, inline
 
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
 MOVER_ALIGN = ("l", "l", "r", "r", "r", "r", "r", "r", "l")
@@ -50,6 +51,18 @@ def move_cells(move: FunctionMove, format_p) -> tuple[str, ...]:
             relative, share_text(move), p, move.status)
 
 
+def move_row(move: FunctionMove) -> tuple[Inline, ...]:
+    """The row's cells as report blocks: the function name in code, the rest as text."""
+    cells = move_cells(move, format_p)
+    return (inline(code(cells[0])), *(inline(cell) for cell in cells[1:]))
+
+
+def smallest(*limits: int | None) -> int | None:
+    """The tightest of the row limits given (None: no limit)."""
+    given = [x for x in limits if x is not None]
+    return min(given) if given else None
+
+
 def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str) -> str:
     """Which of the listed changes are significant, and the test that says so."""
     significant = [m.function for m in moves if m.significant]
@@ -62,4 +75,5 @@ def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str) -> str:
     return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
 
 
-__all__ = ["MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "movers_note", "share_text"]
+__all__ = ["MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "move_row", "movers_note", "share_text",
+           "smallest"]
