@@ -18,7 +18,8 @@ from perfgate.capture.layers import DELTA_KINDS, GOROUTINE, LayerKind, parse_lay
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
 from perfgate.profile.parse import MAX_PROFILE_BYTES
-from perfgate.record import LayerCapture, Repetition, RunRecord
+from perfgate.record import RunRecord
+from perfgate.record_parts import LayerCapture, Repetition
 
 # The figure each sample type gives per request, in the unit reports show: bytes and objects as counted,
 # delays in µs (profiles count ns).
