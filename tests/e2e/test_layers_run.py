@@ -15,8 +15,14 @@ from perfgate.errors import EXIT_PASS, EXIT_TOOL
 from perfgate.record import load_record
 
 pytestmark = pytest.mark.slow
-KNOBS = ("-regress-alloc-bytes", "32768", "-regress-lock-hold", "1ms", "-regress-lock-every", "20",
+# A lock only contends when a call arrives while another holds it. ghz paces calls evenly (2.5 ms apart at
+# 400/s), so a 1 ms hold met a waiter only when the machine's own load bunched the calls: an idle 2-core
+# runner saw no contention in the window, and the greeter's default 1-in-10 sampling hid the few it had.
+# A 10 ms hold spans four arrivals at the full rate (more than one even if ghz falls to 150/s) and every
+# event is sampled: zero delay then means the capture lost it.
+KNOBS = ("-regress-alloc-bytes", "32768", "-regress-lock-hold", "10ms", "-regress-lock-every", "20",
          "-regress-leak-every", "40")
+EVERY_EVENT = ("-mutex-profile-fraction", "1")
 RATES_OFF = ("-mutex-profile-fraction", "0", "-block-profile-rate", "0")
 
 
@@ -27,7 +33,7 @@ def run(tmp_path: Path, greeter, **sections) -> int:
 
 
 def test_every_window_has_its_layers_in_the_record(start_greeter, tmp_path):
-    assert run(tmp_path, start_greeter(*KNOBS)) == EXIT_PASS
+    assert run(tmp_path, start_greeter(*KNOBS, *EVERY_EVENT)) == EXIT_PASS
     record = load_record(tmp_path / "out" / "baseline")
     for rep in record.repetitions:
         for kind, totals in (("allocs", ("alloc_objects", "alloc_space")), ("mutex", ("contentions", "delay")),
