@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run perfgate's image the way the Action does. action.yml calls this with `docker`; the container
-# test (tests/e2e/test_container.py) calls it with `podman`: ONE place holds the run flags.
+# Run perfgate's image the way the Action does: ONE place holds the run flags. scripts/action.sh (the
+# Action's step) calls it with `docker`; the container tests with `podman` or through the same step.
 #
 # usage: scripts/action-run.sh ENGINE IMAGE [ARGS...]
 #   ENGINE  docker or podman (a CLI that takes docker's `run` flags)
@@ -12,12 +12,13 @@
 #   --pid host       bpftrace and the pprof/runq collectors see the host's processes
 #   --privileged     bpftrace loads BPF programs and attaches to host kernel tracepoints
 #   -v tracing dirs  debugfs/tracefs, kernel modules and headers, when the host has them
-#   -v workspace, file-command and event folders at the SAME paths, so every path in the
-#                    GITHUB_* variables means the same inside and outside (no translation)
+#   -v workspace, runner.temp, file-command and event folders at the SAME paths, so every path in
+#                    the GITHUB_* variables means the same inside and outside (no translation);
+#                    scripts/action.sh refuses input paths outside the workspace and runner.temp
 #   -e NAME          GITHUB_*, RUNNER_*, INPUT_*, PERFGATE_* and CI pass by name: values (the token)
 #                    never appear in the argv; ACTIONS_* runtime tokens stay out
-# The step's exit code is the container's (perfgate's verdict code); it is also written as the
-# `exit-code` output, even when perfgate failed before it could write outputs itself.
+# The exit code is the container's (perfgate's verdict code, or the engine's 125-127 when the container
+# could not run); scripts/action.sh turns it into the step's result and the `exit-code` output.
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then
@@ -44,6 +45,7 @@ mount_dir() {  # mount_dir PATH [ro]: bind PATH at the same path, once
 
 mount_dir "$(cd "$workspace" && pwd -P)"
 mount_dir "$workdir"
+[ -n "${RUNNER_TEMP:-}" ] && mount_dir "$(cd "$RUNNER_TEMP" && pwd -P)"
 for var in GITHUB_OUTPUT GITHUB_STEP_SUMMARY GITHUB_ENV GITHUB_PATH GITHUB_STATE; do
   [ -n "${!var:-}" ] && mount_dir "$(dirname "${!var}")"
 done
@@ -65,15 +67,16 @@ done < <(env -0)
 status=0
 "$engine" "${run_args[@]}" "$image" "$@" || status=$?
 
-if [ -n "${GITHUB_OUTPUT:-}" ]; then
-  printf 'exit-code=%s\n' "$status" >> "$GITHUB_OUTPUT"
-fi
-# The container ran as root: hand what it wrote in the workspace back to the runner's user, or a
-# self-hosted runner cannot clean the workspace for the next job. PERFGATE_WORKSPACE_OWNER=UID:GID
+# The container ran as root: hand what it wrote in the workspace and runner.temp back to the runner's
+# user, or a self-hosted runner cannot clean them for the next job. PERFGATE_WORKSPACE_OWNER=UID:GID
 # names another owner.
 owner="${PERFGATE_WORKSPACE_OWNER:-$(id -u):$(id -g)}"
 if [ "$owner" != "0:0" ]; then
-  "$engine" run --rm --entrypoint chown --volume "$workspace:$workspace" "$image" \
-    -R --from=0:0 "$owner" "$workspace" || echo "::warning::perfgate: could not chown $workspace to $owner"
+  handed=("$workspace")
+  [ -n "${RUNNER_TEMP:-}" ] && [ -d "$RUNNER_TEMP" ] && handed+=("$RUNNER_TEMP")
+  volumes=()
+  for dir in "${handed[@]}"; do volumes+=(--volume "$dir:$dir"); done
+  "$engine" run --rm --entrypoint chown "${volumes[@]}" "$image" -R --from=0:0 "$owner" "${handed[@]}" \
+    || echo "::warning::perfgate: could not chown ${handed[*]} to $owner"
 fi
 exit "$status"

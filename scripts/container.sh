@@ -5,6 +5,10 @@
 # usage: scripts/container.sh base    ensure the local Debian bookworm base image exists; print its name
 #        scripts/container.sh build   base + `podman build` of the Dockerfile; print the image name
 #        scripts/container.sh conf    print the containers.conf that `podman run` needs here
+#        scripts/container.sh docker ARGS...
+#                                     a `docker` CLI served by podman with this machine's settings (runc, the
+#                                     containers.conf; builds with chroot isolation FROM the local base), for
+#                                     the tests that run the Action's own step script (a `docker` on PATH)
 #
 # The base stands in for debian:bookworm-slim (same Debian, same apt sources). It is made
 # once with debootstrap and cached OUTSIDE the repo, so later runs pay only for the podman
@@ -99,9 +103,21 @@ build_image() {
   printf '%s\n' "$IMAGE"
 }
 
+# docker's flags and podman's agree for what the Action calls (image inspect, pull, build, run).
+docker_cli() {
+  local conf; conf="$(containers_conf)"
+  if [ "${1:-}" = build ]; then
+    shift
+    local base; base="$(ensure_base)"
+    CONTAINERS_CONF="$conf" exec podman build --isolation=chroot --layers --build-arg "BASE_IMAGE=$base" "$@"
+  fi
+  CONTAINERS_CONF="$conf" exec podman --runtime runc "$@"
+}
+
 case "${1:-}" in
   base) ensure_base ;;
   build) build_image ;;
   conf) containers_conf ;;
-  *) log "usage: $0 base|build|conf"; exit 2 ;;
+  docker) shift; docker_cli "$@" ;;
+  *) log "usage: $0 base|build|conf|docker"; exit 2 ;;
 esac

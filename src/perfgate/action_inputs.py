@@ -38,6 +38,7 @@ class ActionInput:
     key: str | None = None  # the flag, config key or variable name
     boolean: bool = False
     modes: tuple[str, ...] | None = None  # the modes it means something in (None: all)
+    path: bool = False  # a file or folder on the runner: must lie in the workspace or runner.temp (action_paths)
 
     @property
     def env_name(self) -> str:
@@ -46,16 +47,16 @@ class ActionInput:
 
 ACTION_INPUTS: tuple[ActionInput, ...] = (
     ActionInput("mode", Goes.MODE),
-    ActionInput("config", Goes.FLAG, "--config"),
-    ActionInput("output-dir", Goes.CONFIG, "output"),
-    ActionInput("baseline-path", Goes.CONFIG, "baseline.path"),
+    ActionInput("config", Goes.FLAG, "--config", path=True),
+    ActionInput("output-dir", Goes.CONFIG, "output", path=True),
+    ActionInput("baseline-path", Goes.CONFIG, "baseline.path", path=True),
     ActionInput("baseline-artifact", Goes.CONFIG, "baseline.artifact"),
     ActionInput("baseline-branch", Goes.CONFIG, "baseline.branch"),
     ActionInput("fail-on-inconclusive", Goes.CONFIG, "compare.fail_on_inconclusive", boolean=True),
     ActionInput("comment", Goes.CONFIG, "report.comment"),
-    ActionInput("candidate-path", Goes.FLAG, "--candidate", modes=("compare",)),
-    ActionInput("verdict-path", Goes.FLAG, "--from", modes=("publish",)),
-    ActionInput("working-directory", Goes.CHDIR),
+    ActionInput("candidate-path", Goes.FLAG, "--candidate", modes=("compare",), path=True),
+    ActionInput("verdict-path", Goes.FLAG, "--from", modes=("publish",), path=True),
+    ActionInput("working-directory", Goes.CHDIR, path=True),
     ActionInput("github-token", Goes.ENV, "GITHUB_TOKEN"),
     ActionInput("extra-args", Goes.ARGV),
     ActionInput("image", Goes.RUNNER),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from perfgate import gha
 from perfgate.config import Config
-from perfgate.errors import EXIT_PASS, EXIT_TOOL, PerfgateError
+from perfgate.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_TOOL, PerfgateError
 from perfgate.metrics import BY_NAME
 from perfgate.verdict import VERDICT_FILE, Verdict
 
@@ -186,6 +186,19 @@ def _annotate(verdict: Verdict, stdout: TextIO) -> None:
         if rule.outcome in levels:
             print(gha.annotation(levels[rule.outcome], rule.reason, f"perfgate {rule.outcome}: {rule.rule}"),
                   file=stdout, flush=True)
+    if verdict.outcome == "INCONCLUSIVE":
+        print(_inconclusive_annotation(verdict), file=stdout, flush=True)
+
+
+def _inconclusive_annotation(verdict: Verdict) -> str:
+    """Why the check is green (or red) on an INCONCLUSIVE verdict, with the reasons."""
+    why = "; ".join(verdict.reasons) or verdict.headline
+    if verdict.exit_code == EXIT_INCONCLUSIVE:
+        return gha.annotation("warning", f"Not a failure: the check stays green (fail-on-inconclusive: true, or "
+                                         f"compare.fail_on_inconclusive, makes it fail). Why: {why}",
+                              "perfgate INCONCLUSIVE")
+    return gha.annotation("error", f"This fails the check because fail-on-inconclusive is true. Why: {why}",
+                          "perfgate INCONCLUSIVE")
 
 
 def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ: Mapping[str, str],

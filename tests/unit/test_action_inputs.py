@@ -41,15 +41,16 @@ def test_every_action_input_is_mapped_and_every_mapping_is_an_action_input():
     assert len(BY_NAME) == len(ACTION_INPUTS)
 
 
-def test_the_run_step_passes_every_input_to_the_container_under_the_runners_variable_name():
+def test_the_step_passes_every_input_under_the_runners_variable_name():
     env = STEPS["perfgate"]["env"]
     passed = {name: value for name, value in env.items() if name.startswith("INPUT_")}
-    container_inputs = [item for item in ACTION_INPUTS if item.goes is not Goes.RUNNER]
-    expected = {item.env_name: f"${{{{ inputs.{item.name} }}}}" for item in container_inputs}
+    expected = {item.env_name: f"${{{{ inputs.{item.name} }}}}" for item in ACTION_INPUTS}
     assert passed == expected
     assert "INPUT_FAIL-ON-INCONCLUSIVE" in passed  # the runner keeps hyphens
     runner_only = [item.name for item in ACTION_INPUTS if item.goes is Goes.RUNNER]
-    assert runner_only == ["image"] and STEPS["image"]["env"]["PREBUILT_IMAGE"] == "${{ inputs.image }}"
+    assert runner_only == ["image"]  # read by scripts/action-image.sh; perfgate ignores it
+    assert invocation_from_env(runner_env(image="perfgate:x")).argv == ("run",)
+    assert list(STEPS) == ["perfgate"] and STEPS["perfgate"]["run"] == '"$GITHUB_ACTION_PATH/scripts/action.sh"'
 
 
 def test_every_config_key_is_a_leaf_of_perfgates_config_schema():
