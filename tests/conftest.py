@@ -6,10 +6,12 @@ Helpers live in tests/support/ (imported as `support.x`); test modules never imp
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
+from support.container import CONTAINER_SH, run_quietly, write_docker_shim
 from support.greeter import Greeter, free_port, greeter_argv, wait_for_port
 from support.paths import GREETER, TOOLS_BIN
 
@@ -47,3 +49,22 @@ def start_greeter() -> Iterator:
 @pytest.fixture
 def greeter(start_greeter) -> Greeter:
     return start_greeter()
+
+
+@pytest.fixture(scope="session")
+def perfgate_image() -> str:
+    """The Action's image, built once per test session (scripts/container.sh build; PERFGATE_IMAGE names it)."""
+    for needed in ("podman", "runc"):
+        if not shutil.which(needed):
+            pytest.fail(f"{needed} missing: run `scripts/setup.sh --container` (make test does)")
+    done = run_quietly([str(CONTAINER_SH), "build"], timeout=1700)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout.split()[-1]
+
+
+@pytest.fixture(scope="session")
+def docker_on_path(tmp_path_factory) -> str:
+    """A folder holding a `docker` that is podman, for running the Action's own step script: put it first on PATH."""
+    folder = tmp_path_factory.mktemp("docker-bin")
+    write_docker_shim(folder)
+    return str(folder)
