@@ -33,7 +33,7 @@ RUN PERFGATE_VENV=/opt/perfgate/venv PERFGATE_PYTHON_INSTALL=image /src/scripts/
 FROM ${BASE_IMAGE}
 COPY scripts/setup.sh /src/scripts/setup.sh
 RUN PERFGATE_SYSTEM_PACKAGES="python3 bpftrace ca-certificates" /src/scripts/setup.sh --system \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /src
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /src
 COPY --from=ghz /opt/perfgate/tools/bin/ghz /opt/perfgate/tools/bin/ghz
 COPY --from=python /opt/perfgate/venv /opt/perfgate/venv
 COPY entrypoint.py /opt/perfgate/entrypoint.py
