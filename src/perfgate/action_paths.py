@@ -5,8 +5,8 @@ mounts both at the same paths). A path outside them (e.g. /tmp/records, or a sym
 points elsewhere) would be "no such file" inside the container, which says nothing about why; this module
 refuses it up front and says which folder to use instead.
 
-Standard library only: action.yml runs it with the runner's python3 (`python3 -m perfgate.action_paths`,
-from the action's src folder), where perfgate's dependencies are not installed.
+Standard library only: scripts/action.sh runs it with the runner's python3 (as `-m perfgate.action_paths`,
+with the action's src folder on sys.path and not the checkout), where perfgate's dependencies are not installed.
 """
 
 from __future__ import annotations

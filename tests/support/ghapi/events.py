@@ -26,3 +26,8 @@ def webhook_example(event: str, action: str) -> dict[str, Any]:
         if payload.get("action") == action:
             return copy.deepcopy(payload)
     raise KeyError(f"no {event}/{action} example")
+
+
+def webhook_examples(event: str) -> list[dict[str, Any]]:
+    """Deep copies of every example payload of `event` (e.g. all the push examples, to pick one by its ref)."""
+    return copy.deepcopy(_examples()[event])
