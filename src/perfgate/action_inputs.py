@@ -81,6 +81,13 @@ MODES: Mapping[str, Mode] = MappingProxyType({
 })
 
 
+# Not inputs: scripts/action.sh sets these for the container steps of a built A/B run (docs/action.md).
+BUILD_STEP = "PERFGATE_ACTION_BUILD_STEP"  # "plan": write the build plan; "run": run the builds made on the runner
+BUILD_DIR = "PERFGATE_ACTION_BUILD_DIR"  # the plan, and the builds in BUILD_DIR/builds (under runner.temp)
+BUILD_STEPS = ("plan", "run")
+CONFIG_OPTIONS = ("--config", "--set")  # what `perfgate build-plan` takes of a run's arguments (and --out)
+
+
 @dataclass(frozen=True)
 class Invocation:
     """What the entrypoint does: chdir, add `env` to the environment, then run perfgate with `argv`."""
@@ -126,9 +133,35 @@ def invocation_from_env(environ: Mapping[str, str]) -> Invocation:
         elif item.goes is Goes.ENV:
             env[item.key] = value
     argv += _extra_args(inputs.get("extra-args", ""), problems)
+    argv = _build_step(argv, mode_name, environ, problems)
     if problems:
         raise ConfigError(problems, hint="see the inputs in action.yml and docs/action.md")
     return Invocation(argv=tuple(argv), env=env, workdir=inputs.get("working-directory"))
+
+
+def _build_step(argv: list[str], mode_name: str, environ: Mapping[str, str], problems: list[str]) -> list[str]:
+    """The argv of a built A/B run's container step: `build-plan` with the run's config options, or the run
+    with `--builds`."""
+    step, folder = environ.get(BUILD_STEP, ""), environ.get(BUILD_DIR, "")
+    if not step:
+        return argv
+    if step not in BUILD_STEPS or not folder or mode_name not in ("run", "baseline"):
+        problems.append(f"{BUILD_STEP}={step!r} with {BUILD_DIR}={folder!r} in mode {mode_name}: scripts/action.sh "
+                        "sets them, for modes run and baseline only")
+        return argv
+    if step == "run":
+        return [*argv, "--builds", f"{folder.rstrip('/')}/builds"]
+    return ["build-plan", *config_options(argv), "--out", folder]
+
+
+def config_options(argv: list[str]) -> list[str]:
+    """The --config and --set options (either spelling, `--set K=V` or `--set=K=V`) of a run's arguments."""
+    kept, rest = [], iter(argv)
+    for word in rest:
+        flag, equals, _ = word.partition("=")
+        if flag in CONFIG_OPTIONS:
+            kept += [word] if equals else [word, next(rest, "")]
+    return kept
 
 
 def _config_value(item: ActionInput, value: str, problems: list[str]) -> str:

@@ -205,6 +205,8 @@ def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ
                  warnings: list[str]) -> None:
     outputs = {"verdict": verdict.outcome, "exit-code": str(verdict.exit_code), "headline": verdict.headline,
                "verdict-json": str(out / VERDICT_FILE)}
+    if verdict.setup is not None:
+        outputs["comparison"] = verdict.setup.mode
     outputs.update({f"report-{name}": str(path) for name, path in files.items() if name in ("markdown", "html")})
     for comparison in verdict.metrics:
         entry = BY_NAME.get(comparison.name)

@@ -13,7 +13,16 @@ import yaml
 from support.greeter import write_config
 from support.paths import ROOT
 
-from perfgate.action_inputs import ACTION_INPUTS, BY_NAME, MODES, Goes, invocation_from_env
+from perfgate.action_inputs import (
+    ACTION_INPUTS,
+    BUILD_DIR,
+    BUILD_STEP,
+    BY_NAME,
+    MODES,
+    Goes,
+    config_options,
+    invocation_from_env,
+)
 from perfgate.errors import EXIT_USAGE, ConfigError
 
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
@@ -91,6 +100,38 @@ def test_each_mode_gives_an_argv_perfgates_own_parser_accepts(mode):
     assert args.command == MODES[mode].command[0]
     assert args.config == "perf/perfgate.yml"
     assert "load.repetitions=6" in args.set_args and 'report.comment="never"' in args.set_args
+
+
+@pytest.mark.parametrize("mode", ["run", "baseline"])
+def test_a_built_ab_runs_container_steps_are_build_plan_then_run_builds_with_the_same_config(mode):
+    from perfgate.cli import build_parser
+
+    inputs = {name: EVERY_INPUT_SET[name] for name in ("config", "output-dir", "comment")}
+    inputs["extra-args"] = "--set=load.repetitions=6 --history h1 --config other.yml"
+    plan = invocation_from_env({**runner_env(**inputs, mode=mode), BUILD_STEP: "plan", BUILD_DIR: "/t/perfgate-build"})
+    args = build_parser().parse_args(list(plan.argv))
+    assert args.command == "build-plan" and args.out == "/t/perfgate-build"
+    assert args.config == "other.yml"  # extra-args come last and win, as in the run itself
+    assert args.set_args == ['output="out"', 'report.comment="never"', "load.repetitions=6"]
+    run = invocation_from_env({**runner_env(**inputs, mode=mode), BUILD_STEP: "run", BUILD_DIR: "/t/perfgate-build/"})
+    args = build_parser().parse_args(list(run.argv))
+    assert args.command == "run" and args.builds == "/t/perfgate-build/builds" and args.baseline == (mode == "baseline")
+    assert args.history == ["h1"]
+
+
+def test_build_steps_only_in_modes_run_and_baseline_and_only_the_known_ones():
+    with pytest.raises(ConfigError, match="for modes run and baseline only"):
+        invocation_from_env({**runner_env(mode="compare", **{"baseline-path": "b", "candidate-path": "c"}),
+                             BUILD_STEP: "plan", BUILD_DIR: "/t"})
+    with pytest.raises(ConfigError, match=BUILD_STEP):
+        invocation_from_env({**runner_env(), BUILD_STEP: "build", BUILD_DIR: "/t"})
+    with pytest.raises(ConfigError, match=BUILD_DIR):
+        invocation_from_env({**runner_env(), BUILD_STEP: "run"})
+
+
+def test_config_options_keeps_both_spellings_and_drops_the_rest():
+    argv = ["run", "--baseline", "--set", "a=1", "--set=b=2", "--config=x.yml", "--history", "h", "--set"]
+    assert config_options(argv) == ["--set", "a=1", "--set=b=2", "--config=x.yml", "--set", ""]
 
 
 def test_config_inputs_reach_the_config_with_their_types(tmp_path):

@@ -98,15 +98,17 @@ def test_main_prints_one_escaped_error_annotation_per_bad_path_and_returns_2(run
     assert main([str(runner["workspace"])], env(runner)) == 0
 
 
-def test_it_runs_on_the_runners_python_with_the_standard_library_only(runner):
-    """As scripts/action.sh runs it: -E -s, from the action's src folder, none of perfgate's dependencies."""
-    probe = ("import sys, runpy; sys.argv = ['x', sys.argv[1]]\n"
-             "try:\n    runpy.run_module('perfgate.action_paths', run_name='__main__')\n"
-             "except SystemExit as done:\n"
+@pytest.mark.parametrize("module", ["perfgate.action_paths", "perfgate.action_base"])
+def test_the_runner_side_modules_need_the_standard_library_only(runner, module):
+    """As scripts/action.sh runs them: -E -s, the action's src folder on sys.path, none of perfgate's
+    dependencies (the runner's python3 has none). Both refuse what they are given here: exit 2."""
+    probe = ("import sys, runpy; sys.path[0] = sys.argv.pop(1); module = sys.argv.pop(1)\n"
+             "try:\n    runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
+             "except SystemExit:\n"
              "    third_party = {'yaml', 'numpy', 'scipy', 'requests', 'github'} & set(sys.modules)\n"
              "    print('third-party:', sorted(third_party)); raise")
-    done = subprocess.run([sys.executable, "-E", "-s", "-c", probe, str(runner["workspace"])],  # noqa: S603
-                          cwd=ROOT / "src", capture_output=True, text=True, timeout=60,
-                          env={**env(runner, config="/etc/passwd"), "PATH": os.environ["PATH"]})
-    assert done.returncode == 2, done.stderr
-    assert "third-party: []" in done.stdout and "input config: '/etc/passwd'" in done.stdout
+    done = subprocess.run([sys.executable, "-E", "-s", "-c", probe, str(ROOT / "src"), module,  # noqa: S603
+                           str(runner["workspace"])], cwd=runner["outside"], capture_output=True, text=True,
+                          timeout=60, env={**env(runner, config="/etc/passwd"), "PATH": os.environ["PATH"]})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "third-party: []" in done.stdout and "::error title=perfgate" in done.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
-from report_fixtures import inconclusive_verdict
+from support.report_fixtures import inconclusive_verdict
 
 from perfgate.config import load_config
 from perfgate.publish import publish_verdict
