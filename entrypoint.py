@@ -14,8 +14,21 @@ from perfgate.gha import annotation, command_safe_output, in_github_actions, raw
 def entry(argv: list[str]) -> int:
     if argv or not in_github_actions():
         return main(argv)
+    one_stream()
     with command_safe_output():
+        sys.stderr = sys.stdout  # one neutralising state for the one stream
         return _from_inputs()
+
+
+def one_stream() -> None:
+    """In the Action, stderr goes to stdout. The engine relays a container's two streams separately, and a
+    runner that reads them as one (nektos/act: a pty) can splice a line of one into the middle of a line of
+    the other, where a workflow command (perfgate's ::add-mask::) is no longer one, or text that was not at
+    a line start comes to be."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(sys.stdout.fileno(), sys.stderr.fileno())
+    sys.stderr = sys.stdout
 
 
 def _from_inputs() -> int:
