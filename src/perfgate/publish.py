@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from perfgate import gha
 from perfgate.config import Config
 from perfgate.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_TOOL, PerfgateError
-from perfgate.metrics import BY_NAME
+from perfgate.metrics import outputs as metric_outputs
 from perfgate.verdict import VERDICT_FILE, Verdict
 
 if TYPE_CHECKING:
@@ -201,17 +201,23 @@ def _inconclusive_annotation(verdict: Verdict) -> str:
                           "perfgate INCONCLUSIVE")
 
 
+def action_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path]) -> dict[str, str]:
+    """Every output action.yml declares, each set: empty when this run has no such value (a metric not
+    measured in this mode, e.g. capacity outside a built A/B duet, or a change with no baseline to divide by)."""
+    outputs = {"verdict": verdict.outcome, "exit-code": str(verdict.exit_code), "headline": verdict.headline,
+               "comparison": verdict.setup.mode if verdict.setup is not None else "",
+               "verdict-json": str(out / VERDICT_FILE)}
+    outputs.update({f"report-{name}": str(files[name]) if name in files else "" for name in ("markdown", "html")})
+    changes = {c.name: c.rel_change for c in verdict.metrics}
+    for output, metric in metric_outputs().items():
+        change = changes.get(metric.name)
+        outputs[output] = f"{100 * change:.2f}" if change is not None else ""
+    return outputs
+
+
 def _set_outputs(verdict: Verdict, out: Path, files: Mapping[str, Path], environ: Mapping[str, str],
                  warnings: list[str]) -> None:
-    outputs = {"verdict": verdict.outcome, "exit-code": str(verdict.exit_code), "headline": verdict.headline,
-               "verdict-json": str(out / VERDICT_FILE)}
-    if verdict.setup is not None:
-        outputs["comparison"] = verdict.setup.mode
-    outputs.update({f"report-{name}": str(path) for name, path in files.items() if name in ("markdown", "html")})
-    for comparison in verdict.metrics:
-        entry = BY_NAME.get(comparison.name)
-        if entry is not None and entry.output and comparison.rel_change is not None:
-            outputs[entry.output] = f"{100 * comparison.rel_change:.2f}"
+    outputs = action_outputs(verdict, out, files)
     try:
         gha.set_outputs(outputs, environ.get("GITHUB_OUTPUT"))
     except (OSError, ValueError) as error:
