@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 
 import yaml
 from docs_section import replace_section
+from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -53,7 +53,7 @@ from perfgate.capacity import PAIR_PROBE_S, RATE_FRACTION, RATE_PROBE_S, probe_w
 from perfgate.config import build_config  # noqa: E402
 from perfgate.load.generator import GeneratorCrashed  # noqa: E402
 from perfgate.load.ghz import run_ghz  # noqa: E402
-from perfgate.measure import load_window  # noqa: E402
+from perfgate.measure.session import load_window  # noqa: E402
 
 GREETER = ROOT / ".tools" / "bin" / "greeter"
 GHZ = ROOT / ".tools" / "bin" / "ghz"
@@ -150,12 +150,7 @@ def part_b(shape: str, fraction: float, capacity: float, knob_pct: float, pairs:
     out.mkdir(parents=True)
     path = out / "perfgate.yml"
     path.write_text(yaml.safe_dump(duet_config(shape, rate, knob_pct, pairs, duration, out / "out")))
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("GITHUB_ACTIONS", None)
-    done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--config", str(path)],  # noqa: S603
-                          env=env, cwd=out, timeout=1800, check=False, capture_output=True, text=True)
-    if done.returncode not in (0, 1, 4):
-        raise RuntimeError(f"perfgate exited {done.returncode}: {done.stderr[-800:]}")
+    run_perfgate(["run", "--config", str(path)], cwd=out, timeout=1800)
     sides = [json.loads((out / "out" / side / "record.json").read_text()) for side in ("baseline", "candidate")]
     cpu = [[rep["service_cpu_ns"] / rep["load"]["ok_count"] / 1e3 for rep in side["repetitions"]] for side in sides]
     p95 = [[rep["load"]["p95_ns"] / 1e6 for rep in side["repetitions"]] for side in sides]

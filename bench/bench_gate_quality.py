@@ -31,6 +31,7 @@ from pathlib import Path
 
 import yaml
 from docs_section import replace_section
+from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -114,14 +115,7 @@ def duet_config(knob_pct: float, kernel: bool, out: Path) -> dict:
 def perfgate(args: list[str], cfg: dict, folder: Path) -> int:
     path = folder / f"perfgate-{len(list(folder.glob('perfgate-*.yml')))}.yml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    argv = [sys.executable, "-m", "perfgate", *args, "--config", str(path)]
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("GITHUB_ACTIONS", None)
-    done = subprocess.run(argv, env=env, cwd=folder, timeout=600, check=False,  # noqa: S603
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode not in (0, 1, 4):
-        raise RuntimeError(f"perfgate {' '.join(args)} exited {done.returncode}: {done.stderr[-800:]}")
-    return done.returncode
+    return run_perfgate([*args, "--config", str(path)], cwd=folder, timeout=600)
 
 
 def start_hogs() -> list[subprocess.Popen]:

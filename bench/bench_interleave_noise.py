@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 from docs_section import replace_section
+from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / ".tools" / "bin" / "greeter"
@@ -65,12 +64,7 @@ def run_once(schedule: str, folder: Path) -> dict:
     folder.mkdir(parents=True)
     path = folder / "perfgate.yml"
     path.write_text(yaml.safe_dump(config(schedule, folder / "out")), encoding="utf-8")
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("GITHUB_ACTIONS", None)
-    done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--config", str(path)],  # noqa: S603
-                          env=env, cwd=folder, timeout=900, check=False, capture_output=True, text=True)
-    if done.returncode not in (0, 1, 4):
-        raise RuntimeError(f"perfgate exited {done.returncode}: {done.stderr[-800:]}")
+    run_perfgate(["run", "--config", str(path)], cwd=folder, timeout=900)
     return summarize(schedule, folder / "out")
 
 

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import yaml
+from perfgate_child import perfgate_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -141,7 +142,7 @@ def write_config(folder: Path, *, repetitions: int, duration_s: float, kernel: b
 
 def perfgate_run(config: Path, out: Path, *extra: str) -> tuple[float, float]:
     return child_cpu([str(PERFGATE), "run", "--config", str(config), "--out", str(out), *extra],
-                     env={**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"})
+                     env=perfgate_env())
 
 
 def grow_report(source: Path, target: Path, calls: int, seed: int) -> None:
