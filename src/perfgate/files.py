@@ -17,7 +17,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from perfgate.errors import ToolError
+from perfgate.errors import ConfigError, ToolError
 
 # One cap for any single file perfgate reads from a record, an artifact or the command line
 # (profiles have their own, lower one). docs/security.md.
@@ -134,6 +134,16 @@ def parse_json(data: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
     except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
         raise ValueError(f"unreadable JSON: {error}") from None
+
+
+def read_json_file(path: Path, name: str, *, missing: str, hint: str) -> Any:
+    """`path`'s JSON, or a ConfigError: `missing` (with `hint`) when there is no file, else `name` cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(missing, hint=hint) from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{name} cannot be read: {error}") from error
 
 
 def unwritable(folder: Path | str, error: OSError) -> ToolError:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.files import read_json_file
 
 BUILDS_FILE = "builds.json"
 BUILDS_FORMAT = 1
@@ -57,13 +58,9 @@ class Builds:
 def read_builds(folder: Path) -> Builds:
     """The manifest, checked: known sides, binaries that are regular executable files inside `folder`."""
     path = folder / BUILDS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ConfigError(f"--builds {folder}: no {BUILDS_FILE} there",
-                          hint="build first: python3 -m perfgate.build --plan PLAN --against REF --out DIR") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"--builds {folder}: {BUILDS_FILE} cannot be read: {error}") from error
+    data = read_json_file(path, f"--builds {folder}: {BUILDS_FILE}",
+                          missing=f"--builds {folder}: no {BUILDS_FILE} there",
+                          hint="build first: python3 -m perfgate.build --plan PLAN --against REF --out DIR")
     if not isinstance(data, dict) or data.get("format") != BUILDS_FORMAT or not isinstance(data.get("sides"), dict):
         raise ConfigError(f"{path}: not a perfgate builds manifest of format {BUILDS_FORMAT}")
     sides = {name: _side(path, name, raw) for name, raw in data["sides"].items()}

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.files import read_json_file
 from perfgate.placeholders import OUTPUT
 
 PLAN_FILE = "build-plan.json"
@@ -80,11 +81,6 @@ def plan_from_dict(data: Any, source: str) -> BuildPlan:
 
 
 def read_plan(path: Path) -> BuildPlan:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ConfigError(f"build plan {path}: not found",
-                          hint="write it first: perfgate build-plan --out DIR (in perfgate's container)") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"build plan {path}: cannot be read: {error}") from error
+    data = read_json_file(path, f"build plan {path}", missing=f"build plan {path}: not found",
+                          hint="write it first: perfgate build-plan --out DIR (in perfgate's container)")
     return plan_from_dict(data, f"build plan {path}")
