@@ -68,20 +68,22 @@ def build_parser() -> Parser:
     return parser
 
 
-def _config_options(parser: argparse.ArgumentParser) -> None:
+def _config_command(commands: argparse._SubParsersAction, name: str, summary: str,
+                    description: str) -> argparse.ArgumentParser:
+    """A command that reads perfgate.yml: --config, --set and --out, and the exit codes under its help."""
+    parser = commands.add_parser(name, help=summary, description=description, epilog=EPILOG)
     parser.add_argument("--config", metavar="FILE", help="perfgate.yml to read (default: ./perfgate.yml if present)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="set_args",
                         help="override one config key, e.g. --set load.repetitions=10 (repeatable)")
     parser.add_argument("--out", metavar="DIR", help="output folder (config key `output`, default perfgate-out)")
+    return parser
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", help="measure the service (and compare when a baseline is given)",
-                              description="Warm up, then run load.repetitions ghz load windows, capturing the CPU "
-                              "profile and run-queue latency in each, and save a run record. With --compare-to "
-                              "(or baseline.path / compare.mode: interleaved) it then compares and gates.",
-                              epilog=EPILOG)
-    _config_options(run)
+    run = _config_command(commands, "run", "measure the service (and compare when a baseline is given)",
+                          description="Warm up, then run load.repetitions ghz load windows, capturing the CPU "
+                          "profile and run-queue latency in each, and save a run record. With --compare-to "
+                          "(or baseline.path / compare.mode: interleaved) it then compares and gates.")
     run.add_argument("--baseline", action="store_true",
                      help="mark the record as a baseline (saved in OUT/baseline/) for later comparisons")
     run.add_argument("--compare-to", metavar="DIR|TGZ", help="baseline record folder or .tgz to compare against")
@@ -94,20 +96,17 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_build_plan(commands: argparse._SubParsersAction) -> None:
-    plan = commands.add_parser("build-plan", help="write how to build the service (for python3 -m perfgate.build)",
-                               description="Read perfgate.yml and write service.build, resolved, to "
-                               "OUT/build-plan.json, for the host-side build `python3 -m perfgate.build --plan "
-                               "OUT/build-plan.json --against REF` (which needs only Python's standard library). "
-                               "Without service.build it writes nothing (and removes an old plan).", epilog=EPILOG)
-    _config_options(plan)
+    _config_command(commands, "build-plan", "write how to build the service (for python3 -m perfgate.build)",
+                    description="Read perfgate.yml and write service.build, resolved, to OUT/build-plan.json, for "
+                    "the host-side build `python3 -m perfgate.build --plan OUT/build-plan.json --against REF` "
+                    "(which needs only Python's standard library). Without service.build it writes nothing (and "
+                    "removes an old plan).")
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
-    compare = commands.add_parser("compare", help="compare two saved run records and gate",
-                                  description="Compare a candidate record against a baseline record, write "
-                                  "verdict.json and the reports into --out, and exit with the verdict's code.",
-                                  epilog=EPILOG)
-    _config_options(compare)
+    compare = _config_command(commands, "compare", "compare two saved run records and gate",
+                              description="Compare a candidate record against a baseline record, write "
+                              "verdict.json and the reports into --out, and exit with the verdict's code.")
     compare.add_argument("--baseline", required=True, metavar="DIR|TGZ", help="baseline record (folder or .tgz)")
     compare.add_argument("--candidate", required=True, metavar="DIR", help="candidate record folder")
     _history_option(compare)
@@ -150,11 +149,10 @@ def _add_doctor(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_publish(commands: argparse._SubParsersAction) -> None:
-    publish = commands.add_parser("publish", help="post a saved verdict (e.g. from a workflow_run workflow)",
-                                  description="Render and publish the verdict saved in DIR: job summary, outputs "
-                                  "and the sticky PR comment. For the fork-safe workflow_run pattern the PR number "
-                                  "is read from DIR/pr.json.", epilog=EPILOG)
-    _config_options(publish)
+    publish = _config_command(commands, "publish", "post a saved verdict (e.g. from a workflow_run workflow)",
+                              description="Render and publish the verdict saved in DIR: job summary, outputs and "
+                              "the sticky PR comment. For the fork-safe workflow_run pattern the PR number is read "
+                              "from DIR/pr.json.")
     publish.add_argument("--from", dest="source", required=True, metavar="DIR",
                          help="folder holding verdict.json (and pr.json in workflow_run mode)")
     publish.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event or DIR/pr.json)")
