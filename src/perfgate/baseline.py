@@ -95,7 +95,7 @@ def _download_artifact_baseline(config: Config, environ: Mapping[str, str],
         raise BaselineError("cannot download the baseline artifact: GITHUB_TOKEN and GITHUB_REPOSITORY must be set",
                             hint="pass the github-token input (or set baseline.path to a local record)")
     branch = config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main"
-    downloaded = github.download_located_baseline(
+    downloaded = github.download_baseline_artifact(
         repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
         api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
         workflow=config.baseline.workflow)

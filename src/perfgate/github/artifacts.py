@@ -148,30 +148,12 @@ def download_baseline_artifact(
     max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
     max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
     retry: RetryPolicy | None = None,
-) -> Path:
+) -> DownloadedArtifact:
     """Download and safely extract the baseline artifact into `dest` (absent or empty).
 
-    Returns the folder inside `dest` that holds record.json; the record loader checks the rest.
+    Returns which artifact it was (so history need not fetch it again) and the folder inside `dest` that
+    holds record.json; the record loader checks the rest.
     """
-    return download_located_baseline(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
-                                     api_url=api_url, dest=dest, workflow=workflow, max_bytes=max_bytes,
-                                     max_runs=max_runs, retry=retry).folder
-
-
-def download_located_baseline(
-    *,
-    repo: str,
-    artifact_name: str,
-    branch: str,
-    token: str,
-    api_url: str,
-    dest: Path,
-    workflow: str | None = None,
-    max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
-    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
-    retry: RetryPolicy | None = None,
-) -> DownloadedArtifact:
-    """download_baseline_artifact, also saying which artifact it was (so history need not fetch it again)."""
     ref = locate_baseline_artifact(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
                                    api_url=api_url, workflow=workflow, max_runs=max_runs, retry=retry)
     root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,

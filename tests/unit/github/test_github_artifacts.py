@@ -45,7 +45,7 @@ def record_zip(tag: str, folder: str = "") -> bytes:
 def download(fake: FakeGitHub, dest: Path, **kwargs: object) -> Path:
     options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
                "api_url": fake.base_url, "dest": dest, "retry": FAST, **kwargs}
-    return download_baseline_artifact(**options)
+    return download_baseline_artifact(**options).folder
 
 
 def test_download_follows_the_302_without_the_token(fake_github: FakeGitHub, tmp_path: Path) -> None:
