@@ -3,14 +3,12 @@ folder that cannot be written, a service that dies mid-run. Each ends bounded, w
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,9 @@ from pathlib import Path
 import pytest
 from support.greeter import base_config, free_port, greeter_argv, write_config
 from support.hostile_records import write_record
+from support.loopback import QuietHandler, serving
 from support.paths import GHZ, ROOT
+from support.processes import pids_where
 
 from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile
 from perfgate.cli import main
@@ -26,7 +26,7 @@ from perfgate.errors import EXIT_TOOL, PerfgateError, ToolError
 from perfgate.load.ghz import Ghz
 
 
-class _Trickle(http.server.BaseHTTPRequestHandler):
+class _Trickle(QuietHandler):
     """Headers at once, then one byte every 0.2 s of a body that never ends (for 60 s at most)."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
@@ -42,19 +42,11 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def log_message(self, *args) -> None:
-        pass
-
 
 @pytest.fixture
 def trickle() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Trickle) as url:
+        yield url
 
 
 @pytest.mark.timeout(30)
@@ -77,15 +69,8 @@ def test_the_record_says_why_the_trickled_profile_is_missing(greeter, trickle: s
 
 
 def _ghz_pids(marker: str) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker.encode() in Path(entry, "cmdline").read_bytes() \
-                    and Path(entry, "exe").resolve() == GHZ.resolve():
-                pids.add(int(entry.name))
-        except OSError:
-            continue
-    return pids
+    return pids_where(lambda proc: marker.encode() in (proc / "cmdline").read_bytes()
+                      and (proc / "exe").resolve() == GHZ.resolve())
 
 
 @pytest.mark.timeout(90)

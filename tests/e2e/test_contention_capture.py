@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.runq import cpu_hogs
 
 from perfgate.capture.cgroup import (
     V1,
@@ -39,27 +37,6 @@ from perfgate.capture.procfs import (
 )
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="cgroup limits need root (CI runs as root)")
-BUSY = "import time\nwhile True: pass"
-
-
-@contextmanager
-def busy(count: int = 1, *, cpu: int | None = None) -> Iterator[list[subprocess.Popen]]:
-    """`count` busy-looping processes (pinned to one CPU if given); killed and reaped on exit."""
-    processes = []
-    try:
-        for _ in range(count):
-            process = subprocess.Popen([sys.executable, "-c", BUSY])  # noqa: S603
-            processes.append(process)
-            if cpu is not None:
-                os.sched_setaffinity(process.pid, {cpu})
-        yield processes
-    finally:
-        for process in processes:
-            process.kill()
-        for process in processes:
-            process.wait(timeout=10)
-
-
 def window(build_pids: tuple[int, ...], seconds: float) -> ContentionWindow:
     start = take_snapshot([Build(build_pids)])
     time.sleep(seconds)
@@ -158,7 +135,7 @@ PRIORITY = 10_000
 def test_a_busy_loop_beside_the_build_shows_as_other_processes_and_is_named():
     # perfgate (this process) too, so that its snapshots are quick: it reads a process's times while scanning
     # /proc, before the machine's, and a slow scan would widen the hog's interval beyond the window's
-    with busy() as (service,), busy() as (hog,), cpu_group([service.pid], weight=PRIORITY), \
+    with cpu_hogs() as (service,), cpu_hogs() as (hog,), cpu_group([service.pid], weight=PRIORITY), \
             cpu_group([hog.pid], weight=PRIORITY), cpu_group([os.getpid()], weight=PRIORITY):
         start = take_snapshot([Build((service.pid,))])
         time.sleep(1.0)
@@ -184,10 +161,10 @@ def test_a_busy_loop_beside_the_build_shows_as_other_processes_and_is_named():
 @requires_root
 def test_a_hog_on_the_same_cpu_makes_the_build_wait_in_the_run_queue():
     cpu = sorted(os.sched_getaffinity(0))[0]
-    with busy(cpu=cpu) as (service,), cpu_group([service.pid], weight=PRIORITY) as group:
+    with cpu_hogs(cpu=cpu) as (service,), cpu_group([service.pid], weight=PRIORITY) as group:
         time.sleep(0.2)
         alone = window((service.pid,), 1.0)
-        with busy(cpu=cpu) as (hog,):
+        with cpu_hogs(cpu=cpu) as (hog,):
             group.move(hog.pid)  # the same group: an equal share of the CPU for each
             shared = window((service.pid,), 1.0)
     print(alone, shared, sep="\n")
@@ -203,7 +180,7 @@ def test_a_hog_on_the_same_cpu_makes_the_build_wait_in_the_run_queue():
 
 @requires_root
 def test_a_cgroup_cpu_limit_is_seen_as_throttling_and_goes_away_with_it():
-    with busy() as (service,):
+    with cpu_hogs() as (service,):
         assert throttle_counters(service.pid) == ()  # no limit over this process
         with cpu_group([service.pid], cpus=0.2, weight=PRIORITY):
             limited = window((service.pid,), 1.0)

@@ -5,15 +5,13 @@ told apart from "nothing happened", and endpoints that answer wrongly."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import subprocess
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.greeter import CALL
+from support.loopback import QuietHandler, serving
 from support.paths import GHZ, TEST_DATA
 
 from perfgate.capture.layers import (
@@ -95,33 +93,19 @@ def test_unknown_profile_is_a_404_naming_the_url(greeter) -> None:
     assert caught.value.message == f"nosuch profile unavailable: {url} returned 404: Unknown profile"
 
 
-@contextlib.contextmanager
-def serving(body: bytes) -> Iterator[str]:
+def answering(body: bytes) -> contextlib.AbstractContextManager[str]:
     """An HTTP server answering every GET with `body`: a pprof endpoint that ignores what it is asked."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(200, body, content_type=None)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(Handler)
 
 
 def test_a_body_of_the_wrong_kind_is_refused() -> None:
     """A CPU profile where an allocation profile should be: the sample types say so."""
-    with serving(CPU_FIXTURE.read_bytes()) as url, pytest.raises(ProfileUnavailable) as caught:
+    with answering(CPU_FIXTURE.read_bytes()) as url, pytest.raises(ProfileUnavailable) as caught:
         fetch_snapshot(url, ALLOCS)
     assert caught.value.message.startswith("allocs profile unavailable: ")
     assert caught.value.reason.endswith("returned a profile without alloc_objects, alloc_space (it has cpu, samples)")
@@ -129,6 +113,6 @@ def test_a_body_of_the_wrong_kind_is_refused() -> None:
 
 def test_a_cumulative_profile_where_a_delta_was_asked_for_is_refused(greeter) -> None:
     """What a net/http/pprof that ignores ?seconds= sends: the profile since the process started."""
-    with serving(fetch_snapshot(greeter.pprof_url, ALLOCS)) as url, pytest.raises(ProfileUnavailable) as caught:
+    with answering(fetch_snapshot(greeter.pprof_url, ALLOCS)) as url, pytest.raises(ProfileUnavailable) as caught:
         fetch_delta(url, ALLOCS, 1)
     assert "returned the cumulative profile, not the difference over the window" in caught.value.reason

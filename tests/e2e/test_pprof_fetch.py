@@ -4,13 +4,13 @@ answers the ways a broken endpoint does (junk, truncated gzip, too slow)."""
 from __future__ import annotations
 
 import gzip
-import http.server
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from support.greeter import free_port
+from support.loopback import QuietHandler, serving
 from support.paths import TEST_DATA
 
 from perfgate.capture.pprof import ProfileUnavailable, default_fetch_timeout_s, fetch_cpu_profile, profile_url
@@ -59,7 +59,7 @@ def test_nothing_listening() -> None:
                                     f"http://127.0.0.1:{port}/debug/pprof/profile: Connection refused")
 
 
-class _Canned(http.server.BaseHTTPRequestHandler):
+class _Canned(QuietHandler):
     """Answers /<name>/debug/pprof/profile with the canned reply <name>."""
 
     replies: dict[str, tuple[int, bytes, float]] = {}
@@ -67,17 +67,7 @@ class _Canned(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
         status, body, delay_s = self.replies[self.path.split("/")[1]]
         time.sleep(delay_s)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_body(status, body)
 
 
 @pytest.fixture
@@ -91,15 +81,8 @@ def canned() -> Iterator[str]:
         "slow": (200, data, 3.0),
         "ok": (200, data, 0.0),
     }
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Canned) as url:
+        yield url
 
 
 @pytest.mark.parametrize(("name", "problem"), [

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from support.greeter import base_config, free_port, greeter_argv, write_config
 from support.paths import GREETER
+from support.processes import pids_where
 
 from perfgate.errors import EXIT_TERMINATED
 
@@ -21,14 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def greeter_pids() -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and Path(entry, "exe").resolve() == GREETER.resolve():
-                pids.add(int(entry.name))
-        except OSError:
-            continue
-    return pids
+    return pids_where(lambda proc: (proc / "exe").resolve() == GREETER.resolve())
 
 
 def test_sigterm_stops_the_service_and_keeps_the_finished_repetitions(tmp_path):
@@ -65,14 +59,7 @@ def test_sigterm_stops_the_service_and_keeps_the_finished_repetitions(tmp_path):
 
 
 def bpftrace_pids() -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and b"runqlat.bt" in Path(entry, "cmdline").read_bytes():
-                pids.add(int(entry.name))
-        except OSError:
-            continue
-    return pids
+    return pids_where(lambda proc: b"runqlat.bt" in (proc / "cmdline").read_bytes())
 
 
 def test_sigkill_still_takes_the_service_and_bpftrace_down(tmp_path):

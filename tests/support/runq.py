@@ -31,12 +31,14 @@ def run_load(address: str, *, seconds: float, rps: int = 300, concurrency: int =
 
 
 @contextmanager
-def cpu_hogs(count: int) -> Iterator[list[subprocess.Popen]]:
-    """`count` busy-looping processes beside the service; killed and reaped on exit."""
+def cpu_hogs(count: int = 1, *, cpu: int | None = None) -> Iterator[list[subprocess.Popen]]:
+    """`count` busy-looping processes (pinned to one CPU if given); killed and reaped on exit."""
     hogs: list[subprocess.Popen] = []
     try:
         for _ in range(count):
             hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))  # noqa: S603
+            if cpu is not None:
+                os.sched_setaffinity(hogs[-1].pid, {cpu})
         yield hogs
     finally:
         for hog in hogs:
