@@ -1,0 +1,106 @@
+"""The layout's rules that a reader relies on: no import cycle between perfgate's modules.
+
+Read from the source (ast), not by importing: a cycle that only some import order trips over is found too.
+Only imports that run when the module is imported count: those inside functions are deferred on purpose
+(heavy libraries, a renderer chosen at run time) and those under `if TYPE_CHECKING:` never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from support.paths import ROOT
+
+SRC = ROOT / "src"
+PACKAGE = SRC / "perfgate"
+
+
+def module_files() -> dict[str, Path]:
+    """perfgate's modules by dotted name (a package by its own name, for its __init__.py)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def imported_at_import_time(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The perfgate modules `name` imports when it is imported (a name from a package: the package)."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                             for alias in node.names)
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+            elif isinstance(node, ast.ClassDef | ast.If | ast.Try | ast.With):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, block, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return {module for module in found if module in modules and module != name}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                connect(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while (member := stack.pop()) != node:
+                group.append(member)
+            if group:
+                groups.append(sorted([node, *group]))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return groups
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The check below is worth something only if this one can fail."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_import_reader_sees_relative_nested_and_type_only_imports(tmp_path: Path) -> None:
+    modules = {"perfgate.x": tmp_path / "x.py", "perfgate.x.y": tmp_path / "y.py", "perfgate.z": tmp_path / "z.py",
+               "perfgate.w": tmp_path / "w.py"}
+    source = tmp_path / "__init__.py"
+    source.write_text("from typing import TYPE_CHECKING\nfrom . import y\ntry:\n    import perfgate.z\n"
+                      "except ImportError:\n    pass\nif TYPE_CHECKING:\n    import perfgate.w\n"
+                      "def later():\n    import perfgate.w\n", encoding="utf-8")
+    assert imported_at_import_time("perfgate.x", source, modules) == {"perfgate.x.y", "perfgate.z"}
+
+
+def test_no_import_cycle_between_perfgates_modules() -> None:
+    modules = module_files()
+    assert len(modules) > 50 and "perfgate.gate" in modules
+    graph = {name: imported_at_import_time(name, path, modules) for name, path in modules.items()}
+    assert sum(map(len, graph.values())) > 200  # the reader did find the imports
+    assert cycles(graph) == [], "modules that import each other (directly or around a loop)"
