@@ -176,6 +176,7 @@ def json_for_log(text: str) -> str:
 
 def init(address: str, *, project: Path, call: str | None, pprof_url: str | None, force: bool) -> int:
     from perfgate.starter import init_project
+    from perfgate.starter.render import built_ab
 
     choose = _ask_for_method if sys.stdin.isatty() and sys.stderr.isatty() else None
     written = init_project(address, project=project, call=call, pprof_url=pprof_url, force=force, choose=choose)
@@ -183,10 +184,18 @@ def init(address: str, *, project: Path, call: str | None, pprof_url: str | None
     print(f"perfgate init: wrote {written.config} and {written.workflow}", file=sys.stderr)
     print(f"  call: {found.method.call if found.method else 'none found (set target.call)'}", file=sys.stderr)
     print(f"  pprof: {found.pprof_url or 'not found'}", file=sys.stderr)
-    print(f"  build: {found.build.shell if found.build else 'not found'}; baselines on pushes to {found.branch}",
-          file=sys.stderr)
+    ab = built_ab(found)
+    if ab is not None:
+        print(f"  build: {ab.build.command} (built A/B: the Action builds each PR's base and head)", file=sys.stderr)
+    else:
+        print(f"  build: {found.build.shell if found.build else 'not found'}; baselines on pushes to "
+              f"{found.branch}", file=sys.stderr)
     for note in written.notes:
         print(f"  note: {note}", file=sys.stderr)
+    if ab is not None:
+        print(f"next: review both files; try them with `perfgate run --against {found.branch}` (perfgate builds "
+              f"{found.branch} and the working tree and runs both on free ports), then commit them", file=sys.stderr)
+        return EXIT_PASS
     build = f"`{found.build.shell}`, then " if found.build else ""
     print(f"next: review both files; try them with {build}`perfgate run --baseline` (stop the running service "
           "first when perfgate starts its own), then commit them", file=sys.stderr)

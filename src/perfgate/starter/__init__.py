@@ -20,7 +20,7 @@ from perfgate.errors import ConfigError, ToolError
 from perfgate.starter.gobuild import SAFE_PATH, guess_go_build
 from perfgate.starter.probe import Pprof, find_pprof, read_cmdline
 from perfgate.starter.reflect import Method, Reflected, list_methods
-from perfgate.starter.render import WORKFLOW_PATH, Findings, starter_config, starter_workflow
+from perfgate.starter.render import WORKFLOW_PATH, Findings, built_ab, starter_config, starter_workflow
 
 CONFIG_NAME = "perfgate.yml"
 ADDRESS = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})$")
@@ -155,10 +155,19 @@ def _notes(found: Findings) -> list[str]:
     notes = []
     if found.build and found.build.others:
         notes.append(f"built {found.build.package}; other gRPC main packages: {', '.join(found.build.others)}")
+    ab = built_ab(found)
     if found.build is None:
-        notes.append("no go.mod with a main package here: the workflow's build step is a placeholder to fill in")
+        notes.append("no go.mod with a main package here: the workflow's build step is a placeholder to fill in, "
+                     "and PRs are compared with a baseline artifact")
+    elif ab is None:
+        notes.append("not built A/B: the running service's command line does not name its gRPC address, so PRs are "
+                     "compared with a baseline artifact; to build and run base and head side by side, make the "
+                     "address a flag and use service.build and {address} (docs/configuration.md)")
     if found.pprof_url is None:
-        notes.append("no pprof endpoint found: CPU profiles are off until cpu.pprof_url is set")
+        notes.append("no pprof endpoint found: CPU profiles are off until the service serves net/http/pprof")
+    elif ab is not None and not ab.pprof:
+        notes.append("the pprof address is not on the service's command line: CPU profiles are off until "
+                     "service.command passes {pprof_address}")
     if found.cmdline is not None:
         notes.append("service.command holds the running service's flags: check them before you commit")
     return notes

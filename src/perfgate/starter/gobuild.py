@@ -27,6 +27,11 @@ class GoBuild:
     others: tuple[str, ...] = ()  # other gRPC main packages that were not chosen
 
     @property
+    def command(self) -> str:
+        """service.build: perfgate fills in {output}; build_env sets CGO_ENABLED=0 (see `shell`)."""
+        return f"go build -trimpath -o {{output}} {self.package}"
+
+    @property
     def shell(self) -> str:
         """The build, static so it runs inside perfgate's container as well as on the runner."""
         return f"CGO_ENABLED=0 go build -trimpath -o {self.binary} {self.package}"

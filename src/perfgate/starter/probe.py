@@ -6,10 +6,13 @@ a missing endpoint costs a few connection refusals, not minutes.
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from perfgate import placeholders
 from perfgate.procs import is_secret_name
 
 PROBE_TIMEOUT_S = 0.5
@@ -18,6 +21,7 @@ MAX_ARGS = 64
 PPROF_INDEX = "/debug/pprof/"
 COMMON_PORTS = (6060, 6061, 8080, 8081, 9090, 9091)  # net/http/pprof's documented 6060 first
 REDACTED = "REDACTED"
+HOST_PORT = re.compile(r"^(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]*\]):(?P<port>[0-9]{1,5})$")  # 127.0.0.1:50051, :50051
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,20 @@ def redact(argv: list[str]) -> Cmdline:
 
 def _secret_flag(previous: str) -> bool:
     return previous.startswith("-") and "=" not in previous and is_secret_name(previous.lstrip("-").replace("-", "_"))
+
+
+def with_placeholders(cmdline: Cmdline, ports: Mapping[int, str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The command line as service.command for a build perfgate starts: {binary} for the program, and each
+    host:PORT value (`-addr 127.0.0.1:50051`, `--addr=:50051`) whose port is in `ports` replaced by that port's
+    placeholder, so perfgate can start two builds at once on ports it picks. Also: the placeholders used."""
+    argv, used = [placeholders.BINARY], set()
+    for arg in cmdline.argv[1:]:
+        flag, sep, value = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+        match = HOST_PORT.match(value)
+        placeholder = ports.get(int(match.group("port"))) if match else None
+        if placeholder is None:
+            argv.append(arg)
+            continue
+        argv.append(f"{flag}{sep}{placeholder}")
+        used.add(placeholder)
+    return tuple(argv), frozenset(used)
