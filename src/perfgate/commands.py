@@ -42,20 +42,21 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
     )
     from perfgate.load.generator import find_generator
     from perfgate.measure.schedules import measure, measure_interleaved
-    from perfgate.preload import Preload
+    from perfgate.preload import Preload, gate_modules
 
     generator = find_generator(config.load.generator)
     out = Path(config.output)
     prepared = prepare_run(config, against=against, builds_dir=builds, as_baseline=as_baseline,
                            say=_progress(config).info)
     config = prepared.config
+    gate_imports = Preload(gate_modules(plots=config.report.plots))
     if config.compare.mode == "interleaved":
         if as_baseline:
             raise ConfigError("--baseline cannot be combined with compare.mode: interleaved "
                               "(interleaved mode measures both sides in this job)")
         progress = _progress(config, sides=1 if config.compare.schedule == "duet" else 2)
         baseline, candidate = measure_interleaved(config, out, generator=generator, progress=progress,
-                                                  built=prepared.built, preload=Preload().start())
+                                                  built=prepared.built, preload=gate_imports.start())
         progress.info(f"records saved in {baseline.path} and {candidate.path}")
         return gate_and_publish(config, baseline, candidate, out)
     role = "baseline" if as_baseline else "candidate"
@@ -66,7 +67,7 @@ def run(config: Config, *, as_baseline: bool, against: str | None = None, builds
     progress = _progress(config)
     compares = not as_baseline and source.kind != "none"
     record = measure(config, out / role, role=role, generator=generator, progress=progress,
-                     preload=Preload().start() if compares else None)
+                     preload=gate_imports.start() if compares else None)
     progress.info(f"record saved in {record.path} ({len(record.ok_repetitions)} repetitions)")
     if not compares:
         return EXIT_PASS

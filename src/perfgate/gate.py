@@ -26,9 +26,10 @@ from perfgate.compare.functions import cpu_per_request_sides, moves, share_moves
 from perfgate.compare.inputs import ComparisonInputs, SideInputs, capacity_pairs, repetition_pairs
 from perfgate.compare.layer_views import layer_views
 from perfgate.compare.mode import run_setup
+from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
-from perfgate.compare.stats import adjust_pvalues, compare_metric
+from perfgate.compare.stats import compare_metric
 from perfgate.config import Config
 from perfgate.metrics import (
     GateRule,

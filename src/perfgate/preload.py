@@ -12,8 +12,16 @@ import importlib
 import threading
 from collections.abc import Sequence
 
-GATE_MODULES = ("perfgate.compare.inputs", "perfgate.gate", "perfgate.publish", "perfgate.report.plots",
+# The gate's modules import scipy and matplotlib only where a test runs or a plot is drawn: those are named
+# here so that their import cost is paid during the warm-up too.
+GATE_MODULES = ("perfgate.compare.inputs", "perfgate.gate", "scipy.stats", "perfgate.publish",
                 "perfgate.report.html", "perfgate.report.markdown", "perfgate.report.flamegraph")
+PLOT_MODULES = ("perfgate.report.plots", "matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def gate_modules(*, plots: bool) -> tuple[str, ...]:
+    """What a run that compares imports after its last window: with the plotting modules when it draws plots."""
+    return GATE_MODULES + (PLOT_MODULES if plots else ())
 
 
 class Preload:

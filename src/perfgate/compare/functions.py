@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from perfgate.compare.comparison import FunctionMove
 from perfgate.compare.inputs import SideInputs, profile_cpu_per_request_us, side_inputs
 from perfgate.compare.movers import MoverTest, mover_family, mover_test
 from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
@@ -30,31 +31,6 @@ from perfgate.record import RunRecord
 
 TOP_MOVERS = 10
 PROCESS_CPU, PROFILE_SAMPLES = "process CPU time", "CPU profile samples"
-
-
-@dataclass(frozen=True)
-class FunctionMove:
-    """How one function's cum cost moved between the sides (medians across repetitions), in `unit` per
-    request (or "%" of the profile when no per-request figure was known); its share of the profile beside.
-
-    p_value is the function's own two-sided test (compare/movers.py; None when its share was too small to
-    test); p_adjusted the same after the Benjamini-Hochberg correction over every function tested;
-    significant: p_adjusted < alpha. Reports name a function as having moved only when it is significant.
-    """
-
-    function: str
-    kind: str  # "flat" | "cum"
-    unit: str
-    baseline: float
-    candidate: float
-    change: float
-    rel_change: float | None
-    p_value: float | None
-    status: str  # "changed" | "appeared" | "vanished"
-    p_adjusted: float | None = None
-    significant: bool = False
-    baseline_share_pct: float | None = None
-    candidate_share_pct: float | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.profile import FunctionDiff
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
@@ -60,8 +61,6 @@ def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | N
     base = _transformed([f.baseline_cum for f in tested], transform)
     cand = _transformed([f.candidate_cum for f in tested], transform)
     p_values = _welch(base, cand)
-    from perfgate.compare.stats import adjust_pvalues  # scipy: here, so `profile diff` of records starts without it
-
     adjusted = adjust_pvalues(p_values, "bh")
     names = [f.function for f in tested]
     return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(tested))

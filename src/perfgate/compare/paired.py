@@ -15,6 +15,8 @@ so classify(), the gate and the renderers treat both alike. The pieces, explaine
 - Scale: as for the unpaired comparison, ratio metrics are paired as log ratios log(c_i / b_i).
 - MDE: simulated once per (n, alpha) for normal differences, scaled by Shamos' spread of the d_i.
 - Minimum pairs: the smallest one-sided p is 1 / 2^n.
+
+scipy is imported inside the functions that test (as in stats.py).
 """
 
 from __future__ import annotations
@@ -24,11 +26,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
-from perfgate.compare.comparison import (
-    MetricComparison,
-    Scale,
+from perfgate.compare.assemble import (
     as_finite_array,
     check_parameters,
     common_fields,
@@ -37,6 +36,7 @@ from perfgate.compare.comparison import (
     on_scale,
     usable_scale,
 )
+from perfgate.compare.comparison import MetricComparison, Scale
 from perfgate.compare.stats import (
     FLOAT_SLACK,
     MDE_POWER,
@@ -143,6 +143,7 @@ def wilcoxon_pvalues(diffs: np.ndarray, *, higher_is_worse: bool) -> tuple[float
     scipy's normal approximation with the tie and zero correction ("wilcoxon-asymptotic"). Every
     difference 0: p = 1 ("all-equal").
     """
+    from scipy import stats
     diffs = np.asarray(diffs, dtype=float)
     if np.all(diffs == 0):
         return 1.0, 1.0, "all-equal"
@@ -165,6 +166,7 @@ def tied_signed_rank_pvalues(diffs: np.ndarray, *, higher_is_worse: bool) -> tup
     sign patterns are counted per W+ by dynamic programming - the distribution scipy's
     PermutationMethod enumerates. Two-sided p is twice the smaller one-sided p, capped at 1.
     """
+    from scipy import stats
     doubled_ranks = np.rint(2 * stats.rankdata(np.abs(diffs))).astype(int)
     signed = diffs != 0
     observed = int(doubled_ranks[diffs > 0].sum())
@@ -199,6 +201,7 @@ def signed_rank_null_cdf(n_pairs: int) -> np.ndarray:
     W+ is the sum of the ranks with a positive sign; each rank is + or - with probability 1/2, so the
     counts are those of the subsets of {1..n} per sum.
     """
+    from scipy import stats
     top = n_pairs * (n_pairs + 1) // 2
     if n_pairs > EXACT_MAX_PAIRS:
         sd = math.sqrt(n_pairs * (n_pairs + 1) * (2 * n_pairs + 1) / 24)
@@ -287,6 +290,7 @@ def paired_mde_in_sigmas(n_pairs: int, per_test_alpha: float, power: float = MDE
     simulated noise (0-based). The MDE is the `power` quantile of that critical shift. More pairs:
     (z[1-alpha] + z[power]) / sqrt(n) * sqrt(pi/3), pi/3 the efficiency loss against the paired t-test.
     """
+    from scipy import stats
     cdf = signed_rank_null_cdf(n_pairs)
     below = np.flatnonzero(cdf < per_test_alpha)
     if n_pairs == 0 or below.size == 0:

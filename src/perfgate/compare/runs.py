@@ -7,6 +7,7 @@ of the baseline build's runs (the baseline record plus its history), on a log sc
 interval when the spread is estimated from those runs, or a normal one from a configured noise level.
 A change counts only when both tests call it significant (an intersection-union test, level alpha
 without adjustment, whose p-value is the larger of the two). docs/statistics.md explains the choice.
+scipy is imported where the test runs (as in stats.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-from scipy import stats as scipy_stats
 
 from perfgate.compare.comparison import Cause, MetricComparison, RunLevelTest
 from perfgate.compare.inputs import ComparisonInputs, SideInputs, same_run
@@ -70,6 +69,7 @@ def run_level_test(base_run_medians: Sequence[float], candidate_median: float, n
     The interval and the bound have alpha in each tail, as the within-run ones; the MDE is judged at the
     per-test level (Holm), where a FAIL is decided.
     """
+    from scipy import stats as scipy_stats
     if candidate_median <= 0 or not base_run_medians or min(base_run_medians) <= 0:
         return None
     logs = [math.log(m) for m in base_run_medians]

@@ -16,7 +16,8 @@ The pieces, each explained in docs/statistics.md:
   cannot go below the per-test alpha (alpha / m under Holm with m metrics) the outcome is INCONCLUSIVE.
 - Multiple testing: Holm (default) or Benjamini-Hochberg adjusted p-values.
 
-Everything here is pure: numbers in, frozen records (compare/comparison.py) out.
+Everything here is pure: numbers in, frozen records (compare/comparison.py) out. scipy is imported inside the
+functions that test, so importing this module (the gate, the report) costs no scipy until a test runs.
 """
 
 from __future__ import annotations
@@ -24,14 +25,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from perfgate.compare.comparison import (
-    MetricComparison,
-    Scale,
+from perfgate.compare.assemble import (
     as_finite_array,
     check_parameters,
     common_fields,
@@ -40,6 +38,7 @@ from perfgate.compare.comparison import (
     on_scale,
     usable_scale,
 )
+from perfgate.compare.comparison import MetricComparison, Scale
 
 MDE_POWER = 0.80
 # Exact p-values (scipy's U distribution without ties, our permutation distribution with ties) up to
@@ -148,6 +147,7 @@ def mann_whitney_pvalues(
     tied_permutation_pvalues); otherwise scipy's normal approximation with tie and continuity correction.
     All values equal: p = 1 ("all-equal").
     """
+    from scipy import stats
     pooled = np.concatenate([baseline, candidate])
     if np.all(pooled == pooled[0]):
         return 1.0, 1.0, "all-equal"
@@ -171,6 +171,7 @@ def tied_permutation_pvalues(
     values (the same distribution scipy's PermutationMethod enumerates, without enumerating C(N, n2)
     splits). Two-sided p is twice the smaller one-sided p, capped at 1, as scipy does.
     """
+    from scipy import stats
     pooled = np.concatenate([baseline, candidate])
     doubled_ranks = np.rint(2 * stats.rankdata(pooled)).astype(int)
     n2 = len(candidate)
@@ -213,6 +214,7 @@ def u_null_cdf(n1: int, n2: int) -> np.ndarray:
     values: it is either a candidate value (beats all n2 baseline values) or a baseline value (beats none):
     c(m, n)(u) = c(m-1, n)(u - n) + c(m, n-1)(u).
     """
+    from scipy import stats
     if max(n1, n2) > EXACT_MAX_PER_SIDE:
         mean, sd = n1 * n2 / 2, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
         cdf = stats.norm.cdf((np.arange(n1 * n2 + 1) + 0.5 - mean) / sd)
@@ -306,6 +308,7 @@ def mde_in_sigmas(n1: int, n2: int, per_test_alpha: float, power: float = MDE_PO
     approximation (z[1-alpha] + z[power]) * sqrt(1/n1 + 1/n2) * sqrt(pi/3), where pi/3 is the efficiency
     loss of Mann-Whitney against the t-test under normal noise.
     """
+    from scipy import stats
     cdf = u_null_cdf(n1, n2)
     below = np.flatnonzero(cdf < per_test_alpha)
     if below.size == 0:
@@ -322,35 +325,3 @@ def mde_in_sigmas(n1: int, n2: int, per_test_alpha: float, power: float = MDE_PO
         diffs = (cand[:, :, None] - base[:, None, :]).reshape(MDE_SIMULATION_BATCH, -1)
         critical_shifts.append(-np.partition(diffs, j, axis=1)[:, j])
     return float(np.quantile(np.concatenate(critical_shifts), power))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Multiple testing
-
-
-def adjust_pvalues(pvalues: Sequence[float], method: Literal["holm", "bh"] = "holm") -> list[float]:
-    """Adjusted p-values, in input order: Holm (family-wise error) or Benjamini-Hochberg (FDR)."""
-    p = np.asarray(pvalues, dtype=float)
-    if p.ndim != 1:
-        raise ValueError("pvalues must be a flat sequence")
-    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError(f"p-values must be within [0, 1], got {list(pvalues)}")
-    m = len(p)
-    if m == 0:
-        return []
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
-    if method == "holm":
-        # step-down: the i-th smallest (0-based) is multiplied by m - i; adjusted values never decrease
-        adjusted_sorted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
-    elif method == "bh":
-        # step-up: the i-th smallest (1-based) is multiplied by m / i; adjusted values never decrease
-        scaled = ranked * m / np.arange(1, m + 1)
-        adjusted_sorted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    else:
-        raise ValueError(f"unknown adjustment method {method!r}; use 'holm' or 'bh'")
-    adjusted = np.empty(m)
-    adjusted[order] = adjusted_sorted
-    return [float(v) for v in adjusted]
-
-

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from perfgate.compare.classify import fmt_level
 from perfgate.compare.comparison import MetricComparison
-from perfgate.compare.stats import adjust_pvalues
+from perfgate.compare.multiple import adjust_pvalues
 from perfgate.report import FLAMEGRAPH_FILE
 from perfgate.report.blocks import (
     BREAK,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from perfgate.compare.functions import FunctionMove
+from perfgate.compare.comparison import FunctionMove
 from perfgate.report.blocks import Inline, code, format_p, inline
 
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")

@@ -16,15 +16,18 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from perfgate.errors import PerfgateError
 from perfgate.record import RunRecord, load_record
 from perfgate.report.escape import plot_text
 from perfgate.verdict import RecordSummary, Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 100
 PLOT_SIZE_PX: dict[str, tuple[int, int]] = {
@@ -77,6 +80,8 @@ class Skip(Exception):
 
 def write_plots(verdict: Verdict, out_dir: Path) -> PlotFiles:
     """Draw every plot whose inputs exist into out_dir/<key>.png."""
+    from matplotlib.figure import Figure  # here: the report's other parts (HTML, sizes, titles) need no matplotlib
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sides = load_sides(verdict)

@@ -120,7 +120,7 @@ def test_pass_and_inconclusive_speak_in_the_metric_direction(higher_is_worse):
 
 
 def test_a_cpu_mover_is_named_only_when_its_adjusted_p_is_significant():
-    from perfgate.compare.functions import FunctionMove
+    from perfgate.compare.comparison import FunctionMove
     from perfgate.gate import cpu_mover_text
     from perfgate.verdict import CpuView
 

@@ -15,8 +15,8 @@ from scipy import stats
 
 from perfgate.compare.classify import classify
 from perfgate.compare.comparison import FAIL, INCONCLUSIVE, PASS, WARN, Cause, MetricComparison
+from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.stats import (
-    adjust_pvalues,
     compare_metric,
     mde_in_sigmas,
     min_p_one_sided,
