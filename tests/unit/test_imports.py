@@ -6,15 +6,21 @@ as the command leaves it. A module-level import added anywhere on a command's pa
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from support.imports import imports_of
-from support.paths import TEST_DATA
+from support.paths import ROOT, TEST_DATA
+from support.report_fixtures import fail_verdict
 
 PROFILE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
 OTHER_PROFILE = TEST_DATA / "pprof" / "greeter-cand-1.pb.gz"
+SRC = ROOT / "src"
 
 # What a user waits for on every start: statistics, plotting, GitHub's client, HTTP, arrays.
 HEAVY = ("scipy", "numpy", "matplotlib", "github", "requests", "urllib3")
@@ -41,3 +47,64 @@ def test_profile_top_output_is_real(tmp_path):
     result = imports_of(["profile", "top", "--json", str(PROFILE)], tmp_path)
     rows = json.loads(result["stdout"])
     assert result["code"] == 0 and rows and {"function", "flat", "cum"} <= set(rows[0])
+
+
+# A module alone, in a fresh interpreter: the libraries it must not pull in at import time. The types of a
+# comparison and a verdict, the Markdown report and `perfgate publish` read without the statistics; the
+# gate's modules import scipy inside the functions that test, the plots matplotlib inside write_plots.
+NO_STATISTICS = ("numpy", "scipy", "matplotlib")
+MODULE_LIMITS = {
+    "perfgate.compare.comparison": NO_STATISTICS,
+    "perfgate.compare.multiple": NO_STATISTICS,
+    "perfgate.verdict": NO_STATISTICS,
+    "perfgate.report.markdown": NO_STATISTICS,
+    "perfgate.report.document": NO_STATISTICS,
+    "perfgate.publish": (*NO_STATISTICS, "github", "requests", "urllib3"),
+    "perfgate.report.html": ("scipy", "matplotlib"),
+    "perfgate.report.plots": ("scipy", "matplotlib"),
+    "perfgate.compare.stats": ("scipy", "matplotlib"),
+    "perfgate.compare.paired": ("scipy", "matplotlib"),
+    "perfgate.compare.runs": ("scipy", "matplotlib"),
+    "perfgate.compare.movers": ("scipy", "matplotlib"),
+    "perfgate.compare.functions": ("scipy", "matplotlib"),
+    "perfgate.gate": ("scipy", "matplotlib", "github", "requests"),
+}
+# Views that other work adds beside the gate's: held to the gate's limit once they exist.
+LATER_MODULES = {name: ("scipy", "matplotlib")
+                 for name in ("perfgate.compare.layer_views", "perfgate.compare.syscalls")}
+
+
+def _imported_by(module: str) -> set[str]:
+    probe = f"import sys, {module}; print(' '.join(sorted({{n.split('.')[0] for n in sys.modules}})))"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(SRC)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,  # noqa: S603
+                          check=True, timeout=60)
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize(("module", "forbidden"), [
+    *MODULE_LIMITS.items(),
+    *((name, limit) for name, limit in LATER_MODULES.items() if importlib.util.find_spec(name) is not None),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_module_imports_no_heavy_library_at_its_top(module, forbidden):
+    modules = _imported_by(module)
+    assert module.split(".")[0] in modules  # the probe did import it
+    heavy = sorted(set(forbidden) & modules)
+    assert not heavy, f"`import {module}` imported {heavy}: import them inside the functions that use them"
+
+
+@pytest.mark.parametrize("plots", [False, True], ids=["no-plots", "plots"])
+def test_publish_of_a_saved_verdict_imports_no_statistics(plots, tmp_path):
+    """`perfgate publish --from DIR` (the workflow_run job; it reads the saved PR with perfgate.github): the
+    reports from the verdict without scipy; matplotlib only when it draws plots."""
+    folder = tmp_path / "saved"
+    fail_verdict().save(folder)
+    result = imports_of(["publish", "--from", str(folder), "--set", f"report.plots={str(plots).lower()}"],
+                        tmp_path)
+    assert result["code"] == 0, result
+    assert "checksumPayload" in (folder / "report.md").read_text(encoding="utf-8")
+    assert "checksumPayload" in (folder / "report.html").read_text(encoding="utf-8")
+    forbidden = {"scipy"} | (set() if plots else {"matplotlib"})
+    heavy = sorted(forbidden & set(result["modules"]))
+    assert not heavy, f"`perfgate publish` imported {heavy}"
