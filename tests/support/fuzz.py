@@ -1,9 +1,10 @@
 """The exit-code contract under fuzzing: shared Hypothesis settings and strategies.
 
 `make test` runs each property with a small, fixed budget (derandomized: the same examples every run,
-so a failure is reproducible and CI never flakes); `make fuzz` (PERFGATE_FUZZ=long) runs thousands of
-random ones. Every example is bounded in time (the deadline) and in memory (the strategies stay small;
-the loaders' own caps do the rest).
+so a failure is reproducible and CI never flakes); `make test-fast` (PERFGATE_FUZZ=fast) the first few of
+those, to stay under a minute; `make fuzz` (PERFGATE_FUZZ=long) runs thousands of random ones.
+Every example is bounded in time (the deadline) and in memory (the strategies stay small; the loaders' own
+caps do the rest).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 settings.register_profile("ci", max_examples=40, deadline=3000, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.function_scoped_fixture])
+settings.register_profile("fast", parent=settings.get_profile("ci"), max_examples=10)
 settings.register_profile("long", max_examples=3000, deadline=10_000, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.function_scoped_fixture])
