@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from perfgate.compare.comparison import Cause, FunctionMove, MetricComparison, Outcome
+from perfgate.compare.comparison import Cause, FunctionMove, LayerView, MetricComparison, Outcome
 from perfgate.compare.contention import ContentionView
-from perfgate.compare.layer_views import LayerView
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,

@@ -60,6 +60,7 @@ MODULE_LIMITS = {
     "perfgate.compare.multiple": NO_STATISTICS,
     "perfgate.verdict": NO_STATISTICS,
     "perfgate.report.document": NO_STATISTICS,
+    "perfgate.report.layers": NO_STATISTICS,
     "perfgate.report.markdown": NO_STATISTICS,
     "perfgate.publish": (*NO_STATISTICS, "github", "requests", "urllib3"),
     "perfgate.report.html": ("scipy", "matplotlib"),
@@ -69,11 +70,12 @@ MODULE_LIMITS = {
     "perfgate.compare.runs": ("scipy", "matplotlib"),
     "perfgate.compare.movers": ("scipy", "matplotlib"),
     "perfgate.compare.functions": ("scipy", "matplotlib"),
+    "perfgate.compare.layer_views": ("scipy", "matplotlib"),
     "perfgate.gate": ("scipy", "matplotlib", "github", "requests"),
 }
 # Views that other work adds beside the gate's: held to the gate's limit once they exist.
 LATER_MODULES = {name: ("scipy", "matplotlib")
-                 for name in ("perfgate.compare.layer_views", "perfgate.compare.syscalls")}
+                 for name in ("perfgate.compare.syscalls", "perfgate.report.syscalls")}
 IMPORT_EACH = """
 import importlib, json, sys
 seen = {}

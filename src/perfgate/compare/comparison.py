@@ -1,10 +1,11 @@
 """What comparing one metric yields, apart from the statistics that compute it.
 
 MetricComparison (both sides' values, shift, interval, p, MDE), the RunLevelTest that may join it, the
-Classification of a comparison under a rule with its typed Cause, and FunctionMove (how one function's
-cost moved). Types only: the arithmetic that builds a comparison is in assemble.py, the tests in stats.py,
-paired.py and movers.py, which import this module; it imports none of them, nor numpy or scipy, so the
-verdict, the report and `perfgate publish` read these types without loading the statistics.
+Classification of a comparison under a rule with its typed Cause, FunctionMove (how one function's
+cost moved) and LayerView (one layer below the CPU compared, with its movers). Types only: the arithmetic
+that builds a comparison is in assemble.py, the tests in stats.py, paired.py and movers.py, which import
+this module; it imports none of them, nor numpy or scipy, so the verdict, the report and `perfgate
+publish` read these types without loading the statistics.
 """
 
 from __future__ import annotations
@@ -205,6 +206,50 @@ class FunctionMove:
     significant: bool = False
     baseline_share_pct: float | None = None
     candidate_share_pct: float | None = None
+
+
+# The layers below the CPU, as the verdict names them (compare/layer_views.py builds their views).
+GOROUTINES = "goroutines"
+LAYER_TITLES = {"allocs": "Allocations", "mutex": "Lock contention (mutex)", "block": "Blocking",
+                GOROUTINES: "Goroutines"}
+WHAT = {"allocs": "bytes allocated", "mutex": "mutex delay", "block": "blocked time", GOROUTINES: "goroutines"}
+
+
+# The registry's metrics (metrics.py) of each layer, in the order the report shows them.
+LAYER_METRIC_NAMES: Mapping[str, tuple[str, ...]] = {
+    "allocs": ("alloc_bytes_per_request", "alloc_objects_per_request"), "mutex": ("mutex_delay_per_request",),
+    "block": ("block_delay_per_request",), GOROUTINES: ("goroutine_growth", "goroutines")}
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """One layer compared: available (both sides have it) or why not; its movers in `unit` per request
+    (goroutines: gained per window, by start function), largest change first; the family tested."""
+
+    layer: str
+    available: bool
+    reason: str | None = None
+    unit: str = ""
+    risers: tuple[FunctionMove, ...] = ()
+    fallers: tuple[FunctionMove, ...] = ()
+    functions_tested: int = 0
+
+    @property
+    def title(self) -> str:
+        return LAYER_TITLES.get(self.layer, self.layer)
+
+    @property
+    def significant_risers(self) -> tuple[FunctionMove, ...]:
+        return tuple(m for m in self.risers if m.significant)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerView:
+        def moves_of(key: str) -> tuple[FunctionMove, ...]:
+            return tuple(FunctionMove(**move) for move in data.get(key) or ())
+
+        return cls(layer=data["layer"], available=bool(data["available"]), reason=data.get("reason"),
+                   unit=data.get("unit", ""), risers=moves_of("risers"), fallers=moves_of("fallers"),
+                   functions_tested=int(data.get("functions_tested", 0)))
 
 
 def _json_safe(value: Any) -> Any:

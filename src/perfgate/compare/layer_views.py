@@ -10,58 +10,15 @@ sites; goroutines: the start functions) whose cost per request moved, tested lik
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from perfgate.compare.functions import FunctionMove, Moves, ScaledProfiles, moves, moves_of
+from perfgate.compare.comparison import GOROUTINES, LAYER_METRIC_NAMES, LAYER_TITLES, LayerView
+from perfgate.compare.functions import Moves, ScaledProfiles, moves, moves_of
 from perfgate.compare.inputs import SideInputs
 from perfgate.compare.layers import PER_REQUEST_UNIT
 from perfgate.compare.movers import mover_test
 from perfgate.compare.profile import APPEARED, CHANGED, VANISHED, FunctionDiff, ProfileDiff, Riser
-
-GOROUTINES = "goroutines"
-LAYER_TITLES = {"allocs": "Allocations", "mutex": "Lock contention (mutex)", "block": "Blocking",
-                GOROUTINES: "Goroutines"}
-WHAT = {"allocs": "bytes allocated", "mutex": "mutex delay", "block": "blocked time", GOROUTINES: "goroutines"}
-
-
-# The registry's metrics (metrics.py) of each layer, in the order the report shows them.
-LAYER_METRIC_NAMES: Mapping[str, tuple[str, ...]] = {
-    "allocs": ("alloc_bytes_per_request", "alloc_objects_per_request"), "mutex": ("mutex_delay_per_request",),
-    "block": ("block_delay_per_request",), GOROUTINES: ("goroutine_growth", "goroutines")}
-
-
-@dataclass(frozen=True)
-class LayerView:
-    """One layer compared: available (both sides have it) or why not; its movers in `unit` per request
-    (goroutines: gained per window, by start function), largest change first; the family tested."""
-
-    layer: str
-    available: bool
-    reason: str | None = None
-    unit: str = ""
-    risers: tuple[FunctionMove, ...] = ()
-    fallers: tuple[FunctionMove, ...] = ()
-    functions_tested: int = 0
-
-    @property
-    def title(self) -> str:
-        return LAYER_TITLES.get(self.layer, self.layer)
-
-    @property
-    def significant_risers(self) -> tuple[FunctionMove, ...]:
-        return tuple(m for m in self.risers if m.significant)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LayerView:
-        def moves_of(key: str) -> tuple[FunctionMove, ...]:
-            return tuple(FunctionMove(**move) for move in data.get(key) or ())
-
-        return cls(layer=data["layer"], available=bool(data["available"]), reason=data.get("reason"),
-                   unit=data.get("unit", ""), risers=moves_of("risers"), fallers=moves_of("fallers"),
-                   functions_tested=int(data.get("functions_tested", 0)))
 
 
 def layer_views(base: SideInputs, cand: SideInputs, *, alpha: float) -> tuple[LayerView, ...]:

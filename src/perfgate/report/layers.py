@@ -7,8 +7,7 @@ renderer escapes them.
 
 from __future__ import annotations
 
-from perfgate.compare.comparison import MetricComparison
-from perfgate.compare.layer_views import LAYER_METRIC_NAMES, WHAT
+from perfgate.compare.comparison import LAYER_METRIC_NAMES, WHAT, MetricComparison
 from perfgate.report.blocks import (
     Block,
     Paragraph,
