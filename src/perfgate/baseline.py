@@ -13,11 +13,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfgate.archive import discarded_on_failure
 from perfgate.config import Config
 from perfgate.errors import BaselineError, BaselineMissing, PerfgateError, RecordError
 from perfgate.record import RunRecord, find_record_folder, load_record
+
+if TYPE_CHECKING:
+    from perfgate.github.artifacts import BaselineSource
 
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip")
 
@@ -89,18 +93,27 @@ def _download_artifact_baseline(config: Config, environ: Mapping[str, str],
     """The base branch's baseline record and the id of the artifact it came from."""
     from perfgate import github
 
+    source = _artifact_source(config, environ)
+    if source is None:
+        raise BaselineError("cannot download the baseline artifact: GITHUB_TOKEN and GITHUB_REPOSITORY must be set",
+                            hint="pass the github-token input (or set baseline.path to a local record)")
+    downloaded = github.download_baseline_artifact(source, workdir / "baseline-artifact")
+    with discarded_on_failure(workdir / "baseline-artifact"):
+        return load_record(downloaded.folder), downloaded.ref.artifact_id
+
+
+def _artifact_source(config: Config, environ: Mapping[str, str]) -> BaselineSource | None:
+    """The base branch's baseline artifacts as this job sees them; None without a token and a repository."""
+    from perfgate import github
+
     token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
     repo = environ.get("GITHUB_REPOSITORY")
     if not token or not repo:
-        raise BaselineError("cannot download the baseline artifact: GITHUB_TOKEN and GITHUB_REPOSITORY must be set",
-                            hint="pass the github-token input (or set baseline.path to a local record)")
-    branch = config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main"
-    downloaded = github.download_baseline_artifact(
-        repo=repo, artifact_name=config.baseline.artifact, branch=branch, token=token,
-        api_url=github.api_url_from_env(environ), dest=workdir / "baseline-artifact",
-        workflow=config.baseline.workflow)
-    with discarded_on_failure(workdir / "baseline-artifact"):
-        return load_record(downloaded.folder), downloaded.ref.artifact_id
+        return None
+    return github.BaselineSource(repo=repo, artifact_name=config.baseline.artifact,
+                                 branch=config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main",
+                                 token=token, api_url=github.api_url_from_env(environ),
+                                 workflow=config.baseline.workflow)
 
 
 def open_history(config: Config, baseline: RunRecord, environ: Mapping[str, str] | None = None,
@@ -136,17 +149,12 @@ def download_artifact_history(config: Config, environ: Mapping[str, str], workdi
                               skip_artifact_ids: frozenset[int] = frozenset()) -> tuple[list[RunRecord], list[str]]:
     from perfgate import github
 
-    token = environ.get("GITHUB_TOKEN") or environ.get("INPUT_GITHUB-TOKEN")
-    repo = environ.get("GITHUB_REPOSITORY")
-    if not token or not repo:
+    source = _artifact_source(config, environ)
+    if source is None:
         return [], ["earlier baseline artifacts not downloaded: GITHUB_TOKEN and GITHUB_REPOSITORY are not set"]
     try:
-        folders = github.download_baseline_history(
-            repo=repo, artifact_name=config.baseline.artifact,
-            branch=config.baseline.branch or environ.get("GITHUB_BASE_REF") or "main", token=token,
-            api_url=github.api_url_from_env(environ), dest=workdir / "baseline-history",
-            count=config.baseline.history_runs, workflow=config.baseline.workflow,
-            skip_artifact_ids=skip_artifact_ids)
+        folders = github.download_baseline_history(source, workdir / "baseline-history",
+                                                   config.baseline.history_runs, skip_artifact_ids=skip_artifact_ids)
     except PerfgateError as error:
         return [], [f"earlier baseline artifacts not downloaded: {error.message}"]
     records, notes = [], []

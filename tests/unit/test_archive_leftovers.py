@@ -14,7 +14,7 @@ from support.hostile_records import write_record
 
 from perfgate.cli import main
 from perfgate.errors import EXIT_USAGE, BaselineError
-from perfgate.github import RetryPolicy, download_baseline_artifact
+from perfgate.github import BaselineSource, RetryPolicy, download_baseline_artifact
 
 ZEROS = 32 * 1024 * 1024  # inflates from ~32 KiB
 FAST = RetryPolicy(backoff_factor_s=0.0, max_wait_s=5.0, seconds_between_requests=0.0,
@@ -54,7 +54,7 @@ def test_a_baseline_artifact_without_a_record_leaves_nothing(fake_github: FakeGi
     fake_github.add_artifact(run, "perfgate-baseline", zip_of({"notes/zeros.bin": bytes(ZEROS),
                                                                "notes/x.json": json.dumps({}).encode()}))
     with pytest.raises(BaselineError, match="no record.json"):
-        download_baseline_artifact(repo="acme/greeter", artifact_name="perfgate-baseline", branch="main",
-                                   token=TEST_TOKEN, api_url=fake_github.base_url, dest=tmp_path / "baseline",
-                                   retry=FAST)
+        download_baseline_artifact(BaselineSource(repo="acme/greeter", artifact_name="perfgate-baseline",
+                                                  branch="main", token=TEST_TOKEN, api_url=fake_github.base_url,
+                                                  retry=FAST), tmp_path / "baseline")
     assert left_in(tmp_path) == []

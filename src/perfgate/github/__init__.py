@@ -6,6 +6,7 @@ artifacts.py hold one job each. This module re-exports the names the rest of per
 
 from perfgate.github.artifacts import (
     ACTIONS_READ_HINT,
+    BaselineSource,
     DownloadedArtifact,
     download_baseline_artifact,
     download_baseline_history,
@@ -38,6 +39,7 @@ __all__ = [
     "COMMENT_TRUNCATION_NOTE",
     "PR_CONTEXT_FILE",
     "STICKY_MARKER",
+    "BaselineSource",
     "CommentResult",
     "DownloadedArtifact",
     "PrContext",

@@ -11,7 +11,7 @@ import itertools
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,25 +58,38 @@ class DownloadedArtifact:
     folder: Path  # the folder holding record.json
 
 
-def locate_baseline_artifact(
-    *,
-    repo: str,
-    artifact_name: str,
-    branch: str,
-    token: str,
-    api_url: str,
-    workflow: str | None = None,
-    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
-    retry: RetryPolicy | None = None,
-) -> ArtifactRef:
+@dataclass(frozen=True)
+class BaselineSource:
+    """Where baseline records come from: the `artifact_name` artifacts of the newest `max_runs` successful
+    runs on `branch` of `repo` (of `workflow` only, when given), through the API at `api_url`."""
+
+    repo: str
+    artifact_name: str
+    branch: str
+    token: str = field(repr=False)
+    api_url: str
+    workflow: str | None = None
+    max_runs: int = DEFAULT_MAX_RUNS_SCANNED
+    retry: RetryPolicy | None = None
+
+    def api(self, doing: str) -> contextlib.AbstractContextManager[Github]:
+        check_positive_int(self.max_runs, "max_runs")
+        return _artifact_api(self.repo, self.token, self.api_url, self.retry, doing,
+                             per_page=min(100, self.max_runs))
+
+    def fetch(self, ref: ArtifactRef, dest: Path, max_bytes: int) -> Path:
+        return fetch_artifact(ref, repo=self.repo, token=self.token, api_url=self.api_url, dest=dest,
+                              max_bytes=max_bytes, retry=self.retry)
+
+
+def locate_baseline_artifact(source: BaselineSource) -> ArtifactRef:
     """The newest `artifact_name` from the latest successful run on `branch` that has one.
 
     Runs of pull requests (whose head branch may also be called `branch`, from a fork) are
     skipped: a baseline must come from the repository's own branch.
     """
-    check_positive_int(max_runs, "max_runs")
-    with _artifact_api(repo, token, api_url, retry, "looking for the baseline", per_page=min(100, max_runs)) as gh:
-        return _find_baseline(gh, repo, artifact_name, branch, workflow, max_runs)
+    with source.api("looking for the baseline") as gh:
+        return _find_baseline(gh, source)
 
 
 @contextlib.contextmanager
@@ -93,33 +106,37 @@ def _artifact_api(repo: str, token: str, api_url: str, retry: RetryPolicy | None
             raise ToolError(redact_token(f"GitHub API unreachable while {doing}: {exc}", token)) from None
 
 
-def _branch_artifacts(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
-                      max_runs: int, scanned: list[int]) -> Iterable[tuple[Any, ArtifactRef]]:
+def _branch_artifacts(gh: Github, source: BaselineSource, scanned: list[int]) -> Iterable[tuple[Any, ArtifactRef]]:
     """(artifact, ref) of the newest `artifact_name` of each of the branch's own successful runs, newest first.
 
     Runs of pull requests (whose head branch may also be called `branch`, from a fork) are skipped: a
     baseline must come from the repository's own branch. `scanned[0]` counts the runs looked at.
     """
-    repository = gh.get_repo(repo)
-    if workflow:
-        runs = repository.get_workflow(workflow).get_runs(branch=branch, status="success")
+    repository = gh.get_repo(source.repo)
+    if source.workflow:
+        runs = repository.get_workflow(source.workflow).get_runs(branch=source.branch, status="success")
     else:
-        runs = repository.get_workflow_runs(branch=branch, status="success")
-    for run in itertools.islice(runs, max_runs):
-        if run.event in ("pull_request", "pull_request_target") or (
-                run.head_repository is not None and run.head_repository.full_name.lower() != repo.lower()):
+        runs = repository.get_workflow_runs(branch=source.branch, status="success")
+    for run in itertools.islice(runs, source.max_runs):
+        if not _own_run(run, source.repo):
             continue
         scanned[0] += 1
-        artifact = _newest_named(run.get_artifacts(), artifact_name)
+        artifact = _newest_named(run.get_artifacts(), source.artifact_name)
         if artifact is not None:
             yield artifact, _artifact_ref(artifact, run)
 
 
-def _find_baseline(gh: Github, repo: str, artifact_name: str, branch: str, workflow: str | None,
-                   max_runs: int) -> ArtifactRef:
+def _own_run(run: Any, repo: str) -> bool:
+    """A run of the repository's own branch, not of a pull request (whose branch may have the same name)."""
+    return run.event not in ("pull_request", "pull_request_target") and (
+        run.head_repository is None or run.head_repository.full_name.lower() == repo.lower())
+
+
+def _find_baseline(gh: Github, source: BaselineSource) -> ArtifactRef:
     counter = [0]
-    of_workflow = f" of workflow {workflow}" if workflow else ""
-    for artifact, ref in _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, counter):
+    branch = source.branch
+    of_workflow = f" of workflow {source.workflow}" if source.workflow else ""
+    for artifact, ref in _branch_artifacts(gh, source, counter):
         if artifact.expired:
             raise _expired_error(ref)
         return ref
@@ -131,77 +148,40 @@ def _find_baseline(gh: Github, repo: str, artifact_name: str, branch: str, workf
                  "baseline folder or file",
         )
     raise BaselineMissing(
-        f"no artifact named {artifact_name!r} in the last {scanned} successful runs on {branch}{of_workflow}",
+        f"no artifact named {source.artifact_name!r} in the last {scanned} successful runs on "
+        f"{branch}{of_workflow}",
         hint="check the artifact name and that the baseline job uploads it (actions/upload-artifact)",
     )
 
 
-def download_baseline_artifact(
-    *,
-    repo: str,
-    artifact_name: str,
-    branch: str,
-    token: str,
-    api_url: str,
-    dest: Path,
-    workflow: str | None = None,
-    max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
-    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
-    retry: RetryPolicy | None = None,
-) -> DownloadedArtifact:
+def download_baseline_artifact(source: BaselineSource, dest: Path, *,
+                               max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES) -> DownloadedArtifact:
     """Download and safely extract the baseline artifact into `dest` (absent or empty).
 
     Returns which artifact it was (so history need not fetch it again) and the folder inside `dest` that
     holds record.json; the record loader checks the rest.
     """
-    ref = locate_baseline_artifact(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
-                                   api_url=api_url, workflow=workflow, max_runs=max_runs, retry=retry)
-    root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest, max_bytes=max_bytes,
-                          retry=retry)
+    ref = locate_baseline_artifact(source)
+    root = source.fetch(ref, dest, max_bytes)
     with discarded_on_failure(root):
         return DownloadedArtifact(ref, find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
 
 
-def locate_baseline_history(
-    *,
-    repo: str,
-    artifact_name: str,
-    branch: str,
-    token: str,
-    api_url: str,
-    count: int,
-    workflow: str | None = None,
-    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
-    retry: RetryPolicy | None = None,
-) -> list[ArtifactRef]:
-    """Up to `count` newest unexpired `artifact_name` artifacts, one per run on `branch`, newest first.
+def locate_baseline_history(source: BaselineSource, count: int) -> list[ArtifactRef]:
+    """Up to `count` newest unexpired artifacts, one per run, newest first.
 
     The same runs as locate_baseline_artifact looks at; history is best effort, so expired artifacts are
     skipped and none at all is an empty list, not an error.
     """
     check_positive_int(count, "count")
-    check_positive_int(max_runs, "max_runs")
-    with _artifact_api(repo, token, api_url, retry, "looking for earlier baselines",
-                       per_page=min(100, max_runs)) as gh:
-        found = _branch_artifacts(gh, repo, artifact_name, branch, workflow, max_runs, [0])
+    with source.api("looking for earlier baselines") as gh:
+        found = _branch_artifacts(gh, source, [0])
         return list(itertools.islice((ref for artifact, ref in found if not artifact.expired), count))
 
 
-def download_baseline_history(
-    *,
-    repo: str,
-    artifact_name: str,
-    branch: str,
-    token: str,
-    api_url: str,
-    dest: Path,
-    count: int,
-    workflow: str | None = None,
-    max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
-    max_runs: int = DEFAULT_MAX_RUNS_SCANNED,
-    retry: RetryPolicy | None = None,
-    skip_artifact_ids: frozenset[int] = frozenset(),
-) -> list[Path]:
+def download_baseline_history(source: BaselineSource, dest: Path, count: int, *,
+                              max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES,
+                              skip_artifact_ids: frozenset[int] = frozenset()) -> list[Path]:
     """Download and safely extract each of locate_baseline_history's artifacts into dest/<run id>/.
 
     Returns the folders holding record.json, newest first. Artifacts in `skip_artifact_ids` (the baseline,
@@ -209,14 +189,10 @@ def download_baseline_history(
     record, a hostile or oversized one, or one that expired since the listing, is skipped; API and network
     failures (a permission problem included) raise as for the baseline.
     """
-    refs = locate_baseline_history(repo=repo, artifact_name=artifact_name, branch=branch, token=token,
-                                   api_url=api_url, count=count, workflow=workflow, max_runs=max_runs,
-                                   retry=retry)
     folders = []
-    for ref in (ref for ref in refs if ref.artifact_id not in skip_artifact_ids):
+    for ref in (ref for ref in locate_baseline_history(source, count) if ref.artifact_id not in skip_artifact_ids):
         try:
-            root = fetch_artifact(ref, repo=repo, token=token, api_url=api_url, dest=dest / str(ref.run_id),
-                                  max_bytes=max_bytes, retry=retry)
+            root = source.fetch(ref, dest / str(ref.run_id), max_bytes)
             with discarded_on_failure(root):
                 folders.append(find_record_folder(root, f"artifact {ref.name!r} of run {ref.run_id}"))
         except _AccessDenied:

@@ -14,6 +14,7 @@ from support.ghapi.server import TEST_TOKEN, FakeGitHub
 from perfgate.errors import BaselineError, BaselineMissing, ConfigError, ToolError
 from perfgate.github import (
     ACTIONS_READ_HINT,
+    BaselineSource,
     RetryPolicy,
     download_baseline_artifact,
     download_baseline_history,
@@ -21,6 +22,7 @@ from perfgate.github import (
     locate_baseline_artifact,
     locate_baseline_history,
 )
+from perfgate.github.artifacts import DEFAULT_ARTIFACT_MAX_BYTES
 
 REPO = "acme/greeter"
 NAME = "perfgate-baseline"
@@ -42,10 +44,14 @@ def record_zip(tag: str, folder: str = "") -> bytes:
                       f"{prefix}reps/rep-01/ghz.json": b"{}"})
 
 
-def download(fake: FakeGitHub, dest: Path, **kwargs: object) -> Path:
+def source(fake: FakeGitHub, **kwargs: object) -> BaselineSource:
     options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
-               "api_url": fake.base_url, "dest": dest, "retry": FAST, **kwargs}
-    return download_baseline_artifact(**options).folder
+               "api_url": fake.base_url, "retry": FAST, **kwargs}
+    return BaselineSource(**options)
+
+
+def download(fake: FakeGitHub, dest: Path, *, max_bytes: int = DEFAULT_ARTIFACT_MAX_BYTES, **kwargs: object) -> Path:
+    return download_baseline_artifact(source(fake, **kwargs), dest, max_bytes=max_bytes).folder
 
 
 def test_download_follows_the_302_without_the_token(fake_github: FakeGitHub, tmp_path: Path) -> None:
@@ -180,8 +186,7 @@ def test_ghes_prefix_for_artifacts(fake_ghes: FakeGitHub, tmp_path: Path) -> Non
 def test_locate_reports_where_the_baseline_comes_from(fake_github: FakeGitHub) -> None:
     run = fake_github.add_run(REPO, head_sha="ab" * 20)
     artifact = fake_github.add_artifact(run, NAME, record_zip("x"))
-    ref = locate_baseline_artifact(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
-                                   api_url=fake_github.base_url, retry=FAST)
+    ref = locate_baseline_artifact(source(fake_github))
     assert (ref.artifact_id, ref.run_id, ref.head_sha) == (artifact.id, run.id, "ab" * 20)
     assert ref.run_url == f"https://github.com/{REPO}/actions/runs/{run.id}"
     assert ref.size_bytes == len(artifact.data)
@@ -207,11 +212,9 @@ def test_history_lists_the_newest_artifacts_one_per_trusted_run(fake_github: Fak
     fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("expired"), expired=True)
     poisoned = fake_github.add_run(REPO, event="pull_request", head_repo="mallory/greeter")
     fake_github.add_artifact(poisoned, NAME, record_zip("poisoned"))
-    options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
-               "api_url": fake_github.base_url, "retry": FAST}
-    refs = locate_baseline_history(count=3, **options)
+    refs = locate_baseline_history(source(fake_github), 3)
     assert [ref.run_id for ref in refs] == [runs[3].id, runs[2].id, runs[1].id]
-    folders = download_baseline_history(count=10, dest=tmp_path / "history", **options)
+    folders = download_baseline_history(source(fake_github), tmp_path / "history", 10)
     assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["h4", "h3", "h2", "h1"]
     assert folders[0] == tmp_path / "history" / str(runs[3].id) / "perfgate-out"
 
@@ -220,11 +223,9 @@ def test_history_skips_an_artifact_without_a_record(fake_github: FakeGitHub, tmp
     good = fake_github.add_run(REPO)
     fake_github.add_artifact(good, NAME, record_zip("good"))
     fake_github.add_artifact(fake_github.add_run(REPO), NAME, zip_bytes({"notes.txt": b"no record"}))
-    folders = download_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
-                                        api_url=fake_github.base_url, retry=FAST, count=5, dest=tmp_path / "h")
+    folders = download_baseline_history(source(fake_github), tmp_path / "h", 5)
     assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["good"]
-    assert locate_baseline_history(repo=REPO, artifact_name="other", branch="main", token=TEST_TOKEN,
-                                   api_url=fake_github.base_url, retry=FAST, count=5) == []
+    assert locate_baseline_history(source(fake_github, artifact_name="other"), 5) == []
 
 
 def test_history_skips_an_artifact_that_expires_before_its_download(fake_github: FakeGitHub,
@@ -233,29 +234,25 @@ def test_history_skips_an_artifact_that_expires_before_its_download(fake_github:
     fake_github.add_artifact(kept, NAME, record_zip("kept"))
     gone = fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("gone"))
     fake_github.add_fault(410, path_contains=f"/artifacts/{gone.id}/zip", message="Artifact has expired")
-    folders = download_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
-                                        api_url=fake_github.base_url, retry=FAST, count=5, dest=tmp_path / "h")
+    folders = download_baseline_history(source(fake_github), tmp_path / "h", 5)
     assert [json.loads((f / "record.json").read_text())["tag"] for f in folders] == ["kept"]
     assert folders[0] == tmp_path / "h" / str(kept.id)
 
 
 def test_history_raises_on_api_and_permission_failures(fake_github: FakeGitHub, tmp_path: Path) -> None:
     fake_github.add_artifact(fake_github.add_run(REPO), NAME, record_zip("x"))
-    options = {"repo": REPO, "artifact_name": NAME, "branch": "main", "token": TEST_TOKEN,
-               "api_url": fake_github.base_url, "retry": FAST, "count": 3}
     fake_github.add_fault(403, path_contains="/zip", message="Resource not accessible by integration")
     with pytest.raises(BaselineError, match="actions: read"):
-        download_baseline_history(dest=tmp_path / "denied", **options)
+        download_baseline_history(source(fake_github), tmp_path / "denied", 3)
     fake_github.add_fault(502, times=None, message="Bad Gateway")
     with pytest.raises(ToolError, match="GitHub API"):
-        locate_baseline_history(**options)
+        locate_baseline_history(source(fake_github), 3)
     with pytest.raises(ToolError, match="GitHub API"):
-        download_baseline_history(dest=tmp_path / "outage", **options)
+        download_baseline_history(source(fake_github), tmp_path / "outage", 3)
 
 
 @pytest.mark.parametrize("count", [0, -1, True, 2.0])
 def test_history_count_must_be_a_positive_integer(fake_github: FakeGitHub, count: object) -> None:
     with pytest.raises(ConfigError, match="count must be a positive integer"):
-        locate_baseline_history(repo=REPO, artifact_name=NAME, branch="main", token=TEST_TOKEN,
-                                api_url=fake_github.base_url, retry=FAST, count=count)
+        locate_baseline_history(source(fake_github), count)
     assert fake_github.api_requests() == []

@@ -12,7 +12,7 @@ import pytest
 from support.ghapi.server import TEST_TOKEN, FakeGitHub
 
 from perfgate.errors import PerfgateError
-from perfgate.github import RetryPolicy, download_baseline_artifact, upsert_sticky_comment
+from perfgate.github import BaselineSource, RetryPolicy, download_baseline_artifact, upsert_sticky_comment
 
 FAST = RetryPolicy(backoff_factor_s=0.0, max_wait_s=1.0, max_retries=1, seconds_between_requests=0.0,
                    seconds_between_writes=0.0, sleep=lambda _: None)
@@ -41,9 +41,10 @@ def test_token_never_leaks(fake_github: FakeGitHub, tmp_path: Path, caplog: pyte
 
     def baseline(dest: str) -> None:
         try:
-            download_baseline_artifact(repo="acme/greeter", artifact_name="perfgate-baseline", branch="main",
-                                       token=TEST_TOKEN, api_url=fake_github.base_url, dest=tmp_path / dest,
-                                       retry=FAST)
+            source = BaselineSource(repo="acme/greeter", artifact_name="perfgate-baseline", branch="main",
+                                    token=TEST_TOKEN, api_url=fake_github.base_url, retry=FAST)
+            seen.append(repr(source))
+            download_baseline_artifact(source, tmp_path / dest)
         except PerfgateError as exc:
             seen.append(every_text(exc))
 
