@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"expvar"
 	"flag"
 	"fmt"
 	"io"
@@ -81,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	allocBytes := fs.Int("regress-alloc-bytes", 0, "extra heap bytes allocated per request [env GREETER_REGRESS_ALLOC_BYTES]")
 	sleep := fs.Duration("regress-sleep", 0, "extra sleep per request, e.g. 2ms [env GREETER_REGRESS_SLEEP]")
 	layers := addLayerFlags(fs)
+	syscalls := addSyscallFlags(fs)
 	sleepPct := fs.Float64("regress-sleep-pct", 100,
 		"percentage of calls that do the -regress-sleep, spread evenly [env GREETER_REGRESS_SLEEP_PCT]")
 	if err := fs.Parse(args); err != nil {
@@ -106,7 +108,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return nil
 	}
 	var layerErrs []error
-	for _, setter := range layers.envSetters() {
+	for _, setter := range append(layers.envSetters(), syscalls.envSetters()...) {
 		layerErrs = append(layerErrs, fromEnv(setter.flag, setter.env, setter.apply))
 	}
 	envErr := errors.Join(
@@ -147,7 +149,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	case math.IsNaN(*sleepPct) || *sleepPct < 0 || *sleepPct > 100:
 		return config{}, usageError{fmt.Sprintf("regress-sleep-pct must be between 0 and 100, got %g", *sleepPct)}
 	}
-	if err := layers.validate(); err != nil {
+	if err := errors.Join(layers.validate(), syscalls.validate()); err != nil {
 		return config{}, usageError{err.Error()}
 	}
 	return config{
@@ -155,7 +157,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		pprofAddr: *pprofAddr,
 		regression: &regression{function: fn, cpuPct: *cpuPct, allocBytes: *allocBytes, sleep: *sleep,
 			sleepPct: *sleepPct, lockHold: *layers.lockHold, lockEvery: *layers.lockEvery,
-			leakEvery: *layers.leakEvery},
+			leakEvery: *layers.leakEvery, syscalls: syscallKnob{read: *syscalls.read, pct: *syscalls.pct}},
 		rates: profilingRates{mutexFraction: *layers.mutexFraction, blockRate: *layers.blockRate},
 	}, nil
 }
@@ -228,6 +230,7 @@ func newPprofServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/vars", expvar.Handler()) // memstats: GC cycles and pauses for tools without GODEBUG=gctrace
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
@@ -264,6 +267,9 @@ func (s *greeterServer) SayHello(ctx context.Context, req *pb.HelloRequest) (*pb
 	sorted := sortRecords(records, s.reg)
 	payload := encodePayload(sorted, s.reg)
 	checksum := checksumPayload(payload, s.reg)
+	if err := blockingRead(s.reg); err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
 	if err := sleepFor(ctx, s.reg.sleepThisCall()); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}

@@ -53,6 +53,7 @@ type regression struct {
 	lockHold   time.Duration // see layers.go
 	lockEvery  int
 	leakEvery  int
+	syscalls   syscallKnob // see syscalls.go
 
 	// pendingMicro accumulates the extra work owed across calls, in microUnits.
 	pendingMicro atomic.Uint64
@@ -98,7 +99,8 @@ func wholeUnitsCrossed(beforeMicro, afterMicro uint64) int {
 }
 
 func (r *regression) active() bool {
-	return r.cpuPct > 0 || r.allocBytes > 0 || (r.sleep > 0 && r.sleepPct > 0) || r.lockHold > 0 || r.leakEvery > 0
+	return r.cpuPct > 0 || r.allocBytes > 0 || (r.sleep > 0 && r.sleepPct > 0) || r.lockHold > 0 || r.leakEvery > 0 ||
+		r.syscalls.active()
 }
 
 func (r *regression) String() string {
@@ -109,5 +111,6 @@ func (r *regression) String() string {
 		}
 	}
 	return fmt.Sprintf("function=%s cpu_pct=%g alloc_bytes=%d sleep=%s sleep_pct=%g lock_hold=%s lock_every=%d "+
-		"leak_every=%d", name, r.cpuPct, r.allocBytes, r.sleep, r.sleepPct, r.lockHold, r.lockEvery, r.leakEvery)
+		"leak_every=%d %s", name, r.cpuPct, r.allocBytes, r.sleep, r.sleepPct, r.lockHold, r.lockEvery, r.leakEvery,
+		&r.syscalls)
 }
