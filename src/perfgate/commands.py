@@ -154,13 +154,11 @@ def profile_diff(base: Path, candidate: Path, *, as_json: bool) -> int:
 
 
 def doctor(config: Config | None, *, as_json: bool) -> int:
-    from perfgate.config import LAYER_NAMES
     from perfgate.doctor import check_collectors, render_doctor
 
     pprof_url = config.cpu.pprof_url if config else None
     generator = config.load.generator if config else "ghz"
-    layers = tuple(name for name in LAYER_NAMES if config is None or config.layers.captured(name))
-    statuses = check_collectors(generator=generator, pprof_url=pprof_url, bpftrace="bpftrace", layers=layers)
+    statuses = check_collectors(generator=generator, pprof_url=pprof_url, bpftrace="bpftrace", config=config)
     text = render_doctor(statuses, as_json=as_json)
     print(json_for_log(text) if as_json else text)
     return EXIT_PASS if statuses[generator].available else EXIT_TOOL

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -13,8 +14,9 @@ from pathlib import Path
 from perfgate.capture.cgroup import CgroupUnavailable, cgroup_dir, locate
 from perfgate.capture.procfs import read_machine_times, read_thread_waits
 from perfgate.capture.runq import RunqCollector, RunqUnavailable, check_prerequisites
-from perfgate.config import LAYER_NAMES
+from perfgate.config import LAYER_NAMES, Config, LayersConfig
 from perfgate.doctor_layers import check_layers
+from perfgate.doctor_syscalls import check_gc, check_syscalls
 from perfgate.errors import PerfgateError, ToolError
 from perfgate.load.generator import find_generator
 from perfgate.procs import run_bounded
@@ -32,17 +34,33 @@ class CollectorStatus:
 
 
 def check_collectors(*, generator: str, pprof_url: str | None, bpftrace: str, generator_path: str | None = None,
-                     layers: tuple[str, ...] = LAYER_NAMES) -> dict[str, CollectorStatus]:
-    """One status per collector: the load generator (named as in load.generator: "ghz"), "pprof" (CPU
-    profile), the layers below the CPU (allocs, mutex, block, goroutines; checked only when the CPU
-    profile's endpoint answers), "bpftrace" (kernel view), "contention" (what else used the machine: /proc
-    and cgroups)."""
+                     config: Config | None = None) -> dict[str, CollectorStatus]:
+    """One status per collector, as `config` would run them: the load generator (named as in
+    load.generator: "ghz"), "pprof" (CPU profile), the profile layers below the CPU (allocs, mutex, block,
+    goroutines; checked only when the CPU profile's endpoint answers), "gc" (GC per request), "bpftrace"
+    (kernel view), "syscalls" (system call latency, in the kernel view's program), "contention" (what else
+    used the machine: /proc and cgroups)."""
+    layers = config.layers if config is not None else LayersConfig()
     statuses = {generator: check_load_generator(generator, generator_path), "pprof": check_pprof(pprof_url)}
-    found = check_layers(pprof_url if statuses["pprof"].available else None, layers, why_not=statuses["pprof"].reason)
+    wanted = tuple(name for name in LAYER_NAMES if layers.captured(name))
+    found = check_layers(pprof_url if statuses["pprof"].available else None, wanted, why_not=statuses["pprof"].reason)
     statuses.update({name: CollectorStatus(*status) for name, status in found.items()})
+    statuses["gc"] = CollectorStatus(*check_gc(config, pprof_url)) if layers.captured("gc") else \
+        CollectorStatus(False, "layers.enabled leaves out gc")
     statuses["bpftrace"] = check_bpftrace(bpftrace)
+    statuses["syscalls"] = _syscalls_status(bpftrace, statuses["bpftrace"], config)
     statuses["contention"] = check_contention()
     return statuses
+
+
+def _syscalls_status(bpftrace: str, kernel: CollectorStatus, config: Config | None) -> CollectorStatus:
+    if config is not None and not config.layers.captured("syscalls"):
+        return CollectorStatus(False, "layers.enabled leaves out syscalls")
+    if config is not None and not config.kernel.enabled:
+        return CollectorStatus(False, "kernel.enabled is false: system calls are timed by the kernel view's bpftrace")
+    if not kernel.available:
+        return CollectorStatus(False, f"needs the kernel view: {kernel.reason}")
+    return CollectorStatus(*check_syscalls(shutil.which(bpftrace) or bpftrace))
 
 
 def check_load_generator(name: str, explicit: str | None = None) -> CollectorStatus:

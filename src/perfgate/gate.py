@@ -30,6 +30,7 @@ from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.paired import compare_paired_metric, min_pairs
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
 from perfgate.compare.stats import compare_metric
+from perfgate.compare.syscalls import gc_view, syscall_view, unavailable_notes
 from perfgate.config import Config
 from perfgate.metrics import (
     GateRule,
@@ -359,6 +360,8 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
                                        threshold="a runner whose builds got the CPU they needed"))
     rules = validity + without_unmeasured_drift(rules, inputs, config)
     cpu = replace(cpu_view(inputs, config), cpu_per_request=cpu_per_request)
+    syscalls = syscall_view(inputs.baseline, inputs.candidate, alpha=config.compare.alpha)
+    gc = gc_view(inputs.baseline, inputs.candidate)
     outcome = worst([r.outcome for r in rules if r.outcome != "SKIP"])
     return Verdict(
         outcome=outcome, exit_code=exit_code_for(outcome, fail_on_inconclusive=config.compare.fail_on_inconclusive),
@@ -367,11 +370,12 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         suggestions=suggestions(outcome, rules, diffs, contention, config), rules=tuple(rules),
         metrics=metrics_table(inputs, config), cpu=cpu, kernel=kernel, contention=contention,
         environment_diffs=diffs, notes=(*_notes(inputs), *run_noise_notes(inputs, config),
-                                        *contention_notes(contention)),
+                                        *contention_notes(contention), *unavailable_notes(syscalls, gc)),
         baseline=summary_of(inputs.baseline),
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs),
-        layers=layer_views(inputs.baseline, inputs.candidate, alpha=config.compare.alpha))
+        layers=layer_views(inputs.baseline, inputs.candidate, alpha=config.compare.alpha),
+        syscalls=syscalls, gc=gc)
 
 
 def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:

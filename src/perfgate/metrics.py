@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
+    from perfgate.capture.syscalls import SyscallLatency, SyscallStats
     from perfgate.compare.inputs import SideInputs
     from perfgate.profile.model import Profile
-    from perfgate.record_parts import Repetition
+    from perfgate.record_parts import GcCapture, Repetition
 
 Values: TypeAlias = "tuple[float, ...] | str"  # per-repetition values, or why there are none
 Measures = Literal["load", "cpu", "kernel", "errors", "capacity"]
@@ -173,6 +174,54 @@ def _errors_over_all_calls(side: SideInputs, values: tuple[float, ...]) -> tuple
     return (side.errors / side.calls if side.calls else 1.0), "error rate over all calls"
 
 
+def _syscalls_of(rep: Repetition) -> SyscallStats | None:
+    capture = rep.syscalls
+    return capture.stats if capture is not None and capture.status == "ok" else None
+
+
+def missing_layer(side: SideInputs, name: str) -> str:
+    """Why a layer below the CPU (gc, syscalls) has no figures on this side: its first repetition's note."""
+    for rep in side.record.ok_repetitions:
+        capture = getattr(rep, name)
+        if capture is not None and capture.reason:
+            return capture.reason
+    return f"no {name} figures in the record (captured since perfgate 0.2; layers.enabled lists {name})"
+
+
+def _syscall_values(figure: Callable[[Sequence[SyscallLatency], Repetition], float | None]
+                    ) -> Callable[[SideInputs, GateRule], Values]:
+    """Per repetition: `figure` of the calls the rule's pattern names (default: the calls that do work)."""
+    def values(side: SideInputs, rule: GateRule) -> Values:
+        found = [(stats.matching(rule.pattern), rep) for rep in side.record.ok_repetitions
+                 if (stats := _syscalls_of(rep)) is not None]
+        if not found:
+            return missing_layer(side, "syscalls")
+        figures = tuple(v for calls, rep in found if (v := figure(calls, rep)) is not None)
+        return figures or f"no {rule.pattern or 'system'} calls of the service in any load window"
+    return values
+
+
+def _syscall_time_per_request(calls: Sequence[SyscallLatency], rep: Repetition) -> float | None:
+    return sum(c.total_ns for c in calls) / rep.load.ok_count / 1e3 if rep.load and rep.load.ok_count else None
+
+
+def _syscall_p99(calls: Sequence[SyscallLatency], rep: Repetition) -> float | None:
+    from perfgate.capture.syscalls import merged
+
+    p99_us = merged(calls, "matched").p99_us if calls else None
+    return None if p99_us is None else p99_us / 1e3
+
+
+def _gc_per_1k(figure: Callable[[GcCapture], float | None]) -> Callable[[SideInputs, GateRule], Values]:
+    """Per repetition: `figure` of its GC capture per 1,000 OK requests."""
+    def values(side: SideInputs, rule: GateRule) -> Values:
+        figures = tuple(v * 1000 / rep.load.ok_count for rep in side.record.ok_repetitions
+                        if rep.gc is not None and rep.gc.status == "ok" and rep.load and rep.load.ok_count
+                        and (v := figure(rep.gc)) is not None)
+        return figures or missing_layer(side, "gc")
+    return values
+
+
 # ---------------------------------------------------------------- the registry
 LATENCY_KEYS = ("max_increase_pct", "max_increase_abs", "max_value", "run_noise_pct")
 LAYER_KEYS = LATENCY_KEYS
@@ -242,6 +291,28 @@ METRICS: tuple[Metric, ...] = (
     Metric("goroutines", unit="goroutines", higher_is_worse=True, rule_keys=LAYER_KEYS, values=_goroutines("end"),
            measures="cpu", value_suffix=" goroutines", in_metrics_table=True, pushgateway="goroutines",
            description="goroutines at the end of a load window, median over repetitions"),
+    # System calls (compare/syscalls.py) and GC per request (docs/configuration.md "layers").
+    Metric("syscall_time_per_request", unit="µs", higher_is_worse=True,
+           rule_keys=("pattern", *LAYER_KEYS),
+           values=_syscall_values(_syscall_time_per_request), measures="kernel", scale="linear",
+           value_suffix=" µs", in_metrics_table=True, output="syscall-time-per-request-change-pct",
+           pushgateway="syscall_seconds_per_request",
+           description="time in system calls that do work (not waits) per request, median over repetitions"),
+    Metric("syscall.p99", unit="ms", higher_is_worse=True,
+           rule_keys=("pattern", *LAYER_KEYS),
+           values=_syscall_values(_syscall_p99), measures="kernel", value_suffix=" ms"),
+    Metric("gc_cycles_per_1k_requests", unit="cycles", higher_is_worse=True,
+           rule_keys=LAYER_KEYS,
+           values=_gc_per_1k(lambda gc: gc.cycles), measures="cpu", scale="linear", value_suffix=" cycles",
+           in_metrics_table=True, output="gc-cycles-per-1k-requests-change-pct",
+           pushgateway="gc_cycles_per_1k_requests",
+           description="garbage collections per 1,000 requests, median over repetitions"),
+    Metric("gc_pause_per_1k_requests", unit="ms", higher_is_worse=True,
+           rule_keys=LAYER_KEYS,
+           values=_gc_per_1k(lambda gc: None if gc.pause_ns is None else gc.pause_ns / 1e6), measures="cpu",
+           scale="linear", value_suffix=" ms", in_metrics_table=True, output="gc-pause-per-1k-requests-change-pct",
+           pushgateway="gc_pause_seconds_per_1k_requests",
+           description="GC stop-the-world time per 1,000 requests, median over repetitions"),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 RULE_QUALIFIERS = ("pattern", "kind", "scope")  # rule keys that narrow a rule; the others are thresholds

@@ -10,6 +10,10 @@ On disk a record is a folder:
     runq/run.jsonl           everything bpftrace printed over the run (one collector per run)
     layers/rep-NN.KIND.pb.gz each repetition's delta profile of KIND = allocs, mutex, block (when captured)
     layers/rep-NN.goroutine-{start,end}.pb.gz  goroutine snapshots before and after its load window
+    runq/kernel.bt           the kernel program, when syscalls.bt's probes were composed into runqlat.bt's
+                             (each window's system call maps are in runq/rep-NN.jsonl with its histograms)
+    gc/rep-NN.gctrace.log    the service's GODEBUG=gctrace=1 lines of each window (or gc/rep-NN.vars.json:
+                             its /debug/vars memstats before and after the window)
                              (the repetition's `contention` figures are in record.json itself)
     service.log              stdout/stderr of the service perfgate started (when it started one)
 
@@ -24,7 +28,7 @@ and add a migration from the previous version to MIGRATIONS):
      A repetition's `contention` (what else used the machine in its load window) is optional: records
      written before it was added read as None.
      So are its `layers` (allocation, mutex, block delta profiles) and `goroutines` (snapshots):
-     records written before them read as {} and None.
+     records written before them read as {} and None; and its `syscalls` and `gc`, None before them.
 """
 
 from __future__ import annotations
@@ -227,8 +231,9 @@ def _type_namespace() -> dict[str, Any]:
     """The types record.py names only for type checkers, for typed.type_problems."""
     from perfgate.capture.contention import ContentionWindow
     from perfgate.capture.runq import RunqStats
+    from perfgate.capture.syscalls import SyscallStats
 
-    return {"RunqStats": RunqStats, "ContentionWindow": ContentionWindow}
+    return {"RunqStats": RunqStats, "ContentionWindow": ContentionWindow, "SyscallStats": SyscallStats}
 
 
 def file_fields(record: RunRecord) -> list[tuple[str, str]]:

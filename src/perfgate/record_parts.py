@@ -15,6 +15,7 @@ from perfgate.load.sample import LoadSample
 if TYPE_CHECKING:
     from perfgate.capture.contention import ContentionWindow
     from perfgate.capture.runq import RunqStats
+    from perfgate.capture.syscalls import SyscallStats
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,31 @@ class GoroutineCapture:
 
 
 @dataclass(frozen=True)
+class SyscallCapture:
+    """The service's system calls in one repetition's window (capture/syscalls.py), or why they are not known.
+    file: the window's raw bpftrace lines, shared with the run-queue view (one kernel program prints both)."""
+
+    status: str  # "ok" | "unavailable" | "disabled"
+    reason: str | None = None
+    file: str | None = None
+    stats: SyscallStats | None = None
+
+
+@dataclass(frozen=True)
+class GcCapture:
+    """The service's garbage collections in one repetition's window (capture/gc.py), or why they are not known.
+    source: "gctrace" (GODEBUG=gctrace=1 lines on its stderr) or "expvar" (memstats from /debug/vars)."""
+
+    status: str  # "ok" | "unavailable" | "disabled"
+    reason: str | None = None
+    source: str | None = None
+    file: str | None = None
+    cycles: int | None = None
+    pause_ns: int | None = None  # stop-the-world time
+    cpu_ns: int | None = None  # the collector's CPU time (gctrace only)
+
+
+@dataclass(frozen=True)
 class Repetition:
     index: int
     started_at: str
@@ -85,6 +111,8 @@ class Repetition:
     contention: ContentionWindow | None = None  # what else used the machine in the window (None before 0.2)
     layers: Mapping[str, LayerCapture] = field(default_factory=lambda: MappingProxyType({}))  # by kind
     goroutines: GoroutineCapture | None = None
+    syscalls: SyscallCapture | None = None
+    gc: GcCapture | None = None
 
     @property
     def ok(self) -> bool:
@@ -119,8 +147,10 @@ def repetition_files(rep: Repetition) -> list[tuple[str, str]]:
     if rep.goroutines is not None:
         layer_files += [("goroutines.start_file", rep.goroutines.start_file),
                         ("goroutines.end_file", rep.goroutines.end_file)]
+    below = [(f"{name}.file", capture.file) for name, capture in (("syscalls", rep.syscalls), ("gc", rep.gc))
+             if capture is not None]
     named = (("load_file", rep.load_file), ("latency_file", rep.latency_file), ("cpu.file", rep.cpu.file),
-             ("runq.file", rep.runq.file), *layer_files)
+             ("runq.file", rep.runq.file), *layer_files, *below)
     return [(field_name, value) for field_name, value in named if value is not None]
 
 
@@ -139,8 +169,9 @@ def repetition_dict(rep: Repetition) -> dict[str, Any]:
         "contention": jsonable(rep.contention),
         "layers": {kind: jsonable(capture) for kind, capture in rep.layers.items()},
         "goroutines": jsonable(rep.goroutines),
+        "syscalls": jsonable(rep.syscalls),
+        "gc": jsonable(rep.gc),
     }
-
 
 
 def require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -148,7 +179,6 @@ def require(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) ->
     if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
         raise TypeError(f"field {key!r} should be {getattr(kind, '__name__', kind)}, got {value!r}")
     return value
-
 
 
 def probe_from(data: Mapping[str, Any]) -> CapacityProbe:
@@ -173,6 +203,8 @@ def repetition_from(data: Mapping[str, Any]) -> Repetition:
         contention=_contention_from(data.get("contention")),
         layers=_layers_from(data.get("layers")),
         goroutines=_goroutines_from(data.get("goroutines")),
+        syscalls=_syscalls_from(data.get("syscalls")),
+        gc=_object_or_none(GcCapture, data, "gc"),
     )
 
 
@@ -198,6 +230,30 @@ def _goroutines_from(data: Any) -> GoroutineCapture | None:
     if not isinstance(data, Mapping):
         raise TypeError(f"field 'goroutines' should be an object, got {data!r}")
     return GoroutineCapture(**data)
+
+
+def _syscalls_from(data: Any) -> SyscallCapture | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError(f"field 'syscalls' should be an object, got {data!r}")
+    stats = data.get("stats")
+    if stats is not None:
+        from perfgate.capture.syscalls import SyscallStats
+
+        if not isinstance(stats, Mapping):
+            raise TypeError(f"field 'syscalls.stats' should be an object, got {stats!r}")
+        stats = SyscallStats.from_dict(stats)
+    return SyscallCapture(**{**data, "stats": stats})
+
+
+def _object_or_none(kind: type, data: Mapping[str, Any], key: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"field {key!r} should be an object, got {value!r}")
+    return kind(**value)
 
 
 def _optional_text(data: Mapping[str, Any], key: str) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from perfgate.compare.comparison import Cause, FunctionMove, LayerView, MetricComparison, Outcome
 from perfgate.compare.contention import ContentionView
+from perfgate.compare.syscalls import GcView, SyscallView
 from perfgate.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_PASS,
@@ -148,6 +149,8 @@ class Verdict:
     contention: ContentionView = field(default_factory=lambda: ContentionView(available=False, reason="not judged"))
     setup: RunSetup | None = None  # None in verdicts of perfgate versions that did not record it
     layers: tuple[LayerView, ...] = ()  # allocations, lock and block contention, goroutines (compare/layer_views.py)
+    syscalls: SyscallView | None = None  # the service's system calls (compare/syscalls.py); None: not timed
+    gc: GcView | None = None  # where the GC figures came from, or why not; None: not read
 
     @property
     def failing_rules(self) -> tuple[RuleOutcome, ...]:
@@ -236,7 +239,8 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         candidate=_build(RecordSummary, data["candidate"]), created_at=data["created_at"],
         perfgate_version=data["perfgate_version"], schema_version=data["schema_version"],
         setup=_setup_from(data.get("setup")),
-        layers=tuple(LayerView.from_dict(view) for view in data.get("layers") or ()))
+        layers=tuple(LayerView.from_dict(view) for view in data.get("layers") or ()),
+        syscalls=SyscallView.from_dict(data.get("syscalls")), gc=_build(GcView, data.get("gc")))
 
 
 def _setup_from(data: Mapping[str, Any] | None) -> RunSetup | None:

@@ -39,6 +39,7 @@ from perfgate.capture.runq_stats import (
     longest_run_above,
 )
 from perfgate.capture.runq_windows import MARK_PREFIX, mark_window, window_stats
+from perfgate.capture.syscalls import SyscallStats, kernel_program, window_syscalls
 from perfgate.errors import EXIT_TOOL, ConfigError, PerfgateError
 from perfgate.procs import child_env, dies_with_perfgate
 
@@ -46,6 +47,7 @@ __all__ = ["MACHINE", "SERVICE", "STATUS_OK", "STATUS_PARTIAL", "DepthSample", "
            "RunqCollector", "RunqLatency", "RunqStats", "RunqUnavailable", "check_prerequisites",
            "longest_run_above", "parse_bpftrace_json", "stats_from_output"]
 
+PROGRAM_FILE = "kernel.bt"  # the composed program, beside the run's raw output, when syscalls are timed too
 MAX_SERVICE_PIDS = 8  # TGID slots in runqlat.bt ($4 .. $11)
 MARK_TIMEOUT_S = 5.0  # bpftrace answers a mark within milliseconds; this long means it is stuck or gone
 COMM_MAX_BYTES = 15  # the kernel's TASK_COMM_LEN - 1
@@ -182,7 +184,7 @@ class RunqCollector:
 
     def __init__(self, *, service_comm: str | None, service_pids: Sequence[int] = (),
                  depth_interval_ms: int = 100, bpftrace: str = "bpftrace", raw_path: Path,
-                 script: Path | None = None, ncpus: int | None = None) -> None:
+                 script: Path | None = None, ncpus: int | None = None, syscalls: bool = False) -> None:
         problems = []
         if len(service_pids) > MAX_SERVICE_PIDS:
             problems.append(f"kernel.service_pids: at most {MAX_SERVICE_PIDS} pids, got {len(service_pids)}")
@@ -199,6 +201,8 @@ class RunqCollector:
         self.raw_path = Path(raw_path)
         self.script = Path(script) if script is not None else bundled_script()
         self.ncpus = ncpus or possible_cpus()
+        # syscalls.bt's probes composed in (capture/syscalls.py); they need the service's pids
+        self.syscalls = syscalls and bool(self.service_pids) and not self.service_comm
         self.stats: RunqStats | None = None
         self._process: subprocess.Popen[str] | None = None
         self._stdout_lines: list[str] = []
@@ -236,6 +240,9 @@ class RunqCollector:
             raise RuntimeError("RunqCollector.start() called twice")
         executable = check_prerequisites(self.bpftrace)
         self.raw_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.syscalls:
+            self.script = self.raw_path.parent / PROGRAM_FILE
+            self.script.write_text(kernel_program(syscalls=True), encoding="utf-8")
         raw = open(self.raw_path, "w", encoding="utf-8")  # closed by the stdout reader thread
         try:
             self._process = subprocess.Popen(  # noqa: S603 - argv list, no shell
@@ -445,3 +452,11 @@ class CutWindow:
                             service_comm=collector.service_comm,
                             service_pids=collector.service_pids if service_pids is None else tuple(service_pids),
                             problem=self.problem)
+
+    def syscalls(self, service_pids: Sequence[int] | None = None) -> SyscallStats | str:
+        """The service's system calls in this window (one side's pids), or why they are not known."""
+        if not self.collector.syscalls:
+            return "the kernel program did not time system calls"
+        if self.problem:
+            return self.problem
+        return window_syscalls(self.output, self.start, self.end, slots=self.collector._slots(service_pids))

@@ -48,6 +48,10 @@ class Mark:
     machine: tuple[LatencyBucket, ...] = ()
     service: SlotHistograms = ()
     complete: bool = False  # its "marked" line came: both histograms were printed (an empty one prints nothing)
+    maps: tuple[tuple[str, Any], ...] = ()  # other maps printed inside the mark (e.g. syscalls.bt's), by name
+
+    def map(self, name: str) -> Any:
+        return next((data for key, data in self.maps if key == name), None)
 
     def service_buckets(self, slots: frozenset[int] | None = None) -> tuple[LatencyBucket, ...]:
         """The service histogram of the given TGID slots (all when None); slot 0 (by thread name) always."""
@@ -120,7 +124,8 @@ class _OutputBuilder:
             for name, buckets in data.items():
                 self._hist(name, buckets)
         elif kind in ("map", "stats") and isinstance(data, dict):
-            self.extra.update(data)
+            for name, value in data.items():
+                self._other_map(name, value)
         else:
             return False
         return True
@@ -159,7 +164,7 @@ class _OutputBuilder:
 
     def _close_mark(self, *, complete: bool) -> None:
         if self.open_mark is not None:
-            self.marks.append(Mark(**self.open_mark, complete=complete))
+            self.marks.append(_mark_of(self.open_mark, complete=complete))
             self.open_mark = None
 
     def _hist(self, name: str, buckets: Any) -> None:
@@ -168,7 +173,14 @@ class _OutputBuilder:
         elif name == SERVICE_MAP and isinstance(buckets, list | dict):
             self._histogram("service", parse_slot_histograms(buckets))
         else:
-            self.extra[name] = buckets
+            self._other_map(name, buckets)
+
+    def _other_map(self, name: str, data: Any) -> None:
+        """A map of another script's probes in the same program: kept with the mark it was printed in."""
+        if self.open_mark is not None:
+            self.open_mark.setdefault("maps", {})[name] = data
+        else:
+            self.extra[name] = data
 
     def _histogram(self, scope: str, parsed: Any) -> None:
         if self.open_mark is not None:
@@ -179,10 +191,15 @@ class _OutputBuilder:
             self.fields.update(service_buckets=add_buckets(*(b for _, b in parsed)), histograms_printed=True)
 
     def build(self) -> BpftraceOutput:
-        marks = [*self.marks, Mark(**self.open_mark)] if self.open_mark is not None else self.marks
+        marks = [*self.marks, _mark_of(self.open_mark)] if self.open_mark is not None else self.marks
         return BpftraceOutput(**self.fields, depth=tuple(self.depth), lost_events=self.lost_events,
                               skipped_lines=tuple(self.skipped), extra_maps=tuple(self.extra.items()),
                               marks=tuple(marks))
+
+
+def _mark_of(fields: dict[str, Any], *, complete: bool = False) -> Mark:
+    maps = tuple(fields.get("maps", {}).items())
+    return Mark(**{**fields, "maps": maps}, complete=complete)
 
 
 def parse_hist_buckets(buckets: Sequence[Mapping[str, Any]]) -> tuple[LatencyBucket, ...]:

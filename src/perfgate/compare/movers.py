@@ -58,12 +58,18 @@ def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | N
               and min(len(f.baseline_cum), len(f.candidate_cum)) >= MIN_REPETITIONS]
     if not tested:
         return MoverTest({}, {}, 0)
-    base = _transformed([f.baseline_cum for f in tested], transform)
-    cand = _transformed([f.candidate_cum for f in tested], transform)
-    p_values = _welch(base, cand)
+    return rows_test([f.function for f in tested], [f.baseline_cum for f in tested],
+                     [f.candidate_cum for f in tested], transform)
+
+
+def rows_test(names: Sequence[str], baseline: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]],
+              transform: Transform) -> MoverTest:
+    """Welch's t per named row of per-repetition figures (transformed), Benjamini-Hochberg over the rows."""
+    if not names:
+        return MoverTest({}, {}, 0)
+    p_values = _welch(_transformed(baseline, transform), _transformed(candidate, transform))
     adjusted = adjust_pvalues(p_values, "bh")
-    names = [f.function for f in tested]
-    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(tested))
+    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(names))
 
 
 def _pooled_mean(f: FunctionDiff) -> float:

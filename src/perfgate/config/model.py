@@ -91,12 +91,14 @@ class CpuConfig:
     start_offset_s: float | None
 
 
-LAYER_NAMES = ("allocs", "mutex", "block", "goroutines")  # the profiles below the CPU (capture/layers.py)
+# Below the CPU: pprof profiles (capture/layers.py), GC (capture/gc.py), system calls (capture/syscalls.py)
+LAYER_NAMES = ("allocs", "mutex", "block", "goroutines", "gc", "syscalls")
 
 
 @dataclass(frozen=True)
 class LayersConfig:
-    """Which profiles below the CPU are captured from cpu.pprof_url, and which of them must be there."""
+    """Which layers below the CPU are captured, and which of them must be there: the profiles from
+    cpu.pprof_url, the GC (gctrace or expvar), the system calls (with the kernel view's bpftrace)."""
 
     enabled: tuple[str, ...] = LAYER_NAMES
     required: tuple[str, ...] = ()

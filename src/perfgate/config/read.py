@@ -262,6 +262,10 @@ def _check_cross_field(values: dict[str, Any], problems: list[str]) -> None:
             problems.append("service.command: required when compare.mode is interleaved "
                             "(the command that starts the head build)")
     _check_baseline_address(values, problems)
+    required = values["layers"]["required"]
+    if isinstance(required, tuple | list) and "syscalls" in required and values["kernel"]["enabled"] is False:
+        problems.append("layers.required: syscalls are timed by the kernel view's bpftrace, but kernel.enabled "
+                        "is false; enable it or drop syscalls from layers.required")
     tls = values["target"]["tls"]
     if values["target"]["insecure"] and any(tls[k] for k in ("cacert", "cert", "key")):
         problems.append("target.tls: certificates are set but target.insecure is true; set insecure: false")

@@ -14,7 +14,9 @@ from types import TracebackType
 from perfgate.capture.runq import CutWindow, RunqCollector, RunqUnavailable
 from perfgate.config import Config
 from perfgate.measure.session import Collectors, merged_collectors
-from perfgate.record_parts import RunqCapture
+from perfgate.record_parts import RunqCapture, SyscallCapture
+
+SYSCALLS = "syscalls"
 
 RUN_FILE = "runq/run.jsonl"  # everything bpftrace printed over the run; each window's lines also go to its own file
 
@@ -38,7 +40,8 @@ class KernelView:
             return cls(None, RunqCapture(status="disabled", reason="kernel.enabled is false"))
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         collector = RunqCollector(service_comm=merged.service_comm, service_pids=merged.service_pids,
-                                  depth_interval_ms=config.kernel.depth_interval_ms, raw_path=raw_path)
+                                  depth_interval_ms=config.kernel.depth_interval_ms, raw_path=raw_path,
+                                  syscalls=config.layers.captured(SYSCALLS))
         try:
             collector.start(wait=False)
         except RunqUnavailable as error:
@@ -68,6 +71,20 @@ class KernelView:
         if self.collector is None:
             return Window(None, None, self.unavailable)
         return Window(self.collector.end_window(raw_path), raw_path, None)
+
+    def syscalls_off(self, config: Config, collectors: Collectors) -> SyscallCapture | None:
+        """Why this view times no system calls for a side (a capture that says so), or None when it does."""
+        if not config.layers.captured(SYSCALLS):
+            return SyscallCapture(status="disabled", reason="layers.enabled leaves out syscalls")
+        if self.collector is None:
+            why = self.unavailable.reason if self.unavailable is not None else "no kernel view"
+            return SyscallCapture(status="unavailable", reason=f"system calls unavailable: {why}")
+        if not collectors.service_pids or collectors.service_comm:
+            return SyscallCapture(status="unavailable", reason=(
+                "system calls unavailable: they are timed for the service's process ids, and perfgate knows "
+                "none (let perfgate start the service, or set kernel.service_pids; kernel.service_comm alone "
+                "is not enough)"))
+        return None
 
     def close(self) -> None:
         """Detach bpftrace (SIGINT, its final maps into the run file); always reaped."""
@@ -103,5 +120,18 @@ class Window:
             return self.unavailable
         stats = self.cut.stats(collectors.service_pids or None)
         status = "ok" if stats.status == "ok" else "partial"
-        return RunqCapture(status=status, file=str(Path(self.raw_path.parent.name) / self.raw_path.name),
-                           stats=stats, reason=None if status == "ok" else stats.note)
+        return RunqCapture(status=status, file=self._relative(), stats=stats,
+                           reason=None if status == "ok" else stats.note)
+
+    def syscalls(self, collectors: Collectors) -> SyscallCapture:
+        """This side's system calls in the window (call after KernelView.syscalls_off said they are timed)."""
+        assert self.cut is not None and self.raw_path is not None
+        stats = self.cut.syscalls(collectors.service_pids)
+        if isinstance(stats, str):
+            return SyscallCapture(status="unavailable", reason=f"system calls unavailable: {stats}",
+                                  file=self._relative())
+        return SyscallCapture(status="ok", file=self._relative(), stats=stats)
+
+    def _relative(self) -> str:
+        assert self.raw_path is not None
+        return str(Path(self.raw_path.parent.name) / self.raw_path.name)

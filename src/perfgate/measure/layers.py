@@ -183,7 +183,10 @@ def _reason(name: str, error: Exception) -> str:
 def require_layers(session: Session, repetition: Repetition) -> None:
     """layers.required turns a missing layer into a tool failure (exit 3)."""
     for name in session.config.layers.required:
-        capture = repetition.goroutines if name == GOROUTINES else repetition.layers.get(name)
+        if name in ("gc", "syscalls"):  # captured beside the profiles (measure/gc.py, measure/kernel.py)
+            capture = getattr(repetition, name)
+        else:
+            capture = repetition.goroutines if name == GOROUTINES else repetition.layers.get(name)
         if capture is None or capture.status != "ok":
             reason = capture.reason if capture is not None and capture.reason else f"{name}: not captured"
             raise ProfileUnavailable(reason.split(" profile unavailable: ", 1)[-1], kind=name)

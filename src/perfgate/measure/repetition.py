@@ -25,10 +25,11 @@ from perfgate.errors import PerfgateError
 from perfgate.load.sample import LoadSample
 from perfgate.measure.contention import starved_text, watch_window
 from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
+from perfgate.measure.gc import GcCollector
 from perfgate.measure.kernel import KernelView
 from perfgate.measure.layers import LayerCaptures, require_layers
 from perfgate.measure.session import Collectors, RepetitionFiles, Session, load_window, utc_now
-from perfgate.record_parts import Repetition, RunqCapture
+from perfgate.record_parts import Repetition, RunqCapture, SyscallCapture
 
 
 def run_repetition(session: Session, collectors: Collectors, kernel: KernelView | None = None) -> Repetition:
@@ -65,7 +66,8 @@ def run_together(sessions: tuple[Session, ...], collectors: tuple[Collectors, ..
         finally:
             window = kernel.end(first.session.folder / first.names.runq)
             for run, contention in zip(runs, windows, strict=True):
-                run.finish(window.capture(run.collectors), copy_runq_from=first.session.folder,
+                syscalls = kernel.syscalls_off(run.session.config, run.collectors) or window.syscalls(run.collectors)
+                run.finish(window.capture(run.collectors), syscalls, copy_runq_from=first.session.folder,
                            contention=contention)
     progress.end("; ".join(filter(None, (run.summary() for run in runs))))
     for run in runs:
@@ -94,6 +96,7 @@ class _RepetitionRun:
     started: str
     cpu_thread: CpuCaptureThread
     layers: LayerCaptures
+    gc: GcCollector
     load: LoadSample | None = None
     failure: str | None = None
     cpu_before: int | None = None
@@ -106,10 +109,11 @@ class _RepetitionRun:
         names = RepetitionFiles(session.next_index)
         session.next_index += 1
         return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names),
-                   LayerCaptures(session, collectors, names.index))
+                   LayerCaptures(session, collectors, names.index), GcCollector(session, collectors, names.index))
 
     def start_load(self) -> None:
         self.layers.start()  # its goroutine snapshot first: the service's CPU clock is read after it
+        self.gc.start()
         self.cpu_before = process_cpu_ns(self.collectors.service_pids)
         self.cpu_thread.start()
 
@@ -120,12 +124,14 @@ class _RepetitionRun:
                                 session.folder / self.names.load, name=f"perfgate repetition {self.names.index}",
                                 latencies_to=session.folder / self.names.latency)
             self.service_cpu = cpu_delta(self.cpu_before, process_cpu_ns(self.collectors.service_pids))
+            self.gc.stop()
             self.layers.load_done()
         except PerfgateError as error:
             self.failure = error.message
             raise
 
-    def finish(self, runq: RunqCapture, *, copy_runq_from: Path, contention: ContentionWindow | None = None) -> None:
+    def finish(self, runq: RunqCapture, syscalls: SyscallCapture, *, copy_runq_from: Path,
+               contention: ContentionWindow | None = None) -> None:
         if self.session.folder != copy_runq_from and runq.file:
             _copy_if_present(copy_runq_from / runq.file, self.session.folder / runq.file)
         self.contention = contention
@@ -133,7 +139,7 @@ class _RepetitionRun:
                                 load=self.load, load_file=self.names.load, cpu=self.cpu_thread.finish(),
                                 runq=runq, failure=self.failure, service_cpu_ns=self.service_cpu,
                                 latency_file=self.names.latency if self.load is not None else None,
-                                contention=contention)
+                                contention=contention, syscalls=syscalls, gc=self.gc.capture())
         self.repetition = self.layers.finish(repetition)
         self.session.record = self.session.record.with_repetition(self.repetition)
         self.session.save()

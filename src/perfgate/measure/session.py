@@ -6,6 +6,7 @@ A failure midway keeps what was measured: `failure_recorded` notes why the run s
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ class Collectors:
     pprof_url: str | None
     service_comm: str | None
     service_pids: tuple[int, ...] = ()
+    gc_log: Path | None = None  # where the service's GODEBUG=gctrace=1 lines go (perfgate started it)
 
 
 @dataclass
@@ -137,6 +139,10 @@ def running_service(service_config: ServiceConfig | None, config: Config, folder
     if service_config is None:
         yield None
         return
+    if config.layers.captured("gc"):
+        from perfgate.capture.gc import traced_service
+
+        service_config = traced_service(service_config, os.environ)
     with ManagedService(service_config, config.target.address, folder / "service.log", generator=generator) as service:
         yield service
 
@@ -145,8 +151,10 @@ def collectors_for(config: Config, service: RunningService | None) -> Collectors
     """kernel.service_comm, when set, filters the service-only run-queue histogram by thread name (e.g. for a
     wrapper script); otherwise the service's pids do, which also tells two builds with one name apart."""
     pids = config.kernel.service_pids or ((service.pid,) if service else ())
+    traced = service is not None and config.layers.captured("gc")
     return Collectors(pprof_url=config.cpu.pprof_url if config.cpu.enabled else None,
-                      service_comm=config.kernel.service_comm, service_pids=tuple(pids))
+                      service_comm=config.kernel.service_comm, service_pids=tuple(pids),
+                      gc_log=service.log_path if traced else None)
 
 
 def warm_up(session: Session) -> None:

@@ -50,6 +50,7 @@ from perfgate.report.blocks import (
 from perfgate.report.contention import contention_section
 from perfgate.report.layers import layers_section
 from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, move_row, movers_note, smallest
+from perfgate.report.syscalls import syscalls_section
 from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 
 OUTCOME_EMOJI = {"SKIP": "⏭️", "PASS": "✅", "WARN": "⚠️", "INCONCLUSIVE": "❓", "FAIL": "❌"}
@@ -361,6 +362,7 @@ SECTIONS: tuple[tuple[str, SectionBuilder], ...] = (
     ("chart", chart_section),
     ("cpu", cpu_section),
     ("layers", layers_section),
+    ("syscalls", syscalls_section),
     ("kernel", kernel_section),
     ("contention", contention_section),
     ("environment", environment_section),
