@@ -94,8 +94,9 @@ class SyscallLatency:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SyscallLatency:
         # no coercion: the record loader checks every field's type (typed.type_problems)
-        buckets = tuple(LatencyBucket(b["low_us"], b["high_us"], b["count"]) for b in data["buckets"])
+        buckets = tuple(LatencyBucket(b["low_us"], b["high_us"], b["count"]) for b in _listed(data, "buckets"))
         return cls(name=data["name"], count=data["count"], total_ns=data["total_ns"], buckets=buckets)
+
 
 
 def merged(calls: Iterable[SyscallLatency], name: str) -> SyscallLatency:
@@ -129,7 +130,14 @@ class SyscallStats:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SyscallStats:
-        return cls(calls=tuple(SyscallLatency.from_dict(c) for c in data["calls"]), machine=data["machine"])
+        return cls(calls=tuple(SyscallLatency.from_dict(c) for c in _listed(data, "calls")), machine=data["machine"])
+
+
+def _listed(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise TypeError(f"field 'syscalls.stats' {key} should be a list of objects, got {str(value)[:40]!r}")
+    return value
 
 
 # ---------------------------------------------------------------- a window out of the kernel program's output

@@ -1,0 +1,223 @@
+"""Does the syscall layer find a real blocking system call, and stay quiet without one? (issue #16, "Prove it")
+
+Per gate: a fresh temporary git repository holding the example greeter at two commits and `perfgate run
+--against HEAD~1` in it, the Action's default flow (both commits built, both started by perfgate, automatic
+rate, duet, kernel view on with syscalls.bt's probes, GC from gctrace). Scenarios (the head commit's change):
+
+  aa      a comment changes: the same code on both sides                 -> no FAIL, no call named
+  read    -regress-syscall-read 1ms: every call makes one extra read() of a pipe a timer feeds 1 ms later
+          -> syscall_time_per_request FAILs and read() is the first call named, in >= 9 of 10 gates
+  read10  the same read on 10 % of the calls (-regress-syscall-pct 10), spread evenly -> the same goal
+
+Rules: syscall_time_per_request +20 %, syscall.p99 of read() <= 1 ms, latency.p95 +10 %, error_rate <= 1 %.
+Each gate's result is one line of bench/results/syscalls.jsonl, written as soon as it ends: outcome, rules, the
+first call named (significant), the top riser, the figures' changes, wall and load time, the 1-minute load
+average before and after. `--report` prints the table; `--write` puts it into docs/benchmarks.md.
+Smoke it with `--gates 1 --scenarios aa,read --pairs 3 --duration 1`.
+
+usage: .venv/bin/python bench/bench_syscalls.py [--gates 10] [--scenarios aa,read,read10] [--pairs N]
+           [--duration S] [--keep] [--report] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+from bench_default_flow import git, load_seconds, median_of, median_pct, share
+from docs_section import replace_section
+
+ROOT = Path(__file__).resolve().parents[1]
+GREETER = ROOT / "examples" / "greeter"
+RESULTS = ROOT / "bench" / "results" / "syscalls.jsonl"
+WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-syscalls"))
+CALL = "read"
+GATES = [
+    {"metric": "syscall_time_per_request", "max_increase_pct": 20},
+    {"metric": "syscall.p99", "pattern": CALL, "max_value": 1},
+    {"metric": "latency.p95", "max_increase_pct": 10},
+    {"metric": "error_rate", "max_value": 0.01},
+]
+# the head commit's edits to syscalls.go per scenario: (text in the base, text in the head)
+READ = ('fs.Duration("regress-syscall-read", 0,', 'fs.Duration("regress-syscall-read", time.Millisecond,')
+TEN_PCT = ('fs.Float64("regress-syscall-pct", 100,', 'fs.Float64("regress-syscall-pct", 10,')
+EDITS = {"aa": (), "read": (READ,), "read10": (READ, TEN_PCT)}
+SCENARIOS = tuple(EDITS)
+
+
+def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
+    load: dict = {"concurrency": 4}
+    if pairs:
+        load["repetitions"] = pairs
+    if duration:
+        load["duration_s"] = duration
+    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
+            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
+                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
+            "load": load, "kernel": {"enabled": True}, "gates": GATES,
+            "report": {"plots": False, "comment": "never"}, "output": str(out)}
+
+
+def make_repo(folder: Path, scenario: str, config: dict) -> Path:
+    """The greeter at two commits: the base as it is, the head with the scenario's edits to syscalls.go."""
+    repo = folder / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
+        if not source.name.endswith("_test.go"):
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
+    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    target = repo / ("syscalls.go" if EDITS[scenario] else "main.go")
+    text = target.read_text(encoding="utf-8")
+    for before, after in EDITS[scenario] or (("package main", "// the head commit: a comment\npackage main"),):
+        if before not in text:
+            raise RuntimeError(f"examples/greeter/{target.name} has no {before!r} any more: update EDITS")
+        text = text.replace(before, after, 1)
+    target.write_text(text, encoding="utf-8")
+    git(repo, "commit", "-q", "-am", f"head: {scenario}")
+    return repo
+
+
+def one_gate(scenario: str, args: argparse.Namespace) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
+    out = folder / "out"
+    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
+    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("GITHUB_ACTIONS", None)
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--against", "HEAD~1"],  # noqa: S603
+                          cwd=repo, env=env, timeout=900, check=False, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - started
+    if done.returncode not in (0, 1, 4):
+        raise RuntimeError(f"perfgate run --against exited {done.returncode}: {done.stderr[-800:]}")
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
+    result = {**summarize(verdict, scenario, done.returncode), "wall_s": round(wall, 1),
+              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
+              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def summarize(verdict: dict, scenario: str, code: int) -> dict:
+    metrics = {m["name"]: m for m in verdict["metrics"]}
+    view = verdict.get("syscalls") or {}
+    moves = view.get("moves") or []
+    named = next((m["name"] for m in moves if m["significant"] and m["change_us"] > 0), None)
+    read = next((m for m in moves if m["name"] == CALL), {})
+    return {
+        "scenario": scenario, "outcome": verdict["outcome"], "exit_code": code,
+        "rules": {r["rule"]: r["outcome"] for r in verdict["rules"]},
+        "syscalls_available": view.get("available"), "named_call": named,
+        "top_riser": moves[0]["name"] if moves and moves[0]["change_us"] > 0 else None,
+        "calls_tested": view.get("tested"),
+        "syscall_time_change": (metrics.get("syscall_time_per_request") or {}).get("rel_change"),
+        "syscall_time_baseline_us": (metrics.get("syscall_time_per_request") or {}).get("baseline_median"),
+        "read_p99_us": [read.get("baseline_p99_us"), read.get("candidate_p99_us")],
+        "read_calls_per_request": [read.get("baseline_calls"), read.get("candidate_calls")],
+        "p95_change": (metrics.get("latency.p95") or {}).get("rel_change"),
+        "gc_cycles_change": (metrics.get("gc_cycles_per_1k_requests") or {}).get("rel_change"),
+        "gc_source": (verdict.get("gc") or {}).get("candidate_source"),
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    plan = [s for s in args.scenarios.split(",") for _ in range(args.gates)]
+    for number, scenario in enumerate(plan, 1):
+        try:
+            result = one_gate(scenario, args)
+        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
+            result = {"scenario": scenario, "error": str(error)[-500:]}
+        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+        with RESULTS.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(result) + "\n")
+        print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')}, named {result.get('named_call')} "
+              f"(wall {result.get('wall_s')} s, load average {result.get('load_avg_before')})", flush=True)
+
+
+# ---------------------------------------------------------------- the table
+GOALS = {"aa": "no FAIL, no call named", "read": "FAIL and read() named first >= 9/10",
+         "read10": "FAIL and read() named first >= 9/10"}
+TIME_RULE = "syscall_time_per_request"
+P99_RULE = f"syscall.p99[{CALL}]"
+
+
+def report() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["scenario"]].append(row)
+    lines = ["| scenario | goal | gates | any FAIL | syscall_time_per_request FAIL | syscall.p99[read] FAIL "
+             "| read() named first | any call named | median syscall time/request change (baseline) "
+             "| median p95 change | median read() p99 base → head | wall s (median) | load average (median, max) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for scenario in SCENARIOS:
+        group = groups.get(scenario)
+        if not group:
+            continue
+        ok = [g for g in group if "outcome" in g]
+        loads = sorted(g["load_avg_before"] for g in ok)
+        base_p99 = median_of([{"v": g["read_p99_us"][0]} for g in ok], "v")
+        head_p99 = median_of([{"v": g["read_p99_us"][1]} for g in ok], "v")
+        lines.append(
+            f"| {scenario} | {GOALS[scenario]} | {len(group)} ({len(group) - len(ok)} errors) | "
+            f"{share(sum(g['outcome'] == 'FAIL' for g in ok), len(ok))} | "
+            f"{share(sum(g['rules'].get(TIME_RULE) == 'FAIL' for g in ok), len(ok))} | "
+            f"{share(sum(g['rules'].get(P99_RULE) == 'FAIL' for g in ok), len(ok))} | "
+            f"{share(sum(g['named_call'] == CALL for g in ok), len(ok))} | "
+            f"{share(sum(g['named_call'] is not None for g in ok), len(ok))} | "
+            f"{median_pct(ok, 'syscall_time_change')} ({median_of(ok, 'syscall_time_baseline_us')} µs) | "
+            f"{median_pct(ok, 'p95_change')} | {base_p99} → {head_p99} µs | {median_of(ok, 'wall_s')} | "
+            f"{median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
+    return "\n".join(lines)
+
+
+SECTION = "## The syscall layer on a blocking read (bench/bench_syscalls.py)"
+METHOD = """Each row is a number of independent gates, each `perfgate run --against HEAD~1` in a fresh temporary
+git repository holding the example greeter at two commits, as the Action's default flow runs it (both commits
+built and started by perfgate, automatic rate, duet, kernel view on with syscalls.bt's probes in the kernel
+program, GC from gctrace). The head commit of `read` turns on -regress-syscall-read 1ms (one extra blocking
+`read()` per call, of a pipe a timer feeds 1 ms later); `read10` the same on 10 % of the calls; `aa` changes a
+comment. Rules: `syscall_time_per_request` +20 %, `syscall.p99` of `read` <= 1 ms, `latency.p95` +10 %,
+`error_rate` <= 1 %. "read() named first": the first call the verdict's syscall view names (only calls whose time
+per request rose significantly are named) is `read`. Rates with their 95 % Clopper-Pearson interval. Raw
+results, one line per gate: bench/results/syscalls.jsonl."""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gates", type=int, default=10, help="gates per scenario")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
+    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
+    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
+    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    args = parser.parse_args()
+    if not args.report:
+        run(args)
+    table = report()
+    print(table)
+    if args.write:
+        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
