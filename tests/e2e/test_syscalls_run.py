@@ -48,7 +48,9 @@ def test_the_blocking_read_fails_its_metrics_and_read_is_named_first(tmp_path):
     named = [m["name"] for m in verdict["syscalls"]["moves"] if m["significant"] and m["change_us"] > 0]
     assert named[:1] == ["read"], verdict["syscalls"]
     read = verdict["syscalls"]["moves"][0]
-    assert read["candidate_calls"] >= read["baseline_calls"] + 0.9 and read["candidate_p99_us"] >= 2000
+    # time, not counts: the knob's read adds one call per request, but slower calls let one read() of the
+    # socket fetch several requests' frames, so the count per request can stay level (2.94 -> 2.97 seen)
+    assert read["change_us"] >= 0.9 * 2000 and read["candidate_p99_us"] >= 2000, read
     assert verdict["gc"] == {"available": True, "reason": None, "baseline_source": "gctrace",
                              "candidate_source": "gctrace"}
     for side in ("baseline", "candidate"):
@@ -66,7 +68,8 @@ def test_the_blocking_read_fails_its_metrics_and_read_is_named_first(tmp_path):
     assert (out / "baseline" / "runq" / "kernel.bt").is_file()  # the kernel program, composed
     comment = (out / "report.md").read_text()
     assert "<summary>System calls and GC</summary>" in comment and "<code>read()</code>" in comment
-    assert "gc_cycles_per_1k_requests" in comment and "syscall_time_per_request" in comment
+    for name in ("gc_cycles_per_1k_requests", "syscall_time_per_request"):
+        assert name.replace("_", "&#95;") in comment, name  # the comment escapes Markdown's emphasis marks
 
 
 @requires_root

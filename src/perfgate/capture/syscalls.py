@@ -98,7 +98,6 @@ class SyscallLatency:
         return cls(name=data["name"], count=data["count"], total_ns=data["total_ns"], buckets=buckets)
 
 
-
 def merged(calls: Iterable[SyscallLatency], name: str) -> SyscallLatency:
     """Several calls' figures as one (their histograms added)."""
     calls = list(calls)
