@@ -315,15 +315,21 @@ def test_an_artifact_baseline_and_its_history_download_each_zip_once(fake_github
     assert len(downloads) == 3 and len(set(downloads)) == 3, downloads  # the baseline's zip once, not twice
 
 
-def test_history_that_cannot_be_downloaded_is_a_note_not_an_error(tmp_path):
+def test_history_that_cannot_be_downloaded_is_a_note_not_an_error(fake_github, tmp_path):
+    from support.ghapi.server import TEST_TOKEN
+
     from perfgate.baseline import open_history
 
     config = load_config(None, environ={}, set_args=[f"gates={CPU_RULE}"], require_target=False)
     baseline = _cpu_record("baseline", TIGHT, created_at="b")
-    environ = {"GITHUB_TOKEN": "x", "GITHUB_REPOSITORY": "acme/greeter", "GITHUB_API_URL": "http://127.0.0.1:9"}
+    # A token that may not read the repository's runs (403: not retried; an unreachable API is retried with
+    # back-off, which tests/unit/github covers).
+    fake_github.add_fault(403, path_contains="/actions/", times=None, message="Resource not accessible by integration")
+    environ = {"GITHUB_TOKEN": TEST_TOKEN, "GITHUB_REPOSITORY": "acme/greeter", "GITHUB_API_URL": fake_github.base_url}
     history = open_history(config, baseline, environ, tmp_path, from_artifacts=True)
     assert history.records == ()
     assert len(history.notes) == 1 and "earlier baseline artifacts not downloaded" in history.notes[0]
+    assert "403" in history.notes[0] or "not accessible" in history.notes[0], history.notes
 
 
 def test_a_drift_bound_verdict_suggests_interleaving_not_more_repetitions():
