@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 from bench_default_flow import load_seconds
 from docs_section import replace_section
+from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -78,16 +79,11 @@ def one_run(variant: str, round_index: int, args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=WORK))
     path = folder / "perfgate.yml"
     path.write_text(yaml.safe_dump(config(folder / "out", VARIANTS[variant], args)), encoding="utf-8")
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("GITHUB_ACTIONS", None)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--baseline", "--config", str(path),  # noqa: S603
-                           "--out", str(folder / "out")], env=env, timeout=600, check=False,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run_perfgate(["run", "--baseline", "--config", str(path), "--out", str(folder / "out")], cwd=folder,
+                 timeout=600)
     wall = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"perfgate run exited {done.returncode}: {done.stderr[-600:]}")
     record = json.loads((folder / "out" / "baseline" / "record.json").read_text(encoding="utf-8"))
     reps = [r for r in record["repetitions"] if r.get("load") and r["load"]["ok_count"]]
     result = {
@@ -191,6 +187,8 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the table from the results file")
     parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.duration < 2:  # the CPU profile's window, floor(0.8 x duration), carries the delta profiles too
+        parser.error("--duration must be at least 2: shorter windows get no delta profiles (a 1 s window at least)")
     if not args.report:
         run(args)
     table = report(args.tag)

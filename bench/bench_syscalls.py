@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 from bench_default_flow import git, load_seconds, median_of, median_pct, share
 from docs_section import replace_section
+from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
@@ -93,19 +94,13 @@ def one_gate(scenario: str, args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
     out = folder / "out"
     repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("GITHUB_ACTIONS", None)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "perfgate", "run", "--against", "HEAD~1"],  # noqa: S603
-                          cwd=repo, env=env, timeout=900, check=False, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
     wall = time.monotonic() - started
-    if done.returncode not in (0, 1, 4):
-        raise RuntimeError(f"perfgate run --against exited {done.returncode}: {done.stderr[-800:]}")
     verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
     record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
-    result = {**summarize(verdict, scenario, done.returncode), "wall_s": round(wall, 1),
+    result = {**summarize(verdict, scenario, code), "wall_s": round(wall, 1),
               "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
               "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
     if not args.keep:

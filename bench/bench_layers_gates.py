@@ -1,0 +1,216 @@
+"""Do the layers below the CPU find a real regression and name its function, and stay quiet without one?
+(issue #16, "Prove it": allocations, lock contention, goroutine leak)
+
+Per gate: a fresh temporary git repository holding the example greeter at two commits and `perfgate run
+--against HEAD~1` in it, the Action's default flow (both commits built, both started by perfgate, automatic
+rate, duet, every layer on with the greeter's default profiling rates: mutex 1 in 10, block 10 µs). Scenarios
+(the head commit's change to a knob's default):
+
+  aa     a comment changes: the same code on both sides        -> no FAIL, no function named in any layer
+  alloc  -regress-alloc-bytes 65536 (main.allocBallast)   -> alloc_bytes_per_request FAILs, allocBallast named first
+  lock   -regress-lock-hold 5ms on every 20th call (main.greetingPrefix): the hold spans several arrivals at any
+         rate the flow picks, so calls wait for it                -> mutex_delay_per_request FAILs, greetingPrefix first
+  leak   -regress-leak-every 100 (main.leakWatcher)              -> goroutine_growth FAILs, leakWatcher named first
+
+Goal for each knob: its rule FAILs and its function is the first significant riser of its layer in >= 9 of 10
+gates; for aa: no FAIL and nothing named. Each gate's result is one line of bench/results/layers_gates.jsonl,
+written as soon as it ends, with the 1-minute load average before and after. `--report` prints the table;
+`--write` puts it into docs/benchmarks.md. Smoke it with `--gates 1 --scenarios aa,lock --pairs 3 --duration 2`
+(windows under 2 s carry no delta profiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+from bench_default_flow import git, load_seconds, median_of, share
+from docs_section import replace_section
+from perfgate_child import run_perfgate
+
+ROOT = Path(__file__).resolve().parents[1]
+GREETER = ROOT / "examples" / "greeter"
+RESULTS = ROOT / "bench" / "results" / "layers_gates.jsonl"
+WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-layers-gates"))
+GATES = [
+    {"metric": "alloc_bytes_per_request", "max_increase_pct": 20},
+    {"metric": "mutex_delay_per_request", "max_increase_abs": 10},
+    {"metric": "goroutine_growth", "max_increase_abs": 5},
+    {"metric": "latency.p95", "max_increase_pct": 10},
+    {"metric": "error_rate", "max_value": 0.01},
+]
+# per scenario: (file, text in the base, text in the head), the layer, its rule and the function to name
+EDITS = {
+    "aa": (("main.go", "package main", "// the head commit: a comment\npackage main"),),
+    "alloc": (("main.go", 'fs.Int("regress-alloc-bytes", 0,', 'fs.Int("regress-alloc-bytes", 65536,'),),
+    "lock": (("layers.go", 'fs.Duration("regress-lock-hold", 0,',
+              'fs.Duration("regress-lock-hold", 5*time.Millisecond,'),
+             ("layers.go", 'fs.Int("regress-lock-every", defaultLockEvery,', 'fs.Int("regress-lock-every", 20,')),
+    "leak": (("layers.go", 'fs.Int("regress-leak-every", 0,', 'fs.Int("regress-leak-every", 100,'),),
+}
+EXPECTED = {"alloc": ("allocs", "alloc_bytes_per_request", "main.allocBallast"),
+            "lock": ("mutex", "mutex_delay_per_request", "main.greetingPrefix"),
+            "leak": ("goroutines", "goroutine_growth", "main.leakWatcher")}
+SCENARIOS = tuple(EDITS)
+
+
+def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
+    load: dict = {"concurrency": 4}
+    if pairs:
+        load["repetitions"] = pairs
+    if duration:
+        load["duration_s"] = duration
+    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
+            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
+                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
+            "load": load, "gates": GATES, "report": {"plots": False, "comment": "never"}, "output": str(out)}
+
+
+def make_repo(folder: Path, scenario: str, config: dict) -> Path:
+    """The greeter at two commits: the base as it is, the head with the scenario's edits."""
+    repo = folder / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
+        if not source.name.endswith("_test.go"):
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
+    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    for name, before, after in EDITS[scenario]:
+        text = (repo / name).read_text(encoding="utf-8")
+        if before not in text:
+            raise RuntimeError(f"examples/greeter/{name} has no {before!r} any more: update EDITS")
+        (repo / name).write_text(text.replace(before, after, 1), encoding="utf-8")
+    git(repo, "commit", "-q", "-am", f"head: {scenario}")
+    return repo
+
+
+def one_gate(scenario: str, args: argparse.Namespace) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
+    out = folder / "out"
+    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
+    wall = time.monotonic() - started
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
+    result = {**summarize(verdict, scenario, code), "wall_s": round(wall, 1),
+              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
+              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def summarize(verdict: dict, scenario: str, code: int) -> dict:
+    metrics = {m["name"]: m for m in verdict["metrics"]}
+    views = {view["layer"]: view for view in verdict.get("layers") or ()}
+    named = {layer: next((m["function"] for m in view.get("risers") or () if m["significant"]), None)
+             for layer, view in views.items()}
+    return {
+        "scenario": scenario, "outcome": verdict["outcome"], "exit_code": code,
+        "rules": {r["rule"]: r["outcome"] for r in verdict["rules"]},
+        "available": {layer: view["available"] for layer, view in views.items()},
+        "named_first": named,
+        "changes": {name: (metrics.get(name) or {}).get("rel_change") for name in
+                    ("alloc_bytes_per_request", "mutex_delay_per_request", "goroutine_growth", "latency.p95")},
+        "abs_changes": {name: [(metrics.get(name) or {}).get("baseline_median"),
+                               (metrics.get(name) or {}).get("candidate_median")]
+                        for name in ("mutex_delay_per_request", "goroutine_growth")},
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    plan = [scenario for _ in range(args.gates) for scenario in args.scenarios.split(",")]  # round-robin
+    for number, scenario in enumerate(plan, 1):
+        try:
+            result = one_gate(scenario, args)
+        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
+            result = {"scenario": scenario, "error": str(error)[-500:]}
+        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+        with RESULTS.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(result) + "\n")
+        print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')}, named "
+              f"{ {k: v for k, v in (result.get('named_first') or {}).items() if v} } "
+              f"(wall {result.get('wall_s')} s, load average {result.get('load_avg_before')})", flush=True)
+
+
+# ---------------------------------------------------------------- the table
+def report() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["scenario"]].append(row)
+    lines = ["| scenario | goal | gates | any FAIL | its rule FAILs | its function named first | any function named "
+             "| wall s (median) | load average (median, max) |", "|---|---|---|---|---|---|---|---|---|"]
+    for scenario in SCENARIOS:
+        group = groups.get(scenario)
+        if not group:
+            continue
+        ok = [g for g in group if "outcome" in g]
+        loads = sorted(g["load_avg_before"] for g in ok)
+        anything = share(sum(any(g["named_first"].values()) for g in ok), len(ok))
+        if scenario in EXPECTED:
+            layer, rule, function = EXPECTED[scenario]
+            goal = f"{rule} FAILs, {function} named first >= 9/10"
+            fails = share(sum(g["rules"].get(rule) == "FAIL" for g in ok), len(ok))
+            first = share(sum(g["named_first"].get(layer) == function for g in ok), len(ok))
+        else:
+            goal, fails, first = "no FAIL, nothing named", "–", "–"
+        lines.append(f"| {scenario} | {goal} | {len(group)} ({len(group) - len(ok)} errors) | "
+                     f"{share(sum(g['outcome'] == 'FAIL' for g in ok), len(ok))} | {fails} | {first} | {anything} | "
+                     f"{median_of(ok, 'wall_s')} | {median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
+    return "\n".join(lines)
+
+
+SECTION = "## The layers below the CPU on real regressions (bench/bench_layers_gates.py)"
+METHOD = """Each row is a number of independent gates, each `perfgate run --against HEAD~1` in a fresh temporary
+git repository holding the example greeter at two commits, as the Action's default flow runs it (both commits
+built and started by perfgate, automatic rate, duet, every layer on, the greeter's default profiling rates).
+The head commit of `alloc` allocates 64 KiB more per call in `main.allocBallast`; `lock` holds the lock every
+call takes for 5 ms on every 20th call in `main.greetingPrefix`; `leak` starts a goroutine that never ends in
+`main.leakWatcher` on one call in 100; `aa` changes a comment. Rules: `alloc_bytes_per_request` +20 %,
+`mutex_delay_per_request` +10 µs, `goroutine_growth` +5, `latency.p95` +10 %, `error_rate` <= 1 %. "Named
+first": the first significant riser of the knob's layer is its function. Rates with their 95 % Clopper-Pearson
+interval. Raw results, one line per gate: bench/results/layers_gates.jsonl."""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gates", type=int, default=10, help="gates per scenario")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
+    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
+    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
+    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    args = parser.parse_args()
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    if args.duration is not None and args.duration < 2:
+        parser.error("--duration must be at least 2: shorter windows get no delta profiles")
+    if not args.report:
+        run(args)
+    table = report()
+    print(table)
+    if args.write:
+        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
