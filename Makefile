@@ -22,10 +22,10 @@ test: setup
 	cd examples/greeter && go test ./...
 	$(PYTEST)
 
-# The unit tests (tests/unit/): no load runs, no containers; under a minute on 2 cores. The fuzz properties
-# run 10 examples each here, 40 in `make test` (tests/support/fuzz.py).
+# The unit tests (tests/unit/): no load runs, no containers; under a minute on 2 cores, spread over both
+# (pytest-xdist). The fuzz properties run 10 examples each here, 40 in `make test` (tests/support/fuzz.py).
 test-fast: setup
-	PERFGATE_FUZZ=fast $(PYTEST) tests/unit
+	PERFGATE_FUZZ=fast $(PYTEST) -n 2 tests/unit
 
 # The exit-code contract under fuzzing (tests/unit/**/test_*_fuzz.py), at length: thousands of random examples
 # per property (`make test` runs the same properties with a small fixed budget; tests/support/fuzz.py).

@@ -1,8 +1,8 @@
 """The exit-code contract under fuzzing: shared Hypothesis settings and strategies.
 
 `make test` runs each property with a small, fixed budget (derandomized: the same examples every run,
-so a failure is reproducible and CI never flakes); `make test-fast` (PERFGATE_FUZZ=fast) the first few of
-those, to stay under a minute; `make fuzz` (PERFGATE_FUZZ=long) runs thousands of random ones.
+so a failure is reproducible and CI never flakes); `make test-fast` (PERFGATE_FUZZ=fast) 10 fixed
+examples each, to stay under a minute; `make fuzz` (PERFGATE_FUZZ=long) runs thousands of random ones.
 Every example is bounded in time (the deadline) and in memory (the strategies stay small; the loaders' own
 caps do the rest).
 """
