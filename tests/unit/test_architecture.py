@@ -1,4 +1,4 @@
-"""The layout's rules that a reader relies on: no import cycle between perfgate's modules.
+"""The layout's rules that a reader relies on: no import cycle between perfgate's modules, none too long.
 
 Read from the source (ast), not by importing: a cycle that only some import order trips over is found too.
 Only imports that run when the module is imported count: those inside functions are deferred on purpose
@@ -14,6 +14,8 @@ from support.paths import ROOT
 
 SRC = ROOT / "src"
 PACKAGE = SRC / "perfgate"
+MAX_MODULE_LINES = 450  # a module one can read in one sitting; past it, split it by concern
+GENERATED = {PACKAGE / "profile" / "profile_pb2.py"}  # protoc's output (scripts/gen_proto.sh)
 
 
 def module_files() -> dict[str, Path]:
@@ -104,3 +106,11 @@ def test_no_import_cycle_between_perfgates_modules() -> None:
     graph = {name: imported_at_import_time(name, path, modules) for name, path in modules.items()}
     assert sum(map(len, graph.values())) > 200  # the reader did find the imports
     assert cycles(graph) == [], "modules that import each other (directly or around a loop)"
+
+
+def test_no_module_is_longer_than_one_can_read_in_one_sitting() -> None:
+    lengths = {path.relative_to(SRC).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+               for path in module_files().values() if path not in GENERATED}
+    assert all(path.exists() for path in GENERATED), "a generated module moved: update GENERATED"
+    too_long = {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES}
+    assert not too_long, f"over {MAX_MODULE_LINES} lines, split by concern: {too_long}"

@@ -11,8 +11,9 @@ from support.records import ENV, record
 from perfgate.compare.comparison import Cause
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import load_config
-from perfgate.gate import compare_values, decide
+from perfgate.gate import decide
 from perfgate.record import RunRecord
+from perfgate.rules import compare_values
 from perfgate.verdict import Verdict
 
 
