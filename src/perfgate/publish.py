@@ -104,8 +104,8 @@ def _is_pprof_diff_command(command: str) -> bool:
 
 # ---------------------------------------------------------------- pieces
 def _render(verdict: Verdict, config: Config, out: Path, warnings: list[str]) -> tuple[str, dict[str, Path]]:
-    from perfgate.report import render_all
     from perfgate.report.markdown import render_markdown
+    from perfgate.report.render import render_all
 
     try:
         files = render_all(verdict, out, title=config.report.title, plots=config.report.plots)

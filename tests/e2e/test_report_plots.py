@@ -31,9 +31,9 @@ from perfgate.load.sample import LoadWindow
 from perfgate.procs import stop_process_group
 from perfgate.record import RunRecord
 from perfgate.record_parts import CpuCapture, Repetition, RunqCapture
-from perfgate.report import render_all
 from perfgate.report.html import write_html
 from perfgate.report.plots import PLOT_SIZE_PX, SIDE_COLOURS, bucket_label, ecdf_points, write_plots
+from perfgate.report.render import render_all
 
 RUNQ_DATA = ROOT / "tests" / "data" / "runq"
 WINDOW = LoadWindow(duration_s=None, total=400, concurrency=4, connections=1, rps=0, request_timeout_s=5,

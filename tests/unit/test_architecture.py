@@ -1,8 +1,8 @@
 """The layout's rules that a reader relies on: no import cycle between perfgate's modules, none too long.
 
 Read from the source (ast), not by importing: a cycle that only some import order trips over is found too.
-Only imports that run when the module is imported count: those inside functions are deferred on purpose
-(heavy libraries, a renderer chosen at run time) and those under `if TYPE_CHECKING:` never run.
+Every import statement counts, also those inside functions (deferred for a heavy library, they still tie
+the two modules together) and under `if TYPE_CHECKING:`.
 """
 
 from __future__ import annotations
@@ -27,30 +27,19 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
-def imported_at_import_time(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The perfgate modules `name` imports when it is imported (a name from a package: the package)."""
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The perfgate modules `name` imports anywhere in its source (a name from a package: the package)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found: set[str] = set()
-
-    def visit(statements: list[ast.stmt]) -> None:
-        for node in statements:
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-                found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                             for alias in node.names)
-            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                visit(node.orelse)
-            elif isinstance(node, ast.ClassDef | ast.If | ast.Try | ast.With):
-                for block in ("body", "orelse", "finalbody"):
-                    visit(getattr(node, block, []))
-                for handler in getattr(node, "handlers", []):
-                    visit(handler.body)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                         for alias in node.names)
     return {module for module in found if module in modules and module != name}
 
 
@@ -91,19 +80,19 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 def test_the_import_reader_sees_relative_nested_and_type_only_imports(tmp_path: Path) -> None:
-    modules = {"perfgate.x": tmp_path / "x.py", "perfgate.x.y": tmp_path / "y.py", "perfgate.z": tmp_path / "z.py",
-               "perfgate.w": tmp_path / "w.py"}
+    modules = {name: tmp_path / f"{name}.py" for name in ("perfgate.x", "perfgate.x.y", "perfgate.z", "perfgate.w",
+                                                           "perfgate.v", "perfgate.u")}
     source = tmp_path / "__init__.py"
-    source.write_text("from typing import TYPE_CHECKING\nfrom . import y\ntry:\n    import perfgate.z\n"
+    source.write_text("import json\nfrom typing import TYPE_CHECKING\nfrom . import y\ntry:\n    import perfgate.z\n"
                       "except ImportError:\n    pass\nif TYPE_CHECKING:\n    import perfgate.w\n"
-                      "def later():\n    import perfgate.w\n", encoding="utf-8")
-    assert imported_at_import_time("perfgate.x", source, modules) == {"perfgate.x.y", "perfgate.z"}
+                      "def later():\n    from perfgate.v import thing\n", encoding="utf-8")
+    assert imports_of("perfgate.x", source, modules) == {"perfgate.x.y", "perfgate.z", "perfgate.w", "perfgate.v"}
 
 
 def test_no_import_cycle_between_perfgates_modules() -> None:
     modules = module_files()
     assert len(modules) > 50 and "perfgate.gate" in modules
-    graph = {name: imported_at_import_time(name, path, modules) for name, path in modules.items()}
+    graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
     assert sum(map(len, graph.values())) > 200  # the reader did find the imports
     assert cycles(graph) == [], "modules that import each other (directly or around a loop)"
 
