@@ -3,7 +3,7 @@ baseline's side, the candidate's, and on one build of a duet. The gate must neve
 regression must still FAIL (when both builds met the same hog in duet, or when the runner was quiet).
 
 The limit is the cgroup v1 cpu controller's cfs_quota_us on hosts like this one and cpu.max on cgroup v2
-hosts (perfgate.capture.cgroup.CpuGroup writes whichever the machine has). Windows are short (1.5 s).
+hosts (perfgate.capture.cgroup.CpuGroup writes whichever the machine has). Windows are short (1 s).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from perfgate.errors import EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_REGRESSION
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="cgroup limits need root (CI runs as root)")]
 
-REPETITIONS, DURATION_S, RPS = 6, 1.5, 300
+REPETITIONS, DURATION_S, RPS = 6, 1.0, 300
 GATES = [{"metric": "latency.p95", "max_increase_pct": 10}, {"metric": "rps", "max_decrease_pct": 10},
          {"metric": "cpu_per_request", "max_increase_pct": 5}, {"metric": "error_rate", "max_value": 0.05}]
 LIMIT_CPUS = 0.1  # the greeter needs ~0.1-0.2 CPU at 300 rps: throttled in most periods, still answering
@@ -92,7 +92,10 @@ def limit(port: int) -> Callable[[], contextlib.AbstractContextManager]:
 
 
 @contextlib.contextmanager
-def hogs(count: int = os.cpu_count() or 2) -> Iterator[None]:
+def hogs(count: int = os.cpu_count() or 2, killed: list[subprocess.Popen] | None = None) -> Iterator[None]:
+    """Busy loops. Given `killed`, they are killed on exit but reaped by the caller once perfgate's run is over:
+    perfgate runs in this process, and a child reaped inside a load window would add its whole CPU time to
+    perfgate's own (its children's time), hiding that window's other work."""
     processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)  # noqa: S603
                  for _ in range(count)]
     try:
@@ -104,7 +107,10 @@ def hogs(count: int = os.cpu_count() or 2) -> Iterator[None]:
     finally:
         for process in processes:
             process.kill()
-            process.wait(timeout=10)
+            if killed is None:
+                process.wait(timeout=10)
+            else:
+                killed.append(process)
 
 
 def single_config(tmp: Path, *, knobs: tuple[str, ...] = ()) -> tuple[dict, int]:
@@ -116,19 +122,25 @@ def single_config(tmp: Path, *, knobs: tuple[str, ...] = ()) -> tuple[dict, int]
 
 
 def record_run(tmp: Path, *, beside=None, knobs: tuple[str, ...] = ()) -> Path:
-    """One baseline-mode run; `beside(grpc_port, record_json)` gives the contention to run during it."""
+    """One baseline-mode run; `beside(grpc_port, record_json, killed)` gives the contention to run during it
+    (processes it kills go in `killed`, reaped after the run)."""
     tmp.mkdir(parents=True, exist_ok=True)
     config, grpc = single_config(tmp, knobs=knobs)
     out = tmp / "out" / "baseline"
-    with beside(grpc, out / "record.json") if beside else contextlib.nullcontext():
-        assert main(["run", "--baseline", "--config", str(write_config(tmp, config))]) == EXIT_PASS
+    killed: list[subprocess.Popen] = []
+    try:
+        with beside(grpc, out / "record.json", killed) if beside else contextlib.nullcontext():
+            assert main(["run", "--baseline", "--config", str(write_config(tmp, config))]) == EXIT_PASS
+    finally:
+        for process in killed:
+            process.wait(timeout=10)
     return out
 
 
 # The records come from separate runs minutes apart: 1 % run-to-run drift stands in for the history a CI
 # gate would have, so that the comparison can FAIL at all.
 BLIND = {"max_steal_pct": 100, "max_others_pct": 100, "max_throttled_pct": 100, "max_wait_ratio": 1e9,
-         "max_runq_p99_ratio": 1e9}  # every contention check as good as off
+         "max_runq_p99_ratio": 1e9}  # every contention check off (a limit is a maximum: 100 % never exceeds it)
 
 
 def compare(tmp: Path, baseline: Path, candidate: Path, contention: dict | None = None) -> tuple[int, dict]:
@@ -148,6 +160,13 @@ def outcomes(verdict: dict) -> dict[str, str]:
     return {rule["metric"]: rule["outcome"] for rule in verdict["rules"]}
 
 
+def cpu_rose(verdict: dict) -> bool:
+    """CPU per request rose significantly, as the gate decides whether a latency FAIL on a contended runner
+    stands: its one-sided test at alpha, before the correction over the rules (docs/statistics.md)."""
+    cpu = next(rule["comparison"] for rule in verdict["rules"] if rule["metric"] == "cpu_per_request")
+    return cpu["p_value"] < cpu["alpha"] and cpu["shift"] > 0
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory) -> dict[str, Path]:
     """Baseline-mode records of one binary: as quiet as the machine is, with a CPU limit on the service from
@@ -156,8 +175,10 @@ def records(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("contention")
     return {
         "quiet": record_run(root / "quiet"),
-        "limited": record_run(root / "limited", beside=lambda port, rec: during(rec, 2, REPETITIONS, limit(port))),
-        "hogged": record_run(root / "hogged", beside=lambda _port, rec: during(rec, 3, 5, lambda: hogs(1))),
+        "limited": record_run(root / "limited",
+                              beside=lambda port, rec, _killed: during(rec, 2, REPETITIONS, limit(port))),
+        "hogged": record_run(root / "hogged", beside=lambda _port, rec, killed: during(rec, 3, 5,
+                                                                                      lambda: hogs(1, killed))),
     }
 
 
@@ -170,17 +191,20 @@ def test_a_cpu_limit_on_either_side_never_fails_and_is_named(records, tmp_path, 
     windows = starved(verdict, limited_side)
     assert all("throttling" in windows.get(i, ()) for i in range(3, REPETITIONS + 1)), windows
     assert "throttling" not in windows.get(1, ())  # before the limit
-    throttled = [w for w in verdict["contention"][limited_side]["windows"] if w["repetition"] == 3][0]
-    assert throttled["quota_cpus"] == pytest.approx(LIMIT_CPUS) and throttled["throttled_pct"] >= 50
+    figures = {w["repetition"]: w for w in verdict["contention"][limited_side]["windows"]}
+    assert all(figures[i]["quota_cpus"] == pytest.approx(LIMIT_CPUS) for i in range(3, REPETITIONS + 1)), figures
     assert verdict["contention"]["one_sided"], "the sides did not meet the same contention"
-    # the limit held the service to about its quota in those windows (the latency it cost is too noisy a
-    # witness on a shared machine; the duet test below shows the same limit makes a blind comparison FAIL)
-    assert all(w["throttled_pct"] >= 50 for w in verdict["contention"][limited_side]["windows"]
-               if w["repetition"] >= 3)
+    # the limit held the service to its quota (the latency it cost is too noisy a witness on a shared machine;
+    # the duet test below shows the same limit makes a blind comparison FAIL): throttled in most periods,
+    # unless other processes starved it as well, so that in some periods it never reached its quota
+    assert all(figures[i]["throttled_pct"] >= 50 or "other processes" in windows[i]
+               for i in range(3, REPETITIONS + 1)), figures
 
 
 @pytest.mark.parametrize("hogged_side", ["candidate", "baseline"])
 def test_hogs_on_either_side_never_fail_and_are_named(records, tmp_path, hogged_side):
+    """On a quiet 2-CPU runner the hog's busy loop is half the machine's CPU time, and its windows are starved
+    whatever the service's mean wait (there it stays small: docs/statistics.md "Contended runner")."""
     base, cand = (records["quiet"], records["hogged"])[:: 1 if hogged_side == "candidate" else -1]
     code, verdict = compare(tmp_path, base, cand)
     print(verdict["headline"], json.dumps(verdict["contention"][hogged_side]["starved"], indent=1), sep="\n")
@@ -253,7 +277,7 @@ def test_on_a_quiet_runner_a_latency_only_regression_fails(tmp_path):
     rules = outcomes(verdict)
     if not verdict["contention"]["candidate"]["starved"] and not verdict["contention"]["baseline"]["starved"]:
         assert code == EXIT_REGRESSION and rules["latency.p95"] == "FAIL", verdict["headline"]
-    elif rules["cpu_per_request"] == "FAIL":
+    elif cpu_rose(verdict):  # the gate's own test: CPU per request's one-sided p below alpha, unadjusted
         assert code == EXIT_REGRESSION and verdict["contention"]["one_sided"] is None, verdict["headline"]
     else:  # a latency-only FAIL on a contended runner is INCONCLUSIVE, and the verdict says why
         assert code == EXIT_INCONCLUSIVE and rules["latency.p95"] == "INCONCLUSIVE", verdict["headline"]

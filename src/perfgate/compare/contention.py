@@ -4,22 +4,23 @@ Pure: it reads each repetition's contention figures (capture/contention.py) and 
 thresholds of `compare.contention` (docs/statistics.md "Contended runner" says why these and these values).
 
 A window is starved when, over the load window,
-  steal            the hypervisor took >= max_steal_pct of the machine's CPU time;
-  other processes  processes other than the builds, the load generator and perfgate used >= max_others_pct
-                   of the machine's CPU time AND the build's threads waited in run queues for at least
-                   min_wait_us on average each time they got a CPU (others on otherwise idle CPUs starve
-                   no one);
-  throttling       the build's cgroup throttled it in >= max_throttled_pct of its enforcement periods;
-  run-queue wait   the build's mean wait was >= max_wait_ratio times the other side's (the same window in
-                   duet, the other record's median otherwise), the other side's counted as at least
+  steal            the hypervisor took more than max_steal_pct of the machine's CPU time;
+  other processes  processes other than the builds, the load generator and perfgate used more than
+                   max_others_pct of the machine's CPU time, whatever the build's mean wait (a busy loop
+                   beside it hurts through the few wake-ups that land behind it, which a mean hides:
+                   docs/statistics.md "Contended runner");
+  throttling       the build's cgroup throttled it in more than max_throttled_pct of its enforcement periods;
+  run-queue wait   the build's mean wait was more than max_wait_ratio times the other side's (the same window
+                   in duet, the other record's median otherwise), the other side's counted as at least
                    min_wait_us.
+Every limit is a maximum: a value at the limit is not starved, so 100 % switches a percentage check off.
 A record is also contended when its machine-wide run-queue p99 (bpftrace) is more than max_runq_p99_ratio
 times the other record's, or above max_runq_p99_us. A side is contended when any of this holds for it.
 
-The sides met the *same* contention when every cause starved both in about the same share of their windows
-(in duet, where the windows are shared, when neither build was throttled or kept waiting more than the other
-in a quarter of them): then contention hits both members of each pair and the comparison of CPU per request
-stays fair. Otherwise the contention is one-sided, and it biases CPU per request itself: measured on the
+The sides met the *same* contention only in duet, where the windows are shared, when neither build was
+throttled or kept waiting more than the other in a quarter of them: then contention hits both members of each
+pair and the comparison of CPU per request stays fair. Otherwise (and always for two separate runs of which
+either was contended) the contention is one-sided, and it biases CPU per request itself: measured on the
 example service, a starved window's CPU per request moved by -4 % to -39 % (docs/benchmarks.md).
 """
 
@@ -217,19 +218,17 @@ def starvation(window: WindowFigures, limits: ContentionConfig, *, other_wait: f
     """The causes that starved the build in this window, each with its figures."""
     causes = []
     wait = window.wait_us
-    waited = wait is not None and wait >= limits.min_wait_us
-    if window.steal_pct is not None and window.steal_pct >= limits.max_steal_pct:
+    if window.steal_pct is not None and window.steal_pct > limits.max_steal_pct:
         causes.append((STEAL, f"steal {window.steal_pct:.1f} % of CPU time (limit {limits.max_steal_pct:g} %)"))
-    if window.throttled_pct is not None and window.throttled_pct >= limits.max_throttled_pct:
+    if window.throttled_pct is not None and window.throttled_pct > limits.max_throttled_pct:
         quota = f" by a {window.quota_cpus:g}-CPU limit" if window.quota_cpus else ""
         causes.append((THROTTLING, f"throttled{quota} in {window.throttled_pct:.0f} % of periods "
                                    f"(limit {limits.max_throttled_pct:g} %)"))
     reference = None if other_wait is None else max(other_wait, limits.min_wait_us)
-    outwaited = waited and reference is not None and wait >= limits.max_wait_ratio * reference  # type: ignore[operator]
-    if window.others_pct is not None and window.others_pct >= limits.max_others_pct and (waited or wait is None):
+    outwaited = wait is not None and reference is not None and wait > limits.max_wait_ratio * reference
+    if window.others_pct is not None and window.others_pct > limits.max_others_pct:
         top = f"; {', '.join(window.top_others)}" if window.top_others else ""
-        waiting = "" if outwaited else (f", the build's threads waiting {wait:.0f} µs for a CPU on average "
-                                        f"(limit {limits.min_wait_us:g} µs)" if wait is not None else "")
+        waiting = "" if outwaited or wait is None else f", the build's threads waiting {wait:.0f} µs on average"
         causes.append((OTHERS, f"other processes {window.others_pct:.0f} % of CPU time ({window.others_cpus:.2f} "
                                f"CPUs, limit {limits.max_others_pct:g} %{top}){waiting}"))
     if outwaited:
@@ -277,21 +276,28 @@ def _median_of(windows: Sequence[WindowFigures], name: str) -> float | None:
 def one_sided(base: SideContention, cand: SideContention, shared_windows: bool) -> str | None:
     """Why the two sides did not meet the same contention, or None when they did (or neither met any).
 
-    One-sided: a cause starved one side in at least ONE_SIDED_SHARE more of its windows than the other. In duet
-    the machine-wide causes (steal, other processes) are one measurement of the shared windows, so only the
-    build's own (throttling, run-queue wait) can differ. A few one-sided windows cannot move the comparison
-    much: the Hodges-Lehmann shift ignores up to ~29 % of stray values, and a rank test needs most pairs
-    to agree.
+    Only the windows of a duet are shared: there the machine-wide causes (steal, other processes) are one
+    measurement for both builds, and the contention is one-sided when a build's own cause (throttling,
+    run-queue wait) starved one build in at least ONE_SIDED_SHARE more of its windows than the other. A few
+    one-sided windows cannot move the comparison much: the Hodges-Lehmann shift ignores up to ~29 % of stray
+    values, and a rank test needs most pairs to agree. Two separate runs never met the same contention
+    when either was contended: starved windows in both say nothing of how much each lost (on a busy machine
+    every window of both runs is starved, and a hog in one of them changes no share); the reason names the
+    cause whose share differs most.
     """
     if not base.contended and not cand.contended:
         return None
     causes = (THROTTLING, RUNQ_WAIT) if shared_windows else (STEAL, OTHERS, THROTTLING, RUNQ_WAIT)
-    for cause in causes:
-        shares = {side.role: side.share(cause) for side in (base, cand)}
-        if abs(shares[base.role] - shares[cand.role]) >= ONE_SIDED_SHARE:
-            more, less = sorted(shares, key=shares.__getitem__, reverse=True)
-            return (f"{cause} starved the {more} in {100 * shares[more]:.0f} % of its windows, the {less} in "
-                    f"{100 * shares[less]:.0f} %")
-    if not shared_windows and (base.runq_reason is None) != (cand.runq_reason is None):
+    shares = {cause: (base.share(cause), cand.share(cause)) for cause in causes}
+    cause = max(causes, key=lambda c: abs(shares[c][0] - shares[c][1]))
+    (base_share, cand_share), widest = shares[cause], abs(shares[cause][0] - shares[cause][1])
+    if widest >= ONE_SIDED_SHARE or (not shared_windows and widest > 0):
+        (more, more_share), (less, less_share) = sorted(((base.role, base_share), (cand.role, cand_share)),
+                                                         key=lambda side: -side[1])
+        return (f"{cause} starved the {more} in {100 * more_share:.0f} % of its windows, the {less} in "
+                f"{100 * less_share:.0f} %")
+    if shared_windows:
+        return None
+    if (base.runq_reason is None) != (cand.runq_reason is None):
         return f"only the {(base if base.runq_reason else cand).role}'s machine-wide run-queue p99 was high"
-    return None
+    return "the runs were measured apart, so their contention cannot be shown to be the same"
