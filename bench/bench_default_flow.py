@@ -37,14 +37,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
 from docs_section import replace_section
-from perfgate_child import run_perfgate
+from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,59 +65,15 @@ GATES = [
 ]
 CALIBRATION_KNOB_PCT = 200.0
 TARGET_CPU_CHANGE = 0.05
-# the head commit's edit to main.go per scenario: (text in the base, text in the head)
+# the head commit's edits per scenario (hog and cpulimit disturb an unchanged service)
+CPU_KNOB = 'fs.Float64("regress-cpu-pct", 0,'
 EDITS = {
-    "aa": ("package main", "// the head commit: a comment, nothing else\npackage main"),
-    "cpu5": ('fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {KNOB_PCT},'),
-    "calibrate": ('fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {CALIBRATION_KNOB_PCT},'),
-    "sleep": ('fs.Duration("regress-sleep", 0,', 'fs.Duration("regress-sleep", 2*time.Millisecond,'),
-    "sleep_pct": ('fs.Float64("regress-sleep-pct", 100,', 'fs.Float64("regress-sleep-pct", 10,'),
+    "aa": (COMMENT_ONLY,),
+    "cpu5": (("main.go", CPU_KNOB, f'fs.Float64("regress-cpu-pct", {KNOB_PCT},'),),
+    "calibrate": (("main.go", CPU_KNOB, f'fs.Float64("regress-cpu-pct", {CALIBRATION_KNOB_PCT},'),),
+    "sleep": (("main.go", 'fs.Duration("regress-sleep", 0,', 'fs.Duration("regress-sleep", 2*time.Millisecond,'),
+              ("main.go", 'fs.Float64("regress-sleep-pct", 100,', 'fs.Float64("regress-sleep-pct", 10,')),
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,  # noqa: S603
-                          text=True, timeout=60).stdout.strip()
-
-
-def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
-    """perfgate.yml of the repository: how to build and start the service, the rules; the load as perfgate's
-    defaults for the flow have it unless --pairs/--duration say otherwise."""
-    load = {"concurrency": 4}
-    if pairs is not None:
-        load["repetitions"] = pairs
-    if duration is not None:
-        load["duration_s"] = duration
-    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
-            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
-                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
-            "load": load, "kernel": {"enabled": True}, "gates": GATES,
-            "report": {"plots": False, "comment": "never"}, "output": str(out)}
-
-
-def make_repo(folder: Path, scenario: str, config: dict) -> Path:
-    """The greeter at two commits: the base as it is, the head with the scenario's edit."""
-    repo = folder / "repo"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
-        if not source.name.endswith("_test.go"):
-            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
-    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
-    main_go = repo / "main.go"
-    text = main_go.read_text(encoding="utf-8")
-    for key in ("sleep", "sleep_pct") if scenario == "sleep" else (scenario if scenario in EDITS else "aa",):
-        before, after = EDITS[key]
-        if before not in text:
-            raise RuntimeError(f"examples/greeter/main.go has no {before!r} any more: update EDITS")
-        text = text.replace(before, after, 1)
-    main_go.write_text(text, encoding="utf-8")
-    git(repo, "commit", "-q", "-am", f"head: {scenario}")
-    return repo
 
 
 @contextlib.contextmanager
@@ -177,17 +131,10 @@ def _head_service_pids(folder: Path) -> set[int]:
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
     out = folder / "out"
-    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    with disturbance(scenario, folder):
-        code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
-    wall = time.monotonic() - started
-    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
-    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
-    result = {**summarize(verdict, scenario, code), "wall_s": round(wall, 1),
-              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
-              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    repo = make_repo(folder, scenario, flow_config(out, GATES, args.pairs, args.duration),
+                     EDITS.get(scenario, (COMMENT_ONLY,)))
+    gate = run_gate(repo, out, disturbance(scenario, folder))
+    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
     result["kept"] = str(folder) if args.keep or surprising(result) else None
     if not result["kept"]:
         shutil.rmtree(folder, ignore_errors=True)
@@ -202,15 +149,6 @@ def surprising(result: dict) -> bool:
     if expected is None:
         return result["outcome"] == "FAIL"
     return result["outcome"] not in expected
-
-
-def load_seconds(record: dict) -> float:
-    """Seconds the machine was under load: warm-up, the capacity probes (one build at a time) and the windows."""
-    settings = record["load_settings"]
-    windows = sum(r["load"]["total_ns"] for r in record["repetitions"] if r.get("load")) / 1e9
-    probes = sum(p.get("duration_s") or p.get("load", {}).get("total_ns", 0) / 1e9
-                 for p in record.get("capacity_probes") or ())
-    return float(settings.get("warmup_s") or 0) + 2 * probes + windows
 
 
 def summarize(verdict: dict, scenario: str, code: int) -> dict:

@@ -28,14 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-from bench_default_flow import git, load_seconds, median_of, share
+from bench_default_flow import median_of, share
 from docs_section import replace_section
-from perfgate_child import run_perfgate
+from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
@@ -50,7 +48,7 @@ GATES = [
 ]
 # per scenario: (file, text in the base, text in the head), the layer, its rule and the function to name
 EDITS = {
-    "aa": (("main.go", "package main", "// the head commit: a comment\npackage main"),),
+    "aa": (COMMENT_ONLY,),
     "alloc": (("main.go", 'fs.Int("regress-alloc-bytes", 0,', 'fs.Int("regress-alloc-bytes", 65536,'),),
     "lock": (("layers.go", 'fs.Duration("regress-lock-hold", 0,',
               'fs.Duration("regress-lock-hold", 5*time.Millisecond,'),
@@ -63,51 +61,12 @@ EXPECTED = {"alloc": ("allocs", "alloc_bytes_per_request", "main.allocBallast"),
 SCENARIOS = tuple(EDITS)
 
 
-def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
-    load: dict = {"concurrency": 4}
-    if pairs:
-        load["repetitions"] = pairs
-    if duration:
-        load["duration_s"] = duration
-    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
-            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
-                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
-            "load": load, "gates": GATES, "report": {"plots": False, "comment": "never"}, "output": str(out)}
-
-
-def make_repo(folder: Path, scenario: str, config: dict) -> Path:
-    """The greeter at two commits: the base as it is, the head with the scenario's edits."""
-    repo = folder / "repo"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
-        if not source.name.endswith("_test.go"):
-            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
-    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
-    for name, before, after in EDITS[scenario]:
-        text = (repo / name).read_text(encoding="utf-8")
-        if before not in text:
-            raise RuntimeError(f"examples/greeter/{name} has no {before!r} any more: update EDITS")
-        (repo / name).write_text(text.replace(before, after, 1), encoding="utf-8")
-    git(repo, "commit", "-q", "-am", f"head: {scenario}")
-    return repo
-
-
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
     out = folder / "out"
-    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
-    wall = time.monotonic() - started
-    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
-    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
-    result = {**summarize(verdict, scenario, code), "wall_s": round(wall, 1),
-              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
-              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    repo = make_repo(folder, scenario, flow_config(out, GATES, args.pairs, args.duration, kernel=None), EDITS[scenario])
+    gate = run_gate(repo, out)
+    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return result

@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_default_flow import load_seconds
 from docs_section import replace_section
+from greeter_gate import load_seconds
 from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]

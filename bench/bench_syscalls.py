@@ -28,14 +28,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-from bench_default_flow import git, load_seconds, median_of, median_pct, share
+from bench_default_flow import median_of, median_pct, share
 from docs_section import replace_section
-from perfgate_child import run_perfgate
+from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
@@ -49,60 +47,19 @@ GATES = [
     {"metric": "error_rate", "max_value": 0.01},
 ]
 # the head commit's edits to syscalls.go per scenario: (text in the base, text in the head)
-READ = ('fs.Duration("regress-syscall-read", 0,', 'fs.Duration("regress-syscall-read", time.Millisecond,')
-TEN_PCT = ('fs.Float64("regress-syscall-pct", 100,', 'fs.Float64("regress-syscall-pct", 10,')
-EDITS = {"aa": (), "read": (READ,), "read10": (READ, TEN_PCT)}
+READ = ("syscalls.go", 'fs.Duration("regress-syscall-read", 0,',
+        'fs.Duration("regress-syscall-read", time.Millisecond,')
+TEN_PCT = ("syscalls.go", 'fs.Float64("regress-syscall-pct", 100,', 'fs.Float64("regress-syscall-pct", 10,')
+EDITS = {"aa": (COMMENT_ONLY,), "read": (READ,), "read10": (READ, TEN_PCT)}
 SCENARIOS = tuple(EDITS)
-
-
-def flow_config(out: Path, pairs: int | None, duration: float | None) -> dict:
-    load: dict = {"concurrency": 4}
-    if pairs:
-        load["repetitions"] = pairs
-    if duration:
-        load["duration_s"] = duration
-    return {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
-            "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
-                        "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
-            "load": load, "kernel": {"enabled": True}, "gates": GATES,
-            "report": {"plots": False, "comment": "never"}, "output": str(out)}
-
-
-def make_repo(folder: Path, scenario: str, config: dict) -> Path:
-    """The greeter at two commits: the base as it is, the head with the scenario's edits to syscalls.go."""
-    repo = folder / "repo"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
-        if not source.name.endswith("_test.go"):
-            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
-    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
-    target = repo / ("syscalls.go" if EDITS[scenario] else "main.go")
-    text = target.read_text(encoding="utf-8")
-    for before, after in EDITS[scenario] or (("package main", "// the head commit: a comment\npackage main"),):
-        if before not in text:
-            raise RuntimeError(f"examples/greeter/{target.name} has no {before!r} any more: update EDITS")
-        text = text.replace(before, after, 1)
-    target.write_text(text, encoding="utf-8")
-    git(repo, "commit", "-q", "-am", f"head: {scenario}")
-    return repo
 
 
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
     out = folder / "out"
-    repo = make_repo(folder, scenario, flow_config(out, args.pairs, args.duration))
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
-    wall = time.monotonic() - started
-    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
-    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
-    result = {**summarize(verdict, scenario, code), "wall_s": round(wall, 1),
-              "load_s": round(load_seconds(record), 1), "load_avg_before": round(load_before, 2),
-              "load_avg_after": round(os.getloadavg()[0], 2), "rps": record["load_settings"].get("rps")}
+    repo = make_repo(folder, scenario, flow_config(out, GATES, args.pairs, args.duration), EDITS[scenario])
+    gate = run_gate(repo, out)
+    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return result

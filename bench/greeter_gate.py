@@ -1,0 +1,99 @@
+"""One gate of the real flow on the example greeter: `perfgate run --against HEAD~1` in a fresh repository
+that holds the greeter at two commits, the head with a scenario's edits (a regression knob's default)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from perfgate_child import run_perfgate
+
+ROOT = Path(__file__).resolve().parents[1]
+GREETER = ROOT / "examples" / "greeter"
+Edit = tuple[str, str, str]  # (file, text in the base, text in the head)
+COMMENT_ONLY: Edit = ("main.go", "package main", "// the head commit: a comment, nothing else\npackage main")
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,  # noqa: S603
+                          text=True, timeout=60).stdout.strip()
+
+
+def flow_config(out: Path, gates: list[dict], pairs: int | None, duration: float | None, *,
+                kernel: bool | None = True) -> dict:
+    """perfgate.yml of the repository: how to build and start the service, the rules; the load as perfgate's
+    defaults for the flow have it unless `pairs`/`duration` say otherwise (kernel None: perfgate's default)."""
+    load: dict = {"concurrency": 4}
+    if pairs is not None:
+        load["repetitions"] = pairs
+    if duration is not None:
+        load["duration_s"] = duration
+    config = {"target": {"call": "greeter.Greeter/SayHello", "data": {"name": "bench", "items": 64}},
+              "service": {"build": "go build -trimpath -o {output} .", "build_env": {"CGO_ENABLED": "0"},
+                          "command": "{binary} -grpc-addr {address} -pprof-addr {pprof_address}"},
+              "load": load, "gates": gates, "report": {"plots": False, "comment": "never"}, "output": str(out)}
+    if kernel is not None:
+        config["kernel"] = {"enabled": kernel}
+    return config
+
+
+def make_repo(folder: Path, scenario: str, config: dict, edits: Sequence[Edit]) -> Path:
+    """The greeter at two commits: the base as it is, the head with `edits` (each must still match)."""
+    repo = folder / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    for source in [*GREETER.glob("go.*"), *GREETER.glob("*.go"), GREETER / "greeterpb"]:
+        if not source.name.endswith("_test.go"):
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, repo / source.name)
+    (repo / "perfgate.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    for name, before, after in edits:
+        text = (repo / name).read_text(encoding="utf-8")
+        if before not in text:
+            raise RuntimeError(f"examples/greeter/{name} has no {before!r} any more: update the bench's edits")
+        (repo / name).write_text(text.replace(before, after, 1), encoding="utf-8")
+    git(repo, "commit", "-q", "-am", f"head: {scenario}")
+    return repo
+
+
+@dataclass(frozen=True)
+class GateRun:
+    code: int
+    verdict: dict
+    record: dict  # the candidate's record.json
+    figures: dict  # wall and load seconds, load averages before and after, the rate: written beside each result
+
+
+def run_gate(repo: Path, out: Path, during: contextlib.AbstractContextManager | None = None) -> GateRun:
+    """`perfgate run --against HEAD~1` in `repo`, inside `during` (a disturbance, or nothing)."""
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    with during or contextlib.nullcontext():
+        code = run_perfgate(["run", "--against", "HEAD~1"], cwd=repo, timeout=900)
+    wall = time.monotonic() - started
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    record = json.loads((out / "candidate" / "record.json").read_text(encoding="utf-8"))
+    figures = {"wall_s": round(wall, 1), "load_s": round(load_seconds(record), 1),
+               "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2),
+               "rps": record["load_settings"].get("rps")}
+    return GateRun(code, verdict, record, figures)
+
+
+def load_seconds(record: dict) -> float:
+    """Seconds the machine was under load: warm-up, the capacity probes (one build at a time) and the windows."""
+    settings = record["load_settings"]
+    windows = sum(r["load"]["total_ns"] for r in record["repetitions"] if r.get("load")) / 1e9
+    probes = sum(p.get("duration_s") or p.get("load", {}).get("total_ns", 0) / 1e9
+                 for p in record.get("capacity_probes") or ())
+    return float(settings.get("warmup_s") or 0) + 2 * probes + windows
