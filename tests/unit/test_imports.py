@@ -111,3 +111,24 @@ def test_publish_of_a_saved_verdict_imports_no_statistics(plots, tmp_path):
     forbidden = {"scipy"} | (set() if plots else {"matplotlib"})
     heavy = sorted(forbidden & set(result["modules"]))
     assert not heavy, f"`perfgate publish` imported {heavy}"
+
+
+PRELOAD = """
+import json, sys
+from perfgate.preload import Preload, gate_modules
+Preload(gate_modules(plots=sys.argv[1] == "plots")).start().join()
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+@pytest.mark.parametrize("plots", [False, True], ids=["no-plots", "plots"])
+def test_the_warm_up_preloads_what_the_gate_imports_lazily(plots):
+    """A run that compares imports scipy (and matplotlib when it draws plots) during the warm-up, in the
+    background: the gate's modules import them only where a test runs or a plot is drawn, after the windows."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(SRC)
+    done = subprocess.run([sys.executable, "-c", PRELOAD, "plots" if plots else "none"], env=env,  # noqa: S603
+                          capture_output=True, text=True, check=True, timeout=120)
+    modules = set(json.loads(done.stdout))
+    assert {"scipy", "numpy"} <= modules
+    assert ("matplotlib" in modules) == plots
