@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from docs_section import replace_section
-from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
+from greeter_gate import COMMENT_ONLY, Edit, flow_config, make_repo, run_gate
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,12 +65,22 @@ GATES = [
 ]
 CALIBRATION_KNOB_PCT = 200.0
 TARGET_CPU_CHANGE = 0.05
+
+
+def cpu_knob(pct: float) -> tuple[Edit]:
+    """checksumPayload does `pct` % more work in the head commit."""
+    return (("main.go", 'fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {pct},'),)
+
+
+def knob_pct(edits: tuple[Edit]) -> float:
+    return float(edits[0][2].split(", ")[1].rstrip(","))
+
+
 # the head commit's edits per scenario (hog and cpulimit disturb an unchanged service)
-CPU_KNOB = 'fs.Float64("regress-cpu-pct", 0,'
 EDITS = {
     "aa": (COMMENT_ONLY,),
-    "cpu5": (("main.go", CPU_KNOB, f'fs.Float64("regress-cpu-pct", {KNOB_PCT},'),),
-    "calibrate": (("main.go", CPU_KNOB, f'fs.Float64("regress-cpu-pct", {CALIBRATION_KNOB_PCT},'),),
+    "cpu5": cpu_knob(KNOB_PCT),
+    "calibrate": cpu_knob(CALIBRATION_KNOB_PCT),
     "sleep": (("main.go", 'fs.Duration("regress-sleep", 0,', 'fs.Duration("regress-sleep", 2*time.Millisecond,'),
               ("main.go", 'fs.Float64("regress-sleep-pct", 100,', 'fs.Float64("regress-sleep-pct", 10,')),
 }
@@ -184,7 +194,7 @@ def calibrate(args: argparse.Namespace) -> None:
     if share <= 0:
         raise SystemExit(f"calibration measured no CPU change ({changes}): is the machine quiet?")
     knob = round(100 * TARGET_CPU_CHANGE / share, 1)
-    EDITS["cpu5"] = (EDITS["cpu5"][0], f'fs.Float64("regress-cpu-pct", {knob},')
+    EDITS["cpu5"] = cpu_knob(knob)
     print(f"main.checksumPayload carries {100 * share:.1f} % of the CPU at this rate: cpu5 knob +{knob:g} %",
           flush=True)
 
@@ -211,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
             result = {"scenario": scenario, "error": str(error)[-500:]}
         result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
         if scenario == "cpu5":
-            result["knob_pct"] = float(EDITS["cpu5"][1].split(", ")[1].rstrip(","))
+            result["knob_pct"] = knob_pct(EDITS["cpu5"])
         record(result)
         print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')} "
               f"(wall {result.get('wall_s')} s, load {result.get('load_s')} s, "
