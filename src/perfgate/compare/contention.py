@@ -19,9 +19,10 @@ times the other record's, or above max_runq_p99_us. A side is contended when any
 
 The sides met the *same* contention only in duet, where the windows are shared, when neither build was
 throttled or kept waiting more than the other in a quarter of them: then contention hits both members of each
-pair and the comparison of CPU per request stays fair. Otherwise (and always for two separate runs of which
-either was contended) the contention is one-sided, and it biases CPU per request itself: measured on the
-example service, a starved window's CPU per request moved by -4 % to -39 % (docs/benchmarks.md).
+pair and the comparison of CPU per request stays fair. Otherwise (and always for sides measured in different
+windows, two runs or the alternate schedule, when either was contended) the contention is one-sided, and it
+biases CPU per request itself: measured on the example service, a starved window's CPU per request moved by
+-4 % to -39 % (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -280,10 +281,10 @@ def one_sided(base: SideContention, cand: SideContention, shared_windows: bool) 
     measurement for both builds, and the contention is one-sided when a build's own cause (throttling,
     run-queue wait) starved one build in at least ONE_SIDED_SHARE more of its windows than the other. A few
     one-sided windows cannot move the comparison much: the Hodges-Lehmann shift ignores up to ~29 % of stray
-    values, and a rank test needs most pairs to agree. Two separate runs never met the same contention
-    when either was contended: starved windows in both say nothing of how much each lost (on a busy machine
-    every window of both runs is starved, and a hog in one of them changes no share); the reason names the
-    cause whose share differs most.
+    values, and a rank test needs most pairs to agree. Sides measured in different windows (two runs, or the
+    alternate schedule) never met the same contention when either was contended: starved windows on both say
+    nothing of how much each lost (on a busy machine every window of both runs is starved, and a hog in one
+    of them changes no share); the reason names the cause whose share differs most.
     """
     if not base.contended and not cand.contended:
         return None
@@ -300,4 +301,4 @@ def one_sided(base: SideContention, cand: SideContention, shared_windows: bool) 
         return None
     if (base.runq_reason is None) != (cand.runq_reason is None):
         return f"only the {(base if base.runq_reason else cand).role}'s machine-wide run-queue p99 was high"
-    return "the runs were measured apart, so their contention cannot be shown to be the same"
+    return "the sides were measured apart (not in the same windows), so their contention cannot be shown to be the same"

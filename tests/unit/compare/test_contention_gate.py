@@ -130,7 +130,8 @@ def test_two_separate_runs_never_met_the_same_contention():
     cand = figures_of("candidate", [(i, hogged if i in (3, 4) else busy) for i in range(1, N + 1)])
     view = judge(cand, base, LIMITS)
     assert len(view.candidate.starved) == len(view.baseline.starved) == N
-    assert view.one_sided == "the runs were measured apart, so their contention cannot be shown to be the same"
+    assert view.one_sided == ("the sides were measured apart (not in the same windows), so their contention "
+                              "cannot be shown to be the same")
     # a single starved window in one run is enough, and named by its cause
     one = judge(figures_of("candidate", [(i, HOG if i == 3 else QUIET) for i in range(1, N + 1)]),
                 figures_of("baseline", [(i, QUIET) for i in range(1, N + 1)]), LIMITS)
