@@ -23,6 +23,7 @@ from perfgate.compare.layer_views import layer_views
 from perfgate.compare.mode import run_setup
 from perfgate.compare.runs import across_runs, run_noise_notes, without_unmeasured_drift
 from perfgate.compare.syscalls import gc_view, syscall_view, unavailable_notes
+from perfgate.compare.trends import trends
 from perfgate.config import Config
 from perfgate.metrics import (
     GateRule,
@@ -181,7 +182,7 @@ def decide(inputs: ComparisonInputs, config: Config, *, created_at: str = "") ->
         candidate=summary_of(inputs.candidate),
         created_at=created_at, perfgate_version=__version__, setup=run_setup(inputs),
         layers=layer_views(inputs.baseline, inputs.candidate, alpha=config.compare.alpha),
-        syscalls=syscalls, gc=gc)
+        syscalls=syscalls, gc=gc, trends=trends(inputs, config))
 
 
 def first_run_verdict(inputs: ComparisonInputs, config: Config, created_at: str) -> Verdict:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from perfgate.compare.comparison import Cause, FunctionMove, LayerView, MetricComparison, Outcome
+from perfgate.compare.comparison import Cause, FunctionMove, LayerView, MetricComparison, Outcome, Trend
 from perfgate.compare.contention import ContentionView
 from perfgate.compare.syscalls import GcView, SyscallView
 from perfgate.errors import (
@@ -151,6 +151,7 @@ class Verdict:
     layers: tuple[LayerView, ...] = ()  # allocations, lock and block contention, goroutines (compare/layer_views.py)
     syscalls: SyscallView | None = None  # the service's system calls (compare/syscalls.py); None: not timed
     gc: GcView | None = None  # where the GC figures came from, or why not; None: not read
+    trends: tuple[Trend, ...] = ()  # headline metrics over the base branch's last baselines (compare/trends.py)
 
     @property
     def failing_rules(self) -> tuple[RuleOutcome, ...]:
@@ -240,7 +241,8 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         perfgate_version=data["perfgate_version"], schema_version=data["schema_version"],
         setup=_setup_from(data.get("setup")),
         layers=tuple(LayerView.from_dict(view) for view in data.get("layers") or ()),
-        syscalls=SyscallView.from_dict(data.get("syscalls")), gc=_build(GcView, data.get("gc")))
+        syscalls=SyscallView.from_dict(data.get("syscalls")), gc=_build(GcView, data.get("gc")),
+        trends=tuple(Trend.from_dict(trend) for trend in data.get("trends") or ()))
 
 
 def _setup_from(data: Mapping[str, Any] | None) -> RunSetup | None:

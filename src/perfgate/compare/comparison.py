@@ -252,6 +252,31 @@ class LayerView:
                    functions_tested=int(data.get("functions_tested", 0)))
 
 
+@dataclass(frozen=True)
+class TrendPoint:
+    """One record's median of a metric: an earlier baseline of the base branch ("history"), this gate's
+    baseline, or the candidate. label: the commit (short) or, without one, when the record was made."""
+
+    role: str  # "history" | "baseline" | "candidate"
+    label: str
+    created_at: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A headline metric over the base branch's last baselines, then the candidate (compare/trends.py)."""
+
+    metric: str
+    unit: str
+    points: tuple[TrendPoint, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trend:
+        return cls(metric=data["metric"], unit=data["unit"],
+                   points=tuple(TrendPoint(**point) for point in data.get("points") or ()))
+
+
 def _json_safe(value: Any) -> Any:
     """Tuples to lists, non-finite floats (unbounded CI ends, infinite MDE) to None."""
     if isinstance(value, float):

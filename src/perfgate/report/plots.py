@@ -4,6 +4,8 @@
   percentiles      p50 / p95 / p99 of each repetition, both sides, as strip plots
   runq_histogram   run-queue latency histogram, both sides (the records' RunqStats buckets)
   cpu_delta        change of each top function's CPU per request (verdict.cpu risers and fallers)
+  trends           latency p95, CPU and allocations per request over the base branch's last baselines and the
+                   candidate (verdict.trends)
 
 A plot whose inputs are missing (no record folder, no CPU profile, no kernel data) is skipped with a
 reason in `PlotFiles.skipped`; it never fails the report. Every plot has a fixed pixel size (PLOT_SIZE_PX).
@@ -35,12 +37,14 @@ PLOT_SIZE_PX: dict[str, tuple[int, int]] = {
     "percentiles": (800, 450),
     "runq_histogram": (800, 450),
     "cpu_delta": (800, 560),
+    "trends": (900, 320),
 }
 PLOT_TITLES = {
     "latency_cdf": "Latency CDF",
     "percentiles": "Per-repetition percentiles",
     "runq_histogram": "Run-queue latency histogram",
     "cpu_delta": "CPU change by function",
+    "trends": "Trends over the last baselines",
 }
 # Fixed margins (left, bottom, right, top as figure fractions) instead of matplotlib's constrained layout,
 # which measured a third of the drawing time (it lays every text out twice): room for the longest labels each
@@ -50,6 +54,7 @@ PLOT_MARGINS: dict[str, tuple[float, float, float, float]] = {
     "percentiles": (0.08, 0.1, 0.98, 0.85),
     "runq_histogram": (0.08, 0.22, 0.98, 0.92),
     "cpu_delta": (0.40, 0.09, 0.98, 0.94),
+    "trends": (0.07, 0.2, 0.98, 0.86),
 }
 SIDE_COLOURS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
 RISE_COLOUR, FALL_COLOUR = "#d62728", "#2ca02c"
@@ -314,9 +319,31 @@ def draw_cpu_delta(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> N
     ax.grid(axis="x", alpha=0.3)
 
 
+# ---------------------------------------------------------------- trends
+def draw_trends(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None:
+    if not verdict.trends:
+        raise Skip("no earlier baselines measured like this one (baseline.history, baseline.history_runs)")
+    for index, trend in enumerate(verdict.trends, 1):
+        ax = figure.add_subplot(1, len(verdict.trends), index)
+        base = [(i, p) for i, p in enumerate(trend.points) if p.role != "candidate"]
+        ax.plot([i for i, _ in base], [p.value for _, p in base], marker="o", color=SIDE_COLOURS["baseline"],
+                label="baselines")
+        for i, point in enumerate(trend.points):
+            if point.role == "candidate":
+                ax.plot([i], [point.value], marker="D", linestyle="none", color=SIDE_COLOURS["candidate"],
+                        label="candidate")
+        ax.set_xticks(range(len(trend.points)), [plot_text(p.label, 16) for p in trend.points], rotation=45,
+                      ha="right", fontsize=7)
+        ax.set_title(plot_text(f"{trend.metric} ({trend.unit})", 40), fontsize=9)
+        ax.set_ylim(0, 1.1 * max(p.value for p in trend.points) or 1.0)
+        ax.grid(axis="y", alpha=0.3)
+    figure.axes[0].legend(fontsize=7, loc="lower left")
+
+
 PLOTTERS: dict[str, Callable[[Figure, Verdict, Sequence[Side]], None]] = {
     "latency_cdf": draw_latency_cdf,
     "percentiles": draw_percentiles,
     "runq_histogram": draw_runq_histogram,
     "cpu_delta": draw_cpu_delta,
+    "trends": draw_trends,
 }
