@@ -13,7 +13,7 @@ from functools import cache
 
 from perfgate.capture.cgroup import V2, ThrottleCounters
 from perfgate.capture.contention import ContentionWindow, OtherProcess
-from perfgate.compare.comparison import MetricComparison
+from perfgate.compare.comparison import MetricComparison, Trend, TrendPoint
 from perfgate.compare.contention import ContentionView, figures_of, judge
 from perfgate.compare.stats import compare_metric
 from perfgate.config import load_config
@@ -107,6 +107,19 @@ PPROF_COMMAND = ("go tool pprof -top -normalize -diff_base=perfgate-out/baseline
 
 
 @cache
+def trends() -> tuple[Trend, ...]:
+    """Three earlier baselines (one labelled by a hostile ref), the gate's baseline and the candidate."""
+    labels = (("history", "1a2b3c4"), ("history", "$x$ <b>"), ("history", "2026-01-01T00:00"),
+              ("baseline", "9f8e7d6"), ("candidate", "fedcba9"))
+
+    def trend(metric: str, unit: str, values: tuple[float, ...]) -> Trend:
+        return Trend(metric, unit, tuple(TrendPoint(role, label, f"2026-01-0{i + 1}", value)
+                                         for i, ((role, label), value) in enumerate(zip(labels, values, strict=True))))
+
+    return (trend("latency.p95", "ms", (10.1, 9.9, 10.2, 10.07, 11.58)),
+            trend("cpu_per_request", "µs", (181.0, 179.5, 180.2, 180.6, 205.9)))
+
+
 def fail_verdict() -> Verdict:
     p95, p99 = scaled(BASE_P95, 1.15), scaled(BASE_P99, 1.12)
     comparisons = metrics(p95, p99, scaled(BASE_RPS, 0.99), BASE_ERRORS, scaled(BASE_CPU, 1.14))
@@ -144,7 +157,7 @@ def fail_verdict() -> Verdict:
         notes=("cpu profile of repetition 3: `curl` said <!-- --> @octocat [x](javascript:y)",),
         baseline=summary("baseline", BASE_P95),
         candidate=summary("candidate", p95, ref="feature/<script>@everyone|x", sha="fedcba9876543210fedc"),
-        created_at=CREATED, perfgate_version="0.1.0",
+        created_at=CREATED, perfgate_version="0.1.0", trends=trends(),
     )
 
 

@@ -330,8 +330,8 @@ def draw_trends(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> None
                 label="baselines")
         for i, point in enumerate(trend.points):
             if point.role == "candidate":
-                ax.plot([i], [point.value], marker="D", linestyle="none", color=SIDE_COLOURS["candidate"],
-                        label="candidate")
+                ax.plot([i], [point.value], marker="D", markersize=8, linestyle="none",
+                        color=SIDE_COLOURS["candidate"], label="candidate")
         ax.set_xticks(range(len(trend.points)), [plot_text(p.label, 16) for p in trend.points], rotation=45,
                       ha="right", fontsize=7)
         ax.set_title(plot_text(f"{trend.metric} ({trend.unit})", 40), fontsize=9)
