@@ -30,19 +30,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 from docs_section import replace_section
-from greeter_gate import COMMENT_ONLY, Edit, flow_config, make_repo, run_gate
+from greeter_gate import (
+    COMMENT_ONLY,
+    Edit,
+    append_result,
+    flow_config,
+    gate_result,
+    make_repo,
+    results_by_scenario,
+    run_gate,
+)
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +193,7 @@ def calibrate(args: argparse.Namespace) -> None:
     for number in range(args.calibrate):
         result = one_gate("calibrate", args)
         result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
-        record(result)
+        append_result(RESULTS, result)
         changes.append(result["cpu_per_request_change"])
         print(f"[calibration {number + 1}/{args.calibrate}] +{CALIBRATION_KNOB_PCT:g} % of the work: CPU per request "
               f"{100 * result['cpu_per_request_change']:+.1f} %", flush=True)
@@ -197,11 +204,6 @@ def calibrate(args: argparse.Namespace) -> None:
     EDITS["cpu5"] = cpu_knob(knob)
     print(f"main.checksumPayload carries {100 * share:.1f} % of the CPU at this rate: cpu5 knob +{knob:g} %",
           flush=True)
-
-
-def record(result: dict) -> None:
-    with RESULTS.open("a", encoding="utf-8") as file:
-        file.write(json.dumps(result) + "\n")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -215,14 +217,10 @@ def run(args: argparse.Namespace) -> None:
     wanted = {s: counts[s] for s in args.scenarios.split(",")}
     plan = [s for round_ in range(max(wanted.values(), default=0)) for s, n in wanted.items() if round_ < n]
     for number, scenario in enumerate(plan, 1):
-        try:
-            result = one_gate(scenario, args)
-        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
-            result = {"scenario": scenario, "error": str(error)[-500:]}
-        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+        result = gate_result(one_gate, scenario, args)
         if scenario == "cpu5":
             result["knob_pct"] = knob_pct(EDITS["cpu5"])
-        record(result)
+        append_result(RESULTS, result)
         print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')} "
               f"(wall {result.get('wall_s')} s, load {result.get('load_s')} s, "
               f"load average {result.get('load_avg_before')})", flush=True)
@@ -234,10 +232,7 @@ GOALS = {"aa": "PASS >= 90 %, INCONCLUSIVE <= 10 %, FAIL <= 1 %", "cpu5": "FAIL 
 
 
 def report(results: Path = RESULTS) -> str:
-    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[row["scenario"]].append(row)
+    groups = results_by_scenario(results)
     lines = ["| scenario | goal | gates | PASS | INCONCLUSIVE | FAIL | errors | named first | ranked first "
              "| median CPU/request change | median p95 change | rate (req/s per build) | wall s (median) "
              "| load s (median) | load average (median, max) |",

@@ -22,18 +22,23 @@ written as soon as it ends, with the 1-minute load average before and after. `--
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from bench_default_flow import median_of, share
 from docs_section import replace_section
-from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
+from greeter_gate import (
+    COMMENT_ONLY,
+    append_result,
+    flow_config,
+    gate_result,
+    make_repo,
+    results_by_scenario,
+    run_gate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
@@ -95,13 +100,8 @@ def run(args: argparse.Namespace) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     plan = [scenario for _ in range(args.gates) for scenario in args.scenarios.split(",")]  # round-robin
     for number, scenario in enumerate(plan, 1):
-        try:
-            result = one_gate(scenario, args)
-        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
-            result = {"scenario": scenario, "error": str(error)[-500:]}
-        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
-        with RESULTS.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(result) + "\n")
+        result = gate_result(one_gate, scenario, args)
+        append_result(RESULTS, result)
         print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')}, named "
               f"{ {k: v for k, v in (result.get('named_first') or {}).items() if v} } "
               f"(wall {result.get('wall_s')} s, load average {result.get('load_avg_before')})", flush=True)
@@ -109,10 +109,7 @@ def run(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- the table
 def report() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[row["scenario"]].append(row)
+    groups = results_by_scenario(RESULTS)
     lines = ["| scenario | goal | gates | any FAIL | its rule FAILs | its function named first | any function named "
              "| wall s (median) | load average (median, max) |", "|---|---|---|---|---|---|---|---|---|"]
     for scenario in SCENARIOS:

@@ -22,18 +22,23 @@ usage: .venv/bin/python bench/bench_syscalls.py [--gates 10] [--scenarios aa,rea
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from bench_default_flow import median_of, median_pct, share
 from docs_section import replace_section
-from greeter_gate import COMMENT_ONLY, flow_config, make_repo, run_gate
+from greeter_gate import (
+    COMMENT_ONLY,
+    append_result,
+    flow_config,
+    gate_result,
+    make_repo,
+    results_by_scenario,
+    run_gate,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
@@ -92,13 +97,8 @@ def run(args: argparse.Namespace) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     plan = [s for s in args.scenarios.split(",") for _ in range(args.gates)]
     for number, scenario in enumerate(plan, 1):
-        try:
-            result = one_gate(scenario, args)
-        except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
-            result = {"scenario": scenario, "error": str(error)[-500:]}
-        result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
-        with RESULTS.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(result) + "\n")
+        result = gate_result(one_gate, scenario, args)
+        append_result(RESULTS, result)
         print(f"[{number}/{len(plan)}] {scenario}: {result.get('outcome', 'error')}, named {result.get('named_call')} "
               f"(wall {result.get('wall_s')} s, load average {result.get('load_avg_before')})", flush=True)
 
@@ -111,10 +111,7 @@ P99_RULE = f"syscall.p99[{CALL}]"
 
 
 def report() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[row["scenario"]].append(row)
+    groups = results_by_scenario(RESULTS)
     lines = ["| scenario | goal | gates | any FAIL | syscall_time_per_request FAIL | syscall.p99[read] FAIL "
              "| read() named first | any call named | median syscall time/request change (baseline) "
              "| median p95 change | median read() p99 base → head | wall s (median) | load average (median, max) |",

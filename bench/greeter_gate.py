@@ -3,13 +3,15 @@ that holds the greeter at two commits, the head with a scenario's edits (a regre
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +99,28 @@ def load_seconds(record: dict) -> float:
     probes = sum(p.get("duration_s") or p.get("load", {}).get("total_ns", 0) / 1e9
                  for p in record.get("capacity_probes") or ())
     return float(settings.get("warmup_s") or 0) + 2 * probes + windows
+
+
+def gate_result(one_gate: Callable[[str, argparse.Namespace], dict], scenario: str,
+                args: argparse.Namespace) -> dict:
+    """one_gate's result, or the error that kept the gate from a verdict; with the design it ran at."""
+    try:
+        result = one_gate(scenario, args)
+    except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as error:
+        result = {"scenario": scenario, "error": str(error)[-500:]}
+    result["design"] = {"pairs": args.pairs, "duration_s": args.duration}
+    return result
+
+
+def append_result(results: Path, result: dict) -> None:
+    with results.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(result) + "\n")
+
+
+def results_by_scenario(results: Path) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for line in results.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            groups[row["scenario"]].append(row)
+    return groups
