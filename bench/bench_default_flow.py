@@ -40,23 +40,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from docs_section import replace_section
-from greeter_gate import (
-    COMMENT_ONLY,
-    Edit,
-    append_result,
-    flow_config,
-    gate_result,
-    make_repo,
-    results_by_scenario,
-    run_gate,
-)
+from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from perfgate.capture.cgroup import CgroupUnavailable, CpuGroup  # noqa: E402
 
-GREETER = ROOT / "examples" / "greeter"
 RESULTS = ROOT / "bench" / "results" / "default_flow.jsonl"
 # an earlier run on a machine busy with other work (load average 11-17), kept for comparison
 LOADED_RESULTS = ROOT / "bench" / "results" / "default_flow_loaded.jsonl"
@@ -74,12 +64,12 @@ CALIBRATION_KNOB_PCT = 200.0
 TARGET_CPU_CHANGE = 0.05
 
 
-def cpu_knob(pct: float) -> tuple[Edit]:
+def cpu_knob(pct: float) -> tuple[tuple[str, str, str]]:
     """checksumPayload does `pct` % more work in the head commit."""
     return (("main.go", 'fs.Float64("regress-cpu-pct", 0,', f'fs.Float64("regress-cpu-pct", {pct},'),)
 
 
-def knob_pct(edits: tuple[Edit]) -> float:
+def knob_pct(edits: tuple[tuple[str, str, str]]) -> float:
     return float(edits[0][2].split(", ")[1].rstrip(","))
 
 

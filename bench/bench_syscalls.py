@@ -30,18 +30,9 @@ from pathlib import Path
 
 from bench_default_flow import median_of, median_pct, share
 from docs_section import replace_section
-from greeter_gate import (
-    COMMENT_ONLY,
-    append_result,
-    flow_config,
-    gate_result,
-    make_repo,
-    results_by_scenario,
-    run_gate,
-)
+from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
-GREETER = ROOT / "examples" / "greeter"
 RESULTS = ROOT / "bench" / "results" / "syscalls.jsonl"
 WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-syscalls"))
 CALL = "read"
