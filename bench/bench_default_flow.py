@@ -196,16 +196,21 @@ def calibrate(args: argparse.Namespace) -> None:
           flush=True)
 
 
+def spread(wanted: dict[str, int]) -> list[str]:
+    """Every scenario's gates spread evenly over the whole run (gate k of n at (k + 1/2) / n of it), so each
+    scenario meets the machine's states over the run alike, whatever its count."""
+    return [s for _, _, s in sorted(((k + 0.5) / n, order, s) for order, (s, n) in enumerate(wanted.items())
+                                    for k in range(n))]
+
+
 def run(args: argparse.Namespace) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if args.calibrate and "cpu5" in args.scenarios.split(","):
         calibrate(args)
-    counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.detect_gates,
+    counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.sleep_gates or args.detect_gates,
               "hog": args.control_gates, "cpulimit": args.control_gates}
-    # round-robin over the scenarios, so every scenario meets the machine's states over the whole run alike
-    wanted = {s: counts[s] for s in args.scenarios.split(",")}
-    plan = [s for round_ in range(max(wanted.values(), default=0)) for s, n in wanted.items() if round_ < n]
+    plan = spread({s: counts[s] for s in args.scenarios.split(",")})
     for number, scenario in enumerate(plan, 1):
         result = gate_result(one_gate, scenario, args)
         if scenario == "cpu5":
@@ -271,15 +276,15 @@ def median_pct(group: list[dict], key: str) -> str:
 
 
 SECTION = "## Verdict quality in the default flow (bench/bench_default_flow.py)"
-METHOD = """Each row is a number of independent gates, each `perfgate run --against HEAD~1` in a fresh temporary
-git repository holding the example greeter at two commits (the head commit carries the scenario's change), as
-the Action's default flow on a pull request runs it: perfgate builds both commits, starts both builds, finds
-the request rate itself (capacity probes), loads both at once (duet) and compares them pair by pair, kernel view
-on. Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %. "named first": the
-first CPU mover the verdict names (only significant ones are named) is main.checksumPayload; "ranked first": it
-heads the list of risers after attribution, significant or not. Rates come with
-their 95 % Clopper-Pearson interval. "wall s" is the whole `perfgate run --against` (two builds, probes, load,
-reports); "load s" the time under load (warm-up, capacity probes, duet windows). The scenarios ran round-robin,
+METHOD = """Each row is a number of independent gates, each `perfgate run --against HEAD~1` in a fresh temporary git
+repository holding the example greeter at two commits (the head commit carries the scenario's change), as the
+Action's default flow on a pull request runs it: perfgate builds both commits, starts both builds, finds the
+request rate itself (capacity probes), loads both at once (duet) and compares them pair by pair, kernel view on.
+Rules: `latency.p95` +10 %, `rps` -10 %, `cpu_per_request` +3 %, `error_rate` <= 1 %. "named first": the first CPU
+mover the verdict names (only significant ones are named) is main.checksumPayload; "ranked first": it heads the
+list of risers after attribution, significant or not. Rates come with their 95 % Clopper-Pearson interval. "wall
+s" is the whole `perfgate run --against` (two builds, probes, load, reports); "load s" the time under load (warm-
+up, capacity probes, duet windows). The scenarios ran interleaved (each one's gates spread evenly over the run),
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
 bench/results/default_flow.jsonl."""
@@ -293,6 +298,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gates", type=int, default=20, help="A/A gates")
     parser.add_argument("--detect-gates", type=int, default=20, help="gates per regression scenario")
+    parser.add_argument("--sleep-gates", type=int, default=0, help="gates of the sleep scenario "
+                        "(default: --detect-gates)")
     parser.add_argument("--control-gates", type=int, default=8, help="gates per disturbance scenario")
     parser.add_argument("--scenarios", default="aa,cpu5,sleep,hog,cpulimit")
     parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
