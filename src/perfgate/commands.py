@@ -118,7 +118,7 @@ def gate_and_publish(config: Config, baseline: RunRecord | None, candidate: RunR
         write_flamegraph(inputs, out, title=config.report.title)
     print(f"perfgate: {verdict.headline}", file=sys.stderr)
     print(f"perfgate: verdict saved in {verdict_path}", file=sys.stderr)
-    publish_verdict(verdict, config, out)
+    publish_verdict(verdict, config, out, records=[r for r in (baseline, candidate) if r is not None])
     return verdict.exit_code
 
 

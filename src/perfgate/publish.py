@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -22,6 +22,7 @@ from perfgate.verdict import VERDICT_FILE, Verdict
 
 if TYPE_CHECKING:
     from perfgate import github
+    from perfgate.record import RunRecord
 
 # perfgate.github (PyGithub, requests) is imported only where a pull request is at hand: a compare outside a
 # pull request, or a run without a comment to post, does not pay for it.
@@ -38,7 +39,9 @@ class Published:
 
 
 def publish_verdict(verdict: Verdict, config: Config, out: Path, *, environ: Mapping[str, str] | None = None,
-                    stdout: TextIO | None = None, pr: github.PrContext | None = None) -> Published:
+                    stdout: TextIO | None = None, pr: github.PrContext | None = None,
+                    records: Sequence[RunRecord] = ()) -> Published:
+    """`records`: the verdict's run records when the caller has them loaded (the plots draw from them)."""
     environ = os.environ if environ is None else environ
     stdout = gha.raw_stream(stdout or sys.stdout)  # our own workflow commands; external text in them is escaped
     in_actions = gha.in_github_actions(environ)
@@ -46,7 +49,7 @@ def publish_verdict(verdict: Verdict, config: Config, out: Path, *, environ: Map
     if in_actions and token:
         print(gha.add_mask(token), file=stdout, flush=True)
     warnings: list[str] = []
-    markdown, files = _render(verdict, config, out, warnings)
+    markdown, files = _render(verdict, config, out, warnings, records)
     pr = pr or _pr_from_event(environ, out, warnings)
     comment = _comment(verdict, config, markdown, pr, token, environ, in_actions, warnings)
     if in_actions:
@@ -103,12 +106,13 @@ def _is_pprof_diff_command(command: str) -> bool:
 
 
 # ---------------------------------------------------------------- pieces
-def _render(verdict: Verdict, config: Config, out: Path, warnings: list[str]) -> tuple[str, dict[str, Path]]:
+def _render(verdict: Verdict, config: Config, out: Path, warnings: list[str],
+            records: Sequence[RunRecord] = ()) -> tuple[str, dict[str, Path]]:
     from perfgate.report.markdown import render_markdown
     from perfgate.report.render import render_all
 
     try:
-        files = render_all(verdict, out, title=config.report.title, plots=config.report.plots)
+        files = render_all(verdict, out, title=config.report.title, plots=config.report.plots, records=records)
         return files.markdown.read_text(encoding="utf-8"), files.as_dict()
     except Exception as error:  # noqa: BLE001 - a broken renderer must not lose the verdict or its exit code
         warnings.append(f"could not write the reports: {type(error).__name__}: {error}")

@@ -20,6 +20,7 @@ from typing import Any
 
 INT_LIMIT = 2**63
 _INFINITY_KEY = "__allow_infinity__"
+_NAMESPACE_KEY = "__namespace__"
 MAX_PROBLEMS = 5
 
 
@@ -31,6 +32,7 @@ def type_problems(obj: Any, namespace: Mapping[str, Any] | None = None, *, allow
     """
     problems: list[str] = []
     ns = {**(namespace or {}), _INFINITY_KEY: allow_infinity}
+    ns[_NAMESPACE_KEY] = tuple(sorted((namespace or {}).items(), key=lambda kv: kv[0]))  # _hints' cache key
     _check(obj, type(obj), "", problems, ns)
     return problems[:MAX_PROBLEMS]
 
@@ -44,7 +46,7 @@ def _check(value: Any, hint: Any, path: str, problems: list[str], ns: dict[str, 
 
 
 def _problem(value: Any, hint: Any, path: str, problems: list[str], ns: dict[str, Any]) -> str | None:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    origin, args = _shape(hint)
     if hint is Any:
         return _json_value_problem(value)
     if origin is typing.Literal:  # the kind only: a Literal annotation may list fewer values than are used
@@ -62,7 +64,7 @@ def _problem(value: Any, hint: Any, path: str, problems: list[str], ns: dict[str
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, hint):
             return _name(hint)
-        for name, field_hint in _hints(hint, tuple(sorted(ns.items(), key=lambda kv: kv[0]))).items():
+        for name, field_hint in _hints(hint, ns[_NAMESPACE_KEY]).items():
             _check(getattr(value, name), field_hint, f"{path}.{name}" if path else name, problems, ns)
         return None
     return _scalar_problem(value, hint, allow_infinity=ns.get(_INFINITY_KEY, False))
@@ -131,6 +133,12 @@ def _finite_number(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return math.isfinite(value) if isinstance(value, float) else -INT_LIMIT < value < INT_LIMIT
+
+
+@functools.cache
+def _shape(hint: Any) -> tuple[Any, tuple]:
+    """typing's (origin, args) of an annotation, once per annotation: a record holds thousands of values."""
+    return typing.get_origin(hint), typing.get_args(hint)
 
 
 @functools.cache

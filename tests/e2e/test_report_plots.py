@@ -29,7 +29,7 @@ from perfgate.environment import fingerprint
 from perfgate.load.ghz import Ghz
 from perfgate.load.sample import LoadWindow
 from perfgate.procs import stop_process_group
-from perfgate.record import RunRecord
+from perfgate.record import RunRecord, load_record
 from perfgate.record_parts import CpuCapture, Repetition, RunqCapture
 from perfgate.report.html import write_html
 from perfgate.report.plots import PLOT_SIZE_PX, SIDE_COLOURS, bucket_label, ecdf_points, write_plots
@@ -126,6 +126,24 @@ def test_plots_are_skipped_with_a_reason_when_inputs_are_missing(tmp_path):
                                           "/debug/pprof/profile failed: connection refused)")
     assert "perfgate-out/baseline: not a folder" in plots.skipped["latency_cdf"]
     assert plots.skipped["runq_histogram"].startswith("no run-queue data (")
+
+
+def test_plots_draw_from_the_records_the_caller_loaded(records, tmp_path):
+    verdict = _pointing_at(fail_verdict(), *records)
+    loaded = [load_record(folder) for folder in records]
+    from_disk = write_plots(verdict, tmp_path / "disk")
+    handed = write_plots(verdict, tmp_path / "handed", loaded)
+    assert sorted(handed) == sorted(from_disk) == sorted(PLOT_SIZE_PX)
+    for key in PLOT_SIZE_PX:
+        assert handed[key].read_bytes() == from_disk[key].read_bytes(), key
+    # A handed record is the side whose path it has: one repetition fewer changes the percentile strips, while a
+    # record of another folder is not used (that side is read from its folder).
+    fewer = replace(loaded[0], repetitions=loaded[0].repetitions[:1])
+    elsewhere = replace(loaded[1], path=tmp_path / "elsewhere", repetitions=loaded[1].repetitions[:1])
+    changed = write_plots(verdict, tmp_path / "changed", [fewer, elsewhere])
+    assert changed["percentiles"].read_bytes() != from_disk["percentiles"].read_bytes()
+    only_elsewhere = write_plots(verdict, tmp_path / "elsewhere-out", [elsewhere])
+    assert only_elsewhere["percentiles"].read_bytes() == from_disk["percentiles"].read_bytes()
 
 
 def test_a_damaged_record_skips_its_plots_instead_of_crashing(records, tmp_path):

@@ -28,7 +28,7 @@ from perfgate.report.blocks import (
 )
 from perfgate.report.document import DEFAULT_MAX_MOVERS, build_document
 from perfgate.report.escape import html_text, visible_controls
-from perfgate.report.plots import PLOT_SIZE_PX, PLOT_TITLES
+from perfgate.report.plot_keys import PLOT_SIZE_PX, PLOT_TITLES
 from perfgate.verdict import Verdict
 
 REPORT_FILE = "report.html"

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from perfgate.report import MARKDOWN_FILE
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from perfgate.record import RunRecord
     from perfgate.verdict import Verdict
 
 
@@ -25,8 +28,10 @@ class ReportFiles:
 
 
 def render_all(verdict: Verdict, out_dir: Path, *, title: str = "perfgate", plots: bool = True,
-               max_chars: int | None = None) -> ReportFiles:
+               max_chars: int | None = None, records: Sequence[RunRecord] = ()) -> ReportFiles:
     """Write report.md (the comment body), report.html and the PNGs into out_dir.
+
+    `records`: the verdict's run records when the caller holds them (the plots then do not read them again).
 
     Imports the renderers here, so that importing this module does not load matplotlib.
     """
@@ -39,6 +44,6 @@ def render_all(verdict: Verdict, out_dir: Path, *, title: str = "perfgate", plot
     markdown = out_dir / MARKDOWN_FILE
     markdown.write_text(render_markdown(verdict, title=title, max_chars=max_chars or DEFAULT_MAX_CHARS),
                         encoding="utf-8")
-    drawn = write_plots(verdict, out_dir) if plots else PlotFiles()
+    drawn = write_plots(verdict, out_dir, records) if plots else PlotFiles()
     html = write_html(verdict, out_dir, drawn, title=title)
     return ReportFiles(markdown=markdown, html=html, plots=dict(drawn), skipped_plots=dict(drawn.skipped))
