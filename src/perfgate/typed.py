@@ -22,6 +22,7 @@ INT_LIMIT = 2**63
 _INFINITY_KEY = "__allow_infinity__"
 _NAMESPACE_KEY = "__namespace__"
 MAX_PROBLEMS = 5
+_SCALARS = (int, float, str, bool)
 
 
 def type_problems(obj: Any, namespace: Mapping[str, Any] | None = None, *, allow_infinity: bool = False) -> list[str]:
@@ -92,6 +93,15 @@ def _sequence_problem(value: Any, args: tuple, path: str, problems: list[str], n
     if not isinstance(value, tuple):
         return "a list"
     if len(args) == 2 and args[1] is Ellipsis:
+        if args[0] in _SCALARS:  # a column of numbers or strings: its items' paths are spelled only for a problem
+            infinity = ns.get(_INFINITY_KEY, False)
+            for index, item in enumerate(value):
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+                problem = _scalar_problem(item, args[0], allow_infinity=infinity)
+                if problem:
+                    problems.append(f"{path}[{index}]: expected {problem}, got {_short(item)}")
+            return None
         for index, item in enumerate(value):
             _check(item, args[0], f"{path}[{index}]", problems, ns)
         return None

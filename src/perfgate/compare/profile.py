@@ -160,7 +160,9 @@ def diff_profiles(baseline: Sequence[Profile], candidate: Sequence[Profile], *,
     values = {side: {kind: _value_matrix(profiles, scales[side], names, kind) for kind in ("flat", "cum")}
               for side, profiles in (("baseline", baseline), ("candidate", candidate))}
     p_values = {kind: _mann_whitney(values["baseline"][kind], values["candidate"][kind]) for kind in ("flat", "cum")}
-    diffs = [_function_diff(name, row, values, p_values) for row, name in enumerate(names)]
+    medians = {side: {kind: np.median(matrix, axis=1) for kind, matrix in kinds.items()}  # one call, not one a row
+               for side, kinds in values.items()}
+    diffs = [_function_diff(name, row, values, medians, p_values) for row, name in enumerate(names)]
     diffs.sort(key=lambda diff: (-diff.cum_change, diff.function))
     return ProfileDiff(
         unit=unit, profile_unit=units.pop(),
@@ -223,13 +225,15 @@ def _mann_whitney(baseline: np.ndarray, candidate: np.ndarray) -> np.ndarray:
 
 
 def _function_diff(name: str, row: int, values: Mapping[str, Mapping[str, np.ndarray]],
+                   row_medians: Mapping[str, Mapping[str, np.ndarray]],
                    p_values: Mapping[str, np.ndarray]) -> FunctionDiff:
     base_flat, cand_flat = values["baseline"]["flat"][row], values["candidate"]["flat"][row]
     base_cum, cand_cum = values["baseline"]["cum"][row], values["candidate"]["cum"][row]
     in_base, in_cand = bool(base_cum.any() or base_flat.any()), bool(cand_cum.any() or cand_flat.any())
     status = CHANGED if in_base and in_cand else (APPEARED if in_cand else VANISHED)
-    medians = {key: float(np.median(values)) for key, values in
-               (("bf", base_flat), ("cf", cand_flat), ("bc", base_cum), ("cc", cand_cum))}
+    medians = {key: float(row_medians[side][kind][row]) for key, side, kind in
+               (("bf", "baseline", "flat"), ("cf", "candidate", "flat"), ("bc", "baseline", "cum"),
+                ("cc", "candidate", "cum"))}
     return FunctionDiff(
         function=name, status=status,
         baseline_flat=_floats(base_flat), candidate_flat=_floats(cand_flat),
