@@ -17,10 +17,13 @@ setup-demo:
 demo: setup-demo
 	$(PY) scripts/demo.py
 
+# The end-to-end tests (real load runs, containers, act) one at a time: they measure, and two at once would
+# starve each other; then the unit tests over both cores. The slowest are listed, to keep CI's time in view.
 test: setup
 	$(RUFF)
 	cd examples/greeter && go test ./...
-	$(PYTEST)
+	$(PYTEST) --durations=15 tests/e2e
+	$(PYTEST) -n 2 tests/unit
 
 # The unit tests (tests/unit/): no load runs, no containers; under a minute on 2 cores, spread over both
 # (pytest-xdist). The fuzz properties run 10 examples each here, 40 in `make test` (tests/support/fuzz.py).

@@ -5,6 +5,7 @@ Also the Action's split (build-plan in perfgate, the stdlib-only build on the "h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -199,6 +201,17 @@ def test_a_failing_base_build_is_exit_3_naming_the_side_with_its_tail_and_the_wo
     assert not (tmp_path / "out" / "builds" / "builds.json").exists()
 
 
+@contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """A child started inside gets SIGINT's default action even when the tests run with SIGINT ignored (a background
+    job of a non-interactive shell): an ignored signal stays ignored across exec, a handler does not."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 SLOW_BASE = "echo $$ > \"$MARKER\"\nsleep 60\n" + BUILD_OK
 
 
@@ -218,8 +231,9 @@ def test_an_interrupted_build_stops_the_build_and_removes_the_worktree(tmp_path,
         assert main(plan) == EXIT_PASS
         argv = [SYSTEM_PYTHON, "-S", "-m", "perfgate.build", "--plan", str(tmp_path / "plan" / "build-plan.json"),
                 "--against", "HEAD~1", "--out", str(tmp_path / "builds")]
-    process = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # noqa: S603
-                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    with sigint_not_ignored():
+        process = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                                   text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     try:
         deadline = time.monotonic() + 60
         while not marker.exists() or not marker.read_text().strip():

@@ -59,7 +59,8 @@ def test_sigterm_stops_the_service_and_keeps_the_finished_repetitions(tmp_path):
 
 
 def bpftrace_pids() -> set[int]:
-    return pids_where(lambda proc: b"runqlat.bt" in (proc / "cmdline").read_bytes())
+    """bpftrace processes, whichever program they run (runqlat.bt, or the composed kernel.bt with syscalls on)."""
+    return pids_where(lambda proc: (proc / "exe").resolve().name == "bpftrace")
 
 
 def test_sigkill_still_takes_the_service_and_bpftrace_down(tmp_path):
