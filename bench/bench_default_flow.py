@@ -39,7 +39,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from docs_section import replace_section
+from docs_section import add_table_options, run_and_report
 from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
 from scipy import stats
 
@@ -307,17 +307,13 @@ def main() -> int:
     parser.add_argument("--calibrate", type=int, default=0, metavar="N",
                         help="size the cpu5 knob first from N gates at +200 %% of the function's work")
     parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
-    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
-    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    add_table_options(parser)
     args = parser.parse_args()
-    if not args.report:
-        run(args)
-    table = report()
-    print(table)
-    if args.write:
-        loaded = f"\n\n{LOADED}\n\n{report(LOADED_RESULTS)}" if LOADED_RESULTS.exists() else ""
-        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}{loaded}\n")
-    return 0
+    return run_and_report(args, run, report, SECTION, METHOD, after=loaded_table)
+
+
+def loaded_table() -> str:
+    return f"\n\n{LOADED}\n\n{report(LOADED_RESULTS)}" if LOADED_RESULTS.exists() else ""
 
 
 if __name__ == "__main__":

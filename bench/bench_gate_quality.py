@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from docs_section import replace_section
+from docs_section import add_table_options, run_and_report
 from perfgate_child import run_perfgate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,16 +258,9 @@ def main() -> int:
     parser.add_argument("--scenarios", default="aa,cpu,hog")
     parser.add_argument("--kernel", action="store_true",
                         help="kernel view (bpftrace) on in every scenario, as perfgate's default is; else only in hog")
-    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
-    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    add_table_options(parser)
     args = parser.parse_args()
-    if not args.report:
-        run(args)
-    table = report()
-    print(table)
-    if args.write:
-        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
-    return 0
+    return run_and_report(args, run, report, SECTION, METHOD)
 
 
 SECTION = "## Verdict quality on the real service (bench/bench_gate_quality.py)"

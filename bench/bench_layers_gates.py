@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from bench_default_flow import median_of, share
-from docs_section import replace_section
+from docs_section import add_table_options, run_and_report
 from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,21 +142,14 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
     parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
     parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
-    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
-    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    add_table_options(parser)
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
     if args.duration is not None and args.duration < 2:
         parser.error("--duration must be at least 2: shorter windows get no delta profiles")
-    if not args.report:
-        run(args)
-    table = report()
-    print(table)
-    if args.write:
-        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
-    return 0
+    return run_and_report(args, run, report, SECTION, METHOD)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import yaml
-from docs_section import replace_section
+from docs_section import add_table_options, run_and_report
 from greeter_gate import load_seconds
 from perfgate_child import run_perfgate
 
@@ -184,18 +184,11 @@ def main() -> int:
     parser.add_argument("--repetitions", type=int, default=3, help="windows per run")
     parser.add_argument("--tag", default=None, help="label these runs in the results (and report only them)")
     parser.add_argument("--keep", action="store_true", help="keep each run's records")
-    parser.add_argument("--report", action="store_true", help="only print the table from the results file")
-    parser.add_argument("--write", action="store_true", help="also write the table into docs/benchmarks.md")
+    add_table_options(parser)
     args = parser.parse_args()
     if args.duration < 2:  # the CPU profile's window, floor(0.8 x duration), carries the delta profiles too
         parser.error("--duration must be at least 2: shorter windows get no delta profiles (a 1 s window at least)")
-    if not args.report:
-        run(args)
-    table = report(args.tag)
-    print(table)
-    if args.write:
-        replace_section(SECTION, f"{SECTION}\n\n{METHOD}\n\n{table}\n")
-    return 0
+    return run_and_report(args, run, lambda: report(args.tag), SECTION, METHOD)
 
 
 if __name__ == "__main__":
