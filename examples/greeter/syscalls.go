@@ -5,17 +5,16 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// The blocking-syscall regression: a call makes one extra read() of a pipe
-// that a timer feeds -regress-syscall-read later, so its thread waits in the
-// kernel, inside read(), for about that long. A syscall tracer sees a slower
-// read() and more read() calls per request; a CPU profile sees nothing (the
-// thread sleeps). Go timers fire no sooner than about 1 ms on Linux, so the
+// The blocking-syscall regression: a call makes one extra read() of a pipe of
+// its own that a timer feeds -regress-syscall-read later, so its thread waits
+// in the kernel, inside read(), for about that long. A syscall tracer sees a
+// slower read() and more read() calls per request (and the pipe2() and two
+// close() around it); a CPU profile sees nothing (the thread sleeps). Go timers fire no sooner than about 1 ms on Linux, so the
 // read lasts at least that long whatever D is.
 
 const maxSyscallRead = time.Minute
@@ -65,29 +64,12 @@ type syscallKnob struct {
 	pct  float64 // share of calls that read, in %; 100 = every call
 	// micro accumulates pct/100 per call, in microUnits: a call reads when it crosses a unit.
 	micro atomic.Uint64
-	pipe  blockingPipe
 }
 
 func (k *syscallKnob) active() bool { return k.read > 0 && k.pct > 0 }
 
 func (k *syscallKnob) String() string {
 	return fmt.Sprintf("syscall_read=%s syscall_pct=%g", k.read, k.pct)
-}
-
-// blockingPipe is the pipe the regression reads; both ends stay blocking
-// (raw file descriptors, not an os.File the runtime would poll), so read()
-// itself waits.
-type blockingPipe struct {
-	once sync.Once
-	fds  [2]int
-	err  error
-}
-
-func (p *blockingPipe) open() ([2]int, error) {
-	p.once.Do(func() {
-		p.err = syscall.Pipe2(p.fds[:], syscall.O_CLOEXEC)
-	})
-	return p.fds, p.err
 }
 
 // thisCall says whether this call does the extra read: pct % of the calls,
@@ -102,30 +84,44 @@ func (k *syscallKnob) thisCall() bool {
 }
 
 // blockingRead is the blocking-syscall regression: a timer writes one byte
-// into the pipe after syscallRead while this goroutine's thread waits for a
-// byte in read(). Every call that reads also feeds one byte, so no read waits
-// for ever.
+// into a new pipe after syscallRead while this goroutine's thread waits for it
+// in read(). The pipe is the call's own, so no call reads another's byte and
+// returns early when calls overlap; both ends are raw blocking descriptors
+// (not an os.File the runtime would poll), so read() itself waits. The pipe is
+// closed only once the timer has written or will never write, so a late write
+// cannot reach a descriptor number that was reused meanwhile.
 //
 //go:noinline
 func blockingRead(reg *regression) error {
 	if reg == nil || !reg.syscalls.thisCall() {
 		return nil
 	}
-	knob := &reg.syscalls
-	fds, err := knob.pipe.open()
-	if err != nil {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
 		return fmt.Errorf("regress-syscall-read: pipe: %w", err)
 	}
-	time.AfterFunc(knob.read, func() {
+	fed := make(chan struct{})
+	timer := time.AfterFunc(reg.syscalls.read, func() {
+		defer close(fed)
 		for {
 			if _, err := syscall.Write(fds[1], []byte{1}); err != syscall.EINTR {
 				return
 			}
 		}
 	})
+	err := readOne(fds[0])
+	if !timer.Stop() {
+		<-fed
+	}
+	syscall.Close(fds[0])
+	syscall.Close(fds[1])
+	return err
+}
+
+func readOne(fd int) error {
 	var one [1]byte
 	for {
-		_, err := syscall.Read(fds[0], one[:])
+		_, err := syscall.Read(fd, one[:])
 		if err != syscall.EINTR {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -52,9 +53,10 @@ func TestSyscallKnobUsageErrors(t *testing.T) {
 }
 
 // The read really waits in the kernel for the timer's byte, for every call at
-// once, and each call's byte is consumed (none left over to shorten the next).
+// once (each reads a pipe of its own), and each call's pipe is closed after.
 func TestBlockingReadWaitsForTheFeed(t *testing.T) {
 	reg := &regression{syscalls: syscallKnob{read: 20 * time.Millisecond, pct: 100}}
+	fdsBefore := openFds(t)
 	var wg sync.WaitGroup
 	durations := make([]time.Duration, 8)
 	for i := range durations {
@@ -76,8 +78,19 @@ func TestBlockingReadWaitsForTheFeed(t *testing.T) {
 	}
 	start := time.Now()
 	if err := blockingRead(reg); err != nil || time.Since(start) < 15*time.Millisecond {
-		t.Errorf("a later call returned after %s (a byte was left over?), err %v", time.Since(start), err)
+		t.Errorf("a later call returned after %s, err %v", time.Since(start), err)
 	}
+	if after := openFds(t); after != fdsBefore {
+		t.Errorf("%d open file descriptors before the calls, %d after: a pipe was left open", fdsBefore, after)
+	}
+}
+
+func openFds(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }
 
 func TestSyscallPctSpreadsTheReads(t *testing.T) {
