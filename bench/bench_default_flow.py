@@ -31,16 +31,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from docs_section import add_table_options, run_and_report
-from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
+from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_in_new_repo, gate_result, results_by_scenario
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,16 +134,9 @@ def _head_service_pids(folder: Path) -> set[int]:
 
 
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
-    out = folder / "out"
-    repo = make_repo(folder, scenario, flow_config(out, GATES, args.pairs, args.duration),
-                     EDITS.get(scenario, (COMMENT_ONLY,)))
-    gate = run_gate(repo, out, disturbance(scenario, folder))
-    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
-    result["kept"] = str(folder) if args.keep or surprising(result) else None
-    if not result["kept"]:
-        shutil.rmtree(folder, ignore_errors=True)
-    return result
+    return gate_in_new_repo(WORK, scenario, args, lambda out: flow_config(out, GATES, args.pairs, args.duration),
+                            EDITS.get(scenario, (COMMENT_ONLY,)), summarize,
+                            during=lambda folder: disturbance(scenario, folder), keep=surprising)
 
 
 def surprising(result: dict) -> bool:

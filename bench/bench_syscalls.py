@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from bench_default_flow import median_of, median_pct, share
 from docs_section import add_table_options, run_and_report
-from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_result, make_repo, results_by_scenario, run_gate
+from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_in_new_repo, gate_result, results_by_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "syscalls.jsonl"
@@ -51,14 +49,8 @@ SCENARIOS = tuple(EDITS)
 
 
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=WORK))
-    out = folder / "out"
-    repo = make_repo(folder, scenario, flow_config(out, GATES, args.pairs, args.duration), EDITS[scenario])
-    gate = run_gate(repo, out)
-    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
-    if not args.keep:
-        shutil.rmtree(folder, ignore_errors=True)
-    return result
+    return gate_in_new_repo(WORK, scenario, args, lambda out: flow_config(out, GATES, args.pairs, args.duration),
+                            EDITS[scenario], summarize)
 
 
 def summarize(verdict: dict, scenario: str, code: int) -> dict:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -90,6 +91,24 @@ def run_gate(repo: Path, out: Path, during: contextlib.AbstractContextManager | 
                "load_avg_before": round(load_before, 2), "load_avg_after": round(os.getloadavg()[0], 2),
                "rps": record["load_settings"].get("rps")}
     return GateRun(code, verdict, record, figures)
+
+
+def gate_in_new_repo(work: Path, scenario: str, args: argparse.Namespace, config: Callable[[Path], dict],
+                     edits: Sequence[Edit], summarize: Callable[[dict, str, int], dict], *,
+                     during: Callable[[Path], contextlib.AbstractContextManager] | None = None,
+                     keep: Callable[[dict], bool] = lambda result: False) -> dict:
+    """One gate in a fresh repository under `work`: the greeter with `edits` as its head commit, perfgate.yml from
+    `config(out)`, run inside `during(folder)`; the folder is kept (and named in the result) with --keep or when
+    `keep(result)` says so."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{scenario}-", dir=work))
+    out = folder / "out"
+    repo = make_repo(folder, scenario, config(out), edits)
+    gate = run_gate(repo, out, during(folder) if during else None)
+    result = {**summarize(gate.verdict, scenario, gate.code), **gate.figures}
+    result["kept"] = str(folder) if args.keep or keep(result) else None
+    if not result["kept"]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
 
 
 def load_seconds(record: dict) -> float:
