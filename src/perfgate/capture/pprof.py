@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import time
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -94,6 +95,8 @@ class _Request:
             raise unavailable(f"{url}: expected an http:// or https:// URL")
         self.target = (parts.path or "/") + "?" + urlencode({**dict(parse_qsl(parts.query)), **query})
         connection = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self.sock: socket.socket | None = None
+        self.response: http.client.HTTPResponse | None = None
         try:
             self.connection = connection(parts.hostname, parts.port, timeout=min(CONNECT_TIMEOUT_S, limit_s))
         except ValueError as error:  # a port that is not a number
@@ -103,7 +106,7 @@ class _Request:
         try:
             self._connect()
             self.connection.request("GET", self.target, headers={"Accept-Encoding": "identity"})
-            response = self._within(self.connection.getresponse)
+            response = self.response = self._within(self.connection.getresponse)
             if response.status != 200:
                 raise self.unavailable(f"{self.url} returned {response.status}: {self._error_text(response)}")
             return self._read(response)
@@ -112,7 +115,16 @@ class _Request:
         except (OSError, http.client.HTTPException) as error:
             raise self.unavailable(f"request to {self.url} failed: {_os_reason(error)}") from None
         finally:
-            self.connection.close()
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """Close the response and the socket now: on a closing answer http.client has already let go of both, and
+        a server still sending (a missed deadline) must not keep the connection until they are collected."""
+        if self.response is not None:
+            self.response.close()
+        self.connection.close()
+        if self.sock is not None:
+            self.sock.close()
 
     def _connect(self) -> None:
         try:
