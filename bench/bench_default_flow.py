@@ -38,7 +38,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from docs_section import add_table_options, run_and_report
-from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_in_new_repo, gate_result, results_by_scenario
+from greeter_gate import (
+    COMMENT_ONLY,
+    add_gate_options,
+    append_result,
+    flow_config,
+    gate_in_new_repo,
+    gate_result,
+    results_by_scenario,
+)
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,11 +301,9 @@ def main() -> int:
                         "(default: --detect-gates)")
     parser.add_argument("--control-gates", type=int, default=8, help="gates per disturbance scenario")
     parser.add_argument("--scenarios", default="aa,cpu5,sleep,hog,cpulimit")
-    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
-    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    add_gate_options(parser)
     parser.add_argument("--calibrate", type=int, default=0, metavar="N",
                         help="size the cpu5 knob first from N gates at +200 %% of the function's work")
-    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
     add_table_options(parser)
     args = parser.parse_args()
     return run_and_report(args, run, report, SECTION, METHOD, after=loaded_table)

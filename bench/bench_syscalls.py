@@ -28,7 +28,15 @@ from pathlib import Path
 
 from bench_default_flow import median_of, median_pct, share
 from docs_section import add_table_options, run_and_report
-from greeter_gate import COMMENT_ONLY, append_result, flow_config, gate_in_new_repo, gate_result, results_by_scenario
+from greeter_gate import (
+    COMMENT_ONLY,
+    add_gate_options,
+    append_result,
+    flow_config,
+    gate_in_new_repo,
+    gate_result,
+    results_by_scenario,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "syscalls.jsonl"
@@ -136,9 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gates", type=int, default=10, help="gates per scenario")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
-    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
-    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
+    add_gate_options(parser)
     add_table_options(parser)
     args = parser.parse_args()
     return run_and_report(args, run, report, SECTION, METHOD)

@@ -93,6 +93,13 @@ def run_gate(repo: Path, out: Path, during: contextlib.AbstractContextManager | 
     return GateRun(code, verdict, record, figures)
 
 
+def add_gate_options(parser: argparse.ArgumentParser) -> None:
+    """--pairs, --duration and --keep, as every bench of gates in a fresh greeter repository has them."""
+    parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
+    parser.add_argument("--duration", type=float, default=None, help="load.duration_s (default: perfgate's)")
+    parser.add_argument("--keep", action="store_true", help="keep each gate's repository and records")
+
+
 def gate_in_new_repo(work: Path, scenario: str, args: argparse.Namespace, config: Callable[[Path], dict],
                      edits: Sequence[Edit], summarize: Callable[[dict, str, int], dict], *,
                      during: Callable[[Path], contextlib.AbstractContextManager] | None = None,
