@@ -133,7 +133,15 @@ call takes for 5 ms on every 20th call in `main.greetingPrefix`; `leak` starts a
 `main.leakWatcher` on one call in 100; `aa` changes a comment. Rules: `alloc_bytes_per_request` +20 %,
 `mutex_delay_per_request` +10 µs, `goroutine_growth` +5, `latency.p95` +10 %, `error_rate` <= 1 %. "Named
 first": the first significant riser of the knob's layer is its function. Rates with their 95 % Clopper-Pearson
-interval. Raw results, one line per gate: bench/results/layers_gates.jsonl."""
+interval. Raw results, one line per gate: bench/results/layers_gates.jsonl.
+
+A first run of the same 40 gates (main at b390d92; bench/results/layers_gates_b390d92.jsonl) gave the knob rows
+alike (alloc 10/10, lock 9/10 FAIL, the other one INCONCLUSIVE "runner contended", leak 10/10; each function named
+first 10/10) and no A/A FAIL, but named a function in 3 of its 10 A/A gates: `main.buildRecords` and
+`main.sortRecords` among the allocations, and net/http's connection reader among the goroutines (one more name,
+`main.buildRecords`, in a lock gate). Two changes followed, and the table is the run after them: goroutine
+snapshots leave out the connection reader of each of perfgate's own requests in flight (docs/configuration.md),
+and the layers compared share alpha instead of taking alpha each (docs/statistics.md, "Movers below the CPU")."""
 
 
 def main() -> int:

@@ -52,6 +52,7 @@ def test_each_knob_is_named_first_in_its_layer(start_greeter, tmp_path):
         assert view.available, view.reason
         assert view.risers and view.risers[0].function == function, (layer, [m.function for m in view.risers[:3]])
     assert views["allocs"].unit == "B" and views["mutex"].unit == "µs" and views["goroutines"].unit == "goroutines"
+    assert {view.alpha for view in views.values()} == {0.05 / 4}  # the four layers share the gate's alpha
     allocated = views["allocs"].risers[0]
     assert 0.8 * 65536 < allocated.change < 1.25 * 65536  # the ballast per request, from 1-in-512-kB samples
     metrics = {m.name: m for m in verdict.metrics}
@@ -60,7 +61,7 @@ def test_each_knob_is_named_first_in_its_layer(start_greeter, tmp_path):
     report = (tmp_path / "verdict" / "report.md").read_text()
     for text in ("Below the CPU", "<strong>Allocations</strong>", "<strong>Lock contention (mutex)</strong>",
                  "<strong>Blocking</strong>", "<strong>Goroutines</strong>", "<code>main.allocBallast</code>",
-                 "<code>main.leakWatcher</code>", "alloc&#95;bytes&#95;per&#95;request"):
+                 "<code>main.leakWatcher</code>", "alloc&#95;bytes&#95;per&#95;request", "significant below 0.0125"):
         assert text in report, text
     assert "main.greetingPrefix" in (tmp_path / "verdict" / "report.html").read_text()
     exported = exposition(verdict)

@@ -4,14 +4,19 @@ the difference of its cumulative profile), and goroutine snapshots.
 
 perfgate's own requests are left out of every figure: samples with a frame in net/http/pprof or
 runtime/pprof (a delta request's own N-second wait is a block event; the CPU profile handler
-allocates). That same wait tells whether block profiling is on at all: with any rate > 0 the
-runtime records it, so a block profile without it means the rate is 0, not that nothing blocked.
+allocates). In a goroutine snapshot, each request being served also has net/http's connection reader
+beside its handler (started for every request whose body is read, gone when the handler returns): one
+per perfgate request in flight is left out too, or a snapshot taken while another of its requests was
+still open would count that reader as a goroutine gained. The delta request's own wait also tells
+whether block profiling is on at all: with any rate > 0 the runtime records it, so a block profile
+without it means the rate is 0, not that nothing blocked.
 A mutex profile says its rate in its text form (`sampling period=N`).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ OWN_FRAMES = re.compile(r"^(?:net/http/pprof|runtime/pprof)\.")
 # The lock and wait machinery under a contended call site: hidden, a contention profile's leaf is the site.
 LOCK_MACHINERY = re.compile(r"^(?:runtime|sync|sync/atomic|internal/sync)\.")
 DELTA_WAIT_FUNCTION = "net/http/pprof.handler.serveDeltaProfile"
+CONNECTION_READER = "net/http.(*connReader).backgroundRead"  # one per request in flight (the module docstring)
 SNAPSHOT_TIMEOUT_S = 10.0
 RATE_TEXT_BYTES = 4096
 
@@ -110,6 +116,19 @@ def parse_layer(source: Path | bytes, kind: LayerKind, sample_type: str | None =
                          hide=hide)
 
 
+def goroutine_starts(source: Path | bytes, *, name: str | None = None) -> Counter[str]:
+    """A goroutine snapshot's goroutines per start function (the outermost frame of each stack), without
+    perfgate's own requests: their handlers and, for each handler, one of net/http's connection readers."""
+    whole = parse_profile(source, name=name)
+    mine = parse_layer(source, GOROUTINE, name=name)
+    counted: Counter[str] = Counter()
+    for stack, weight in mine.stacks.items():
+        counted[stack[0]] += weight
+    own_requests = whole.total - mine.total
+    counted[CONNECTION_READER] -= min(own_requests, counted[CONNECTION_READER])
+    return +counted
+
+
 def summarize(source: Path | bytes, kind: LayerKind, *, name: str | None = None) -> LayerSummary:
     """Totals per sample type; for block, whether the service's rate is off (see the module docstring)."""
     profiles = {sample_type: parse_layer(source, kind, sample_type, name=name) for sample_type in kind.sample_types}
@@ -122,6 +141,6 @@ def summarize(source: Path | bytes, kind: LayerKind, *, name: str | None = None)
                         duration_ns=duration_ns, rate_off=rate_off)
 
 
-__all__ = ["ALLOCS", "BLOCK", "DELTA_KINDS", "GOROUTINE", "LOCK_MACHINERY", "MUTEX", "OWN_FRAMES", "LayerKind",
-           "LayerSummary",
-           "fetch_delta", "fetch_snapshot", "mutex_sampling_period", "parse_layer", "summarize"]
+__all__ = ["ALLOCS", "BLOCK", "CONNECTION_READER", "DELTA_KINDS", "GOROUTINE", "LOCK_MACHINERY", "MUTEX", "OWN_FRAMES",
+           "LayerKind", "LayerSummary", "fetch_delta", "fetch_snapshot", "goroutine_starts", "mutex_sampling_period",
+           "parse_layer", "summarize"]

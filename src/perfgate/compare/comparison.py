@@ -224,7 +224,8 @@ LAYER_METRIC_NAMES: Mapping[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class LayerView:
     """One layer compared: available (both sides have it) or why not; its movers in `unit` per request
-    (goroutines: gained per window, by start function), largest change first; the family tested."""
+    (goroutines: gained per window, by start function), largest change first; the family tested and the
+    level its movers were judged at (the layers compared share the gate's alpha)."""
 
     layer: str
     available: bool
@@ -233,6 +234,7 @@ class LayerView:
     risers: tuple[FunctionMove, ...] = ()
     fallers: tuple[FunctionMove, ...] = ()
     functions_tested: int = 0
+    alpha: float | None = None
 
     @property
     def title(self) -> str:
@@ -249,7 +251,8 @@ class LayerView:
 
         return cls(layer=data["layer"], available=bool(data["available"]), reason=data.get("reason"),
                    unit=data.get("unit", ""), risers=moves_of("risers"), fallers=moves_of("fallers"),
-                   functions_tested=int(data.get("functions_tested", 0)))
+                   functions_tested=int(data.get("functions_tested", 0)),
+                   alpha=float(data["alpha"]) if data.get("alpha") is not None else None)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,26 @@ from perfgate.compare.profile import APPEARED, CHANGED, VANISHED, FunctionDiff, 
 
 
 def layer_views(base: SideInputs, cand: SideInputs, *, alpha: float) -> tuple[LayerView, ...]:
-    """Every layer captured on either side; one that only one side has says which side lacks it."""
-    views = [_delta_view(name, base, cand, alpha) for name in base.layers.keys() | cand.layers.keys()]
-    views.append(_goroutine_view(base, cand, alpha))
+    """Every layer captured on either side; one that only one side has says which side lacks it.
+
+    Each layer's functions are one family (Benjamini-Hochberg within it), and the layers compared share
+    alpha equally: an unchanged build then gets a function named in any of them in at most alpha of gates,
+    where alpha per layer would allow about alpha times the number of layers."""
+    names = sorted(base.layers.keys() | cand.layers.keys())
+    compared = sum(_delta_comparable(name, base, cand) for name in names) + _goroutines_comparable(base, cand)
+    share = alpha / max(compared, 1)
+    views = [_delta_view(name, base, cand, share) for name in names]
+    views.append(_goroutine_view(base, cand, share))
     order = list(LAYER_TITLES)
     return tuple(sorted((v for v in views if v is not None), key=lambda v: order.index(v.layer)))
+
+
+def _delta_comparable(layer: str, base: SideInputs, cand: SideInputs) -> bool:
+    return all(s.layers.get(layer) and s.layers[layer].profiles for s in (base, cand))
+
+
+def _goroutines_comparable(base: SideInputs, cand: SideInputs) -> bool:
+    return all(s.goroutines.growth_by_start for s in (base, cand))
 
 
 def _missing(layer: str, base: SideInputs, cand: SideInputs, have: Callable[[SideInputs], bool]) -> str | None:
@@ -53,7 +68,7 @@ def _delta_view(layer: str, base: SideInputs, cand: SideInputs, alpha: float) ->
     sides = [ScaledProfiles(s.layers[layer].profiles, s.layers[layer].scales) for s in (base, cand)]
     unit = PER_REQUEST_UNIT[_main_sample_type(layer)]
     found = moves(sides[0], sides[1], unit=unit, alpha=alpha)
-    return _view(layer, found)
+    return _view(layer, found, alpha)
 
 
 def _main_sample_type(layer: str) -> str:
@@ -68,12 +83,12 @@ def _goroutine_view(base: SideInputs, cand: SideInputs, alpha: float) -> LayerVi
         return LayerView(layer=GOROUTINES, available=False, reason=why)
     diff = growth_diff(base.goroutines.growth_by_start, cand.goroutines.growth_by_start)
     tested = mover_test(diff.functions, family=[f.function for f in diff.functions], transform="linear")
-    return _view(GOROUTINES, moves_of(diff, tested, alpha))
+    return _view(GOROUTINES, moves_of(diff, tested, alpha), alpha)
 
 
-def _view(layer: str, found: Moves) -> LayerView:
+def _view(layer: str, found: Moves, alpha: float) -> LayerView:
     return LayerView(layer=layer, available=True, unit=found.unit, risers=found.risers, fallers=found.fallers,
-                     functions_tested=found.tested)
+                     functions_tested=found.tested, alpha=alpha)
 
 
 def growth_diff(baseline: Sequence[Mapping[str, int]], candidate: Sequence[Mapping[str, int]]) -> ProfileDiff:

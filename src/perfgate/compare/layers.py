@@ -9,12 +9,11 @@ compares what it returns.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from perfgate.capture.layers import DELTA_KINDS, GOROUTINE, LayerKind, parse_layer
+from perfgate.capture.layers import DELTA_KINDS, LayerKind, goroutine_starts, parse_layer
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
 from perfgate.profile.parse import MAX_PROFILE_BYTES
@@ -114,7 +113,8 @@ def _growth_by_start(record: RunRecord, rep: Repetition, start_file: str | None,
         if not file:
             return MappingProxyType({})
         try:
-            counts.append(starts(_read(record, rep, file, GOROUTINE, f"goroutines.{name}")))
+            counts.append(goroutine_starts(_read_bytes(record, rep, file, f"goroutines.{name}"),
+                                           name=str(record.file(file))))
         except ProfileError as error:
             problems.add(f"goroutine profile unavailable: {error.message}")
             return MappingProxyType({})
@@ -123,21 +123,16 @@ def _growth_by_start(record: RunRecord, rep: Repetition, start_file: str | None,
                              if end[name] != start[name]})
 
 
-def starts(profile: Profile) -> Counter[str]:
-    """Goroutines per start function: the outermost frame of each stack."""
-    counted: Counter[str] = Counter()
-    for stack, weight in profile.stacks.items():
-        counted[stack[0]] += weight
-    return counted
-
-
 def _read(record: RunRecord, rep: Repetition, file: str, kind: LayerKind, field: str) -> Profile:
+    return parse_layer(_read_bytes(record, rep, file, field), kind, name=str(record.file(file)), call_sites=True)
+
+
+def _read_bytes(record: RunRecord, rep: Repetition, file: str, field: str) -> bytes:
     where = f"repetitions[{record.repetitions.index(rep)}].{field}"
     try:
-        data = record.read_file(file, field=where, limit=MAX_PROFILE_BYTES)
+        return record.read_file(file, field=where, limit=MAX_PROFILE_BYTES)
     except FileNotFoundError:
         raise ProfileError(f"{file} is missing from the record") from None
-    return parse_layer(data, kind, name=str(record.file(file)), call_sites=True)
 
 
 def calls_in_window(rep: Repetition, capture: LayerCapture) -> float:
@@ -154,4 +149,4 @@ def all_layer_sides(record: RunRecord, reps: tuple[Repetition, ...], *,
 
 
 __all__ = ["PER_REQUEST_FACTOR", "PER_REQUEST_UNIT", "GoroutineSide", "LayerSide", "all_layer_sides",
-           "calls_in_window", "goroutine_side", "layer_side", "starts"]
+           "calls_in_window", "goroutine_side", "layer_side"]

@@ -26,8 +26,8 @@ from perfgate.capture.layers import (
     LayerKind,
     fetch_delta,
     fetch_snapshot,
+    goroutine_starts,
     mutex_sampling_period,
-    parse_layer,
     summarize,
 )
 from perfgate.capture.pprof import ProfileUnavailable
@@ -140,7 +140,7 @@ class LayerCaptures:
             path = self.session.folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(body)
-            return parse_layer(body, GOROUTINE, name=str(path)).total, relative
+            return sum(goroutine_starts(body, name=str(path)).values()), relative
         except FETCH_FAILURES as error:
             return _reason("goroutine", error)
 

@@ -63,12 +63,14 @@ def smallest(*limits: int | None) -> int | None:
     return min(given) if given else None
 
 
-def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str) -> str:
-    """Which of the listed changes are significant, and the test that says so."""
+def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alpha: float | None = None) -> str:
+    """Which of the listed changes are significant, and the test that says so (at `alpha` when given: a
+    layer's share of the gate's alpha)."""
     significant = [m.function for m in moves if m.significant]
     per_request = any(m.unit != "%" for m in moves)
+    level = f", significant below {alpha:.3g} (alpha shared by the layers compared)" if alpha is not None else ""
     family = (f"{PER_REQUEST_TEST if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
-              f"{tested} functions with at least 1 % of the {what}")
+              f"{tested} functions with at least 1 % of the {what}{level}")
     if not significant:
         return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
                 "the lists show where the noise fell.")
