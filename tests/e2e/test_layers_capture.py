@@ -79,20 +79,22 @@ def test_each_knob_shows_in_its_layer_named_by_its_function(start_greeter) -> No
 def test_a_snapshot_leaves_out_perfgates_requests_in_flight(start_greeter) -> None:
     """Snapshots taken while a delta profile is still being served: the raw profile holds net/http's connection
     readers beside the requests in flight (the delta's and the snapshot's own; Go shows one or both); the
-    goroutines counted hold none of them, so a snapshot taken beside a delta counts what one taken alone does."""
+    goroutines counted hold none of them, beside a delta or alone. (Whole counts are not compared: a connection
+    just closed, perfgate's or the readiness probe's, can keep its server goroutine for a moment.)"""
     greeter = start_greeter()
     alone = goroutine_starts(fetch_snapshot(greeter.pprof_url))
+    readers = 0
     for kind in (BLOCK, ALLOCS, MUTEX):
         with ThreadPoolExecutor(max_workers=1) as pool:
             delta = pool.submit(fetch_delta, greeter.pprof_url, kind, 1)
             time.sleep(0.5)
             raw = fetch_snapshot(greeter.pprof_url)
             delta.result()
-        readers = sum(weight for stack, weight in parse_layer(raw, GOROUTINE).stacks.items()
-                      if stack[0] == CONNECTION_READER)
-        assert readers >= 1, "no connection reader in the raw snapshot: nothing here tests what is left out"
-        assert goroutine_starts(raw) == alone, kind.name
+        readers += sum(weight for stack, weight in parse_layer(raw, GOROUTINE).stacks.items()
+                       if stack[0] == CONNECTION_READER)
+        assert CONNECTION_READER not in goroutine_starts(raw), kind.name
     assert CONNECTION_READER not in alone
+    assert readers >= 1, "no connection reader in any raw snapshot: nothing here tested what is left out"
 
 
 def test_rates_of_zero_are_told_apart_from_no_contention(start_greeter) -> None:
