@@ -56,6 +56,7 @@ from perfgate.capture.cgroup import CgroupUnavailable, CpuGroup  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "default_flow.jsonl"
 # an earlier run on a machine busy with other work (load average 11-17), kept for comparison
 LOADED_RESULTS = ROOT / "bench" / "results" / "default_flow_loaded.jsonl"
+WELCH_RESULTS = ROOT / "bench" / "results" / "default_flow_2ea356e.jsonl"
 WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-default-flow"))
 FUNCTION = "main.checksumPayload"
 KNOB_PCT = 38.5  # +38.5 % of checksumPayload's work ~ +5 % CPU per request at ~13 % of the CPU (docs/benchmarks.md)
@@ -286,7 +287,10 @@ s" is the whole `perfgate run --against` (two builds, probes, load, reports); "l
 up, capacity probes, duet windows). The scenarios ran interleaved (each one's gates spread evenly over the run),
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
-bench/results/default_flow.jsonl."""
+bench/results/default_flow.jsonl (the run after the CPU movers' count test: aa and cpu5)."""
+WELCH = """The run before, at 2ea356e, on the same machine alike (bench/results/default_flow_2ea356e.jsonl): CPU
+movers were then named by Welch's t per function (compare/movers.py). It also holds the sleep, hog and cpulimit
+rows, which the mover test does not touch: their verdicts come from the rules."""
 LOADED = """The same bench on the same machine while other work kept it busy (1-minute load average 11-17 on 2 vCPUs),
 with an earlier version of the flow (before the contention snapshots around every window; results in
 bench/results/default_flow_loaded.jsonl). Most gates ended INCONCLUSIVE there, and one hog gate FAILed on
@@ -306,11 +310,13 @@ def main() -> int:
                         help="size the cpu5 knob first from N gates at +200 %% of the function's work")
     add_table_options(parser)
     args = parser.parse_args()
-    return run_and_report(args, run, report, SECTION, METHOD, after=loaded_table)
+    return run_and_report(args, run, report, SECTION, METHOD, after=earlier_tables)
 
 
-def loaded_table() -> str:
-    return f"\n\n{LOADED}\n\n{report(LOADED_RESULTS)}" if LOADED_RESULTS.exists() else ""
+def earlier_tables() -> str:
+    """The run before the CPU movers' count test, then the loaded machine's run, each under its own words."""
+    return "".join(f"\n\n{words}\n\n{report(results)}" for words, results in
+                   ((WELCH, WELCH_RESULTS), (LOADED, LOADED_RESULTS)) if results.exists())
 
 
 if __name__ == "__main__":

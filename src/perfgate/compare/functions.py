@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from perfgate.compare.comparison import FunctionMove
 from perfgate.compare.inputs import SideInputs, profile_cpu_per_request_us, side_inputs
-from perfgate.compare.movers import MoverTest, mover_family, mover_test
+from perfgate.compare.movers import MoverTest, SampledRows, count_test, mover_family, mover_test
 from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
@@ -86,8 +86,20 @@ def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alp
     per_request = diff_profiles(baseline.profiles, candidate.profiles, baseline_scales=baseline.scales,
                                 candidate_scales=candidate.scales, unit=unit)
     shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
-    tested = mover_test(per_request.functions, family=mover_family(shares.functions), transform="per_request")
+    family = mover_family(shares.functions)
+    rows = [f for f in per_request.functions if f.function in family]
+    tested = count_test([f.function for f in rows], _sampled(baseline, [f.baseline_cum for f in rows]),
+                        _sampled(candidate, [f.candidate_cum for f in rows]))
     return moves_of(per_request, tested, alpha, shares=shares)
+
+
+def _sampled(side: ScaledProfiles, per_request: Sequence[Sequence[float]]) -> SampledRows:
+    """Per-request figures back as the profiles' sample counts; a repetition's exposure is its samples per µs of
+    CPU per request (1 / (scale x sampling period)), so that counts / exposure is the per-request figure."""
+    exposure = [1.0 / (scale * (profile.period or 1)) for profile, scale in zip(side.profiles, side.scales,
+                                                                                 strict=True)]
+    return SampledRows([[value * x for value, x in zip(row, exposure, strict=True)] for row in per_request],
+                       exposure)
 
 
 def share_moves(baseline: Sequence[Profile], candidate: Sequence[Profile], *, alpha: float) -> Moves:

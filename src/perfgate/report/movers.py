@@ -12,6 +12,7 @@ from perfgate.report.blocks import Inline, code, format_p, inline
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
 MOVER_ALIGN = ("l", "l", "r", "r", "r", "r", "r", "r", "l")
 PER_REQUEST_TEST = "Welch's t on the square root of each repetition's cost per request"
+COUNT_TEST = "a quasi-Poisson test of each function's samples per request, dispersion moderated across functions"
 SHARE_TEST = "Welch's t on the repetitions' arcsine-square-root shares"
 _BYTE_STEPS = ((2.0**30, "GB"), (2.0**20, "MB"), (2.0**10, "kB"))
 
@@ -63,13 +64,14 @@ def smallest(*limits: int | None) -> int | None:
     return min(given) if given else None
 
 
-def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alpha: float | None = None) -> str:
+def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alpha: float | None = None,
+                per_request_test: str = PER_REQUEST_TEST) -> str:
     """Which of the listed changes are significant, and the test that says so (at `alpha` when given: a
-    layer's share of the gate's alpha)."""
+    layer's share of the gate's alpha; per_request_test: the CPU's is COUNT_TEST)."""
     significant = [m.function for m in moves if m.significant]
     per_request = any(m.unit != "%" for m in moves)
     level = f", significant below {alpha:.3g} (alpha shared by the layers compared)" if alpha is not None else ""
-    family = (f"{PER_REQUEST_TEST if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
+    family = (f"{per_request_test if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
               f"{tested} functions with at least 1 % of the {what}{level}")
     if not significant:
         return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
@@ -77,5 +79,5 @@ def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alph
     return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
 
 
-__all__ = ["MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "move_row", "movers_note", "share_text",
-           "smallest"]
+__all__ = ["COUNT_TEST", "MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "move_row", "movers_note",
+           "share_text", "smallest"]

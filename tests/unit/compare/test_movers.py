@@ -4,8 +4,9 @@ over the functions tested. Profiles simulated as multinomial samples of a fixed 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from perfgate.compare.movers import MIN_SHARE_PCT, mover_family, mover_test
+from perfgate.compare.movers import MIN_SHARE_PCT, SampledRows, count_test, mover_family, mover_test, rows_test
 from perfgate.compare.profile import FunctionDiff
 
 SHARES = np.array([16.0, 12.0, 10.0, 8.0, 6.0, *[2.0] * 15, *[0.3] * 36])  # % of the CPU; 56 functions
@@ -96,3 +97,74 @@ def test_per_request_names_only_the_function_that_grew():
     # Benjamini-Hochberg bounds the share of false names among the names (~5 %), not the chance of any:
     # measured 12 of 100 gates name one unchanged function beside f0 (seed 4), and 6 of 100 A/A gates any.
     assert wrongly_named["per_request"] <= 20 and aa_named <= 12
+
+
+# ---------------------------------------------------------------- the count test of CPU profiles
+COUNT_SHARES = np.array([16.0, 12.0, 10.0, 9.0, 6.0, *[2.0] * 15, *[1.2] * 20])  # % of the CPU; 40 functions
+NAMES = [f"f{i}" for i in range(len(COUNT_SHARES))]
+
+
+def sampled(rng: np.random.Generator, shares: np.ndarray, samples: int, reps: int,
+            dispersion: np.ndarray | float = 1.0) -> SampledRows:
+    """One side's samples: `samples` over `reps` repetitions of unequal exposure (±20 %), Poisson, or gamma-Poisson
+    with variance `dispersion` x mean for the rows whose dispersion is above 1."""
+    exposure = rng.uniform(0.8, 1.2, reps)
+    mean = np.outer(shares / 100 * samples / reps, exposure)
+    phi = np.broadcast_to(np.asarray(dispersion, dtype=float), shares.shape)[:, None] * np.ones_like(mean)
+    bursty = phi > 1
+    counts = rng.poisson(mean).astype(float)
+    counts[bursty] = rng.negative_binomial(mean[bursty] / (phi[bursty] - 1), 1 / phi[bursty])
+    return SampledRows(counts, exposure)
+
+
+def count_named(rng: np.random.Generator, gates: int, reps: int, dispersion: np.ndarray | float = 1.0) -> int:
+    named = 0
+    for _ in range(gates):
+        base, cand = (sampled(rng, COUNT_SHARES, 100 * reps, reps, dispersion) for _ in range(2))
+        named += any(p < 0.05 for p in count_test(NAMES, base, cand).p_adjusted.values())
+    return named
+
+
+def test_count_test_names_no_mover_in_more_than_about_alpha_of_a_a_runs():
+    """Poisson sampling, and sampling twice as noisy for every function (the dispersion is estimated, not assumed)."""
+    rng = np.random.default_rng(11)
+    assert count_named(rng, 300, 12) <= 25  # 5 % of 300 is 15, binomial sd ~3.8; measured 7
+    assert count_named(rng, 300, 12, dispersion=2.0) <= 25  # measured 6
+
+
+def test_a_few_bursty_functions_keep_their_own_noise():
+    """Three functions of forty six times noisier than Poisson (GC-like bursts), three repetitions a side: shrunk
+    toward the others' dispersion they were named in 56 of 300 A/A gates; keeping at least their own, in 10."""
+    dispersion = np.ones_like(COUNT_SHARES)
+    dispersion[[1, 6, 9]] = 6.0
+    assert count_named(np.random.default_rng(12), 300, 3, dispersion) <= 24
+
+
+def test_the_count_test_names_a_5_percent_rise_more_often_than_welchs_t():
+    """1,200 samples a side over 12 repetitions, +5 % of the CPU in a function holding 9 %: 130 of 200 named by the
+    count test, 105 of 200 by Welch's t on the same figures per exposure (seed 13)."""
+    rng = np.random.default_rng(13)
+    grown = COUNT_SHARES.copy()
+    grown[3] += 5.0 * COUNT_SHARES.sum() / 100
+    by_count = by_welch = 0
+    for _ in range(200):
+        base, cand = sampled(rng, COUNT_SHARES, 1200, 12), sampled(rng, grown, 1200, 12)
+        by_count += count_test(NAMES, base, cand).p_adjusted["f3"] < 0.05
+        rates = [np.asarray(side.counts) / np.asarray(side.exposure) for side in (base, cand)]
+        by_welch += rows_test(NAMES, rates[0], rates[1], "per_request").p_adjusted["f3"] < 0.05
+    assert by_count >= 115 and by_count >= by_welch + 12
+
+
+def test_the_count_test_does_not_depend_on_the_unit_of_the_counts():
+    rng = np.random.default_rng(14)
+    base, cand = sampled(rng, COUNT_SHARES, 1200, 12), sampled(rng, COUNT_SHARES, 1200, 12)
+    in_ns = [SampledRows(np.asarray(s.counts) * 1e7, np.asarray(s.exposure) * 1e7) for s in (base, cand)]
+    assert count_test(NAMES, base, cand).p_values == pytest.approx(count_test(NAMES, *in_ns).p_values)
+
+
+def test_a_function_without_samples_on_either_side_is_not_a_mover():
+    base = SampledRows([[5.0, 7.0, 6.0], [0.0, 0.0, 0.0], [3.0, 4.0, 2.0], [9.0, 8.0, 10.0]], [1.0, 1.0, 1.0])
+    cand = SampledRows([[6.0, 5.0, 7.0], [0.0, 0.0, 0.0], [2.0, 3.0, 4.0], [8.0, 11.0, 9.0]], [1.0, 1.0, 1.0])
+    result = count_test(["a", "b", "c", "d"], base, cand)
+    assert result.p_values["b"] == 1.0 and result.tested == 4
+    assert count_test([], base, cand).tested == 0
