@@ -288,9 +288,10 @@ up, capacity probes, duet windows). The scenarios ran interleaved (each one's ga
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
 bench/results/default_flow.jsonl (the run after the CPU movers' count test: aa and cpu5)."""
-WELCH = """The run before, at 2ea356e, on the same machine alike (bench/results/default_flow_2ea356e.jsonl): CPU
-movers were then named by Welch's t per function (compare/movers.py). It also holds the sleep, hog and cpulimit
-rows, which the mover test does not touch: their verdicts come from the rules."""
+WELCH = """The run before, at 2ea356e, by the same method on the same machine
+(bench/results/default_flow_2ea356e.jsonl): CPU movers were then named by Welch's t per function
+(compare/movers.py). It also holds the sleep, hog and cpulimit rows, which the mover test does not touch: their
+verdicts come from the rules."""
 LOADED = """The same bench on the same machine while other work kept it busy (1-minute load average 11-17 on 2 vCPUs),
 with an earlier version of the flow (before the contention snapshots around every window; results in
 bench/results/default_flow_loaded.jsonl). Most gates ended INCONCLUSIVE there, and one hog gate FAILed on

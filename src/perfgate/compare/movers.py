@@ -33,7 +33,7 @@ from perfgate.compare.profile import FunctionDiff
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
 MIN_REPETITIONS = 2  # per side: Welch's t needs a spread on each side
-MIN_ROWS_TO_MODERATE = 3  # rows whose dispersions can be pooled; fewer keep their own
+MIN_ROWS_TO_MODERATE = 3  # rows with a dispersion needed to pool them; fewer keep their own, at least Poisson's
 OWN_DISPERSION_BOUND = 0.5  # a row keeps at least the median-unbiased estimate of its own dispersion
 Transform = Literal["share", "per_request", "linear"]
 
@@ -85,17 +85,18 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
 
     Given a row's K samples over both sides, the candidate's share of them is binomial with p0 = X_c / (X_b + X_c)
     when its rate per exposure did not change. The score z = (K_c - K p0) / sqrt(phi K p0 (1 - p0)) takes the
-    row's dispersion phi (1 for pure Poisson sampling) from the repetitions' Pearson residuals, moderated toward
-    the dispersion common to all rows (_moderated_dispersion), and is read on Student's t at the degrees of
-    freedom of that estimate.
+    row's dispersion phi (1 for pure Poisson sampling: the counts are numbers of samples) from the repetitions'
+    Pearson residuals, moderated toward the dispersion common to all rows (_moderated_dispersion), and is read
+    on Student's t at the degrees of freedom of that estimate. With one repetition on each side there is no
+    dispersion to estimate, and nothing is called a change.
     """
-    if not names:
-        return MoverTest({}, {}, 0)
     base, cand = np.asarray(baseline.counts, dtype=float), np.asarray(candidate.counts, dtype=float)
+    df = base.shape[1] + cand.shape[1] - 2 if names else 0
+    if df < 1:
+        return MoverTest(dict.fromkeys(names, 1.0), dict.fromkeys(names, 1.0), len(names))
     x_base, x_cand = np.asarray(baseline.exposure, dtype=float), np.asarray(candidate.exposure, dtype=float)
     k_base, k_cand = base.sum(axis=1), cand.sum(axis=1)
     pearson = _pearson(base, x_base) + _pearson(cand, x_cand)
-    df = base.shape[1] + cand.shape[1] - 2
     phi, df_total = _moderated_dispersion(pearson / df, df)
     total, p0 = k_base + k_cand, x_cand.sum() / (x_base.sum() + x_cand.sum())
     with np.errstate(all="ignore"):
@@ -136,11 +137,11 @@ def _moderated_dispersion(phi: np.ndarray, df: int) -> tuple[np.ndarray, float]:
     """
     from scipy import stats
 
-    usable = phi[np.isfinite(phi) & (phi > 0)]
-    if df < 1 or len(usable) < MIN_ROWS_TO_MODERATE:
-        return np.where(phi > 0, phi, np.inf), float(max(df, 1))
-    d0, phi0 = _dispersion_prior(usable, df)
     own = np.where(np.isfinite(phi) & (phi > 0), phi, 0.0)
+    usable = own[own > 0]
+    if len(usable) < MIN_ROWS_TO_MODERATE:
+        return np.maximum(own, 1.0), float(df)
+    d0, phi0 = _dispersion_prior(usable, df)
     posterior = np.full_like(own, phi0) if np.isinf(d0) else (d0 * phi0 + df * own) / (d0 + df)
     floor = df * own / stats.chi2.ppf(1 - OWN_DISPERSION_BOUND, df)
     return np.maximum(posterior, floor), d0 + df

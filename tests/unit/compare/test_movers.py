@@ -155,7 +155,7 @@ def test_the_count_test_names_a_5_percent_rise_more_often_than_welchs_t():
     assert by_count >= 115 and by_count >= by_welch + 12
 
 
-def test_the_count_test_does_not_depend_on_the_unit_of_the_counts():
+def test_pooled_dispersions_make_the_count_test_independent_of_the_counts_unit():
     rng = np.random.default_rng(14)
     base, cand = sampled(rng, COUNT_SHARES, 1200, 12), sampled(rng, COUNT_SHARES, 1200, 12)
     in_ns = [SampledRows(np.asarray(s.counts) * 1e7, np.asarray(s.exposure) * 1e7) for s in (base, cand)]
@@ -168,3 +168,17 @@ def test_a_function_without_samples_on_either_side_is_not_a_mover():
     result = count_test(["a", "b", "c", "d"], base, cand)
     assert result.p_values["b"] == 1.0 and result.tested == 4
     assert count_test([], base, cand).tested == 0
+
+
+def test_with_too_few_functions_to_pool_each_keeps_its_own_dispersion_at_least_poissons():
+    """Two functions: no common dispersion to speak of. The one whose counts went from 5 to 50 a repetition is a
+    change even though its repetitions agree exactly (a dispersion of 0 is taken as Poisson's 1)."""
+    base = SampledRows([[5.0, 5.0, 5.0], [20.0, 22.0, 18.0]], [1.0, 1.0, 1.0])
+    cand = SampledRows([[50.0, 50.0, 50.0], [21.0, 19.0, 20.0]], [1.0, 1.0, 1.0])
+    result = count_test(["grew", "same"], base, cand)
+    assert result.p_adjusted["grew"] < 0.001 and result.p_adjusted["same"] > 0.5
+
+
+def test_one_repetition_a_side_names_nothing():
+    result = count_test(["a", "b"], SampledRows([[5.0], [9.0]], [1.0]), SampledRows([[50.0], [9.0]], [1.0]))
+    assert result.p_values == {"a": 1.0, "b": 1.0} and result.tested == 2
