@@ -96,7 +96,7 @@ def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
         return CpuView(available=False, reason=missing_cpu(side) if side else "no baseline")
     scaled = cpu_per_request_sides(base, cand)
     if scaled is not None:
-        found, basis = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha), scaled[2]
+        found, basis = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha, sampled_cpu=True), scaled[2]
     else:
         found, basis = share_moves(base.profiles, cand.profiles, alpha=config.compare.alpha), None
     return CpuView(available=True, unit=found.unit, per_request_basis=basis, risers=found.risers,

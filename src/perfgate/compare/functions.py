@@ -81,12 +81,18 @@ def cpu_per_request_sides(base: SideInputs, cand: SideInputs) -> tuple[ScaledPro
     return sides[0], sides[1], PROCESS_CPU if use_process else PROFILE_SAMPLES
 
 
-def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alpha: float) -> Moves:
-    """The per-request diff's risers and fallers, each with its shares beside and its significance."""
+def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alpha: float,
+          sampled_cpu: bool = False) -> Moves:
+    """The per-request diff's risers and fallers, each with its shares beside and its significance: by the count
+    test for CPU profiles (sampled_cpu: their values are samples times the sampling period), by Welch's t on
+    square roots for the layers below the CPU (bytes and delays, whose samples differ in size)."""
     per_request = diff_profiles(baseline.profiles, candidate.profiles, baseline_scales=baseline.scales,
                                 candidate_scales=candidate.scales, unit=unit)
     shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
     family = mover_family(shares.functions)
+    if not sampled_cpu:
+        return moves_of(per_request, mover_test(per_request.functions, family=family, transform="per_request"),
+                        alpha, shares=shares)
     rows = [f for f in per_request.functions if f.function in family]
     tested = count_test([f.function for f in rows], _sampled(baseline, [f.baseline_cum for f in rows]),
                         _sampled(candidate, [f.candidate_cum for f in rows]))
