@@ -28,7 +28,8 @@ def layer_views(base: SideInputs, cand: SideInputs, *, alpha: float) -> tuple[La
     alpha equally: an unchanged build then gets a function named in any of them in at most alpha of gates,
     where alpha per layer would allow about alpha times the number of layers."""
     names = sorted(base.layers.keys() | cand.layers.keys())
-    compared = sum(_delta_comparable(name, base, cand) for name in names) + _goroutines_comparable(base, cand)
+    compared = sum(all(_has_delta(name)(s) for s in (base, cand)) for name in names) \
+        + all(_has_goroutines(s) for s in (base, cand))
     share = alpha / max(compared, 1)
     views = [_delta_view(name, base, cand, share) for name in names]
     views.append(_goroutine_view(base, cand, share))
@@ -36,12 +37,13 @@ def layer_views(base: SideInputs, cand: SideInputs, *, alpha: float) -> tuple[La
     return tuple(sorted((v for v in views if v is not None), key=lambda v: order.index(v.layer)))
 
 
-def _delta_comparable(layer: str, base: SideInputs, cand: SideInputs) -> bool:
-    return all(s.layers.get(layer) and s.layers[layer].profiles for s in (base, cand))
+def _has_delta(layer: str) -> Callable[[SideInputs], bool]:
+    """Whether a side has the delta layer's profiles to compare."""
+    return lambda side: bool(side.layers.get(layer) and side.layers[layer].profiles)
 
 
-def _goroutines_comparable(base: SideInputs, cand: SideInputs) -> bool:
-    return all(s.goroutines.growth_by_start for s in (base, cand))
+def _has_goroutines(side: SideInputs) -> bool:
+    return bool(side.goroutines.growth_by_start)
 
 
 def _missing(layer: str, base: SideInputs, cand: SideInputs, have: Callable[[SideInputs], bool]) -> str | None:
@@ -62,7 +64,7 @@ def _problems(layer: str, side: SideInputs) -> tuple[str, ...]:
 def _delta_view(layer: str, base: SideInputs, cand: SideInputs, alpha: float) -> LayerView | None:
     if not any(s.layers.get(layer) and (s.layers[layer].available or s.layers[layer].problems) for s in (base, cand)):
         return None
-    why = _missing(layer, base, cand, lambda side: bool(side.layers.get(layer) and side.layers[layer].profiles))
+    why = _missing(layer, base, cand, _has_delta(layer))
     if why:
         return LayerView(layer=layer, available=False, reason=why)
     sides = [ScaledProfiles(s.layers[layer].profiles, s.layers[layer].scales) for s in (base, cand)]
@@ -78,7 +80,7 @@ def _main_sample_type(layer: str) -> str:
 def _goroutine_view(base: SideInputs, cand: SideInputs, alpha: float) -> LayerView | None:
     if not any(s.goroutines.growth or s.goroutines.problems for s in (base, cand)):
         return None
-    why = _missing(GOROUTINES, base, cand, lambda side: bool(side.goroutines.growth_by_start))
+    why = _missing(GOROUTINES, base, cand, _has_goroutines)
     if why:
         return LayerView(layer=GOROUTINES, available=False, reason=why)
     diff = growth_diff(base.goroutines.growth_by_start, cand.goroutines.growth_by_start)
