@@ -73,6 +73,10 @@ def test_duet_loads_both_builds_at_once_and_fails_a_regression_as_pairs(tmp_path
 def test_alternate_keeps_both_builds_up_and_takes_turns_in_abba_order(tmp_path):
     config = interleaved_config(tmp_path, schedule="alternate", knob_pct="0", pairs=4, profiles=False)
     config["kernel"] = {"enabled": False}
+    # Two processes of one binary can differ by ~5 % in CPU per request (CI saw +5.6 %, every window of one
+    # above every window of the other: p = 1/70 at 4 against 4). This test is about the schedule, so the rule
+    # asks a change no such difference reaches.
+    config["gates"] = [{"metric": "cpu_per_request", "max_increase_pct": 25}]
     code, verdict, baseline, candidate = run(tmp_path, config)
 
     assert code in (EXIT_PASS, EXIT_INCONCLUSIVE), verdict["headline"]  # A/A never FAILs; 4 pairs are too few
