@@ -20,7 +20,7 @@ import pytest
 from matplotlib import image as mpimg
 from support.greeter import CALL, DATA, base_config, free_port, greeter_argv, wait_for_port, write_config
 from support.paths import GHZ, ROOT
-from support.report_fixtures import HOSTILE_NAMES, fail_verdict, inconclusive_verdict, pass_verdict, with_movers
+from support.report_fixtures import HOSTILE_NAMES, fail_verdict, inconclusive_verdict, move, pass_verdict, with_movers
 from support.report_render import inspect_html, rendered
 
 from perfgate.capture.runq_parse import parse_bpftrace_json, stats_from_output
@@ -163,12 +163,22 @@ def test_a_damaged_record_skips_its_plots_instead_of_crashing(records, tmp_path)
     assert "runq_histogram" in plots and "percentiles" in plots  # the candidate's record.json is intact
 
 
+def test_cpu_bars_only_for_functions_that_moved_significantly(tmp_path):
+    noise = (move("runtime.mallocgc", 1.0, 1.2, p=0.4), move("main.handle", 2.0, 1.9, p=0.7))
+    quiet = replace(pass_verdict(), cpu=replace(pass_verdict().cpu, risers=noise[:1], fallers=noise[1:]))
+    assert "significantly" in write_plots(quiet, tmp_path / "quiet").skipped["cpu_delta"]
+    mover = replace(quiet, cpu=replace(quiet.cpu, risers=(move("main.checksum", 1.0, 1.5), *noise[:1])))
+    assert "cpu_delta" in write_plots(mover, tmp_path / "mover")
+
+
 def test_cdf_keeps_its_shape_when_subsampled():
-    values = np.sort(np.random.default_rng(1).lognormal(size=50_000))
-    xs, ys = ecdf_points(values, max_points=500)
+    values = np.sort((np.random.default_rng(1).lognormal(size=50_000) * 1e6).astype(np.uint32))  # ns
+    xs, ys = ecdf_points([values], values.size, max_points=500)
     assert xs.tolist() == np.quantile(values, ys, method="inverted_cdf").tolist()
+    runs = [np.sort(part) for part in np.array_split(np.random.default_rng(2).permutation(values), 3)]
+    assert ecdf_points(runs, values.size, max_points=500)[0].tolist() == xs.tolist()  # unmerged runs, same points
     assert len(xs) == 500 and ys[-1] == 1.0 and xs[-1] == values.max()
-    assert abs(np.interp(0.5, ys, xs) - np.median(values)) < 0.02
+    assert abs(np.interp(0.5, ys, xs) - np.median(values)) < 0.02e6
 
 
 def test_runq_bucket_labels():

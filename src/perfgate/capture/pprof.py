@@ -6,16 +6,19 @@ capture/layers.py): one overall deadline, a size bound, and every failure a Prof
 
 from __future__ import annotations
 
-import http.client
 import re
-import socket
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from perfgate.errors import ToolError
 from perfgate.profile.aggregate import UnreadableProfile
 from perfgate.profile.parse import MAX_PROFILE_BYTES, mib, parse_bytes
+
+if TYPE_CHECKING:
+    import http.client
+    import socket
 
 PROFILE_PATH = "/debug/pprof/profile"
 CONNECT_TIMEOUT_S = 5.0
@@ -88,6 +91,8 @@ class _Request:
     """One GET with http.client under an overall deadline (requests cannot shorten a read mid-stream)."""
 
     def __init__(self, url: str, query: Mapping[str, str], limit_s: float, wait_s: int, unavailable) -> None:
+        import http.client  # here: comparing records (no fetch) need not load the HTTP and TLS modules
+
         self.url, self.limit_s, self.wait_s, self.unavailable = url, limit_s, wait_s, unavailable
         self.deadline = time.monotonic() + limit_s
         parts = urlsplit(url)
@@ -103,6 +108,8 @@ class _Request:
             raise unavailable(f"{url}: {error}") from None
 
     def body(self) -> bytes:
+        import http.client
+
         try:
             self._connect()
             self.connection.request("GET", self.target, headers={"Accept-Encoding": "identity"})
@@ -159,6 +166,8 @@ class _Request:
         return f"{self.url} sent no complete profile within {self.limit_s:.1f} s{asked}"
 
     def _error_text(self, response: http.client.HTTPResponse) -> str:
+        import http.client
+
         try:
             raw = self._within(lambda: response.read(4096)) or b""
         except (OSError, http.client.HTTPException):

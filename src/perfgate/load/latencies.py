@@ -11,6 +11,7 @@ the array existed (schema 1) have none: `read_latencies` streams their raw repor
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,26 @@ def repetition_latencies(record: RunRecord, repetition: Repetition) -> np.ndarra
     return np.zeros(0, dtype=np.int64)
 
 
-def record_latencies(record: RunRecord) -> np.ndarray:
-    """Every OK repetition's OK latencies (ns), sorted ascending: the sorted runs merged (one linear pass)."""
+def record_latency_runs(record: RunRecord) -> list[np.ndarray]:
+    """Every OK repetition's OK latencies (ns), each sorted ascending (a schema-1 report's once read), none merged:
+    a million-call repetition is 4 MB as stored, and a merged copy of all of them would double that."""
     import numpy as np
 
-    parts = [repetition_latencies(record, repetition) for repetition in record.ok_repetitions]
-    merged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
-    del parts
-    merged.sort(kind="stable")  # timsort: sorted runs merge in linear time
-    return merged
+    runs = [repetition_latencies(record, repetition) for repetition in record.ok_repetitions]
+    return [run if run.size < 2 or bool((run[1:] >= run[:-1]).all()) else np.sort(run) for run in runs if run.size]
+
+
+def order_statistics(runs: Sequence[np.ndarray], ranks: np.ndarray) -> np.ndarray:
+    """The values at 0-based `ranks` of the sorted union of sorted integer arrays, found without merging them: per
+    rank, a binary search over the values for the least one with more than `rank` values at or below it."""
+    import numpy as np
+
+    ranks = np.asarray(ranks, dtype=np.int64)
+    low = np.full(ranks.shape, min(int(run[0]) for run in runs), dtype=np.int64)
+    high = np.full(ranks.shape, max(int(run[-1]) for run in runs), dtype=np.int64)
+    while (low < high).any():
+        middle = (low + high) // 2
+        at_or_below = sum(np.searchsorted(run, middle.astype(run.dtype), side="right") for run in runs)
+        above = at_or_below > ranks
+        high, low = np.where(above, middle, high), np.where(above, low, middle + 1)
+    return low

@@ -4,7 +4,9 @@
     t < 0          goroutine snapshot (before ghz starts)
     t = o          allocs, mutex and block delta profiles requested together, each ?seconds=N: the same
                    window as the CPU profile (measure/cpu.py), which stays the only CPU profile request
-    t = D + settle goroutine snapshot, once ghz has ended and its connections' goroutines have gone
+    t = D + settle goroutine snapshot, once ghz has ended and its connections' goroutines have gone: taken at
+                   once, and again every SETTLE_POLL_S while it holds more goroutines than the one before
+                   the window, until SETTLE_S after the load (a leaking service waits that long)
 
 Each raw body goes into the record (layers/rep-NN.KIND.pb.gz) with its totals (capture/layers.py). A
 layer that cannot be had becomes a note ("allocs profile unavailable: ..."), or with layers.required a
@@ -37,7 +39,8 @@ from perfgate.measure.session import Collectors, Session
 from perfgate.record_parts import GoroutineCapture, LayerCapture, Repetition
 
 GOROUTINES = "goroutines"
-SETTLE_S = 0.25  # after the load: the load generator's connections close and their goroutines end
+SETTLE_S = 0.25  # at most, after the load: the load generator's connections close and their goroutines end
+SETTLE_POLL_S = 0.05
 FETCH_FAILURES = (ProfileUnavailable, ProfileError, OSError, ValueError)
 
 
@@ -163,13 +166,22 @@ class LayerCaptures:
             return GoroutineCapture(status="disabled", reason=off)
         if isinstance(self.start_count, str) or self.start_count is None:
             return GoroutineCapture(status="unavailable", reason=self.start_count or "no snapshot before the window")
-        time.sleep(max(0.0, SETTLE_S - (time.monotonic() - self.load_ended)))
-        end = self._snapshot("end")
+        end = self._settled_end(self.start_count[0])
         if isinstance(end, str):
             return GoroutineCapture(status="unavailable", reason=end, start_file=self.start_count[1],
                                     start_count=self.start_count[0])
         return GoroutineCapture(status="ok", start_file=self.start_count[1], end_file=end[1],
                                 start_count=self.start_count[0], end_count=end[0])
+
+    def _settled_end(self, start_count: int) -> tuple[int, str] | str:
+        """The snapshot after the window, once it holds no more goroutines than the one before or SETTLE_S has
+        passed since the load ended (the last one taken is kept). A fixed wait cost every window SETTLE_S."""
+        while True:
+            end = self._snapshot("end")
+            left = SETTLE_S - (time.monotonic() - self.load_ended)
+            if isinstance(end, str) or end[0] <= start_count or left <= 0:
+                return end
+            time.sleep(min(SETTLE_POLL_S, left))
 
 
 def _reason(name: str, error: Exception) -> str:

@@ -1,9 +1,10 @@
 """PNG plots of a verdict and its two run records (matplotlib's Agg renderer; no pyplot, no GUI).
 
-  latency_cdf      latency CDF of every OK call of every repetition, both sides (load/latencies.record_latencies)
+  latency_cdf      latency CDF of every OK call of every repetition, both sides (load/latencies.record_latency_runs)
   percentiles      p50 / p95 / p99 of each repetition, both sides, as strip plots
   runq_histogram   run-queue latency histogram, both sides (the records' RunqStats buckets)
-  cpu_delta        change of each top function's CPU per request (verdict.cpu risers and fallers)
+  cpu_delta        change of CPU per request of each function that moved significantly (verdict.cpu risers
+                   and fallers); none drawn when none did: bars of sampling noise would name functions
   trends           latency p95, CPU and allocations per request over the base branch's last baselines and the
                    candidate (verdict.trends)
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from perfgate.errors import PerfgateError
+from perfgate.load.latencies import order_statistics, record_latency_runs
 from perfgate.record import RunRecord, load_record
 from perfgate.report.escape import plot_text
 from perfgate.report.plot_keys import PLOT_SIZE_PX
@@ -50,6 +52,9 @@ SIDE_COLOURS = {"baseline": "#1f77b4", "candidate": "#ff7f0e"}
 RISE_COLOUR, FALL_COLOUR = "#d62728", "#2ca02c"
 # zlib level 1 instead of Pillow's 6: the same pixels, ~5 % more bytes, a fifth of the time saving a plot takes.
 PNG_OPTIONS = {"compress_level": 1}
+# Glyphs unhinted: FreeType's hinting of every label measured a quarter of a text-heavy plot's drawing time, and at
+# these sizes the difference is a slightly softer edge.
+RC = {"text.hinting": "no_hinting"}
 MAX_CDF_POINTS = 2_000
 MAX_BARS_PER_DIRECTION = 12
 PERCENTILES = ("p50", "p95", "p99")
@@ -81,29 +86,37 @@ def write_plots(verdict: Verdict, out_dir: Path, records: Sequence[RunRecord] = 
     `records`: run records the caller has loaded already (the gate's two sides); a verdict's side whose path is
     one of theirs is drawn from it instead of being read and validated a second time.
     """
-    from matplotlib.figure import Figure  # here: the report's other parts (HTML, sizes, titles) need no matplotlib
+    from matplotlib import rc_context  # here: the report's other parts (HTML, sizes, titles) need no matplotlib
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sides = load_sides(verdict, records)
     plots = PlotFiles()
-    for key, draw in PLOTTERS.items():
-        width, height = PLOT_SIZE_PX[key]
-        figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-        left, bottom, right, top = PLOT_MARGINS[key]
-        figure.subplots_adjust(left=left, bottom=bottom, right=right, top=top)
-        try:
-            draw(figure, verdict, sides)
-        except Skip as reason:
-            plots.skipped[key] = str(reason)
-            continue
-        except (PerfgateError, OSError, ValueError, KeyError, TypeError) as error:
-            plots.skipped[key] = f"could not be drawn: {type(error).__name__}: {error}"
-            continue
-        path = out_dir / f"{key}.png"
-        figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs=PNG_OPTIONS)
-        plots[key] = path
+    with rc_context(RC):
+        for key, draw in PLOTTERS.items():
+            _draw_one(key, draw, verdict, sides, out_dir, plots)
     return plots
+
+
+def _draw_one(key: str, draw: Callable[[Figure, Verdict, Sequence[Side]], None], verdict: Verdict,
+              sides: Sequence[Side], out_dir: Path, plots: PlotFiles) -> None:
+    from matplotlib.figure import Figure
+
+    width, height = PLOT_SIZE_PX[key]
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    left, bottom, right, top = PLOT_MARGINS[key]
+    figure.subplots_adjust(left=left, bottom=bottom, right=right, top=top)
+    try:
+        draw(figure, verdict, sides)
+    except Skip as reason:
+        plots.skipped[key] = str(reason)
+        return
+    except (PerfgateError, OSError, ValueError, KeyError, TypeError) as error:
+        plots.skipped[key] = f"could not be drawn: {type(error).__name__}: {error}"
+        return
+    path = out_dir / f"{key}.png"
+    figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs=PNG_OPTIONS)
+    plots[key] = path
 
 
 def load_sides(verdict: Verdict, records: Sequence[RunRecord] = ()) -> list[Side]:
@@ -144,26 +157,24 @@ class Cdf:
 
 
 def side_cdf(role: str, record: RunRecord) -> Cdf | None:
-    """The CDF of one record's OK calls; a million-call array is reduced to its points before the next
-    side's is read, so memory holds one side's latencies at a time (in ns, as stored: 4 bytes a call)."""
-    from perfgate.load.latencies import record_latencies
-
-    ordered = record_latencies(record)  # sorted
-    if not ordered.size:
+    """The CDF of one record's OK calls. Its repetitions' sorted arrays are read without being merged and reduced
+    to the CDF's points before the next side's are read: memory holds one side's latencies once (4 bytes a call)."""
+    runs = record_latency_runs(record)
+    calls = sum(run.size for run in runs)
+    if not calls:
         return None
-    xs, ys = ecdf_points(ordered)
-    p999 = float(ordered[_rank(ordered.size, 0.999)])
-    return Cdf(role, np.asarray(xs, dtype=np.float64) / 1e6, ys, int(ordered.size), p999 / 1e6)
+    xs, ys = ecdf_points(runs, calls)
+    p999 = float(order_statistics(runs, _rank(calls, 0.999)))
+    return Cdf(role, np.asarray(xs, dtype=np.float64) / 1e6, ys, calls, p999 / 1e6)
 
 
-def ecdf_points(ordered: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """(x, F(x)) of the empirical CDF of sorted values; above max_points values, the values at evenly spaced
-    levels (numpy's "inverted_cdf" quantiles, picked by rank from the sorted values)."""
-    n = ordered.size
+def ecdf_points(runs: Sequence[np.ndarray], n: int, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, F(x)) of the empirical CDF of the n values of sorted runs; above max_points values, the values at evenly
+    spaced levels (numpy's "inverted_cdf" quantiles, picked by rank)."""
     if n <= max_points:
-        return ordered, np.arange(1, n + 1) / n
+        return np.sort(np.concatenate(runs)), np.arange(1, n + 1) / n
     levels = np.linspace(1 / n, 1.0, max_points)
-    return ordered[_rank(n, levels)], levels
+    return order_statistics(runs, _rank(n, levels)), levels
 
 
 def _rank(n: int, level):  # noqa: ANN001, ANN202 - a float or an array of them
@@ -300,9 +311,11 @@ def draw_cpu_delta(figure: Figure, verdict: Verdict, sides: Sequence[Side]) -> N
     if not cpu.available:
         raise Skip(f"no CPU profiles ({cpu.reason or 'not captured'})")
     moves = [*cpu.risers[:MAX_BARS_PER_DIRECTION], *cpu.fallers[:MAX_BARS_PER_DIRECTION]]
-    moves = [m for m in moves if math.isfinite(m.change)]
-    if not moves:
+    if not [m for m in moves if math.isfinite(m.change)]:
         raise Skip("no function's CPU cost moved")
+    moves = [m for m in moves if math.isfinite(m.change) and m.significant]
+    if not moves:
+        raise Skip("no function's CPU cost moved significantly (the report's table lists the largest changes)")
     moves.sort(key=lambda m: m.change)
     ax = figure.add_subplot()
     positions = np.arange(len(moves))

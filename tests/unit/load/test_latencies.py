@@ -10,7 +10,7 @@ import pytest
 from support.records import sample_record
 
 from perfgate.errors import RecordError
-from perfgate.load.latencies import load_latencies, record_latencies, write_latencies
+from perfgate.load.latencies import load_latencies, order_statistics, record_latency_runs, write_latencies
 from perfgate.record import SCHEMA_VERSION, load_record
 
 
@@ -68,7 +68,7 @@ def test_a_schema_1_record_loads_and_its_latencies_stream_from_the_raw_report(tm
     record = load_record(folder)
     assert record.schema_version == SCHEMA_VERSION == 2
     assert record.repetitions[0].latency_file is None
-    assert record_latencies(record).tolist() == [100, 200, 300]
+    assert [run.tolist() for run in record_latency_runs(record)] == [[100, 200, 300]]  # sorted once read
 
 
 def test_a_new_record_reads_its_arrays_not_the_raw_report(tmp_path):
@@ -78,4 +78,13 @@ def test_a_new_record_reads_its_arrays_not_the_raw_report(tmp_path):
     write_latencies(tmp_path / "new" / "load" / "rep-01.latency.npy", np.array([9, 7, 8]))
     (tmp_path / "new" / "load" / "rep-01.json").write_text("{broken: the raw report is not read}")
     reloaded = load_record(saved.path)
-    assert reloaded == saved and record_latencies(reloaded).tolist() == [7, 8, 9]
+    assert reloaded == saved and [run.tolist() for run in record_latency_runs(reloaded)] == [[7, 8, 9]]
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
+def test_order_statistics_of_unmerged_runs_are_those_of_the_merged_array(dtype):
+    rng = np.random.default_rng(5)
+    runs = [np.sort(rng.integers(0, 5_000, size=size).astype(dtype)) for size in (1, 700, 2_000)]  # ties too
+    merged = np.sort(np.concatenate(runs))
+    ranks = np.concatenate([[0, merged.size - 1], rng.integers(0, merged.size, size=300)])
+    assert order_statistics(runs, ranks).tolist() == merged[ranks].tolist()
