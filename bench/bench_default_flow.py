@@ -287,7 +287,9 @@ s" is the whole `perfgate run --against` (two builds, probes, load, reports); "l
 up, capacity probes, duet windows). The scenarios ran interleaved (each one's gates spread evenly over the run),
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
-bench/results/default_flow.jsonl (the run after the CPU movers' count test: aa and cpu5)."""
+bench/results/default_flow.jsonl: aa and cpu5 from the run after the CPU movers' count test (at b10acce), hog
+and cpulimit from a later run at 9cd4cb0 (10 gates each, interleaved with each other), whose gates took no fixed
+wait for the goroutine snapshot after each window: their wall time is ~4 s shorter for it."""
 WELCH = """The run before, at 2ea356e, by the same method on the same machine
 (bench/results/default_flow_2ea356e.jsonl): CPU movers were then named by Welch's t per function
 (compare/movers.py). It also holds the sleep, hog and cpulimit rows, which the mover test does not touch: their

@@ -344,7 +344,9 @@ def markdown(results: dict, load: tuple[str, str]) -> str:
             f"during its warm-up): numpy + perfgate's load path "
             f"{med([r['imports_s'] for r in million['to_record']]):.2f} s; scipy, matplotlib and the gate "
             f"{med([r['imports_s'] for r in million['compare']]):.2f} s. The peak RSS of compare includes those "
-            "libraries (~130 MB of it before any record is read).", ""]
+            "libraries (~135 MB of it before any record is read). These records are A/A (grown from runs of one "
+            "build), so no function's CPU moved significantly and the report draws no CPU bar chart; one that has "
+            "significant movers draws it too, about 0.1 s more.", ""]
     overhead = results.get("overhead")
     if overhead:
         runs = overhead["runs"]

@@ -98,7 +98,16 @@ def order_statistics(runs: Sequence[np.ndarray], ranks: np.ndarray) -> np.ndarra
     high = np.full(ranks.shape, max(int(run[-1]) for run in runs), dtype=np.int64)
     while (low < high).any():
         middle = (low + high) // 2
-        at_or_below = sum(np.searchsorted(run, middle.astype(run.dtype), side="right") for run in runs)
+        at_or_below = sum(np.searchsorted(run, _as_values_of(run, middle), side="right") for run in runs)
         above = at_or_below > ranks
         high, low = np.where(above, middle, high), np.where(above, low, middle + 1)
     return low
+
+
+def _as_values_of(run: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """int64 values in the run's dtype for searching it (numpy would otherwise copy the run into a common dtype);
+    a value beyond the dtype's range is its largest, above every value of the run alike."""
+    import numpy as np
+
+    top = np.iinfo(run.dtype).max
+    return (values if top >= np.iinfo(np.int64).max else np.minimum(values, top)).astype(run.dtype)

@@ -265,7 +265,7 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
     else:
         blocks.append(Paragraph(inline(_costs_note(cpu), " ",
                                        movers_note((*cpu.risers, *cpu.fallers), cpu.functions_tested, "CPU",
-                                                   per_request_test=COUNT_TEST))))
+                                                   per_request_test=COUNT_TEST, total_rose=_cpu_rose(verdict)))))
     blocks.append(Figure("cpu_delta", "Change of each function's CPU per request" if cpu.unit != "%"
                          else "Change of each function's share of CPU, percentage points"))
     if cpu.pprof_diff_command:
@@ -276,6 +276,12 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
     title = "CPU: functions that moved"
     return Section("cpu", title, 60, tuple(blocks), collapsible=True, open=verdict.outcome == "FAIL",
                    rows_total=total, rows_shown=shown_total, row_limit=widest, droppable=False)
+
+
+def _cpu_rose(verdict: Verdict) -> bool:
+    """A rule on CPU per request failed or warned: it rose beyond the threshold."""
+    total = verdict.cpu.cpu_per_request
+    return total is not None and any(r.metric == total.name and r.outcome in ("FAIL", "WARN") for r in verdict.rules)
 
 
 def _costs_note(cpu: CpuView) -> str:

@@ -65,14 +65,21 @@ def smallest(*limits: int | None) -> int | None:
 
 
 def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alpha: float | None = None,
-                per_request_test: str = PER_REQUEST_TEST) -> str:
+                per_request_test: str = PER_REQUEST_TEST, total_rose: bool = False) -> str:
     """Which of the listed changes are significant, and the test that says so (at `alpha` when given: a
-    layer's share of the gate's alpha; per_request_test: the CPU's is COUNT_TEST)."""
+    layer's share of the gate's alpha; per_request_test: the CPU's is COUNT_TEST). total_rose: the total these
+    functions share out rose beyond its rule's threshold, so "none significant" cannot mean that nothing moved."""
     significant = [m.function for m in moves if m.significant]
     per_request = any(m.unit != "%" for m in moves)
     level = f", significant below {alpha:.3g} (alpha shared by the layers compared)" if alpha is not None else ""
     family = (f"{per_request_test if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
               f"{tested} functions with at least 1 % of the {what}{level}")
+    if not significant and total_rose:
+        return (f"The total rose, but no single function's change is significant ({family}): a function is "
+                "named only when its own change stands out from its sampling noise, which takes more profile "
+                "samples than the total needs (docs/statistics.md, \"Naming a mover\"). The lists rank the "
+                "estimated changes: a place to start looking, not a finding. More load time (load.repetitions) "
+                "brings more samples.")
     if not significant:
         return (f"None of these changes is significant ({family}): no function moved beyond sampling noise; "
                 "the lists show where the noise fell.")

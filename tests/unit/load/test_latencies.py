@@ -88,3 +88,10 @@ def test_order_statistics_of_unmerged_runs_are_those_of_the_merged_array(dtype):
     merged = np.sort(np.concatenate(runs))
     ranks = np.concatenate([[0, merged.size - 1], rng.integers(0, merged.size, size=300)])
     assert order_statistics(runs, ranks).tolist() == merged[ranks].tolist()
+
+
+def test_order_statistics_across_runs_of_both_dtypes():
+    small = np.array([5, 9, 4_000_000_000], dtype=np.uint32)
+    large = np.array([7, 5_000_000_000, 6_000_000_000], dtype=np.uint64)  # a call slower than 4.29 s
+    merged = np.sort(np.concatenate([small.astype(np.uint64), large]))
+    assert order_statistics([small, large], np.arange(6)).tolist() == merged.tolist()

@@ -272,3 +272,14 @@ def test_a_lone_candidate_keeps_its_colour():
 def test_no_chart_without_per_repetition_values():
     verdict = replace(pass_verdict(), baseline=None, candidate=summary("candidate", ()))
     assert "mermaid" not in render_markdown(verdict)
+
+
+def test_a_cpu_rise_with_no_function_named_is_not_called_noise():
+    failed = fail_verdict()
+    unnamed = tuple(replace(m, p_adjusted=0.3, significant=False) for m in failed.cpu.risers)
+    text = render_markdown(replace(failed, cpu=replace(failed.cpu, risers=unnamed, fallers=())))
+    assert "The total rose, but no single function's change is significant" in text
+    assert "no function moved beyond sampling noise" not in text
+    quiet = pass_verdict()  # its CPU rule passed: nothing rose, and none named is noise
+    text = render_markdown(replace(quiet, cpu=replace(quiet.cpu, risers=unnamed, fallers=())))
+    assert "no function moved beyond sampling noise" in text and "The total rose" not in text
