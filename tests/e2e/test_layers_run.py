@@ -41,7 +41,7 @@ def test_every_window_has_its_layers_in_the_record(start_greeter, tmp_path):
             capture = rep.layers[kind]
             assert capture.status == "ok", capture.reason
             assert set(capture.totals) == set(totals) and capture.totals[totals[-1]] > 0, (kind, capture)
-            assert 0.9e9 < capture.duration_ns < 2e9  # the CPU profile's window: floor(2 - 2 * 0.2) = 1 s
+            assert 1.9e9 < capture.duration_ns < 3e9  # the CPU profile's window: floor(2) = 2 s, sent before the load
             assert record.file(capture.file).stat().st_size > 0
         goroutines = rep.goroutines
         assert goroutines.status == "ok" and goroutines.growth > 0, goroutines  # 1 leak per 40 calls

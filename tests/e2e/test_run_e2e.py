@@ -50,6 +50,21 @@ def test_baseline_run_records_every_repetition_with_raw_reports(greeter, tmp_pat
     assert (tmp_path / "out" / "baseline" / "load" / "warmup.json").exists()
 
 
+def test_the_cpu_profile_covers_the_whole_load_window(tmp_path):
+    """The profile request goes out before the load starts and lasts floor(D) s: it holds most of the CPU the
+    service spent in the window (a profile inside the window with margins would hold half of a 2 s one's)."""
+    grpc, pprof = free_port(), free_port()
+    config = base_config(f"127.0.0.1:{grpc}", pprof_url=f"http://127.0.0.1:{pprof}",
+                         service={"command": greeter_argv(grpc, pprof), "start_timeout_s": 20},
+                         load={"duration_s": 2, "repetitions": 2, "warmup_s": 0.3})
+    assert run(tmp_path, config, "--baseline") == EXIT_PASS
+    for rep in load_record(tmp_path / "out" / "baseline").repetitions:
+        assert rep.cpu.status == "ok", rep.cpu.reason
+        assert rep.cpu.duration_ns >= 1.9e9
+        assert rep.service_cpu_ns, "the service's CPU clock was not read"
+        assert rep.cpu.total_cpu_ns >= 0.75 * rep.service_cpu_ns, (rep.cpu.total_cpu_ns, rep.service_cpu_ns)
+
+
 def test_perfgate_starts_and_stops_the_service_itself(tmp_path):
     grpc, pprof = free_port(), free_port()
     config = base_config(f"127.0.0.1:{grpc}", pprof_url=f"http://127.0.0.1:{pprof}",

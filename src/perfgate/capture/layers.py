@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -65,10 +65,12 @@ class LayerSummary:
     rate_off: bool = False  # the profile is empty because the service's profiling rate is 0
 
 
-def fetch_delta(pprof_url: str, kind: LayerKind, seconds: int, *, timeout_s: float | None = None) -> bytes:
-    """GET /debug/pprof/{kind}?seconds=N: the service's {kind} profile of the next N seconds, checked."""
+def fetch_delta(pprof_url: str, kind: LayerKind, seconds: int, *, timeout_s: float | None = None,
+                on_sent: Callable[[], None] | None = None) -> bytes:
+    """GET /debug/pprof/{kind}?seconds=N: the service's {kind} profile of the next N seconds, checked
+    (on_sent: called once the request is on the wire)."""
     url = profile_url(pprof_url, kind.name)
-    body = fetch_profile_body(url, seconds, timeout_s=timeout_s, kind=kind.name)
+    body = fetch_profile_body(url, seconds, timeout_s=timeout_s, kind=kind.name, on_sent=on_sent)
     _check(body, url, kind, delta=True)
     return body
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -50,14 +50,16 @@ def default_fetch_timeout_s(seconds: int) -> float:
     return seconds + max(seconds / 2, 5.0)
 
 
-def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None = None) -> bytes:
+def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None = None,
+                      on_sent: Callable[[], None] | None = None) -> bytes:
     """GET {pprof_url}/debug/pprof/profile?seconds=N and return the body once it parses as a profile.
 
     Blocks for about `seconds` (the server profiles for that long before it answers). The
     caller must not overlap two requests to one process: Go then answers 500 "cpu profiling
     already in use". Every failure is a ProfileUnavailable whose reason names the URL.
+    on_sent: called once the request is on the wire (the server starts profiling when it reads it).
     """
-    body = fetch_profile_body(profile_url(pprof_url), seconds, timeout_s=timeout_s)
+    body = fetch_profile_body(profile_url(pprof_url), seconds, timeout_s=timeout_s, on_sent=on_sent)
     try:
         parse_bytes(body, profile_url(pprof_url))
     except UnreadableProfile as bad:
@@ -66,7 +68,7 @@ def fetch_cpu_profile(pprof_url: str, seconds: int, *, timeout_s: float | None =
 
 
 def fetch_profile_body(url: str, seconds: int | None, *, timeout_s: float | None = None, kind: str = "cpu",
-                       params: Mapping[str, str] | None = None) -> bytes:
+                       params: Mapping[str, str] | None = None, on_sent: Callable[[], None] | None = None) -> bytes:
     """GET a pprof endpoint (with ?seconds=N when given: net/http/pprof then answers after N seconds) and
     return its body, at most MAX_PROFILE_BYTES. Every failure is a ProfileUnavailable of `kind` naming the URL.
 
@@ -84,7 +86,7 @@ def fetch_profile_body(url: str, seconds: int | None, *, timeout_s: float | None
     def unavailable(reason: str) -> ProfileUnavailable:
         return ProfileUnavailable(reason, kind=kind)
 
-    return _Request(url, query, limit_s, wait_s, unavailable).body()
+    return _Request(url, query, limit_s, wait_s, unavailable).body(on_sent)
 
 
 class _Request:
@@ -107,12 +109,14 @@ class _Request:
         except ValueError as error:  # a port that is not a number
             raise unavailable(f"{url}: {error}") from None
 
-    def body(self) -> bytes:
+    def body(self, on_sent: Callable[[], None] | None = None) -> bytes:
         import http.client
 
         try:
             self._connect()
             self.connection.request("GET", self.target, headers={"Accept-Encoding": "identity"})
+            if on_sent is not None:
+                on_sent()
             response = self.response = self._within(self.connection.getresponse)
             if response.status != 200:
                 raise self.unavailable(f"{self.url} returned {response.status}: {self._error_text(response)}")

@@ -1,8 +1,11 @@
-"""The service's CPU: its processes' CPU clocks around the load window, and the profile fetched inside it.
+"""The service's CPU: its processes' CPU clocks around the load window, and the profile fetched during it.
 
-The profile request starts at t = o (cpu.start_offset_s, default min(1 s, D/10)) and lasts N = floor(D - 2·o)
-whole seconds (pprof takes integer seconds), so it lies inside the load window with a margin at both ends,
-and only one profile request at a time reaches the service.
+By default the profile request is sent before the load starts (the load waits until it is on the wire, at most
+LEAD_WAIT_S) and lasts N = floor(D) whole seconds (pprof takes integer seconds), so the profile covers the
+window from its first call: a window's samples are what names a function that moved, and margins inside it
+would leave a quarter of a 4 s window unprofiled. With cpu.start_offset_s = o the request starts at t = o
+instead and lasts floor(D - 2·o) seconds, inside the window with a margin at both ends. Only one profile
+request at a time reaches the service.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from perfgate.capture.pprof import ProfileUnavailable, fetch_cpu_profile
 from perfgate.config import Config
@@ -19,6 +24,7 @@ from perfgate.profile.parse import parse_profile
 from perfgate.record_parts import CpuCapture
 
 MIN_PROFILE_SECONDS = 1
+LEAD_WAIT_S = 2.0  # at most, for the profile requests to be sent before the load starts anyway
 
 
 def process_cpu_ns(pids: tuple[int, ...]) -> int | None:
@@ -48,26 +54,73 @@ def cpu_delta(before: int | None, after: int | None) -> int | None:
     return after - before if before is not None and after is not None and after >= before else None
 
 
-def profile_plan(config: Config) -> tuple[float, int] | str:
-    """(start offset, whole seconds) of the profile inside the load window, or why there is none."""
+@dataclass(frozen=True)
+class ProfilePlan:
+    """When a repetition's profiles run: sent before the load (lead) or offset_s into it; each lasts `seconds`."""
+
+    offset_s: float
+    seconds: int
+    lead: bool
+
+
+def profile_plan(config: Config) -> ProfilePlan | str:
+    """When the profiles run in the load window, or why there are none."""
     duration = config.load.duration_s
     if duration is None:
         return "load.total is set; CPU profiles need a timed window (set load.duration_s)"
-    offset = config.cpu.start_offset_s if config.cpu.start_offset_s is not None else min(1.0, duration / 10)
+    offset = config.cpu.start_offset_s
+    if offset is None:
+        if math.floor(duration) < MIN_PROFILE_SECONDS:
+            return (f"load.duration_s {duration:g} s is shorter than the {MIN_PROFILE_SECONDS} s a profile needs "
+                    "(pprof takes whole seconds)")
+        return ProfilePlan(0.0, math.floor(duration), lead=True)
     seconds = math.floor(duration - 2 * offset)
     if seconds < MIN_PROFILE_SECONDS:
         return (f"load.duration_s {duration:g} s leaves no whole second for a profile after a {offset:g} s offset "
                 f"at each end; use at least {2 * offset + 1:g} s")
-    return offset, seconds
+    return ProfilePlan(offset, seconds, lead=False)
+
+
+class RequestsSent:
+    """The profile requests a repetition's load waits for (lead plans): each counted down once, sent or failed."""
+
+    def __init__(self) -> None:
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._all = threading.Event()
+        self._all.set()
+
+    def expect(self) -> Callable[[], None]:
+        """Count one more request; the returned callable counts it down (only its first call does)."""
+        with self._lock:
+            self._pending += 1
+            self._all.clear()
+        called = threading.Event()
+
+        def done() -> None:
+            if called.is_set():
+                return
+            called.set()
+            with self._lock:
+                self._pending -= 1
+                if self._pending <= 0:
+                    self._all.set()
+
+        return done
+
+    def wait(self, timeout_s: float = LEAD_WAIT_S) -> bool:
+        return self._all.wait(timeout_s)
 
 
 class CpuCaptureThread:
     """Fetches one CPU profile inside the load window, off the main thread; never two at once."""
 
-    def __init__(self, session: Session, collectors: Collectors, names: RepetitionFiles) -> None:
+    def __init__(self, session: Session, collectors: Collectors, names: RepetitionFiles,
+                 sent: RequestsSent | None = None) -> None:
         self.session = session
         self.url = collectors.pprof_url
         self.names = names
+        self.sent = sent or RequestsSent()
         self.result: CpuCapture = CpuCapture(status="disabled", reason=self._disabled_reason())
         self.cancel = threading.Event()
         self.thread: threading.Thread | None = None
@@ -87,16 +140,23 @@ class CpuCaptureThread:
         # What stands if the request outlives the window (fetch_cpu_profile's deadline should end it first).
         self.result = CpuCapture(status="unavailable", reason=_unavailable(
             f"the profile request to {self.url} had not ended when the repetition did"))
-        self.thread = threading.Thread(target=self._capture, args=plan, daemon=True)
+        done = self.sent.expect() if plan.lead else _nothing
+        self.thread = threading.Thread(target=self._capture, args=(plan, done), daemon=True)
         self.thread.start()
 
-    def _capture(self, offset: float, seconds: int) -> None:
-        if self.cancel.wait(offset):
+    def _capture(self, plan: ProfilePlan, sent: Callable[[], None]) -> None:
+        try:
+            self._fetch(plan, sent)
+        finally:
+            sent()
+
+    def _fetch(self, plan: ProfilePlan, sent: Callable[[], None]) -> None:
+        if self.cancel.wait(plan.offset_s):
             self.result = CpuCapture(status="unavailable", reason="cpu profile unavailable: load window ended early")
             return
         with self.session.profile_lock:
             try:
-                body = fetch_cpu_profile(self.url, seconds)
+                body = fetch_cpu_profile(self.url, plan.seconds, on_sent=sent)
                 path = self.session.folder / self.names.cpu
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(body)
@@ -113,6 +173,10 @@ class CpuCaptureThread:
         if self.thread is not None:
             self.thread.join(timeout=(self.session.config.load.duration_s or 0) + 30)
         return self.result
+
+
+def _nothing() -> None:
+    return None
 
 
 def _unavailable(message: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -34,7 +35,7 @@ from perfgate.capture.layers import (
 )
 from perfgate.capture.pprof import ProfileUnavailable
 from perfgate.errors import ProfileError
-from perfgate.measure.cpu import profile_plan
+from perfgate.measure.cpu import ProfilePlan, RequestsSent, profile_plan
 from perfgate.measure.session import Collectors, Session
 from perfgate.record_parts import GoroutineCapture, LayerCapture, Repetition
 
@@ -51,8 +52,9 @@ def layer_file(index: int, name: str) -> str:
 class LayerCaptures:
     """One repetition's captures below the CPU; start() before the load, finish() after it."""
 
-    def __init__(self, session: Session, collectors: Collectors, index: int) -> None:
+    def __init__(self, session: Session, collectors: Collectors, index: int, sent: RequestsSent | None = None) -> None:
         self.session = session
+        self.sent = sent or RequestsSent()
         self.url = collectors.pprof_url if session.config.cpu.pprof_url else None
         self.index = index
         layers = session.config.layers
@@ -87,28 +89,37 @@ class LayerCaptures:
                 self.results[kind.name] = LayerCapture(status="unavailable",
                                                        reason=f"{kind.name} profile unavailable: {plan}")
             return
-        self.thread = threading.Thread(target=self._capture, args=plan, daemon=True,
+        done = {kind.name: self.sent.expect() for kind in self.kinds} if plan.lead else {}
+        self.thread = threading.Thread(target=self._capture, args=(plan, done), daemon=True,
                                        name="perfgate-layers")
         self.thread.start()
 
     def load_done(self) -> None:
         self.load_ended = time.monotonic()
 
-    def _capture(self, offset: float, seconds: int) -> None:
-        if self.cancel.wait(offset):
+    def _capture(self, plan: ProfilePlan, sent: dict[str, Callable[[], None]]) -> None:
+        try:
+            self._fetch_all(plan, sent)
+        finally:
+            for done in sent.values():
+                done()
+
+    def _fetch_all(self, plan: ProfilePlan, sent: dict[str, Callable[[], None]]) -> None:
+        if self.cancel.wait(plan.offset_s):
             for kind in self.kinds:
                 self.results[kind.name] = LayerCapture(
                     status="unavailable", reason=f"{kind.name} profile unavailable: load window ended early")
             return
         with ThreadPoolExecutor(max_workers=len(self.kinds), thread_name_prefix="perfgate-layer") as pool:
-            futures = {kind.name: pool.submit(self._delta, kind, seconds) for kind in self.kinds}
+            futures = {kind.name: pool.submit(self._delta, kind, plan.seconds, sent.get(kind.name))
+                       for kind in self.kinds}
         for name, future in futures.items():
             self.results[name] = future.result()
 
-    def _delta(self, kind: LayerKind, seconds: int) -> LayerCapture:
+    def _delta(self, kind: LayerKind, seconds: int, sent: Callable[[], None] | None) -> LayerCapture:
         relative = layer_file(self.index, kind.name)
         try:
-            body = fetch_delta(self.url, kind, seconds)
+            body = fetch_delta(self.url, kind, seconds, on_sent=sent)
             path = self.session.folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(body)

@@ -24,7 +24,7 @@ from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.load.sample import LoadSample
 from perfgate.measure.contention import starved_text, watch_window
-from perfgate.measure.cpu import CpuCaptureThread, cpu_delta, process_cpu_ns
+from perfgate.measure.cpu import CpuCaptureThread, RequestsSent, cpu_delta, process_cpu_ns
 from perfgate.measure.gc import GcCollector
 from perfgate.measure.kernel import KernelView
 from perfgate.measure.layers import LayerCaptures, require_layers
@@ -97,6 +97,7 @@ class _RepetitionRun:
     cpu_thread: CpuCaptureThread
     layers: LayerCaptures
     gc: GcCollector
+    sent: RequestsSent
     load: LoadSample | None = None
     failure: str | None = None
     cpu_before: int | None = None
@@ -108,14 +109,17 @@ class _RepetitionRun:
     def begin(cls, session: Session, collectors: Collectors) -> _RepetitionRun:
         names = RepetitionFiles(session.next_index)
         session.next_index += 1
-        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names),
-                   LayerCaptures(session, collectors, names.index), GcCollector(session, collectors, names.index))
+        sent = RequestsSent()
+        return cls(session, collectors, names, utc_now(), CpuCaptureThread(session, collectors, names, sent),
+                   LayerCaptures(session, collectors, names.index, sent), GcCollector(session, collectors, names.index),
+                   sent)
 
     def start_load(self) -> None:
         self.layers.start()  # its goroutine snapshot first: the service's CPU clock is read after it
         self.gc.start()
         self.cpu_before = process_cpu_ns(self.collectors.service_pids)
         self.cpu_thread.start()
+        self.sent.wait()  # profiles that cover the whole window are on the wire before its first call
 
     def run_load(self) -> None:
         session = self.session
