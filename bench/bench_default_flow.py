@@ -57,6 +57,7 @@ RESULTS = ROOT / "bench" / "results" / "default_flow.jsonl"
 # an earlier run on a machine busy with other work (load average 11-17), kept for comparison
 LOADED_RESULTS = ROOT / "bench" / "results" / "default_flow_loaded.jsonl"
 WELCH_RESULTS = ROOT / "bench" / "results" / "default_flow_2ea356e.jsonl"
+THREE_S_RESULTS = ROOT / "bench" / "results" / "default_flow_3s_profiles.jsonl"
 WORK = Path(os.environ.get("PERFGATE_BENCH_DIR", "/tmp/perfgate-bench-default-flow"))
 FUNCTION = "main.checksumPayload"
 KNOB_PCT = 38.5  # +38.5 % of checksumPayload's work ~ +5 % CPU per request at ~13 % of the CPU (docs/benchmarks.md)
@@ -287,10 +288,13 @@ s" is the whole `perfgate run --against` (two builds, probes, load, reports); "l
 up, capacity probes, duet windows). The scenarios ran interleaved (each one's gates spread evenly over the run),
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
-bench/results/default_flow.jsonl: aa and cpu5 from the run after the CPU movers' count test (at b10acce), hog
-and cpulimit from a later run at 9cd4cb0 (10 gates each, interleaved with each other), whose gates took no fixed
-wait for the goroutine snapshot after each window: their wall time is ~4 s shorter for it."""
-WELCH = """The run before, at 2ea356e, by the same method on the same machine
+bench/results/default_flow.jsonl, every scenario from one run at c1b8783, where each window's profiles are
+requested before its load starts and cover the whole 4 s window."""
+THREE_S = """The run before, each 4 s window profiled for 3 s inside it (a margin at both ends;
+bench/results/default_flow_3s_profiles.jsonl): aa and cpu5 at b10acce, the first run with the CPU movers' count
+test; hog and cpulimit at 9cd4cb0 (10 gates each, interleaved with each other), whose gates took no fixed wait for
+the goroutine snapshot after each window (their wall time is ~4 s shorter for it)."""
+WELCH = """An earlier run, at 2ea356e, by the same method on the same machine
 (bench/results/default_flow_2ea356e.jsonl): CPU movers were then named by Welch's t per function
 (compare/movers.py). It also holds the sleep, hog and cpulimit rows, which the mover test does not touch: their
 verdicts come from the rules."""
@@ -317,9 +321,10 @@ def main() -> int:
 
 
 def earlier_tables() -> str:
-    """The run before the CPU movers' count test, then the loaded machine's run, each under its own words."""
+    """The runs before (3 s profiles; before the CPU movers' count test), then the loaded machine's run, each under
+    its own words."""
     return "".join(f"\n\n{words}\n\n{report(results)}" for words, results in
-                   ((WELCH, WELCH_RESULTS), (LOADED, LOADED_RESULTS)) if results.exists())
+                   ((THREE_S, THREE_S_RESULTS), (WELCH, WELCH_RESULTS), (LOADED, LOADED_RESULTS)) if results.exists())
 
 
 if __name__ == "__main__":

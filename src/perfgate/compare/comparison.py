@@ -183,6 +183,9 @@ class Classification:
         return asdict(self)
 
 
+MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested as a mover
+
+
 @dataclass(frozen=True)
 class FunctionMove:
     """How one function's cum cost moved between the sides (medians across repetitions), in `unit` per

@@ -28,10 +28,10 @@ from typing import Literal
 
 import numpy as np
 
+from perfgate.compare.comparison import MIN_SHARE_PCT
 from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.profile import FunctionDiff
 
-MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested
 MIN_REPETITIONS = 2  # per side: Welch's t needs a spread on each side
 MIN_ROWS_TO_MODERATE = 3  # rows with a dispersion needed to pool them; fewer keep their own, at least Poisson's
 OWN_DISPERSION_BOUND = 0.5  # a row keeps at least the median-unbiased estimate of its own dispersion

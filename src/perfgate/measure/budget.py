@@ -6,8 +6,8 @@ bound's distance from the estimate shrinks as 1/sqrt(pairs) (docs/statistics.md,
 So the default is as many pairs of WINDOW_S windows as fit once the warm-up and the capacity probes (each build
 alone, so lost to the comparison) have had their time. WINDOW_S = 4 s: within a window the noise that differs
 between the builds averages like independent events, so shorter windows buy little precision, while each window
-pays a fixed cost (ghz's start, the CPU profile's offsets, pprof's whole seconds: a 4 s window is profiled for
-3 s, a 2 s one for 1 s). A user who sets load.repetitions or load.duration_s gets exactly that.
+pays a fixed cost (ghz's start, the capacity probe beside each pair, pprof's whole seconds). A user who sets
+load.repetitions or load.duration_s gets exactly that.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from perfgate.compare.comparison import FunctionMove
+from perfgate.compare.comparison import MIN_SHARE_PCT, FunctionMove
 from perfgate.report.blocks import Inline, code, format_p, inline
 
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
@@ -73,7 +73,7 @@ def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alph
     per_request = any(m.unit != "%" for m in moves)
     level = f", significant below {alpha:.3g} (alpha shared by the layers compared)" if alpha is not None else ""
     family = (f"{per_request_test if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
-              f"{tested} functions with at least 1 % of the {what}{level}")
+              f"{tested} functions with at least {MIN_SHARE_PCT:g} % of the {what}{level}")
     if not significant and total_rose:
         return (f"The total rose, but no single function's change is significant ({family}): a function is "
                 "named only when its own change stands out from its sampling noise, which takes more profile "

@@ -9,7 +9,7 @@ renderer escapes).
 from __future__ import annotations
 
 from perfgate.compare.comparison import MetricComparison
-from perfgate.compare.syscalls import SyscallMove, SyscallView, top_moves
+from perfgate.compare.syscalls import MIN_SHARE_PCT, SyscallMove, SyscallView, top_moves
 from perfgate.report.blocks import (
     Block,
     Paragraph,
@@ -33,7 +33,7 @@ GC_METRICS = ("gc_cycles_per_1k_requests", "gc_pause_per_1k_requests")
 HEADER = ("System call", "Calls per request", "Baseline", "Candidate", "Change", "p99 of a call", "p (adj.)")
 ALIGN = ("l", "r", "r", "r", "r", "r", "r")
 TEST = ("Welch's t on the square root of each repetition's time per request, Benjamini-Hochberg-adjusted over the "
-        "{tested} calls with at least 1 % of their window's time in calls that do work")
+        f"{{tested}} calls with at least {MIN_SHARE_PCT:g} % of their window's time in calls that do work")
 SOURCES = {"gctrace": "the runtime's GODEBUG=gctrace=1 lines", "expvar": "expvar's /debug/vars memstats"}
 
 
