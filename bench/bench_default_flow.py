@@ -207,7 +207,9 @@ def spread(wanted: dict[str, int]) -> list[str]:
 def run(args: argparse.Namespace) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    if args.calibrate and "cpu5" in args.scenarios.split(","):
+    if args.knob is not None:
+        EDITS["cpu5"] = cpu_knob(args.knob)
+    elif args.calibrate and "cpu5" in args.scenarios.split(","):
         calibrate(args)
     counts = {"aa": args.gates, "cpu5": args.detect_gates, "sleep": args.sleep_gates or args.detect_gates,
               "hog": args.control_gates, "cpulimit": args.control_gates}
@@ -288,8 +290,9 @@ s" is the whole `perfgate run --against` (two builds, probes, load, reports); "l
 up, capacity probes, duet windows). The scenarios ran interleaved (each one's gates spread evenly over the run),
 so each met the machine's states alike. The machine: 2 vCPUs, nothing else running but the bench, the kernel's
 autogroup off; the 1-minute load average before each gate is in the last column. Raw results, one line per gate:
-bench/results/default_flow.jsonl, every scenario from one run at c1b8783, where each window's profiles are
-requested before its load starts and cover the whole 4 s window."""
+bench/results/default_flow.jsonl, with each window's profiles requested before its load starts, covering the whole
+4 s window: every scenario from one run at c1b8783 (3 calibration gates first), then 10 more aa and 20 more cpu5
+gates at e0e35fc (the same measurement; the knob from the first run's calibration, `--knob 50.8`)."""
 THREE_S = """The run before, each 4 s window profiled for 3 s inside it (a margin at both ends;
 bench/results/default_flow_3s_profiles.jsonl): aa and cpu5 at b10acce, the first run with the CPU movers' count
 test; hog and cpulimit at 9cd4cb0 (10 gates each, interleaved with each other), whose gates took no fixed wait for
@@ -315,6 +318,8 @@ def main() -> int:
     add_gate_options(parser)
     parser.add_argument("--calibrate", type=int, default=0, metavar="N",
                         help="size the cpu5 knob first from N gates at +200 %% of the function's work")
+    parser.add_argument("--knob", type=float, metavar="PCT",
+                        help="the cpu5 knob in %% of the function's work, as an earlier --calibrate sized it")
     add_table_options(parser)
     args = parser.parse_args()
     return run_and_report(args, run, report, SECTION, METHOD, after=earlier_tables)
