@@ -95,15 +95,15 @@ class RequestsSent:
         with self._lock:
             self._pending += 1
             self._all.clear()
-        called = threading.Event()
+        counted = [False]
 
         def done() -> None:
-            if called.is_set():
-                return
-            called.set()
             with self._lock:
+                if counted[0]:
+                    return
+                counted[0] = True
                 self._pending -= 1
-                if self._pending <= 0:
+                if self._pending == 0:
                     self._all.set()
 
         return done
@@ -115,12 +115,11 @@ class RequestsSent:
 class CpuCaptureThread:
     """Fetches one CPU profile inside the load window, off the main thread; never two at once."""
 
-    def __init__(self, session: Session, collectors: Collectors, names: RepetitionFiles,
-                 sent: RequestsSent | None = None) -> None:
+    def __init__(self, session: Session, collectors: Collectors, names: RepetitionFiles, sent: RequestsSent) -> None:
         self.session = session
         self.url = collectors.pprof_url
         self.names = names
-        self.sent = sent or RequestsSent()
+        self.sent = sent
         self.result: CpuCapture = CpuCapture(status="disabled", reason=self._disabled_reason())
         self.cancel = threading.Event()
         self.thread: threading.Thread | None = None

@@ -52,9 +52,9 @@ def layer_file(index: int, name: str) -> str:
 class LayerCaptures:
     """One repetition's captures below the CPU; start() before the load, finish() after it."""
 
-    def __init__(self, session: Session, collectors: Collectors, index: int, sent: RequestsSent | None = None) -> None:
+    def __init__(self, session: Session, collectors: Collectors, index: int, sent: RequestsSent) -> None:
         self.session = session
-        self.sent = sent or RequestsSent()
+        self.sent = sent
         self.url = collectors.pprof_url if session.config.cpu.pprof_url else None
         self.index = index
         layers = session.config.layers
