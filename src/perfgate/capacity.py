@@ -29,7 +29,7 @@ from perfgate.load.sample import LoadSample, LoadWindow
 from perfgate.measure.session import Session, utc_now
 from perfgate.record_parts import CapacityProbe
 
-RATE_FRACTION = 0.4
+RATE_FRACTION = 0.25
 RATE_PROBE_S = 1.0  # the four probes that set the rate
 PAIR_PROBE_S = 0.5  # the capacity metric's probes
 PROBE_EVERY = 2  # a capacity probe pair before every second duet window
