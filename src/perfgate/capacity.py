@@ -13,7 +13,8 @@ one's figures would depend on the other's share. Without `load.rps` perfgate fin
    sparse because every second of them is taken from the duet windows the main verdict rests on (the default
    flow has a minute of load, measure/budget.py).
 
-The constants were chosen on services of three speeds on a 2-vCPU VM (docs/benchmarks.md, "Automatic duet rate");
+The constants were chosen on services of three speeds on a 2-vCPU VM (docs/benchmarks.md, "Automatic duet rate"),
+and RATE_FRACTION held against 0.4 in the default flow's gates (docs/statistics.md, "Why a quarter");
 docs/statistics.md says how the capacity pairs are tested and why the default capacity rule only warns.
 """
 
