@@ -15,7 +15,7 @@ holding the greeter at two commits, `perfgate run --against HEAD~1` in it, the k
   hog       the same code; 3 busy loops on the machine for the whole gate            -> never FAIL
   cpulimit  the same code; the head's service in a cgroup with cpu.max = CPU_LIMIT CPUs from its start -> never FAIL
   heavy_aa  as aa, each call doing HEAVY_ITEMS items of work (~5 ms of CPU, a few hundred calls/s on 2 cores):
-            a service far slower than the greeter's default, whose latency spreads more near capacity -> as aa
+            a service far slower than the greeter's default (only when --scenarios names it)       -> as aa
 
 Each gate's record of what happened is one line of bench/results/default_flow.jsonl, written as soon as the gate
 ends (an interrupted run keeps what it measured): outcome, rules, the first CPU mover named (a significant one)
@@ -42,6 +42,7 @@ from pathlib import Path
 from docs_section import add_table_options, run_and_report
 from greeter_gate import (
     COMMENT_ONLY,
+    DEFAULT_ITEMS,
     add_gate_options,
     append_result,
     flow_config,
@@ -148,7 +149,7 @@ def _head_service_pids(folder: Path) -> set[int]:
 
 
 def one_gate(scenario: str, args: argparse.Namespace) -> dict:
-    items = HEAVY_ITEMS if scenario == "heavy_aa" else 64
+    items = HEAVY_ITEMS if scenario == "heavy_aa" else DEFAULT_ITEMS
     return gate_in_new_repo(WORK, scenario, args,
                             lambda out: flow_config(out, GATES, args.pairs, args.duration, items=items),
                             EDITS.get(scenario, (COMMENT_ONLY,)), summarize,
@@ -322,7 +323,7 @@ latency.p95 (+27.6 %, CPU per request +0.7 %): the case the window contention sn
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gates", type=int, default=20, help="A/A gates")
+    parser.add_argument("--gates", type=int, default=20, help="A/A gates (aa, and heavy_aa)")
     parser.add_argument("--detect-gates", type=int, default=20, help="gates per regression scenario")
     parser.add_argument("--sleep-gates", type=int, default=0, help="gates of the sleep scenario "
                         "(default: --detect-gates)")

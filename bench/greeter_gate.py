@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GREETER = ROOT / "examples" / "greeter"
 Edit = tuple[str, str, str]  # (file, text in the base, text in the head)
 COMMENT_ONLY: Edit = ("main.go", "package main", "// the head commit: a comment, nothing else\npackage main")
+DEFAULT_ITEMS = 64  # the greeter's work per call in the benches' requests: ~0.3 ms of CPU
 
 
 def git(repo: Path, *args: str) -> str:
@@ -33,7 +34,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def flow_config(out: Path, gates: list[dict], pairs: int | None, duration: float | None, *,
-                kernel: bool | None = True, items: int = 64) -> dict:
+                kernel: bool | None = True, items: int = DEFAULT_ITEMS) -> dict:
     """perfgate.yml of the repository: how to build and start the service, the rules; the load as perfgate's
     defaults for the flow have it unless `pairs`/`duration` say otherwise (kernel None: perfgate's default).
     `items`: the work per call (64: ~0.3 ms of CPU, 1024: ~5 ms)."""
