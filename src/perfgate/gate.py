@@ -241,6 +241,15 @@ def format_move(change: float, unit: str) -> str:
     return f"{change:+.3g} {unit}/request"
 
 
+def noise_tip(config: Config) -> str:
+    """How to reduce noise; comparing in one job is advice only for a run that did not."""
+    if config.compare.mode == "interleaved":
+        return ("reduce noise: more repetitions or a longer load.duration_s; base and head already ran in this "
+                "job, so the noise left is the runner's own (a quieter or larger runner helps)")
+    return ("reduce noise: more repetitions, longer load.duration_s, or compare.mode: interleaved "
+            "(base and head alternate on the same runner)")
+
+
 def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[EnvironmentDiff],
                 contention: ContentionView, config: Config) -> tuple[str, ...]:
     """What would make the next run conclusive: only for an INCONCLUSIVE verdict. A FAIL was conclusive,
@@ -264,8 +273,7 @@ def suggestions(outcome: str, rules: Sequence[RuleOutcome], diffs: Sequence[Envi
                     "allows: more repetitions cannot fix that; compare base and head in one job "
                     "(compare.mode: interleaved, compare.schedule: duet)")
     if any(r.cause == Cause.TOO_NOISY for r in inconclusive if r not in drift_bound):
-        tips.append("reduce noise: more repetitions, longer load.duration_s, or compare.mode: interleaved "
-                    "(base and head alternate on the same runner)")
+        tips.append(noise_tip(config))
     if diffs:
         tips.append("measure the baseline on the same runner type, or use compare.mode: interleaved")
     if contention.contended:

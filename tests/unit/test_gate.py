@@ -11,7 +11,7 @@ from support.records import ENV, record
 from perfgate.compare.comparison import Cause
 from perfgate.compare.inputs import load_inputs
 from perfgate.config import load_config
-from perfgate.gate import decide
+from perfgate.gate import decide, noise_tip
 from perfgate.record import RunRecord
 from perfgate.rules import compare_values
 from perfgate.verdict import Verdict
@@ -155,6 +155,13 @@ def test_suggestions_follow_the_cause_and_the_cause_survives_verdict_json(tmp_pa
     assert any(tip.startswith("reduce noise") for tip in verdict.suggestions)
     verdict.save(tmp_path)
     assert Verdict.load(tmp_path).rules[0].cause is Cause.TOO_NOISY
+
+
+def test_a_run_that_compared_in_one_job_is_not_told_to_compare_in_one_job():
+    config = load_config(None, environ={}, set_args=[], require_target=False)
+    assert "compare.mode: interleaved" in noise_tip(config)
+    interleaved = replace(config, compare=replace(config.compare, mode="interleaved"))
+    assert "compare.mode: interleaved" not in noise_tip(interleaved)
 
 
 def test_environment_keys_are_configurable():

@@ -19,6 +19,7 @@ import re
 
 ZWSP = "&#8203;"  # zero-width space as a character reference: invisible, but breaks @mentions and autolinks
 ELLIPSIS = "…"
+WORD_SLACK = 24  # characters a clipped end may give up to stop between words
 
 # Characters with a meaning in GFM inline syntax, tables or HTML, written as numeric references.
 _MD_REFERENCES = {
@@ -42,15 +43,30 @@ def clean(text: object) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """At most `limit` characters; a longer text keeps its start and end around an ellipsis."""
+    """At most `limit` characters; a longer text keeps its start and end around an ellipsis. Each end stops
+    between words when a space lies within WORD_SLACK characters of the cut, so a clipped sentence shows no
+    half-words; a name without spaces is cut where it must be."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if len(text) <= limit:
         return text
     if limit < 8:
         return text[: limit - 1] + ELLIPSIS
-    head = (limit - 1) * 2 // 3
-    return text[:head] + ELLIPSIS + text[len(text) - (limit - 1 - head):]
+    head = _head(text, (limit - 1) * 2 // 3)
+    return head + ELLIPSIS + _tail(text, limit - 1 - len(head))
+
+
+def _head(text: str, size: int) -> str:
+    """The first `size` characters, or fewer ending in the last space among them (within WORD_SLACK)."""
+    space = text.rfind(" ", max(1, size - WORD_SLACK), size)
+    return text[: space + 1] if space > 0 else text[:size]
+
+
+def _tail(text: str, size: int) -> str:
+    """The last `size` characters, or fewer starting with the first space among them (within WORD_SLACK)."""
+    start = len(text) - size
+    space = text.find(" ", start, min(start + WORD_SLACK, len(text) - 1))
+    return text[space:] if space >= 0 else text[start:]
 
 
 def md_text(text: object, limit: int | None = None, *, line_start: bool = False) -> str:

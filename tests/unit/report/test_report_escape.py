@@ -75,6 +75,16 @@ def test_control_and_bidi_characters_become_visible_replacement_characters():
 def test_clip_keeps_both_ends():
     assert clip("abcdefghijklmnopqrstuvwxyz", 10) == "abcdef…xyz"
     assert clip("short", 10) == "short"
+
+
+def test_clip_cuts_a_sentence_between_words():
+    reason = ("cpu_per_request: too noisy to tell: worse +2.3% [+1.3%, +3.3%] (90.7% CI), but an increase of up "
+              "to +3.3% (95.3% one-sided bound) cannot be ruled out, beyond the 3.0% threshold; Add repetitions")
+    clipped = clip(reason, 120)
+    head, tail = clipped.split("…")
+    assert len(clipped) <= 120 and head.endswith(" ") and tail.startswith(" ")
+    assert reason.startswith(head) and reason.endswith(tail)
+    assert head.split()[-1] in reason.split() and tail.split()[0] in reason.split()
     assert len(md_text("x" * 1000, 50).replace("&#8203;", "")) == 50
 
 
