@@ -75,6 +75,7 @@ def test_control_and_bidi_characters_become_visible_replacement_characters():
 def test_clip_keeps_both_ends():
     assert clip("abcdefghijklmnopqrstuvwxyz", 10) == "abcdef…xyz"
     assert clip("short", 10) == "short"
+    assert len(md_text("x" * 1000, 50).replace("&#8203;", "")) == 50
 
 
 def test_clip_cuts_a_sentence_between_words():
@@ -85,7 +86,6 @@ def test_clip_cuts_a_sentence_between_words():
     assert len(clipped) <= 120 and head.endswith(" ") and tail.startswith(" ")
     assert reason.startswith(head) and reason.endswith(tail)
     assert head.split()[-1] in reason.split() and tail.split()[0] in reason.split()
-    assert len(md_text("x" * 1000, 50).replace("&#8203;", "")) == 50
 
 
 def test_code_block_fence_outgrows_any_backtick_run_in_the_text():
