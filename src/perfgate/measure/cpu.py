@@ -95,13 +95,14 @@ class RequestsSent:
         with self._lock:
             self._pending += 1
             self._all.clear()
-        counted = [False]
+        counted = False
 
         def done() -> None:
+            nonlocal counted
             with self._lock:
-                if counted[0]:
+                if counted:
                     return
-                counted[0] = True
+                counted = True
                 self._pending -= 1
                 if self._pending == 0:
                     self._all.set()
