@@ -100,7 +100,7 @@ def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
     else:
         found, basis = share_moves(base.profiles, cand.profiles, alpha=config.compare.alpha), None
     return CpuView(available=True, unit=found.unit, per_request_basis=basis, risers=found.risers,
-                   fallers=found.fallers, functions_tested=found.tested,
+                   fallers=found.fallers, functions_tested=found.tested, functions_own=found.own,
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
 
 

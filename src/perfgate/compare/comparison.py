@@ -184,6 +184,16 @@ class Classification:
 
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested as a mover
+OWN_WEIGHT_SHARE = 0.5  # of the movers' weighted correction, at least, for the service's own functions
+
+
+def own_weight_share(own: int, tested: int) -> float | None:
+    """The share of the movers' correction weight the `own` service functions of a family of `tested` hold
+    (compare/movers.py family_weights); None when all weights are equal: no own function, or at least
+    OWN_WEIGHT_SHARE of the family own."""
+    if own <= 0 or own >= OWN_WEIGHT_SHARE * tested:
+        return None
+    return OWN_WEIGHT_SHARE
 
 
 @dataclass(frozen=True)
@@ -237,6 +247,7 @@ class LayerView:
     risers: tuple[FunctionMove, ...] = ()
     fallers: tuple[FunctionMove, ...] = ()
     functions_tested: int = 0
+    functions_own: int = 0
     alpha: float | None = None
 
     @property
@@ -255,6 +266,7 @@ class LayerView:
         return cls(layer=data["layer"], available=bool(data["available"]), reason=data.get("reason"),
                    unit=data.get("unit", ""), risers=moves_of("risers"), fallers=moves_of("fallers"),
                    functions_tested=int(data.get("functions_tested", 0)),
+                   functions_own=int(data.get("functions_own", 0)),
                    alpha=float(data["alpha"]) if data.get("alpha") is not None else None)
 
 

@@ -6,7 +6,8 @@ the profile's own samples when the clock is not known on both sides). A function
 change keeps its cost per request however much another one grows, where its share would fall. The
 delta profiles below the CPU (allocations, lock and block delay) are scaled by the OK calls of their
 window. Shares stay as the secondary view. A mover is named only when compare/movers.py finds its
-change significant over the family of functions tested.
+change significant over the family of functions tested, in which the service's own functions (profile/origin.py)
+carry more of the weight.
 
 `perfgate profile diff` of two run records prints CPU per request by function on each side: the profiles
 of the OK repetitions added up, divided by the OK calls served while each profile ran
@@ -26,6 +27,7 @@ from perfgate.compare.movers import MoverTest, SampledRows, count_test, mover_fa
 from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
 from perfgate.errors import ProfileError
 from perfgate.profile.model import Profile
+from perfgate.profile.origin import is_service_code
 from perfgate.profile.units import time_unit_ns
 from perfgate.record import RunRecord
 
@@ -35,12 +37,14 @@ PROCESS_CPU, PROFILE_SAMPLES = "process CPU time", "CPU profile samples"
 
 @dataclass(frozen=True)
 class Moves:
-    """Risers and fallers (largest change first, at most TOP_MOVERS each) and the family size tested."""
+    """Risers and fallers (largest change first, at most TOP_MOVERS each), the family size tested and how many of
+    it are the service's own functions."""
 
     unit: str
     risers: tuple[FunctionMove, ...]
     fallers: tuple[FunctionMove, ...]
     tested: int
+    own: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,20 @@ def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alp
                                 candidate_scales=candidate.scales, unit=unit)
     shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
     family = mover_family(shares.functions)
+    own = service_functions((*baseline.profiles, *candidate.profiles))
     if not sampled_cpu:
-        return moves_of(per_request, mover_test(per_request.functions, family=family, transform="per_request"),
-                        alpha, shares=shares)
+        return moves_of(per_request, mover_test(per_request.functions, family=family, transform="per_request",
+                                                own=own), alpha, shares=shares)
     rows = [f for f in per_request.functions if f.function in family]
     tested = count_test([f.function for f in rows], _sampled(baseline, [f.baseline_cum for f in rows]),
-                        _sampled(candidate, [f.candidate_cum for f in rows]))
+                        _sampled(candidate, [f.candidate_cum for f in rows]), own=own)
     return moves_of(per_request, tested, alpha, shares=shares)
+
+
+def service_functions(profiles: Sequence[Profile]) -> frozenset[str]:
+    """The functions some profile names a source file of the service's own code for (profile/origin.py)."""
+    return frozenset(name for profile in profiles for name, file in profile.files.items()
+                     if is_service_code(name, file))
 
 
 def _sampled(side: ScaledProfiles, per_request: Sequence[Sequence[float]]) -> SampledRows:
@@ -111,7 +122,7 @@ def _sampled(side: ScaledProfiles, per_request: Sequence[Sequence[float]]) -> Sa
 def share_moves(baseline: Sequence[Profile], candidate: Sequence[Profile], *, alpha: float) -> Moves:
     """The same in shares of each profile, when no per-request figure is known."""
     shares = diff_profiles(baseline, candidate)
-    return moves_of(shares, mover_test(shares.functions), alpha)
+    return moves_of(shares, mover_test(shares.functions, own=service_functions((*baseline, *candidate))), alpha)
 
 
 def moves_of(diff: ProfileDiff, tested: MoverTest, alpha: float, *, shares: ProfileDiff | None = None) -> Moves:
@@ -123,7 +134,8 @@ def moves_of(diff: ProfileDiff, tested: MoverTest, alpha: float, *, shares: Prof
         return _move(by_name[name], share_of.get(name), diff.unit, tested, alpha)
 
     return Moves(unit=diff.unit, risers=tuple(move(r.function) for r in diff.risers[:TOP_MOVERS]),
-                 fallers=tuple(move(name) for name in diff.fallers[:TOP_MOVERS]), tested=tested.tested)
+                 fallers=tuple(move(name) for name in diff.fallers[:TOP_MOVERS]), tested=tested.tested,
+                 own=tested.own)
 
 
 def _move(diff: FunctionDiff, share: FunctionDiff | None, unit: str, tested: MoverTest, alpha: float
@@ -199,4 +211,4 @@ def render_per_request(rows: tuple[PerRequestChange, ...], *, as_json: bool) -> 
 
 __all__ = ["PROCESS_CPU", "PROFILE_SAMPLES", "SHARE_UNIT", "TOP_MOVERS", "FunctionMove", "Moves", "ScaledProfiles",
            "PerRequestChange", "cpu_per_request_sides", "moves", "moves_of", "per_request_changes", "per_request_cpu",
-           "render_per_request", "share_moves"]
+           "render_per_request", "service_functions", "share_moves"]

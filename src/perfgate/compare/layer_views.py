@@ -90,7 +90,7 @@ def _goroutine_view(base: SideInputs, cand: SideInputs, alpha: float) -> LayerVi
 
 def _view(layer: str, found: Moves, alpha: float) -> LayerView:
     return LayerView(layer=layer, available=True, unit=found.unit, risers=found.risers, fallers=found.fallers,
-                     functions_tested=found.tested, alpha=alpha)
+                     functions_tested=found.tested, functions_own=found.own, alpha=alpha)
 
 
 def growth_diff(baseline: Sequence[Mapping[str, int]], candidate: Sequence[Mapping[str, int]]) -> ProfileDiff:

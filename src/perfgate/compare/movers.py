@@ -17,6 +17,14 @@ pooled over each side's repetitions, compared with a quasi-Poisson score test wh
 moderated across the functions tested (the empirical Bayes of limma, Smyth 2004). Welch's t at a dozen
 repetitions a side pays for estimating each function's spread from a dozen figures (its critical t at
 p = 0.0003 is ~4.4 where z is 3.6); the moderated dispersion borrows the spread of all functions alike.
+
+The Benjamini-Hochberg adjustment is weighted (compare/multiple.py): the service's own functions
+(profile/origin.py) share at least OWN_WEIGHT_SHARE (compare/comparison.py) of the weight, the standard
+library's and the dependencies' the rest. A change a pull request makes is in the service's code or reached
+through it, so the cumulative cost of the service's function that does it carries the change either way. With
+9 own functions among 155, a lone own mover needs p < alpha / 18 where it needed alpha / 155, and a lone
+library mover alpha / 292. The weights come from names and source files, never from the counts, so the false
+discovery rate stays at alpha.
 docs/statistics.md ("Naming a mover") has the figures.
 """
 
@@ -28,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from perfgate.compare.comparison import MIN_SHARE_PCT
+from perfgate.compare.comparison import MIN_SHARE_PCT, own_weight_share
 from perfgate.compare.multiple import adjust_pvalues
 from perfgate.compare.profile import FunctionDiff
 
@@ -40,11 +48,13 @@ Transform = Literal["share", "per_request", "linear"]
 
 @dataclass(frozen=True)
 class MoverTest:
-    """p-values of the functions tested (two-sided, and Benjamini-Hochberg-adjusted over `tested`)."""
+    """p-values of the functions tested (two-sided, and weighted-Benjamini-Hochberg-adjusted over `tested`, of
+    which `own` are the service's own functions)."""
 
     p_values: dict[str, float]
     p_adjusted: dict[str, float]
     tested: int
+    own: int = 0
 
 
 def mover_family(shares: Sequence[FunctionDiff]) -> frozenset[str]:
@@ -55,11 +65,12 @@ def mover_family(shares: Sequence[FunctionDiff]) -> frozenset[str]:
 
 
 def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | None = None,
-               transform: Transform = "share") -> MoverTest:
-    """Welch's t per function on its transformed per-repetition cum figures, BH over the family.
+               transform: Transform = "share", own: Collection[str] = frozenset()) -> MoverTest:
+    """Welch's t per function on its transformed per-repetition cum figures, weighted BH over the family.
 
     transform "share": the figures are shares in % (arcsine square root), and the family defaults to
     mover_family(functions); "per_request": costs per request (square root), family from the share diff.
+    own: the service's own functions (family_weights).
     """
     chosen = mover_family(functions) if family is None else frozenset(family)
     tested = [f for f in functions if f.function in chosen
@@ -67,20 +78,37 @@ def mover_test(functions: Sequence[FunctionDiff], *, family: Collection[str] | N
     if not tested:
         return MoverTest({}, {}, 0)
     return rows_test([f.function for f in tested], [f.baseline_cum for f in tested],
-                     [f.candidate_cum for f in tested], transform)
+                     [f.candidate_cum for f in tested], transform, own=own)
 
 
 def rows_test(names: Sequence[str], baseline: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]],
-              transform: Transform) -> MoverTest:
-    """Welch's t per named row of per-repetition figures (transformed), Benjamini-Hochberg over the rows."""
+              transform: Transform, *, own: Collection[str] = frozenset()) -> MoverTest:
+    """Welch's t per named row of per-repetition figures (transformed), weighted BH over the rows."""
     if not names:
         return MoverTest({}, {}, 0)
     p_values = _welch(_transformed(baseline, transform), _transformed(candidate, transform))
-    adjusted = adjust_pvalues(p_values, "bh")
-    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(names))
+    return _adjusted(names, p_values, own)
 
 
-def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRows) -> MoverTest:
+def family_weights(names: Sequence[str], own: Collection[str]) -> list[float]:
+    """Weighted BH's weights (averaging 1): the `own` names share OWN_WEIGHT_SHARE of the total, the others the
+    rest; all 1 when there is no own name or own names are at least that share of the family, so that own code
+    never weighs less than 1."""
+    m, k = len(names), sum(name in own for name in names)
+    share = own_weight_share(k, m)
+    if share is None:
+        return [1.0] * m
+    return [share * m / k if name in own else (1 - share) * m / (m - k) for name in names]
+
+
+def _adjusted(names: Sequence[str], p_values: Sequence[float], own: Collection[str]) -> MoverTest:
+    adjusted = adjust_pvalues(p_values, "bh", weights=family_weights(names, own))
+    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(names),
+                     sum(name in own for name in names))
+
+
+def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRows, *,
+               own: Collection[str] = frozenset()) -> MoverTest:
     """Per named row: do its samples per unit of exposure differ between the sides? Two-sided, BH over the rows.
 
     Given a row's K samples over both sides, the candidate's share of them is binomial with p0 = X_c / (X_b + X_c)
@@ -88,12 +116,12 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
     row's dispersion phi (1 for pure Poisson sampling: the counts are numbers of samples) from the repetitions'
     Pearson residuals, moderated toward the dispersion common to all rows (_moderated_dispersion), and is read
     on Student's t at the degrees of freedom of that estimate. With one repetition on each side there is no
-    dispersion to estimate, and nothing is called a change.
+    dispersion to estimate, and nothing is called a change. own: the service's own rows (family_weights).
     """
     base, cand = np.asarray(baseline.counts, dtype=float), np.asarray(candidate.counts, dtype=float)
     df = base.shape[1] + cand.shape[1] - 2 if names else 0
     if df < 1:
-        return MoverTest(dict.fromkeys(names, 1.0), dict.fromkeys(names, 1.0), len(names))
+        return _adjusted(names, [1.0] * len(names), own)
     x_base, x_cand = np.asarray(baseline.exposure, dtype=float), np.asarray(candidate.exposure, dtype=float)
     k_base, k_cand = base.sum(axis=1), cand.sum(axis=1)
     pearson = _pearson(base, x_base) + _pearson(cand, x_cand)
@@ -105,8 +133,7 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
         z = (k_cand - total * p0) / np.sqrt(phi * total * p0 * (1 - p0))
         p = 2 * stats.t.sf(np.abs(z), df_total)
     p_values = [float(v) if k > 0 and np.isfinite(v) else 1.0 for v, k in zip(p, total, strict=True)]
-    adjusted = adjust_pvalues(p_values, "bh")
-    return MoverTest(dict(zip(names, p_values, strict=True)), dict(zip(names, adjusted, strict=True)), len(names))
+    return _adjusted(names, p_values, own)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Profile:
     _stacks: NodeStacks = field(repr=False, compare=False)
     _names: tuple[str, ...] = field(repr=False, compare=False)
     value_sum: int = 0  # the signed sum of the values before any scaling: what pprof's -normalize divides
+    files: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)  # function -> source file
 
     @cached_property
     def stacks(self) -> Mapping[tuple[str, ...], int]:

@@ -175,6 +175,7 @@ class _ProfileBuilder:
         self.strings = _Strings(message.string_table)
         self.node_ids: dict[str, int] = {}
         self.node_names: list[str] = []
+        self.files: dict[str, str] = {}  # function name -> the source file its first function entry names
 
     def build(self) -> Profile:
         message = self.message
@@ -209,7 +210,7 @@ class _ProfileBuilder:
             period_type=period_type, time_nanos=message.time_nanos, duration_ns=message.duration_nanos,
             total=total, unit=sample_types[index][1], sample_count=sample_count,
             functions=MappingProxyType(functions), value_sum=aggregator.value_sum, _stacks=stacks,
-            _names=tuple(names))
+            _names=tuple(names), files=MappingProxyType({n: f for n, f in self.files.items() if n in functions}))
 
     def _default_sample_index(self, sample_types: tuple[tuple[str, str], ...]) -> int:
         if self.sample_type is not None:
@@ -244,9 +245,9 @@ class _ProfileBuilder:
             if function.id in names:
                 raise UnreadableProfile(f"two functions have id {function.id}")
             what = f"function {function.id}"
-            self.strings.get(function.filename, what)
-            names[function.id] = pprof_function_name(self.strings.get(function.name, what),
-                                                     self.strings.get(function.system_name, what))
+            name = names[function.id] = pprof_function_name(self.strings.get(function.name, what),
+                                                            self.strings.get(function.system_name, what))
+            self.files.setdefault(name, self.strings.get(function.filename, what))
         return names
 
     def _node(self, name: str) -> int:

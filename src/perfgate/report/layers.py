@@ -55,7 +55,8 @@ def layers_section(verdict: Verdict, limit: int | None, max_movers: int | None) 
             blocks += [more] if more else []
         if view.risers or view.fallers:
             blocks.append(Paragraph(inline(movers_note((*view.risers, *view.fallers), view.functions_tested,
-                                                       WHAT[view.layer], alpha=view.alpha))))
+                                                       WHAT[view.layer], own=view.functions_own,
+                                                       alpha=view.alpha))))
     significant = [view for view in verdict.layers if view.significant_risers]
     return Section("layers", "Below the CPU: allocations, locks, goroutines", 58, tuple(blocks), collapsible=True,
                    open=bool(significant) and verdict.outcome != "PASS", rows_total=total, rows_shown=shown_total,

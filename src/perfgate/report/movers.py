@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from perfgate.compare.comparison import MIN_SHARE_PCT, FunctionMove
+from perfgate.compare.comparison import MIN_SHARE_PCT, FunctionMove, own_weight_share
 from perfgate.report.blocks import Inline, code, format_p, inline
 
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
@@ -64,16 +64,21 @@ def smallest(*limits: int | None) -> int | None:
     return min(given) if given else None
 
 
-def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, alpha: float | None = None,
-                per_request_test: str = PER_REQUEST_TEST, total_rose: bool = False) -> str:
-    """Which of the listed changes are significant, and the test that says so (at `alpha` when given: a
-    layer's share of the gate's alpha; per_request_test: the CPU's is COUNT_TEST). total_rose: the total these
-    functions share out rose beyond its rule's threshold, so "none significant" cannot mean that nothing moved."""
+def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, own: int = 0,
+                alpha: float | None = None, per_request_test: str = PER_REQUEST_TEST, total_rose: bool = False) -> str:
+    """Which of the listed changes are significant, and the test that says so (`own` of the `tested` functions
+    are the service's; at `alpha` when given: a layer's share of the gate's alpha; per_request_test: the CPU's is
+    COUNT_TEST). total_rose: the total these functions share out rose beyond its rule's threshold, so "none
+    significant" cannot mean that nothing moved."""
     significant = [m.function for m in moves if m.significant]
     per_request = any(m.unit != "%" for m in moves)
     level = f", significant below {alpha:.3g} (alpha shared by the layers compared)" if alpha is not None else ""
-    family = (f"{per_request_test if per_request else SHARE_TEST}, Benjamini-Hochberg-adjusted over the "
-              f"{tested} functions with at least {MIN_SHARE_PCT:g} % of the {what}{level}")
+    share = own_weight_share(own, tested)
+    weighting = "" if share is None else (f"; the {own} that are the service's own code, not the standard "
+                                          f"library's or a dependency's, hold {share * 100:.0f} % of its weight")
+    family = (f"{per_request_test if per_request else SHARE_TEST}, {'' if share is None else 'weighted '}"
+              f"Benjamini-Hochberg-adjusted over the {tested} functions with at least {MIN_SHARE_PCT:g} % of the "
+              f"{what}{weighting}{level}")
     if not significant and total_rose:
         return (f"The total rose, but no single function's change is significant ({family}): a function is "
                 "named only when its own change stands out from its sampling noise, which takes more profile "

@@ -523,6 +523,31 @@ def test_holm_is_between_raw_and_bonferroni_and_never_below_bh():
         assert p <= h <= min(1.0, 5 * p) and b <= h
 
 
+def test_weighted_bh_rejects_what_its_definition_rejects():
+    """Genovese, Roeder & Wasserman: with q_i = p_i / w_i, reject every q_i <= alpha k / m for the largest k with
+    q_(k) <= alpha k / m. Unit weights give plain BH."""
+    rng = np.random.default_rng(20)
+    for _ in range(200):
+        m = int(rng.integers(1, 30))
+        p = list(rng.uniform(0, 0.05, m) ** rng.uniform(0.5, 2))
+        w = rng.uniform(0.2, 5, m)
+        w = list(w / w.mean())
+        q = sorted(min(1.0, v / x) for v, x in zip(p, w, strict=True))
+        k = max((i + 1 for i in range(m) if q[i] <= 0.05 * (i + 1) / m), default=0)
+        expected = [min(1.0, v / x) <= 0.05 * k / m for v, x in zip(p, w, strict=True)]
+        assert [a <= 0.05 for a in adjust_pvalues(p, "bh", weights=w)] == expected
+        assert adjust_pvalues(p, "bh", weights=[1.0] * m) == pytest.approx(adjust_pvalues(p, "bh"))
+
+
+def test_bh_weights_must_be_positive_average_one_and_match_the_p_values():
+    for weights, message in (([1.0], "2 positive"), ([2.0, 0.0], "2 positive"), ([1.5, 1.0], "average 1"),
+                             ([1.0, math.inf], "2 positive")):
+        with pytest.raises(ValueError, match=message):
+            adjust_pvalues([0.01, 0.2], "bh", weights=weights)
+    with pytest.raises(ValueError, match="'bh' only"):
+        adjust_pvalues([0.01, 0.2], "holm", weights=[1.0, 1.0])
+
+
 def test_adjust_pvalues_rejects_bad_input():
     assert adjust_pvalues([]) == []
     with pytest.raises(ValueError, match="within"):

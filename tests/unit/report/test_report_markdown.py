@@ -274,6 +274,18 @@ def test_no_chart_without_per_repetition_values():
     assert "mermaid" not in render_markdown(verdict)
 
 
+def test_the_movers_note_says_when_the_services_own_functions_weighed_more():
+    failed = fail_verdict()
+    plain = render_markdown(failed)
+    assert "Benjamini-Hochberg-adjusted over the 50 functions" in plain and "weighted" not in plain
+    weighted = render_markdown(replace(failed, cpu=replace(failed.cpu, functions_own=4)))
+    assert ("weighted Benjamini-Hochberg-adjusted over the 50 functions with at least 1 % of the CPU; the 4 that "
+            "are the service's own code, not the standard library's or a dependency's, hold 50 % of its weight"
+            ) in weighted
+    most = render_markdown(replace(failed, cpu=replace(failed.cpu, functions_own=40)))  # weights equal: plain BH
+    assert "weighted" not in most and "Benjamini-Hochberg-adjusted over the 50 functions" in most
+
+
 def test_a_cpu_rise_with_no_function_named_is_not_called_noise():
     failed = fail_verdict()
     unnamed = tuple(replace(m, p_adjusted=0.3, significant=False) for m in failed.cpu.risers)
