@@ -265,7 +265,8 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
     else:
         blocks.append(Paragraph(inline(_costs_note(cpu), " ",
                                        movers_note((*cpu.risers, *cpu.fallers), cpu.functions_tested, "CPU",
-                                                   own=cpu.functions_own, per_request_test=COUNT_TEST, total_rose=_cpu_rose(verdict)))))
+                                                   own=cpu.functions_own, per_request_test=COUNT_TEST,
+                                                   total_rose=_cpu_rose(verdict)))))
     blocks.append(Figure("cpu_delta", "Change of each function's CPU per request" if cpu.unit != "%"
                          else "Change of each function's share of CPU, percentage points"))
     if cpu.pprof_diff_command:
