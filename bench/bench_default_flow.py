@@ -24,6 +24,11 @@ load time (warm-up, capacity probes and duet windows), and the 1-minute load ave
 `--report` prints the table from that file; `--write` also puts it into docs/benchmarks.md. Not a test: a full
 run is about 100 gates of 1.5-2 minutes. Smoke it with `--gates 1 --scenarios aa --pairs 5 --duration 1`.
 
+`--rejudge` judges again, with this checkout's compare, every gate of the file whose records were kept (`--keep`)
+and that an earlier naming of CPU movers judged: the verdict is a pure function of the two records and the config,
+so this is the verdict the gate would have given. The outcome and rules must come out the same (the naming does
+not touch them); the row's naming fields are replaced, the old name kept as `unweighted_named_mover`.
+
 usage: .venv/bin/python bench/bench_default_flow.py [--gates 20] [--detect-gates 20] [--control-gates 8]
            [--scenarios aa,cpu5,sleep,hog,cpulimit] [--pairs N] [--duration S] [--report] [--write]
 """
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +54,7 @@ from greeter_gate import (
     flow_config,
     gate_in_new_repo,
     gate_result,
+    rejudge_gate,
     results_by_scenario,
 )
 from scipy import stats
@@ -182,7 +189,35 @@ def summarize(verdict: dict, scenario: str, code: int) -> dict:
         "p95_mde": (metrics.get("latency.p95") or {}).get("mde_rel"),
         "functions_tested": verdict["cpu"].get("functions_tested"),
         "inconclusive_rules": [r["rule"] for r in verdict["rules"] if r["outcome"] == "INCONCLUSIVE"],
+        **({"naming": "weighted", "functions_own": verdict["cpu"]["functions_own"]}
+           if "functions_own" in verdict["cpu"] else {}),
     }
+
+
+NAMING_KEYS = ("named_mover", "top_riser", "functions_tested", "naming", "functions_own")
+
+
+def rejudge(results: Path = RESULTS) -> None:
+    """Judge the kept gates an earlier naming judged again with this checkout's compare (module docstring)."""
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    for row in rows:
+        folder = Path(row["kept"]) if row.get("kept") else None
+        if row.get("naming") or "outcome" not in row or folder is None or not folder.is_dir():
+            continue
+        code, verdict = rejudge_gate(folder)
+        fresh = summarize(verdict, row["scenario"], code)
+        if (fresh["outcome"], fresh["rules"]) != (row["outcome"], row["rules"]):
+            raise SystemExit(f"{folder}: judged again, {fresh['outcome']} {fresh['rules']} where the gate said "
+                             f"{row['outcome']} {row['rules']}")
+        row.update({"unweighted_named_mover": row.get("named_mover"), "rejudged_at": commit},
+                   **{key: fresh.get(key) for key in NAMING_KEYS})
+        print(f"{folder.name}: {row['outcome']}, named {row['named_mover']} (was {row['unweighted_named_mover']})",
+              flush=True)
+    scratch = results.with_suffix(".tmp")
+    scratch.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    scratch.replace(results)
 
 
 def calibrate(args: argparse.Namespace) -> None:
@@ -250,8 +285,9 @@ def report(results: Path = RESULTS) -> str:
             continue
         ok = [g for g in group if "outcome" in g]
         count = {o: sum(g["outcome"] == o for g in ok) for o in ("PASS", "WARN", "INCONCLUSIVE", "FAIL")}
-        named, ranked = (share(sum(g.get(key) == FUNCTION for g in ok), len(ok)) if scenario == "cpu5" else "–"
-                         for key in ("named_mover", "top_riser"))
+        judged = [g for g in ok if g.get("naming")] or ok
+        named, ranked = (share(sum(g.get(key) == FUNCTION for g in rows), len(rows)) if scenario == "cpu5" else "–"
+                         for key, rows in (("named_mover", judged), ("top_riser", ok)))
         loads = sorted(g["load_avg_before"] for g in ok)
         lines.append(
             f"| {scenario} | {GOALS[scenario]} | {len(group)} | {share(count['PASS'] + count['WARN'], len(ok))} | "
@@ -260,6 +296,7 @@ def report(results: Path = RESULTS) -> str:
             f"{median_pct(ok, 'cpu_per_request_change')} | "
             f"{median_pct(ok, 'p95_change')} | {median_of(ok, 'rps')} | {median_of(ok, 'wall_s')} | "
             f"{median_of(ok, 'load_s')} | {median_of(ok, 'load_avg_before')}, {max(loads, default=0):.1f} |")
+    lines += naming_notes(groups)
     knobs = sorted({g["knob_pct"] for g in groups.get("cpu5", []) if g.get("knob_pct") is not None})
     calibration = [g["cpu_per_request_change"] for g in groups.get("calibrate", []) if "outcome" in g]
     if knobs:
@@ -267,6 +304,24 @@ def report(results: Path = RESULTS) -> str:
                      + (f" (calibrated: +{CALIBRATION_KNOB_PCT:g} % of its work moved CPU per request by "
                         f"{', '.join(f'{100 * c:+.1f}' for c in calibration)} %)" if calibration else ""))
     return "\n".join(lines)
+
+
+def naming_notes(groups: dict[str, list[dict]]) -> list[str]:
+    """What "named first" counts when some gates were judged with the weighted naming and some without, and what
+    the A/A gates named."""
+    ok = [g for g in groups.get("cpu5", []) if "outcome" in g]
+    weighted = [g for g in ok if g.get("naming")]
+    if not weighted:
+        return []
+    unweighted = [g.get("unweighted_named_mover", g.get("named_mover")) for g in ok
+                  if not g.get("naming") or "unweighted_named_mover" in g]
+    rejudged = sum("unweighted_named_mover" in g for g in weighted)
+    aa = [g for s in ("aa", "heavy_aa") for g in groups.get(s, []) if g.get("naming")]
+    return [f"\ncpu5 \"named first\": the {len(weighted)} gates judged with the movers' weighted correction (the "
+            f"service's own functions holding half its weight), {rejudged} of them judged again from their kept "
+            f"records; with the unweighted correction: {share(sum(n == FUNCTION for n in unweighted), len(unweighted))}"
+            f" of the {len(unweighted)} gates judged so. A/A gates judged with the weighted correction that named a "
+            f"CPU mover: {share(sum(bool(g.get('named_mover')) for g in aa), len(aa))}."]
 
 
 def share(count: int, total: int) -> str:
@@ -334,8 +389,13 @@ def main() -> int:
                         help="size the cpu5 knob first from N gates at +200 %% of the function's work")
     parser.add_argument("--knob", type=float, metavar="PCT",
                         help="the cpu5 knob in %% of the function's work, as an earlier --calibrate sized it")
+    parser.add_argument("--rejudge", action="store_true", help="judge the kept gates again with this checkout's "
+                        "compare (module docstring), then print the table")
     add_table_options(parser)
     args = parser.parse_args()
+    if args.rejudge:
+        rejudge()
+        args.report = True
     return run_and_report(args, run, report, SECTION, METHOD, after=earlier_tables)
 
 

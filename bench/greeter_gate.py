@@ -95,6 +95,17 @@ def run_gate(repo: Path, out: Path, during: contextlib.AbstractContextManager | 
     return GateRun(code, verdict, record, figures)
 
 
+def rejudge_gate(folder: Path) -> tuple[int, dict]:
+    """`perfgate compare` with this checkout's code on a kept gate's two records (its repository's perfgate.yml),
+    into a scratch folder: the verdict the gate would have given with this code (the verdict is a pure function of
+    the records and the config). Its exit code and verdict."""
+    repo, out = folder / "repo", folder / "out"
+    with tempfile.TemporaryDirectory(prefix="rejudge-") as scratch:
+        code = run_perfgate(["compare", "--config", str(repo / "perfgate.yml"), "--baseline", str(out / "baseline"),
+                             "--candidate", str(out / "candidate"), "--out", scratch], cwd=repo, timeout=300)
+        return code, json.loads((Path(scratch) / "verdict.json").read_text(encoding="utf-8"))
+
+
 def add_gate_options(parser: argparse.ArgumentParser) -> None:
     """--pairs, --duration and --keep, as every bench of gates in a fresh greeter repository has them."""
     parser.add_argument("--pairs", type=int, default=None, help="load.repetitions (default: perfgate's)")
