@@ -184,7 +184,7 @@ class Classification:
 
 
 MIN_SHARE_PCT = 1.0  # average cum share over both sides' repetitions for a function to be tested as a mover
-OWN_WEIGHT_SHARE = 0.5  # of the movers' weighted correction, at least, for the service's own functions
+OWN_WEIGHT_SHARE = 0.5  # of the movers' weighted correction, for the service's own functions (when fewer)
 
 
 def own_weight_share(own: int, tested: int) -> float | None:

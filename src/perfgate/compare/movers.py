@@ -19,12 +19,12 @@ repetitions a side pays for estimating each function's spread from a dozen figur
 p = 0.0003 is ~4.4 where z is 3.6); the moderated dispersion borrows the spread of all functions alike.
 
 The Benjamini-Hochberg adjustment is weighted (compare/multiple.py): the service's own functions
-(profile/origin.py) share at least OWN_WEIGHT_SHARE (compare/comparison.py) of the weight, the standard
-library's and the dependencies' the rest. A change a pull request makes is in the service's code or reached
-through it, so the cumulative cost of the service's function that does it carries the change either way. With
-9 own functions among 155, a lone own mover needs p < alpha / 18 where it needed alpha / 155, and a lone
-library mover alpha / 292. The weights come from names and source files, never from the counts, so the false
-discovery rate stays at alpha.
+(profile/origin.py) hold OWN_WEIGHT_SHARE (compare/comparison.py) of the weight, the standard library's and the
+dependencies' the rest. A change a pull request makes is in the service's code or reached through it, so the
+cumulative cost of the service's function that does it carries the change either way. With 10 own functions
+among 155, a lone own mover needs p < alpha / 20 where it needed alpha / 155, and a lone library mover
+alpha / 290. The weights come from names and source files, never from the counts, so the false discovery rate
+stays at alpha.
 docs/statistics.md ("Naming a mover") has the figures.
 """
 
