@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from support.pprof import SyntheticProfile
 
-from perfgate.compare.functions import ScaledProfiles, _sampled, moves, per_request_cpu
+from perfgate.compare.functions import ScaledProfiles, _sampled, moves, per_request_cpu, service_functions
 from perfgate.compare.movers import count_test, mover_family, mover_test
 from perfgate.compare.profile import diff_profiles
 from perfgate.profile.parse import parse_profile
@@ -47,8 +47,11 @@ def test_cpu_profiles_are_tested_as_counts(sides):
                                 candidate_scales=cand.scales, unit="µs")
     family = mover_family(diff_profiles(base.profiles, cand.profiles, rank=False).functions)
     rows = [f for f in per_request.functions if f.function in family]
+    own = service_functions((*base.profiles, *cand.profiles))
+    assert own == {"main.main"}  # f0, f1, ... have no package: not Go functions of the service
     expected = count_test([f.function for f in rows], _sampled(base, [f.baseline_cum for f in rows]),
-                          _sampled(cand, [f.candidate_cum for f in rows]))
+                          _sampled(cand, [f.candidate_cum for f in rows]), own=own)
+    assert found.own == expected.own == 1
     grown = next(m for m in found.risers if m.function == "f0")
     assert grown.significant and grown.p_adjusted == pytest.approx(expected.p_adjusted["f0"])
     counts = np.asarray(_sampled(base, [f.baseline_cum for f in rows]).counts)
@@ -61,7 +64,8 @@ def test_other_profiles_are_tested_by_welchs_t(sides):
     per_request = diff_profiles(base.profiles, cand.profiles, baseline_scales=base.scales,
                                 candidate_scales=cand.scales, unit="µs")
     family = mover_family(diff_profiles(base.profiles, cand.profiles, rank=False).functions)
-    welch = mover_test(per_request.functions, family=family, transform="per_request")
+    welch = mover_test(per_request.functions, family=family, transform="per_request",
+                       own=service_functions((*base.profiles, *cand.profiles)))
     grown = next(m for m in found.risers if m.function == "f0")
     assert grown.p_adjusted == pytest.approx(welch.p_adjusted["f0"])
     counted = moves(base, cand, unit="µs", alpha=0.05, sampled_cpu=True)
