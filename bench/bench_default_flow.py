@@ -358,7 +358,10 @@ bench/results/default_flow.jsonl, with each window's profiles requested before i
 4 s window: every scenario but heavy_aa from one run at c1b8783 (3 calibration gates first), then 10 more aa and 20
 more cpu5 gates at e0e35fc (the same measurement; the knob from the first run's calibration, `--knob 50.8`), then
 the heavy_aa gates at e970061: the A/A scenario on a service about 15 times slower per call (`items` 1024 in each
-request: ~5 ms of CPU where the greeter's default is ~0.3 ms)."""
+request: ~5 ms of CPU where the greeter's default is ~0.3 ms). Then 10 aa and 20 cpu5 gates at ec04df9 with their
+records kept, and 10 aa and 20 cpu5 at 683308b, the first code naming CPU movers with the weighted correction (the
+service's own functions holding half its weight); the ec04df9 gates were judged again by it from their records
+(`--rejudge`, same outcomes and rules), so "named first" for cpu5 counts the 40 gates it judged."""
 RATE_04 = """A trial of a higher automatic rate, each build loaded at 0.4 of the smaller capacity instead of 0.25
 (bench/results/default_flow_rate04.jsonl, at a7c5689, 3 calibration gates first, stopped after 29 gates; why
 0.25 stays: "Verdict quality in the default flow: what the table shows", above)."""
