@@ -30,6 +30,7 @@ docs/statistics.md ("Naming a mover") has the figures.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -204,8 +205,11 @@ def _transformed(values: Sequence[Sequence[float]], transform: Transform) -> np.
 
 
 def _welch(base: np.ndarray, cand: np.ndarray) -> list[float]:
-    """Two-sided Welch p per row. Rows with no spread on either side: 1 if equal, else 0 (nothing to doubt)."""
-    with np.errstate(all="ignore"):
+    """Two-sided Welch p per row. Rows with no spread on either side: 1 if equal, else 0 (nothing to doubt).
+    A row with no spread on one side only is fine for Welch (the other side's variance carries it), but scipy
+    warns of "catastrophic cancellation" on its exactly equal values: that warning is not shown to users."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
         from scipy import stats
 
         p = np.asarray(stats.ttest_ind(cand, base, axis=1, equal_var=False).pvalue, dtype=float)

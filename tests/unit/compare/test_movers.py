@@ -225,3 +225,18 @@ def test_a_rise_in_the_services_own_function_is_named_more_often_and_a_librarys_
     lib_plain, lib_weighted = (grown_named(np.random.default_rng(16), 2, own) for own in (frozenset(), OWN))
     assert own_weighted >= own_plain + 30
     assert lib_plain - 25 <= lib_weighted <= lib_plain
+
+
+def test_a_side_without_spread_is_tested_by_the_other_sides_spread_without_a_warning():
+    """Goroutines gained per window are often the same whole number in every window of one side."""
+    import warnings
+
+    from scipy import stats
+
+    base, cand = [[2.0] * 8], [[2.0, 3.0, 2.0, 4.0, 3.0, 2.0, 3.0, 5.0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = rows_test(["start"], base, cand, "linear")
+    sd = np.std(cand[0], ddof=1)
+    t = (np.mean(cand[0]) - 2.0) / (sd / np.sqrt(8))
+    assert result.p_values["start"] == pytest.approx(2 * stats.t.sf(t, 7))
