@@ -30,7 +30,8 @@ so this is the verdict the gate would have given. The outcome and rules must com
 not touch them); the row's naming fields are replaced, the old name kept as `unweighted_named_mover`.
 
 usage: .venv/bin/python bench/bench_default_flow.py [--gates 20] [--detect-gates 20] [--control-gates 8]
-           [--scenarios aa,cpu5,sleep,hog,cpulimit] [--pairs N] [--duration S] [--report] [--write]
+           [--scenarios aa,cpu5,sleep,hog,cpulimit] [--pairs N] [--duration S] [--keep]
+           [--calibrate N | --knob PCT] [--rejudge] [--report] [--write]
 """
 
 from __future__ import annotations
