@@ -13,6 +13,9 @@ one's figures would depend on the other's share. Without `load.rps` perfgate fin
    sparse because every second of them is taken from the duet windows the main verdict rests on (the default
    flow has a minute of load, measure/budget.py).
 
+Each run of probes is CPU-profiled, one profile per build (measure/probe_profile.py): the probes load a build at
+several times a duet window's CPU per second, and their samples help name the function that moved.
+
 The constants were chosen on services of three speeds on a 2-vCPU VM (docs/benchmarks.md, "Automatic duet rate"),
 and RATE_FRACTION held against 0.4 in the default flow's gates (docs/statistics.md, "Why a quarter");
 docs/statistics.md says how the capacity pairs are tested and why the default capacity rule only warns.
@@ -27,6 +30,7 @@ from dataclasses import replace
 
 from perfgate.load.generator import GeneratorCrashed
 from perfgate.load.sample import LoadSample, LoadWindow
+from perfgate.measure.probe_profile import ProbeProfiler, profile_seconds, spans
 from perfgate.measure.session import Session, utc_now
 from perfgate.record_parts import CapacityProbe
 
@@ -76,13 +80,30 @@ def choose_rate(base: Sequence[float], head: Sequence[float], fraction: float = 
     return max(MIN_RATE, math.floor(fraction * smaller))
 
 
-def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow) -> int:
+def run_probes(sides: tuple[Session, Session], window: LoadWindow, pprof_urls: tuple[str | None, str | None],
+               order: Sequence[int], *, phase: str, seconds: float) -> tuple[list[float], list[float]]:
+    """Probes in `order` (0 the base, 1 the head), each build's CPU profiled over its own; each build's OK rps."""
+    found: tuple[list[float], list[float]] = ([], [])
+    profilers = [ProbeProfiler(session, url, phase=phase) for session, url in zip(sides, pprof_urls, strict=True)]
+    span = spans(order)
+    try:
+        for i in order:
+            profilers[i].before_probe(profile_seconds(span[i], seconds))
+            probe = run_probe(sides[i], window, phase=phase, seconds=seconds)
+            profilers[i].after_probe(probe.index)
+            found[i].append(probe.ok_rps)
+    finally:
+        for profiler in profilers:
+            profiler.finish()
+    return found
+
+
+def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow,
+                       pprof_urls: tuple[str | None, str | None]) -> int:
     """Probe both builds (A B B A), then give both sessions the rate; recorded in both records' load_settings."""
     sides[0].progress.info(f"finding the request rate: {len(RATE_ORDER)} probes of {RATE_PROBE_S:g} s without a "
                            "rate limit, A B B A")
-    probes: tuple[list[float], list[float]] = ([], [])
-    for i in RATE_ORDER:
-        probes[i].append(run_probe(sides[i], window, phase="rate", seconds=RATE_PROBE_S).ok_rps)
+    probes = run_probes(sides, window, pprof_urls, RATE_ORDER, phase="rate", seconds=RATE_PROBE_S)
     rate = choose_rate(probes[0], probes[1])
     capacities = {session.record.role: round(statistics.median(found), 1)
                   for session, found in zip(sides, probes, strict=True)}
@@ -98,9 +119,10 @@ def set_automatic_rate(sides: tuple[Session, Session], window: LoadWindow) -> in
     return rate
 
 
-def probe_pair(sides: tuple[Session, Session], window: LoadWindow, pair: int) -> None:
+def probe_pair(sides: tuple[Session, Session], window: LoadWindow, pair: int,
+               pprof_urls: tuple[str | None, str | None]) -> None:
     """Before every PROBE_EVERY-th duet window, one capacity probe per build: A B, then B A the next time."""
     if pair % PROBE_EVERY:
         return
-    for i in (0, 1) if (pair // PROBE_EVERY) % 2 == 0 else (1, 0):
-        run_probe(sides[i], window, phase="pair", seconds=PAIR_PROBE_S)
+    order = (0, 1) if (pair // PROBE_EVERY) % 2 == 0 else (1, 0)
+    run_probes(sides, window, pprof_urls, order, phase="pair", seconds=PAIR_PROBE_S)

@@ -96,11 +96,14 @@ def cpu_view(inputs: ComparisonInputs, config: Config) -> CpuView:
         return CpuView(available=False, reason=missing_cpu(side) if side else "no baseline")
     scaled = cpu_per_request_sides(base, cand)
     if scaled is not None:
-        found, basis = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha, sampled_cpu=True), scaled[2]
+        found = moves(scaled[0], scaled[1], unit="µs", alpha=config.compare.alpha, sampled_cpu=True,
+                      probes=(base.probe_cpu, cand.probe_cpu))
+        basis = scaled[2]
     else:
         found, basis = share_moves(base.profiles, cand.profiles, alpha=config.compare.alpha), None
     return CpuView(available=True, unit=found.unit, per_request_basis=basis, risers=found.risers,
                    fallers=found.fallers, functions_tested=found.tested, functions_own=found.own,
+                   probe_profiles=found.probe_profiles,
                    pprof_diff_command=pprof_diff_command(base.profile_files[-1], cand.profile_files[-1]))
 
 

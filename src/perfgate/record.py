@@ -56,8 +56,10 @@ from perfgate.files import (
 from perfgate.jsonable import jsonable
 from perfgate.record_parts import (
     CapacityProbe,
+    ProbeProfile,
     Repetition,
     probe_from,
+    probe_profile_from,
     repetition_dict,
     repetition_files,
     repetition_from,
@@ -113,6 +115,7 @@ class RunRecord:
     complete: bool
     notes: tuple[str, ...] = ()
     capacity_probes: tuple[CapacityProbe, ...] = ()
+    probe_profiles: tuple[ProbeProfile, ...] = ()
     perfgate_version: str = __version__
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, compare=False)
@@ -126,6 +129,9 @@ class RunRecord:
 
     def with_capacity_probe(self, probe: CapacityProbe) -> RunRecord:
         return replace(self, capacity_probes=(*self.capacity_probes, probe))
+
+    def with_probe_profile(self, profile: ProbeProfile) -> RunRecord:
+        return replace(self, probe_profiles=(*self.probe_profiles, profile))
 
     def with_note(self, note: str) -> RunRecord:
         return replace(self, notes=(*self.notes, note))
@@ -174,6 +180,7 @@ def to_dict(record: RunRecord) -> dict[str, Any]:
         "notes": list(record.notes),
         "repetitions": [repetition_dict(r) for r in record.repetitions],
         "capacity_probes": [jsonable(p) for p in record.capacity_probes],
+        "probe_profiles": [jsonable(p) for p in record.probe_profiles],
     }
 
 
@@ -238,8 +245,11 @@ def _type_namespace() -> dict[str, Any]:
 
 def file_fields(record: RunRecord) -> list[tuple[str, str]]:
     """(field, relative name) of every file record.json names (record_parts.repetition_files says a repetition's)."""
+    probes = [(f"capacity_probes[{i}].load_file", probe.load_file) for i, probe in enumerate(record.capacity_probes)]
+    profiles = [(f"probe_profiles[{i}].cpu.file", profile.cpu.file) for i, profile in enumerate(record.probe_profiles)
+                if profile.cpu.file is not None]
     return [(f"repetitions[{i}].{field_name}", name) for i, rep in enumerate(record.repetitions)
-            for field_name, name in repetition_files(rep)]
+            for field_name, name in repetition_files(rep)] + probes + profiles
 
 
 def _file_problems(record: RunRecord) -> list[str]:
@@ -292,6 +302,7 @@ def from_dict(data: Mapping[str, Any]) -> RunRecord:
         notes=tuple(require(data, "notes", list)),
         repetitions=tuple(repetition_from(r) for r in require(data, "repetitions", list)),
         capacity_probes=tuple(probe_from(p) for p in data.get("capacity_probes") or ()),
+        probe_profiles=tuple(probe_profile_from(p) for p in data.get("probe_profiles") or ()),
     )
 
 

@@ -139,6 +139,17 @@ class CapacityProbe:
         return self.load.ok_count / (self.load.total_ns / 1e9) if self.load.total_ns else 0.0
 
 
+@dataclass(frozen=True)
+class ProbeProfile:
+    """The CPU profile one build gave over a run of its capacity probes (measure/probe_profile.py): `probes` are the
+    indexes of the probes it covers, all of one `phase`; `cpu.file` holds it, or `cpu.reason` says why there is none.
+    """
+
+    phase: str
+    probes: tuple[int, ...]
+    cpu: CpuCapture
+
+
 # ---------------------------------------------------------------- to and from record.json
 def repetition_files(rep: Repetition) -> list[tuple[str, str]]:
     """(field, relative name) of every file a repetition names: a new file field belongs here, so that the
@@ -185,6 +196,14 @@ def probe_from(data: Mapping[str, Any]) -> CapacityProbe:
     return CapacityProbe(index=require(data, "index", int), phase=require(data, "phase", str),
                          started_at=require(data, "started_at", str), ended_at=require(data, "ended_at", str),
                          load=_load_from(require(data, "load", dict)), load_file=require(data, "load_file", str))
+
+
+def probe_profile_from(data: Mapping[str, Any]) -> ProbeProfile:
+    probes = require(data, "probes", list)
+    if not all(isinstance(index, int) and not isinstance(index, bool) for index in probes):
+        raise TypeError("field 'probes' should be a list of integer probe indexes")
+    return ProbeProfile(phase=require(data, "phase", str), probes=tuple(probes),
+                        cpu=CpuCapture(**require(data, "cpu", dict)))
 
 
 def repetition_from(data: Mapping[str, Any]) -> Repetition:

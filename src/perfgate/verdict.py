@@ -72,6 +72,7 @@ class CpuView:
     pprof_diff_command: str | None = None
     functions_tested: int = 0  # the family of the movers' multiple-testing correction
     functions_own: int = 0  # of that family, the service's own functions (more of the correction's weight)
+    probe_profiles: int = 0  # capacity probes' profiles (both sides) the movers' count test added (compare/movers.py)
     unit: str = "µs"  # of the movers' figures: CPU µs per request, or "%" (shares) when that is not known
     per_request_basis: str | None = None  # where CPU per request came from (compare/functions.py)
 

@@ -132,6 +132,15 @@ def test_run_against_builds_both_sides_runs_them_in_duet_at_a_found_rate_and_fai
         assert all(probe["load"]["ok_count"] > 0 for probe in record["capacity_probes"])
         for rep in record["repetitions"]:  # the duet windows ran at the found rate, not flat out
             assert rep["load"]["rps"] < 1.3 * verdict["setup"]["rps"], (rep["load"], verdict["setup"])
+        # one CPU profile per build over each run of probes: its two rate probes, then each pair probe of its own
+        profiled = [(p["phase"], p["probes"], p["cpu"]["status"]) for p in record["probe_profiles"]]
+        pair_indexes = [[probe["index"]] for probe in record["capacity_probes"] if probe["phase"] == "pair"]
+        assert [(phase, probes) for phase, probes, _ in profiled] == [("rate", [1, 2])] + [
+            ("pair", probes) for probes in pair_indexes], profiled
+        assert all(status == "ok" for _, _, status in profiled), record["probe_profiles"]
+        assert all((out / record["role"] / p["cpu"]["file"]).is_file() for p in record["probe_profiles"])
+    assert verdict["cpu"]["probe_profiles"] == 2 * (1 + PROBE_PAIRS)
+    assert "profiles of the capacity probes" in (out / "report.md").read_text()
     starts = sorted([(p["started_at"], "A") for p in records["baseline"]["capacity_probes"] if p["phase"] == "pair"]
                     + [(p["started_at"], "B") for p in records["candidate"]["capacity_probes"] if p["phase"] == "pair"])
     assert "".join(side for _, side in starts) == "".join(("AB", "BA")[k % 2] for k in range(PROBE_PAIRS)), starts

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perfgate.compare.comparison import FunctionMove
-from perfgate.compare.inputs import SideInputs, profile_cpu_per_request_us, side_inputs
+from perfgate.compare.inputs import ProbeCpu, SideInputs, profile_cpu_per_request_us, side_inputs
 from perfgate.compare.movers import MoverTest, SampledRows, count_test, mover_family, mover_test
 from perfgate.compare.profile import SHARE_UNIT, FunctionDiff, ProfileDiff, diff_profiles
 from perfgate.errors import ProfileError
@@ -45,6 +45,7 @@ class Moves:
     fallers: tuple[FunctionMove, ...]
     tested: int
     own: int = 0
+    probe_profiles: int = 0  # capacity probe profiles (both sides) the count test added as strata
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,11 @@ def cpu_per_request_sides(base: SideInputs, cand: SideInputs) -> tuple[ScaledPro
 
 
 def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alpha: float,
-          sampled_cpu: bool = False) -> Moves:
+          sampled_cpu: bool = False, probes: tuple[Sequence[ProbeCpu], Sequence[ProbeCpu]] = ((), ())) -> Moves:
     """The per-request diff's risers and fallers, each with its shares beside and its significance: by the count
     test for CPU profiles (sampled_cpu: their values are samples times the sampling period), by Welch's t on
-    square roots for the layers below the CPU (bytes and delays, whose samples differ in size)."""
+    square roots for the layers below the CPU (bytes and delays, whose samples differ in size).
+    probes: both sides' capacity probe profiles, which the count test adds as one stratum per phase."""
     per_request = diff_profiles(baseline.profiles, candidate.profiles, baseline_scales=baseline.scales,
                                 candidate_scales=candidate.scales, unit=unit)
     shares = diff_profiles(baseline.profiles, candidate.profiles, rank=False)
@@ -99,9 +101,32 @@ def moves(baseline: ScaledProfiles, candidate: ScaledProfiles, *, unit: str, alp
         return moves_of(per_request, mover_test(per_request.functions, family=family, transform="per_request",
                                                 own=own), alpha, shares=shares)
     rows = [f for f in per_request.functions if f.function in family]
-    tested = count_test([f.function for f in rows], _sampled(baseline, [f.baseline_cum for f in rows]),
-                        _sampled(candidate, [f.candidate_cum for f in rows]), own=own)
-    return moves_of(per_request, tested, alpha, shares=shares)
+    names = [f.function for f in rows]
+    strata = probe_strata(names, *probes)
+    tested = count_test(names, _sampled(baseline, [f.baseline_cum for f in rows]),
+                        _sampled(candidate, [f.candidate_cum for f in rows]), own=own, strata=strata)
+    found = moves_of(per_request, tested, alpha, shares=shares)
+    return replace(found, probe_profiles=sum(len(b.exposure) + len(c.exposure) for b, c in strata))
+
+
+def probe_strata(names: Sequence[str], baseline: Sequence[ProbeCpu], candidate: Sequence[ProbeCpu]
+                 ) -> list[tuple[SampledRows, SampledRows]]:
+    """Per phase both sides profiled: each named function's samples in each probe profile, whose exposure is its
+    OK calls per sampling period (so that counts / exposure is CPU time per call)."""
+    phases = sorted({p.phase for p in baseline} & {p.phase for p in candidate})
+    return [tuple(_probe_rows(names, [p for p in side if p.phase == phase]) for side in (baseline, candidate))
+            for phase in phases]
+
+
+def _probe_rows(names: Sequence[str], profiles: Sequence[ProbeCpu]) -> SampledRows:
+    kept = [p for p in profiles if p.ok_calls > 0 and p.profile.period > 0 and time_unit_ns(p.profile.unit)]
+    counts = [[_cum(p.profile, name) / p.profile.period for p in kept] for name in names]
+    return SampledRows(counts, [p.ok_calls / (p.profile.period * time_unit_ns(p.profile.unit)) for p in kept])
+
+
+def _cum(profile: Profile, name: str) -> float:
+    cost = profile.functions.get(name)
+    return float(cost.cum) if cost is not None else 0.0
 
 
 def service_functions(profiles: Sequence[Profile]) -> frozenset[str]:

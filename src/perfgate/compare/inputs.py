@@ -21,6 +21,15 @@ from perfgate.record_parts import Repetition
 
 
 @dataclass(frozen=True)
+class ProbeCpu:
+    """A CPU profile over capacity probes of one phase, and the OK calls those probes served (all inside it)."""
+
+    phase: str
+    profile: Profile
+    ok_calls: int
+
+
+@dataclass(frozen=True)
 class SideInputs:
     """One side's per-repetition values (only repetitions whose load finished count)."""
 
@@ -36,6 +45,7 @@ class SideInputs:
     runq: tuple[RunqStats, ...]
     contention: tuple[tuple[int, ContentionWindow | None], ...] = ()  # (repetition index, its figures)
     capacity_rps: tuple[float, ...] = ()  # the capacity probes of the repetition pairs, in order (duet, automatic rate)
+    probe_cpu: tuple[ProbeCpu, ...] = ()  # the capacity probes' CPU profiles (duet, automatic rate)
     cpu_problems: tuple[str, ...] = ()
     runq_problems: tuple[str, ...] = ()
     layers: Mapping[str, LayerSide] = field(default_factory=dict)  # allocs, mutex, block (compare/layers.py)
@@ -108,6 +118,7 @@ def side_inputs(record: RunRecord, *, detail: bool = True) -> SideInputs:
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
         cpu_problems=cpu_problems, runq_problems=runq_problems,
         capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"),
+        probe_cpu=_probe_cpu(record) if detail else (),
         layers=all_layer_sides(record, reps, with_profiles=detail),
         goroutines=goroutine_side(record, reps, with_profiles=detail))
 
@@ -145,6 +156,27 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
             per_request.append(own)
     return (tuple(profiles), tuple(files), tuple(ok_calls), tuple(process), tuple(per_request),
             tuple(sorted(problems)))
+
+
+def _probe_cpu(record: RunRecord) -> tuple[ProbeCpu, ...]:
+    """The record's usable probe profiles: status ok, naming probes of their phase that no other profile names.
+    A profile that cannot be read is left out: these only add samples to the movers' test."""
+    probes = {probe.index: probe for probe in record.capacity_probes}
+    claimed: set[int] = set()
+    found = []
+    for i, entry in enumerate(record.probe_profiles):
+        covered = [probes.get(index) for index in entry.probes]
+        if (entry.cpu.status != "ok" or not entry.cpu.file or not covered or claimed.intersection(entry.probes)
+                or any(probe is None or probe.phase != entry.phase for probe in covered)):
+            continue
+        claimed.update(entry.probes)
+        try:
+            data = record.read_file(entry.cpu.file, field=f"probe_profiles[{i}].cpu.file", limit=MAX_PROFILE_BYTES)
+            profile = parse_profile(data, name=str(record.file(entry.cpu.file)))
+        except (FileNotFoundError, ProfileError):
+            continue
+        found.append(ProbeCpu(entry.phase, profile, sum(probe.load.ok_count for probe in covered if probe)))
+    return tuple(found)
 
 
 def calls_during_profile(rep: Repetition, profile: Profile) -> float:

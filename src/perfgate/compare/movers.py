@@ -109,7 +109,8 @@ def _adjusted(names: Sequence[str], p_values: Sequence[float], own: Collection[s
 
 
 def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRows, *,
-               own: Collection[str] = frozenset()) -> MoverTest:
+               own: Collection[str] = frozenset(),
+               strata: Sequence[tuple[SampledRows, SampledRows]] = ()) -> MoverTest:
     """Per named row: do its samples per unit of exposure differ between the sides? Two-sided, BH over the rows.
 
     Given a row's K samples over both sides, the candidate's share of them is binomial with p0 = X_c / (X_b + X_c)
@@ -118,23 +119,45 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
     Pearson residuals, moderated toward the dispersion common to all rows (_moderated_dispersion), and is read
     on Student's t at the degrees of freedom of that estimate. With one repetition on each side there is no
     dispersion to estimate, and nothing is called a change. own: the service's own rows (family_weights).
+
+    strata: more (baseline, candidate) samples of the same rows taken under another load (the capacity probes'
+    profiles). Each stratum has its own p0, since a row's rate per exposure may differ between loads; the
+    scores' numerators and variances add up over the strata (a stratified score test, like Cochran-Mantel-
+    Haenszel's), and each row's dispersion is estimated from the Pearson residuals of all strata together.
     """
-    base, cand = np.asarray(baseline.counts, dtype=float), np.asarray(candidate.counts, dtype=float)
-    df = base.shape[1] + cand.shape[1] - 2 if names else 0
-    if df < 1:
+    if not names or _residual_df(baseline, candidate) < 1:
         return _adjusted(names, [1.0] * len(names), own)
-    x_base, x_cand = np.asarray(baseline.exposure, dtype=float), np.asarray(candidate.exposure, dtype=float)
-    k_base, k_cand = base.sum(axis=1), cand.sum(axis=1)
-    pearson = _pearson(base, x_base) + _pearson(cand, x_cand)
+    df = sum(_residual_df(b, c) for b, c in ((baseline, candidate), *strata))
+    score, information, pearson = np.zeros(len(names)), np.zeros(len(names)), np.zeros(len(names))
+    for base_rows, cand_rows in ((baseline, candidate), *strata):
+        parts = _stratum(base_rows, cand_rows)
+        score, information, pearson = score + parts[0], information + parts[1], pearson + parts[2]
     phi, df_total = _moderated_dispersion(pearson / df, df)
-    total, p0 = k_base + k_cand, x_cand.sum() / (x_base.sum() + x_cand.sum())
     with np.errstate(all="ignore"):
         from scipy import stats
 
-        z = (k_cand - total * p0) / np.sqrt(phi * total * p0 * (1 - p0))
+        z = score / np.sqrt(phi * information)
         p = 2 * stats.t.sf(np.abs(z), df_total)
-    p_values = [float(v) if k > 0 and np.isfinite(v) else 1.0 for v, k in zip(p, total, strict=True)]
+    p_values = [float(v) if k > 0 and np.isfinite(v) else 1.0 for v, k in zip(p, information, strict=True)]
     return _adjusted(names, p_values, own)
+
+
+def _residual_df(baseline: SampledRows, candidate: SampledRows) -> int:
+    """The degrees of freedom a stratum's Pearson residuals have: its repetitions less one rate per side."""
+    return max(0, len(baseline.exposure) - 1) + max(0, len(candidate.exposure) - 1)
+
+
+def _stratum(baseline: SampledRows, candidate: SampledRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of one stratum: the score's numerator K_c - K p0, its Poisson variance K p0 (1 - p0), and the
+    Pearson chi-square of both sides' repetitions around their own rates (all 0 for a side without repetitions)."""
+    base, cand = np.asarray(baseline.counts, dtype=float), np.asarray(candidate.counts, dtype=float)
+    x_base, x_cand = np.asarray(baseline.exposure, dtype=float), np.asarray(candidate.exposure, dtype=float)
+    rows = max(base.shape[0], cand.shape[0])
+    if not x_base.size or not x_cand.size or x_base.sum() <= 0 or x_cand.sum() <= 0:
+        return np.zeros(rows), np.zeros(rows), np.zeros(rows)
+    k_base, k_cand = base.sum(axis=1), cand.sum(axis=1)
+    total, p0 = k_base + k_cand, x_cand.sum() / (x_base.sum() + x_cand.sum())
+    return k_cand - total * p0, total * p0 * (1 - p0), _pearson(base, x_base) + _pearson(cand, x_cand)
 
 
 @dataclass(frozen=True)

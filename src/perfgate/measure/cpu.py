@@ -24,6 +24,7 @@ from perfgate.profile.parse import parse_profile
 from perfgate.record_parts import CpuCapture
 
 MIN_PROFILE_SECONDS = 1
+UNAVAILABLE = "cpu profile unavailable: "
 LEAD_WAIT_S = 2.0  # at most, for the profile requests to be sent before the load starts anyway
 
 
@@ -138,7 +139,7 @@ class CpuCaptureThread:
             self.result = CpuCapture(status="unavailable", reason=f"cpu profile unavailable: {plan}")
             return
         # What stands if the request outlives the window (fetch_cpu_profile's deadline should end it first).
-        self.result = CpuCapture(status="unavailable", reason=_unavailable(
+        self.result = CpuCapture(status="unavailable", reason=unavailable_reason(
             f"the profile request to {self.url} had not ended when the repetition did"))
         done = self.sent.expect() if plan.lead else _nothing
         self.thread = threading.Thread(target=self._capture, args=(plan, done), daemon=True)
@@ -164,9 +165,10 @@ class CpuCaptureThread:
                 self.result = CpuCapture(status="ok", file=self.names.cpu, total_cpu_ns=profile.total,
                                          duration_ns=profile.duration_ns)
             except (ProfileUnavailable, ProfileError) as error:
-                self.result = CpuCapture(status="unavailable", reason=_unavailable(error.message))
+                self.result = CpuCapture(status="unavailable", reason=unavailable_reason(error.message))
             except (OSError, ValueError) as error:  # e.g. the record folder vanished; never a silent "disabled"
-                self.result = CpuCapture(status="unavailable", reason=_unavailable(f"{type(error).__name__}: {error}"))
+                self.result = CpuCapture(status="unavailable",
+                                         reason=unavailable_reason(f"{type(error).__name__}: {error}"))
 
     def finish(self) -> CpuCapture:
         self.cancel.set()
@@ -179,6 +181,5 @@ def _nothing() -> None:
     return None
 
 
-def _unavailable(message: str) -> str:
-    prefix = "cpu profile unavailable: "
-    return message if message.startswith(prefix) else prefix + message
+def unavailable_reason(message: str) -> str:
+    return message if message.startswith(UNAVAILABLE) else UNAVAILABLE + message

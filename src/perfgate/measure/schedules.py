@@ -131,12 +131,13 @@ def _with_running_builds(sides: tuple[Session, Session], *, duet: bool, preload:
             warm_up(session)
         _joined(preload)
         automatic_rate = duet and not sides[0].config.load.rps
+        pprof_urls = (collectors[0].pprof_url, collectors[1].pprof_url)
         if automatic_rate:
-            set_automatic_rate(sides, load_window(sides[0].config))
+            set_automatic_rate(sides, load_window(sides[0].config), pprof_urls)
         for pair in range(sides[0].config.load.repetitions):
             if duet:
                 if automatic_rate:
-                    probe_pair(sides, load_window(sides[0].config), pair)
+                    probe_pair(sides, load_window(sides[0].config), pair, pprof_urls)
                 run_together(sides, tuple(collectors), kernel)
                 continue
             for i in pair_order(pair):

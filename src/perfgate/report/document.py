@@ -49,7 +49,7 @@ from perfgate.report.blocks import (
 )
 from perfgate.report.contention import contention_section
 from perfgate.report.layers import layers_section
-from perfgate.report.movers import COUNT_TEST, MOVER_ALIGN, MOVER_HEADER, move_row, movers_note, smallest
+from perfgate.report.movers import MOVER_ALIGN, MOVER_HEADER, count_test_text, move_row, movers_note, smallest
 from perfgate.report.syscalls import syscalls_section
 from perfgate.verdict import OUTCOME_ORDER, CpuView, RecordSummary, RuleOutcome, Verdict
 
@@ -265,7 +265,7 @@ def cpu_section(verdict: Verdict, limit: int | None, max_movers: int | None) -> 
     else:
         blocks.append(Paragraph(inline(_costs_note(cpu), " ",
                                        movers_note((*cpu.risers, *cpu.fallers), cpu.functions_tested, "CPU",
-                                                   own=cpu.functions_own, per_request_test=COUNT_TEST,
+                                                   own=cpu.functions_own, per_request_test=count_test_text(cpu),
                                                    total_rose=_cpu_rose(verdict)))))
     blocks.append(Figure("cpu_delta", "Change of each function's CPU per request" if cpu.unit != "%"
                          else "Change of each function's share of CPU, percentage points"))

@@ -5,9 +5,13 @@ beside, and its test. Amounts keep their unit: bytes are scaled to kB/MB, shares
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from perfgate.compare.comparison import MIN_SHARE_PCT, FunctionMove, own_weight_share
 from perfgate.report.blocks import Inline, code, format_p, inline
+
+if TYPE_CHECKING:
+    from perfgate.verdict import CpuView
 
 MOVER_HEADER = ("Function", "Kind", "Baseline", "Candidate", "Change", "Relative", "Share", "p (adj.)", "Status")
 MOVER_ALIGN = ("l", "l", "r", "r", "r", "r", "r", "r", "l")
@@ -64,6 +68,14 @@ def smallest(*limits: int | None) -> int | None:
     return min(given) if given else None
 
 
+def count_test_text(cpu: CpuView) -> str:
+    """COUNT_TEST, and the capacity probes' profiles it counted beside the load windows' when it did."""
+    if not cpu.probe_profiles:
+        return COUNT_TEST
+    return (f"{COUNT_TEST}, counting the {cpu.probe_profiles} profiles of the capacity probes (each build alone, "
+            "without a rate limit) beside the load windows' as samples of another load")
+
+
 def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, own: int = 0,
                 alpha: float | None = None, per_request_test: str = PER_REQUEST_TEST, total_rose: bool = False) -> str:
     """Which of the listed changes are significant, and the test that says so (`own` of the `tested` functions
@@ -91,5 +103,6 @@ def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, own:
     return f"Significant ({family}): {', '.join(significant[:5])}{' …' if len(significant) > 5 else ''}."
 
 
-__all__ = ["COUNT_TEST", "MOVER_ALIGN", "MOVER_HEADER", "format_amount", "move_cells", "move_row", "movers_note",
+__all__ = ["COUNT_TEST", "MOVER_ALIGN", "MOVER_HEADER", "count_test_text", "format_amount", "move_cells", "move_row",
+           "movers_note",
            "share_text", "smallest"]
