@@ -143,8 +143,11 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
 
 
 def _residual_df(baseline: SampledRows, candidate: SampledRows) -> int:
-    """The degrees of freedom a stratum's Pearson residuals have: its repetitions less one rate per side."""
-    return max(0, len(baseline.exposure) - 1) + max(0, len(candidate.exposure) - 1)
+    """The degrees of freedom a stratum's Pearson residuals have: its repetitions less one rate per side (none
+    when a side has no repetition: such a stratum is left out, _stratum)."""
+    if not len(baseline.exposure) or not len(candidate.exposure):
+        return 0
+    return len(baseline.exposure) + len(candidate.exposure) - 2
 
 
 def _stratum(baseline: SampledRows, candidate: SampledRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
