@@ -24,10 +24,12 @@ load time (warm-up, capacity probes and duet windows), and the 1-minute load ave
 `--report` prints the table from that file; `--write` also puts it into docs/benchmarks.md. Not a test: a full
 run is about 100 gates of 1.5-2 minutes. Smoke it with `--gates 1 --scenarios aa --pairs 5 --duration 1`.
 
-`--rejudge` judges again, with this checkout's compare, every gate of the file whose records were kept (`--keep`)
-and that an earlier naming of CPU movers judged: the verdict is a pure function of the two records and the config,
-so this is the verdict the gate would have given. The outcome and rules must come out the same (the naming does
-not touch them); the row's naming fields are replaced, the old name kept as `unweighted_named_mover`.
+`--rejudge` judges kept gates (`--keep`) again with this checkout's compare: the verdict is a pure function of the
+two records and the config, so this is the verdict the gate would have given. The outcome and rules must come out
+the same (the naming does not touch them). A gate judged before the weighted correction gets the naming fields of
+this code, the old name kept as `unweighted_named_mover`; a gate whose movers' test counted the capacity probes'
+profiles is judged once more on copies of its records without them, its name from the duet windows alone kept as
+`windows_only_named_mover` (the same gates, paired).
 
 usage: .venv/bin/python bench/bench_default_flow.py [--gates 20] [--detect-gates 20] [--control-gates 8]
            [--scenarios aa,cpu5,sleep,hog,cpulimit] [--pairs N] [--duration S] [--keep]
@@ -178,7 +180,7 @@ def surprising(result: dict) -> bool:
 def summarize(verdict: dict, scenario: str, code: int) -> dict:
     metrics = {m["name"]: m for m in verdict["metrics"]}
     risers = verdict["cpu"].get("risers") or []
-    named = next((r["function"] for r in risers if r.get("significant")), None)
+    named = _named(verdict)
     cpu = metrics.get("cpu_per_request") or {}
     return {
         "scenario": scenario, "outcome": verdict["outcome"], "exit_code": code,
@@ -190,35 +192,60 @@ def summarize(verdict: dict, scenario: str, code: int) -> dict:
         "p95_mde": (metrics.get("latency.p95") or {}).get("mde_rel"),
         "functions_tested": verdict["cpu"].get("functions_tested"),
         "inconclusive_rules": [r["rule"] for r in verdict["rules"] if r["outcome"] == "INCONCLUSIVE"],
-        **({"naming": "weighted", "functions_own": verdict["cpu"]["functions_own"]}
-           if "functions_own" in verdict["cpu"] else {}),
+        **({"naming": naming(verdict), "functions_own": verdict["cpu"]["functions_own"],
+            "probe_profiles": verdict["cpu"].get("probe_profiles", 0)} if "functions_own" in verdict["cpu"] else {}),
     }
 
 
-NAMING_KEYS = ("named_mover", "top_riser", "functions_tested", "naming", "functions_own")
+def naming(verdict: dict) -> str:
+    """How the verdict's CPU movers were named: "weighted" (the service's own functions holding half the weight),
+    "weighted, probes" when the capacity probes' profiles were counted too."""
+    return "weighted, probes" if verdict["cpu"].get("probe_profiles") else "weighted"
+
+
+NAMING_KEYS = ("named_mover", "top_riser", "functions_tested", "naming", "functions_own", "probe_profiles")
 
 
 def rejudge(results: Path = RESULTS) -> None:
-    """Judge the kept gates an earlier naming judged again with this checkout's compare (module docstring)."""
+    """Judge kept gates again with this checkout's compare (module docstring)."""
     rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True,
                             text=True).stdout.strip()
     for row in rows:
         folder = Path(row["kept"]) if row.get("kept") else None
-        if row.get("naming") or "outcome" not in row or folder is None or not folder.is_dir():
+        if "outcome" not in row or folder is None or not folder.is_dir():
             continue
-        code, verdict = rejudge_gate(folder)
-        fresh = summarize(verdict, row["scenario"], code)
-        if (fresh["outcome"], fresh["rules"]) != (row["outcome"], row["rules"]):
-            raise SystemExit(f"{folder}: judged again, {fresh['outcome']} {fresh['rules']} where the gate said "
-                             f"{row['outcome']} {row['rules']}")
-        row.update({"unweighted_named_mover": row.get("named_mover"), "rejudged_at": commit},
-                   **{key: fresh.get(key) for key in NAMING_KEYS})
-        print(f"{folder.name}: {row['outcome']}, named {row['named_mover']} (was {row['unweighted_named_mover']})",
-              flush=True)
+        if not row.get("naming"):
+            _rejudge_unweighted(row, folder, commit)
+        elif row.get("probe_profiles") and "windows_only_named_mover" not in row:
+            row["windows_only_named_mover"] = _named(_same_verdict(row, folder, without_probe_profiles=True))
+            print(f"{folder.name}: named {row['named_mover']}, from the windows alone "
+                  f"{row['windows_only_named_mover']}", flush=True)
     scratch = results.with_suffix(".tmp")
     scratch.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     scratch.replace(results)
+
+
+def _rejudge_unweighted(row: dict, folder: Path, commit: str) -> None:
+    fresh = summarize(_same_verdict(row, folder), row["scenario"], row["exit_code"])
+    row.update({"unweighted_named_mover": row.get("named_mover"), "rejudged_at": commit},
+               **{key: fresh.get(key) for key in NAMING_KEYS})
+    print(f"{folder.name}: {row['outcome']}, named {row['named_mover']} (was {row['unweighted_named_mover']})",
+          flush=True)
+
+
+def _same_verdict(row: dict, folder: Path, *, without_probe_profiles: bool = False) -> dict:
+    """The kept gate's verdict from this checkout's compare; its outcome and rules must be the gate's own."""
+    code, verdict = rejudge_gate(folder, without_probe_profiles=without_probe_profiles)
+    fresh = summarize(verdict, row["scenario"], code)
+    if (fresh["outcome"], fresh["rules"]) != (row["outcome"], row["rules"]):
+        raise SystemExit(f"{folder}: judged again, {fresh['outcome']} {fresh['rules']} where the gate said "
+                         f"{row['outcome']} {row['rules']}")
+    return verdict
+
+
+def _named(verdict: dict) -> str | None:
+    return next((r["function"] for r in verdict["cpu"].get("risers") or [] if r.get("significant")), None)
 
 
 def calibrate(args: argparse.Namespace) -> None:
@@ -286,7 +313,7 @@ def report(results: Path = RESULTS) -> str:
             continue
         ok = [g for g in group if "outcome" in g]
         count = {o: sum(g["outcome"] == o for g in ok) for o in ("PASS", "WARN", "INCONCLUSIVE", "FAIL")}
-        judged = [g for g in ok if g.get("naming")] or ok
+        judged = newest_naming(ok)
         named, ranked = (share(sum(g.get(key) == FUNCTION for g in rows), len(rows)) if scenario == "cpu5" else "–"
                          for key, rows in (("named_mover", judged), ("top_riser", ok)))
         loads = sorted(g["load_avg_before"] for g in ok)
@@ -307,22 +334,42 @@ def report(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
+def newest_naming(gates: list[dict]) -> list[dict]:
+    """The gates judged with the newest naming of CPU movers any of them has (all gates when none says)."""
+    for label in ("weighted, probes", "weighted"):
+        judged = [g for g in gates if g.get("naming") == label]
+        if judged:
+            return judged
+    return gates
+
+
 def naming_notes(groups: dict[str, list[dict]]) -> list[str]:
-    """What "named first" counts when some gates were judged with the weighted naming and some without, and what
-    the A/A gates named."""
+    """What "named first" counts when gates were judged by several namings, and what the A/A gates named."""
     ok = [g for g in groups.get("cpu5", []) if "outcome" in g]
-    weighted = [g for g in ok if g.get("naming")]
-    if not weighted:
-        return []
+    probes = [g for g in ok if g.get("naming") == "weighted, probes"]
+    weighted = [g for g in ok if g.get("naming") == "weighted"]
     unweighted = [g.get("unweighted_named_mover", g.get("named_mover")) for g in ok
                   if not g.get("naming") or "unweighted_named_mover" in g]
-    rejudged = sum("unweighted_named_mover" in g for g in weighted)
-    aa = [g for s in ("aa", "heavy_aa") for g in groups.get(s, []) if g.get("naming")]
-    return [f"\ncpu5 \"named first\": the {len(weighted)} gates judged with the movers' weighted correction (the "
-            f"service's own functions holding half its weight), {rejudged} of them judged again from their kept "
-            f"records; with the unweighted correction: {share(sum(n == FUNCTION for n in unweighted), len(unweighted))}"
-            f" of the {len(unweighted)} gates judged so. A/A gates judged with the weighted correction that named a "
-            f"CPU mover: {share(sum(bool(g.get('named_mover')) for g in aa), len(aa))}."]
+    aa = [g for s in ("aa", "heavy_aa") for g in groups.get(s, []) if "outcome" in g]
+    notes = []
+    if probes:
+        alone = [g["windows_only_named_mover"] for g in probes if "windows_only_named_mover" in g]
+        aa_probes = [g for g in aa if g.get("naming") == "weighted, probes"]
+        notes.append(f"\ncpu5 \"named first\": the {len(probes)} gates whose movers' test counted the capacity "
+                     f"probes' CPU profiles beside the duet windows' (weighted correction); the same gates judged "
+                     f"again from the windows' profiles alone: {share(sum(n == FUNCTION for n in alone), len(alone))}."
+                     f" A/A gates with the probes' profiles that named a CPU mover: "
+                     f"{share(sum(bool(g.get('named_mover')) for g in aa_probes), len(aa_probes))}.")
+    if weighted:
+        aa_named = [bool(g.get("named_mover")) for g in aa if g.get("naming") == "weighted"]
+        rejudged = sum("unweighted_named_mover" in g for g in weighted)
+        notes.append(f"\nGates judged with the weighted correction from the windows' profiles only (runs before the "
+                     f"probes were profiled; {rejudged} of them judged again from their kept records): cpu5 named "
+                     f"first {share(sum(g.get('named_mover') == FUNCTION for g in weighted), len(weighted))}; A/A "
+                     f"naming a CPU mover {share(sum(aa_named), len(aa_named))}"
+                     f". With the unweighted correction: cpu5 named first "
+                     f"{share(sum(n == FUNCTION for n in unweighted), len(unweighted))}.")
+    return notes
 
 
 def share(count: int, total: int) -> str:

@@ -95,15 +95,28 @@ def run_gate(repo: Path, out: Path, during: contextlib.AbstractContextManager | 
     return GateRun(code, verdict, record, figures)
 
 
-def rejudge_gate(folder: Path) -> tuple[int, dict]:
+def rejudge_gate(folder: Path, *, without_probe_profiles: bool = False) -> tuple[int, dict]:
     """`perfgate compare` with this checkout's code on a kept gate's two records (its repository's perfgate.yml),
     into a scratch folder: the verdict the gate would have given with this code (the verdict is a pure function of
-    the records and the config). Its exit code and verdict."""
+    the records and the config). Its exit code and verdict. without_probe_profiles: on copies of the records that
+    list no capacity probe profiles (what the movers' test says from the duet windows alone)."""
     repo, out = folder / "repo", folder / "out"
     with tempfile.TemporaryDirectory(prefix="rejudge-") as scratch:
-        code = run_perfgate(["compare", "--config", str(repo / "perfgate.yml"), "--baseline", str(out / "baseline"),
-                             "--candidate", str(out / "candidate"), "--out", scratch], cwd=repo, timeout=300)
-        return code, json.loads((Path(scratch) / "verdict.json").read_text(encoding="utf-8"))
+        sides = [out / "baseline", out / "candidate"]
+        if without_probe_profiles:
+            sides = [_without_probe_profiles(side, Path(scratch) / side.name) for side in sides]
+        verdict_folder = Path(scratch) / "verdict"
+        code = run_perfgate(["compare", "--config", str(repo / "perfgate.yml"), "--baseline", str(sides[0]),
+                             "--candidate", str(sides[1]), "--out", str(verdict_folder)], cwd=repo, timeout=300)
+        return code, json.loads((verdict_folder / "verdict.json").read_text(encoding="utf-8"))
+
+
+def _without_probe_profiles(record: Path, copy: Path) -> Path:
+    shutil.copytree(record, copy)
+    data = json.loads((copy / "record.json").read_text(encoding="utf-8"))
+    data["probe_profiles"] = []
+    (copy / "record.json").write_text(json.dumps(data), encoding="utf-8")
+    return copy
 
 
 def add_gate_options(parser: argparse.ArgumentParser) -> None:
