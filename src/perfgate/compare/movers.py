@@ -16,7 +16,8 @@ CPU profiles are counts of samples, and there a stronger test serves (count_test
 pooled over each side's repetitions, compared with a quasi-Poisson score test whose dispersion is
 moderated across the functions tested (the empirical Bayes of limma, Smyth 2004). Welch's t at a dozen
 repetitions a side pays for estimating each function's spread from a dozen figures (its critical t at
-p = 0.0003 is ~4.4 where z is 3.6); the moderated dispersion borrows the spread of all functions alike.
+p = 0.0003 is ~4.4 where z is 3.6); the moderated dispersion borrows the spread of all functions alike. The
+capacity probes' profiles, taken under another load, add their samples as strata of their own.
 
 The Benjamini-Hochberg adjustment is weighted (compare/multiple.py): the service's own functions
 (profile/origin.py) hold OWN_WEIGHT_SHARE (compare/comparison.py) of the weight, the standard library's and the
