@@ -7,15 +7,22 @@ import gzip
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.greeter import free_port
 from support.loopback import QuietHandler, serving
-from support.paths import TEST_DATA
+from support.paths import GHZ, TEST_DATA
 
 from perfgate.capture.pprof import ProfileUnavailable, default_fetch_timeout_s, fetch_cpu_profile, profile_url
+from perfgate.config import load_config
 from perfgate.errors import EXIT_TOOL
+from perfgate.load.ghz import Ghz
+from perfgate.measure.probe_profile import ProbeProfiler
+from perfgate.measure.session import Session, new_session
 from perfgate.profile.parse import parse_profile
+from perfgate.progress import Progress
+from perfgate.record import load_record
 
 FIXTURE = TEST_DATA / "pprof" / "greeter-base-1.pb.gz"
 
@@ -121,3 +128,27 @@ def test_arguments_and_urls() -> None:
     assert profile_url("http://h:6060/debug/pprof") == "http://h:6060/debug/pprof/profile"
     assert profile_url("http://h:6060/debug/pprof/profile/") == "http://h:6060/debug/pprof/profile"
     assert default_fetch_timeout_s(2) == 7.0 and default_fetch_timeout_s(30) == 45.0
+
+
+def probe_session(tmp_path: Path, greeter) -> Session:
+    config = load_config(None, environ={}, set_args=[f"target.address={greeter.address}", "target.call=a.B/C"])
+    return new_session(config, tmp_path / "out" / "baseline", role="baseline", generator=Ghz(str(GHZ)),
+                       progress=Progress(steps=1, step_seconds=1))
+
+
+@pytest.mark.parametrize(("probe_s", "status"), [(0.3, "ok"), (1.4, "unavailable")])
+def test_a_probe_profile_counts_only_when_it_spanned_its_probes(tmp_path, greeter, probe_s, status) -> None:
+    """measure/probe_profile.py against the real greeter: a 1 s profile over two probes of 0.3 s is kept; one
+    whose probe outlasted it is in the record, marked unavailable, and says so."""
+    session = probe_session(tmp_path, greeter)
+    profiler = ProbeProfiler(session, greeter.pprof_url, phase="pair")
+    for index in (1, 2):
+        profiler.before_probe(1)
+        time.sleep(probe_s / 2)  # the build's probe: only its timing matters to the profiler
+        profiler.after_probe(index)
+    profiler.finish()
+    (entry,) = load_record(session.folder).probe_profiles
+    assert (entry.phase, entry.probes, entry.cpu.status) == ("pair", (1, 2), status), entry
+    assert (session.folder / entry.cpu.file).is_file()
+    if status == "unavailable":
+        assert "did not span probes 1, 2; not counted" in entry.cpu.reason

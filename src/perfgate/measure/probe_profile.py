@@ -7,8 +7,9 @@ from just before its first probe to past its last: the request goes out before t
 probe waits until it is on the wire, at most LEAD_WAIT_S) and lasts whole seconds (pprof's unit), enough for
 the probes up to the build's last one as they usually run (each probe's load time times PROBE_WALL_FACTOR plus
 PROBE_WALL_EXTRA_S: ghz's start and stop). While the other build is probed this one idles, so its profile
-holds its own probes' work only. A profile that ended before its build's last probe did is kept in the record
-but marked unavailable, so an "ok" one has every call of its probes in it.
+holds its own probes' work only. A profile that was not running from before its build's first probe started
+until after its last one ended is kept in the record but marked unavailable, so an "ok" one has every call of
+its probes in it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ProbeProfiler:
         self.probes: list[int] = []
         self.seconds = 0
         self.sent_at: float | None = None
-        self.last_probe_end = 0.0
+        self.first_probe_start = self.last_probe_end = 0.0
         self.result = CpuCapture(status="unavailable", reason=UNAVAILABLE + "the profile request did not end")
         self.thread: threading.Thread | None = None
 
@@ -60,6 +61,7 @@ class ProbeProfiler:
         self.thread = threading.Thread(target=self._fetch, args=(sent,), daemon=True)
         self.thread.start()
         sent.wait(LEAD_WAIT_S)
+        self.first_probe_start = time.monotonic()
 
     def after_probe(self, index: int) -> None:
         self.probes.append(index)
@@ -70,12 +72,17 @@ class ProbeProfiler:
         if self.thread is None:
             return
         self.thread.join(timeout=default_fetch_timeout_s(self.seconds) + 1)
-        if self.result.status == "ok" and (self.sent_at is None or self.last_probe_end > self.sent_at + self.seconds):
+        if self.result.status == "ok" and not self._covered():
             self.result = CpuCapture(status="unavailable", file=self.result.file, reason=UNAVAILABLE + (
-                f"its {self.seconds} s ended before probe {self.probes[-1]} did; not counted"))
+                f"its {self.seconds} s did not span probes {', '.join(map(str, self.probes))}; not counted"))
         profile = ProbeProfile(phase=self.phase, probes=tuple(self.probes), cpu=self.result)
         self.session.record = self.session.record.with_probe_profile(profile)
         self.session.save()
+
+    def _covered(self) -> bool:
+        """The profile was running before the first probe started and until after the last one ended."""
+        return (self.sent_at is not None and self.sent_at <= self.first_probe_start
+                and self.last_probe_end <= self.sent_at + self.seconds)
 
     def _fetch(self, sent: threading.Event) -> None:
         def on_sent() -> None:
