@@ -140,7 +140,7 @@ def test_run_against_builds_both_sides_runs_them_in_duet_at_a_found_rate_and_fai
         assert all(status == "ok" for _, _, status in profiled), record["probe_profiles"]
         assert all((out / record["role"] / p["cpu"]["file"]).is_file() for p in record["probe_profiles"])
     assert verdict["cpu"]["probe_profiles"] == 2 * (1 + PROBE_PAIRS)
-    assert "profiles of the capacity probes" in (out / "report.md").read_text()
+    assert f"the {2 * (1 + PROBE_PAIRS)} capacity probes' profiles" in (out / "report.md").read_text()
     starts = sorted([(p["started_at"], "A") for p in records["baseline"]["capacity_probes"] if p["phase"] == "pair"]
                     + [(p["started_at"], "B") for p in records["candidate"]["capacity_probes"] if p["phase"] == "pair"])
     assert "".join(side for _, side in starts) == "".join(("AB", "BA")[k % 2] for k in range(PROBE_PAIRS)), starts

@@ -72,8 +72,8 @@ def count_test_text(cpu: CpuView) -> str:
     """COUNT_TEST, and the capacity probes' profiles it counted beside the load windows' when it did."""
     if not cpu.probe_profiles:
         return COUNT_TEST
-    return (f"{COUNT_TEST}, counting the {cpu.probe_profiles} profiles of the capacity probes (each build alone, "
-            "without a rate limit) beside the load windows' as samples of another load")
+    return (f"{COUNT_TEST}, over the load windows' profiles and, as strata of their own, the {cpu.probe_profiles} "
+            "capacity probes' profiles")
 
 
 def movers_note(moves: tuple[FunctionMove, ...], tested: int, what: str, *, own: int = 0,

@@ -121,4 +121,5 @@ def test_a_profile_covers_each_builds_probes_in_whole_seconds():
 
 def test_the_report_names_the_probe_profiles_only_when_the_test_counted_them():
     assert count_test_text(CpuView(available=True)) == COUNT_TEST
-    assert "the 14 profiles of the capacity probes" in count_test_text(CpuView(available=True, probe_profiles=14))
+    text = count_test_text(CpuView(available=True, probe_profiles=14))
+    assert "as strata of their own, the 14 capacity probes' profiles" in text
