@@ -146,7 +146,7 @@ def count_test(names: Sequence[str], baseline: SampledRows, candidate: SampledRo
 def _residual_df(baseline: SampledRows, candidate: SampledRows) -> int:
     """The degrees of freedom a stratum's Pearson residuals have: its repetitions less one rate per side (none
     when a side has no repetition: such a stratum is left out, _stratum)."""
-    if not len(baseline.exposure) or not len(candidate.exposure):
+    if not _has_exposure(baseline) or not _has_exposure(candidate):
         return 0
     return len(baseline.exposure) + len(candidate.exposure) - 2
 
@@ -156,12 +156,16 @@ def _stratum(baseline: SampledRows, candidate: SampledRows) -> tuple[np.ndarray,
     Pearson chi-square of both sides' repetitions around their own rates (all 0 for a side without repetitions)."""
     base, cand = np.asarray(baseline.counts, dtype=float), np.asarray(candidate.counts, dtype=float)
     x_base, x_cand = np.asarray(baseline.exposure, dtype=float), np.asarray(candidate.exposure, dtype=float)
-    rows = max(base.shape[0], cand.shape[0])
-    if not x_base.size or not x_cand.size or x_base.sum() <= 0 or x_cand.sum() <= 0:
+    if not _has_exposure(baseline) or not _has_exposure(candidate):
+        rows = max(base.shape[0], cand.shape[0])
         return np.zeros(rows), np.zeros(rows), np.zeros(rows)
     k_base, k_cand = base.sum(axis=1), cand.sum(axis=1)
     total, p0 = k_base + k_cand, x_cand.sum() / (x_base.sum() + x_cand.sum())
     return k_cand - total * p0, total * p0 * (1 - p0), _pearson(base, x_base) + _pearson(cand, x_cand)
+
+
+def _has_exposure(side: SampledRows) -> bool:
+    return len(side.exposure) > 0 and float(np.sum(side.exposure)) > 0
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ class CpuCaptureThread:
             return
         plan = profile_plan(self.session.config)
         if isinstance(plan, str):
-            self.result = CpuCapture(status="unavailable", reason=f"cpu profile unavailable: {plan}")
+            self.result = CpuCapture(status="unavailable", reason=unavailable_reason(plan))
             return
         # What stands if the request outlives the window (fetch_cpu_profile's deadline should end it first).
         self.result = CpuCapture(status="unavailable", reason=unavailable_reason(
