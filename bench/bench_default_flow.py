@@ -359,7 +359,9 @@ def naming_notes(groups: dict[str, list[dict]]) -> list[str]:
                      f"probes' CPU profiles beside the duet windows' (weighted correction); the same gates judged "
                      f"again from the windows' profiles alone: {share(sum(n == FUNCTION for n in alone), len(alone))}."
                      f" A/A gates with the probes' profiles that named a CPU mover: "
-                     f"{share(sum(bool(g.get('named_mover')) for g in aa_probes), len(aa_probes))}.")
+                     f"{share(sum(bool(g.get('named_mover')) for g in aa_probes), len(aa_probes))}; from the windows "
+                     f"alone: {share(sum(bool(g.get('windows_only_named_mover')) for g in aa_probes), len(aa_probes))}"
+                     ".")
     if weighted:
         aa_named = [bool(g.get("named_mover")) for g in aa if g.get("naming") == "weighted"]
         rejudged = sum("unweighted_named_mover" in g for g in weighted)
@@ -409,7 +411,11 @@ the heavy_aa gates at e970061: the A/A scenario on a service about 15 times slow
 request: ~5 ms of CPU where the greeter's default is ~0.3 ms). Then 10 aa and 20 cpu5 gates at ec04df9 with their
 records kept, and 10 aa and 20 cpu5 at 683308b, the first code naming CPU movers with the weighted correction (the
 service's own functions holding half its weight); the ec04df9 gates were judged again by it from their records
-(`--rejudge`, same outcomes and rules), so "named first" for cpu5 counts the 40 gates it judged."""
+(`--rejudge`, same outcomes and rules). Then 10 aa and 20 cpu5 gates at 38376ec, the first code that profiles the
+capacity probes and counts their samples in the movers' test (as strata of their own), and 8 aa, 20 cpu5, 4 sleep,
+4 hog and 4 cpulimit gates at 8861211 (the same measurement), all kept; each of their gates was judged again from
+the duet windows' profiles alone (`--rejudge`). "named first" for cpu5 counts the gates judged with the probes'
+profiles; the notes below give the same gates from the windows alone, and the earlier namings."""
 RATE_04 = """A trial of a higher automatic rate, each build loaded at 0.4 of the smaller capacity instead of 0.25
 (bench/results/default_flow_rate04.jsonl, at a7c5689, 3 calibration gates first, stopped after 29 gates; why
 0.25 stays: "Verdict quality in the default flow: what the table shows", above)."""
