@@ -119,9 +119,10 @@ def probe_strata(names: Sequence[str], baseline: Sequence[ProbeCpu], candidate: 
 
 
 def _probe_rows(names: Sequence[str], profiles: Sequence[ProbeCpu]) -> SampledRows:
-    kept = [p for p in profiles if p.ok_calls > 0 and p.profile.period > 0 and time_unit_ns(p.profile.unit)]
-    counts = [[_cum(p.profile, name) / p.profile.period for p in kept] for name in names]
-    return SampledRows(counts, [p.ok_calls / (p.profile.period * time_unit_ns(p.profile.unit)) for p in kept])
+    kept = [(p, unit_ns) for p in profiles
+            if p.ok_calls > 0 and p.profile.period > 0 and (unit_ns := time_unit_ns(p.profile.unit))]
+    counts = [[_cum(p.profile, name) / p.profile.period for p, _ in kept] for name in names]
+    return SampledRows(counts, [p.ok_calls / (p.profile.period * unit_ns) for p, unit_ns in kept])
 
 
 def _cum(profile: Profile, name: str) -> float:

@@ -155,26 +155,31 @@ class CpuCaptureThread:
         if self.cancel.wait(plan.offset_s):
             self.result = CpuCapture(status="unavailable", reason="cpu profile unavailable: load window ended early")
             return
-        with self.session.profile_lock:
-            try:
-                body = fetch_cpu_profile(self.url, plan.seconds, on_sent=sent)
-                path = self.session.folder / self.names.cpu
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(body)
-                profile = parse_profile(path)
-                self.result = CpuCapture(status="ok", file=self.names.cpu, total_cpu_ns=profile.total,
-                                         duration_ns=profile.duration_ns)
-            except (ProfileUnavailable, ProfileError) as error:
-                self.result = CpuCapture(status="unavailable", reason=unavailable_reason(error.message))
-            except (OSError, ValueError) as error:  # e.g. the record folder vanished; never a silent "disabled"
-                self.result = CpuCapture(status="unavailable",
-                                         reason=unavailable_reason(f"{type(error).__name__}: {error}"))
+        self.result = fetch_into_record(self.session, self.url, plan.seconds, self.names.cpu, on_sent=sent)
 
     def finish(self) -> CpuCapture:
         self.cancel.set()
         if self.thread is not None:
             self.thread.join(timeout=(self.session.config.load.duration_s or 0) + 30)
         return self.result
+
+
+def fetch_into_record(session: Session, url: str, seconds: int, file: str, *,
+                      on_sent: Callable[[], None]) -> CpuCapture:
+    """A CPU profile of `seconds` from `url` (one request at a time per service), saved as `file` in the session's
+    record folder: its CpuCapture, "ok" or why it is unavailable."""
+    with session.profile_lock:
+        try:
+            body = fetch_cpu_profile(url, seconds, on_sent=on_sent)
+            path = session.folder / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            profile = parse_profile(path)
+            return CpuCapture(status="ok", file=file, total_cpu_ns=profile.total, duration_ns=profile.duration_ns)
+        except (ProfileUnavailable, ProfileError) as error:
+            return CpuCapture(status="unavailable", reason=unavailable_reason(error.message))
+        except (OSError, ValueError) as error:  # e.g. the record folder vanished; never a silent "disabled"
+            return CpuCapture(status="unavailable", reason=unavailable_reason(f"{type(error).__name__}: {error}"))
 
 
 def _nothing() -> None:

@@ -19,11 +19,9 @@ import threading
 import time
 from collections.abc import Sequence
 
-from perfgate.capture.pprof import ProfileUnavailable, default_fetch_timeout_s, fetch_cpu_profile
-from perfgate.errors import ProfileError
-from perfgate.measure.cpu import LEAD_WAIT_S, UNAVAILABLE, unavailable_reason
+from perfgate.capture.pprof import default_fetch_timeout_s
+from perfgate.measure.cpu import LEAD_WAIT_S, UNAVAILABLE, fetch_into_record
 from perfgate.measure.session import Session
-from perfgate.profile.parse import parse_profile
 from perfgate.record_parts import CpuCapture, ProbeProfile
 
 PROBE_WALL_FACTOR = 1.1
@@ -91,17 +89,6 @@ class ProbeProfiler:
 
         name = f"cpu/probes-{len(self.session.record.probe_profiles) + 1:02d}.pb.gz"
         try:
-            with self.session.profile_lock:
-                body = fetch_cpu_profile(self.url, self.seconds, on_sent=on_sent)
-            path = self.session.folder / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
-            profile = parse_profile(path)
-            self.result = CpuCapture(status="ok", file=name, total_cpu_ns=profile.total,
-                                     duration_ns=profile.duration_ns)
-        except (ProfileUnavailable, ProfileError) as error:
-            self.result = CpuCapture(status="unavailable", reason=unavailable_reason(error.message))
-        except (OSError, ValueError) as error:
-            self.result = CpuCapture(status="unavailable", reason=UNAVAILABLE + f"{type(error).__name__}: {error}")
+            self.result = fetch_into_record(self.session, self.url, self.seconds, name, on_sent=on_sent)
         finally:
             sent.set()
