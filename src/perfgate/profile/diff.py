@@ -2,8 +2,9 @@
 
 The figures of `go tool pprof -diff_base=BASE -normalize -top CAND` (google/pprof's fetch.go): the candidate's
 samples are scaled one by one to the base's total (Profile.Normalize then ScaleN: round(value * base_sum /
-cand_sum), halves away from zero), the base's are subtracted, and percentages are of the base's total. Tests
-check it against the real `go tool pprof` on real profiles.
+cand_sum), halves away from zero), the base's are subtracted, and percentages are of the base's total. A
+function whose flat and cum both net to zero is not listed (pprof's graph drops such nodes). Tests check it
+against the real `go tool pprof` on real profiles.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def normalized_diff(base_file: Path, candidate_file: Path) -> Profile:
     functions = {}
     for name in base.functions.keys() | candidate.functions.keys():
         before, after = base.cost(name), candidate.cost(name)
-        functions[name] = FunctionCost(after.flat - before.flat, after.cum - before.cum)
+        if (after.flat, after.cum) != (before.flat, before.cum):
+            functions[name] = FunctionCost(after.flat - before.flat, after.cum - before.cum)
     return replace(base, name=f"{candidate.name} - {base.name} (candidate scaled by {ratio:.4g})",
                    functions=MappingProxyType(functions), duration_ns=0)
 

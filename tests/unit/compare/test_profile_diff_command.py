@@ -53,6 +53,12 @@ def test_two_different_programs_diff_like_pprof(other_program):
     assert {name: (c.flat, c.cum) for name, c in ours.functions.items()} == theirs
 
 
+def test_a_profile_against_itself_lists_nothing_like_pprof():
+    """Functions whose flat and cum both net to zero are left out, as pprof's graph leaves them out."""
+    assert pprof_diff_ns(BASE[0], BASE[0]) == {}
+    assert dict(normalized_diff(BASE[0], BASE[0]).functions) == {}
+
+
 def test_cli_json_and_table(capsys):
     assert main(["profile", "diff", "--json", str(BASE[0]), str(CAND[0])]) == 0
     rows = json.loads(capsys.readouterr().out)
