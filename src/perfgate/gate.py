@@ -206,8 +206,8 @@ def _notes(inputs: ComparisonInputs) -> tuple[str, ...]:
         if side is None:
             continue
         notes += [f"{side.record.role}: {n}" for n in side.record.notes]
-        notes += [f"{side.record.role}: {p}" for p in (*side.cpu_problems, *side.runq_problems,
-                                                         *side.layer_problems)]
+        notes += [f"{side.record.role}: {p}" for p in (*side.cpu_problems, *side.probe_cpu_problems,
+                                                         *side.runq_problems, *side.layer_problems)]
     return tuple(dict.fromkeys(notes))
 
 

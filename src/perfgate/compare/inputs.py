@@ -7,6 +7,7 @@ pure half that turns these inputs and the policy into a Verdict.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ class SideInputs:
     capacity_rps: tuple[float, ...] = ()  # the capacity probes of the repetition pairs, in order (duet, automatic rate)
     probe_cpu: tuple[ProbeCpu, ...] = ()  # the capacity probes' CPU profiles (duet, automatic rate)
     cpu_problems: tuple[str, ...] = ()
+    probe_cpu_problems: tuple[str, ...] = ()  # why a probe profile was left out (the movers' test goes on without)
     runq_problems: tuple[str, ...] = ()
     layers: Mapping[str, LayerSide] = field(default_factory=dict)  # allocs, mutex, block (compare/layers.py)
     goroutines: GoroutineSide = GoroutineSide((), (), ())
@@ -111,6 +113,7 @@ def side_inputs(record: RunRecord, *, detail: bool = True) -> SideInputs:
     process_cpu_per_request = tuple(value for rep in reps if (value := process_cpu_us(rep)) is not None)
     runq = tuple(rep.runq.stats for rep in reps if rep.runq.stats is not None)
     runq_problems = tuple(sorted({rep.runq.reason for rep in reps if rep.runq.reason}))
+    probe_cpu, probe_cpu_problems = _probe_cpu(record) if detail else ((), ())
     return SideInputs(
         record=record, calls=sum(rep.load.count for rep in reps), errors=sum(rep.load.error_count for rep in reps),
         cpu_per_request_us=cpu_per_request, process_cpu_per_request_us=process_cpu_per_request,
@@ -118,7 +121,7 @@ def side_inputs(record: RunRecord, *, detail: bool = True) -> SideInputs:
         runq=runq, contention=tuple((rep.index, rep.contention) for rep in reps),
         cpu_problems=cpu_problems, runq_problems=runq_problems,
         capacity_rps=tuple(probe.ok_rps for probe in record.capacity_probes if probe.phase == "pair"),
-        probe_cpu=_probe_cpu(record) if detail else (),
+        probe_cpu=probe_cpu, probe_cpu_problems=probe_cpu_problems,
         layers=all_layer_sides(record, reps, with_profiles=detail),
         goroutines=goroutine_side(record, reps, with_profiles=detail))
 
@@ -158,25 +161,36 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
             tuple(sorted(problems)))
 
 
-def _probe_cpu(record: RunRecord) -> tuple[ProbeCpu, ...]:
-    """The record's usable probe profiles: status ok, naming probes of their phase that no other profile names.
-    A profile that cannot be read is left out: these only add samples to the movers' test."""
+def _probe_cpu(record: RunRecord) -> tuple[tuple[ProbeCpu, ...], tuple[str, ...]]:
+    """The record's usable probe profiles (status ok, naming probes of their phase that no other profile names),
+    and why the others were left out: these only add samples to the movers' test."""
     probes = {probe.index: probe for probe in record.capacity_probes}
     claimed: set[int] = set()
-    found = []
+    found, left_out = [], defaultdict(list)
     for i, entry in enumerate(record.probe_profiles):
         covered = [probes.get(index) for index in entry.probes]
-        if (entry.cpu.status != "ok" or not entry.cpu.file or not covered or claimed.intersection(entry.probes)
-                or any(probe is None or probe.phase != entry.phase for probe in covered)):
+        if entry.cpu.status != "ok" or not entry.cpu.file:
+            if entry.cpu.reason and entry.cpu.status != "disabled":
+                left_out[entry.cpu.reason].append(i + 1)
+            continue
+        if not covered or claimed.intersection(entry.probes) or any(
+                probe is None or probe.phase != entry.phase for probe in covered):
+            left_out["it does not name probes of its phase that no other profile names"].append(i + 1)
             continue
         claimed.update(entry.probes)
         try:
             data = record.read_file(entry.cpu.file, field=f"probe_profiles[{i}].cpu.file", limit=MAX_PROFILE_BYTES)
             profile = parse_profile(data, name=str(record.file(entry.cpu.file)))
-        except (FileNotFoundError, ProfileError):
+        except FileNotFoundError:
+            left_out["its file is missing from the record"].append(i + 1)
+            continue
+        except ProfileError as error:
+            left_out[error.message].append(i + 1)
             continue
         found.append(ProbeCpu(entry.phase, profile, sum(probe.load.ok_count for probe in covered if probe)))
-    return tuple(found)
+    problems = tuple(f"capacity probes' profile{'s' * (len(n) > 1)} {', '.join(map(str, n))} of "
+                     f"{len(record.probe_profiles)} left out: {reason}" for reason, n in left_out.items())
+    return tuple(found), problems
 
 
 def calls_during_profile(rep: Repetition, profile: Profile) -> float:

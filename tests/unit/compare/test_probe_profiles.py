@@ -11,8 +11,10 @@ from support.hostile_records import edit_record, load_sample, write_profile, wri
 
 from perfgate.cli import main
 from perfgate.compare.functions import cpu_per_request_sides, moves
-from perfgate.compare.inputs import side_inputs
+from perfgate.compare.inputs import load_inputs, side_inputs
+from perfgate.config import load_config
 from perfgate.errors import EXIT_USAGE
+from perfgate.gate import decide
 from perfgate.measure.probe_profile import profile_seconds, spans
 from perfgate.record import load_record
 from perfgate.record_parts import CapacityProbe, CpuCapture, ProbeProfile
@@ -70,8 +72,27 @@ def test_a_probe_profile_that_does_not_match_its_probes_is_left_out(tmp_path, en
     with_probes(folder, probe_cpu(400_000_000)[:1], [("pair", (3,))])  # probes 1..3 exist
     record = load_record(folder)
     profiles = tuple(ProbeProfile(phase, probes, record.probe_profiles[0].cpu) for phase, probes in entries)
-    kept = side_inputs(replace(record, probe_profiles=profiles)).probe_cpu
-    assert len(kept) == (1 if len(entries) == 2 else 0)
+    side = side_inputs(replace(record, probe_profiles=profiles))
+    assert len(side.probe_cpu) == (1 if len(entries) == 2 else 0)
+    left_out = "2 of 2" if len(entries) == 2 else "1 of 1"
+    assert side.probe_cpu_problems == (f"capacity probes' profile {left_out} left out: it does not name probes of "
+                                       "its phase that no other profile names",)
+
+
+def test_unreadable_probe_profiles_are_left_out_and_the_verdict_says_so(tmp_path):
+    folders = {role: with_probes(write_record(tmp_path / role, role, WINDOWS), probe_cpu(400_000_000), PAIRS)
+               for role in ("baseline", "candidate")}
+    (folders["candidate"] / load_record(folders["candidate"]).probe_profiles[0].cpu.file).write_bytes(b"not gzip")
+    (folders["candidate"] / load_record(folders["candidate"]).probe_profiles[1].cpu.file).unlink()
+    cand = side_inputs(load_record(folders["candidate"]))
+    assert len(cand.probe_cpu) == len(PAIRS) - 2
+    assert [p.split(" left out: ")[0] for p in cand.probe_cpu_problems] == [
+        f"capacity probes' profile 1 of {len(PAIRS)}", f"capacity probes' profile 2 of {len(PAIRS)}"]
+    assert "missing from the record" in cand.probe_cpu_problems[1]
+    verdict = decide(load_inputs(load_record(folders["baseline"]), load_record(folders["candidate"])),
+                     load_config(None, environ={}, require_target=False))
+    assert [n for n in verdict.notes if "capacity probes' profile" in n] == [
+        f"candidate: {p}" for p in cand.probe_cpu_problems]
 
 
 @pytest.mark.parametrize(("change", "field"), [
