@@ -33,7 +33,9 @@ pytestmark = [pytest.mark.slow,
 REPETITIONS, DURATION_S, RPS = 6, 1.0, 300
 GATES = [{"metric": "latency.p95", "max_increase_pct": 10}, {"metric": "rps", "max_decrease_pct": 10},
          {"metric": "cpu_per_request", "max_increase_pct": 5}, {"metric": "error_rate", "max_value": 0.05}]
-LIMIT_CPUS = 0.1  # the greeter needs ~0.1-0.2 CPU at 300 rps: throttled in most periods, still answering
+# The limit: half the CPU the service used in the run's first window, whatever the machine's speed (the greeter
+# needs 0.04-0.2 CPU at 300 rps, by the CPU): throttled in most periods, still answering.
+LIMIT_SHARE = 0.5
 NEVER_FAIL = (EXIT_PASS, EXIT_INCONCLUSIVE)
 
 
@@ -82,10 +84,20 @@ def during(record: Path, first: int, last: int, start: Callable[[], contextlib.A
         thread.join(timeout=30)
 
 
-def limit(port: int) -> Callable[[], contextlib.AbstractContextManager]:
+def first_window_cpus(record: Path) -> float:
+    """The CPUs the service used over the record's first load window (its CPU time over the window's length)."""
+    first = json.loads(record.read_text())["repetitions"][0]
+    assert first["service_cpu_ns"], f"no service CPU time in {record}'s first window"
+    return first["service_cpu_ns"] / first["load"]["total_ns"]
+
+
+def limit(port: int, record: Path, applied: list[float]) -> Callable[[], contextlib.AbstractContextManager]:
+    """A CPU limit of LIMIT_SHARE of the service's first window, set once `record` has that window; the limit
+    set goes in `applied` (CpuGroup's smallest quota is 0.01 CPU)."""
     @contextlib.contextmanager
     def start() -> Iterator[None]:
-        with CpuGroup(cpus=LIMIT_CPUS) as group:
+        applied.append(max(round(LIMIT_SHARE * first_window_cpus(record), 3), 0.01))
+        with CpuGroup(cpus=applied[-1]) as group:
             group.move(service_pid(port))
             yield
     return start
@@ -168,15 +180,19 @@ def cpu_rose(verdict: dict) -> bool:
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory) -> dict[str, Path]:
+def records(tmp_path_factory) -> dict[str, Path | float]:
     """Baseline-mode records of one binary: as quiet as the machine is, with a CPU limit on the service from
     repetition 2 on (enough windows that a rank test could FAIL on them), and with hogs beside it in
-    repetitions 3-5."""
+    repetitions 3-5; "limit_cpus" is the limit "limited" ran under."""
     root = tmp_path_factory.mktemp("contention")
+    applied: list[float] = []
+    limited = record_run(root / "limited", beside=lambda port, rec, _killed: during(rec, 2, REPETITIONS,
+                                                                                   limit(port, rec, applied)))
+    assert len(applied) == 1, applied
     return {
         "quiet": record_run(root / "quiet"),
-        "limited": record_run(root / "limited",
-                              beside=lambda port, rec, _killed: during(rec, 2, REPETITIONS, limit(port))),
+        "limited": limited,
+        "limit_cpus": applied[0],
         "hogged": record_run(root / "hogged", beside=lambda _port, rec, killed: during(rec, 3, 5,
                                                                                       lambda: hogs(1, killed))),
     }
@@ -192,7 +208,8 @@ def test_a_cpu_limit_on_either_side_never_fails_and_is_named(records, tmp_path, 
     assert all("throttling" in windows.get(i, ()) for i in range(3, REPETITIONS + 1)), windows
     assert "throttling" not in windows.get(1, ())  # before the limit
     figures = {w["repetition"]: w for w in verdict["contention"][limited_side]["windows"]}
-    assert all(figures[i]["quota_cpus"] == pytest.approx(LIMIT_CPUS) for i in range(3, REPETITIONS + 1)), figures
+    assert all(figures[i]["quota_cpus"] == pytest.approx(records["limit_cpus"], abs=1e-4)
+               for i in range(3, REPETITIONS + 1)), figures
     assert verdict["contention"]["one_sided"], "the sides did not meet the same contention"
     # the limit held the service to its quota (the latency it cost is too noisy a witness on a shared machine;
     # the duet test below shows the same limit makes a blind comparison FAIL): throttled in most periods,
@@ -238,7 +255,8 @@ def test_duet_with_a_cpu_limit_on_one_build_never_fails(tmp_path):
     pairs = 8
     config, head, _ = duet_config(tmp_path, pairs=pairs)
     record = tmp_path / "out" / "candidate" / "record.json"
-    code, verdict = run_duet(tmp_path, config, lambda: during(record, 2, pairs, limit(head)))
+    applied: list[float] = []
+    code, verdict = run_duet(tmp_path, config, lambda: during(record, 2, pairs, limit(head, record, applied)))
     print(verdict["headline"], json.dumps(verdict["contention"]["candidate"]["starved"], indent=1), sep="\n")
     assert code in NEVER_FAIL, verdict["headline"]
     assert verdict["contention"]["shared_windows"]
