@@ -140,15 +140,9 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
             if rep.cpu.reason and rep.cpu.status != "disabled":
                 problems.add(rep.cpu.reason)
             continue
-        field = f"repetitions[{record.repetitions.index(rep)}].cpu.file"
-        try:
-            data = record.read_file(rep.cpu.file, field=field, limit=MAX_PROFILE_BYTES)
-            profile = parse_profile(data, name=str(record.file(rep.cpu.file)))
-        except FileNotFoundError:
-            problems.add(f"cpu profile unavailable: {rep.cpu.file} is missing from the record")
-            continue
-        except ProfileError as error:
-            problems.add(f"cpu profile unavailable: {error.message}")
+        profile = _read_profile(record, rep.cpu.file, f"repetitions[{record.repetitions.index(rep)}].cpu.file")
+        if isinstance(profile, str):
+            problems.add(f"cpu profile unavailable: {profile}")
             continue
         calls = calls_during_profile(rep, profile)
         profiles.append(profile)
@@ -159,6 +153,16 @@ def _cpu(record: RunRecord, reps: tuple[Repetition, ...]) -> tuple:
             per_request.append(own)
     return (tuple(profiles), tuple(files), tuple(ok_calls), tuple(process), tuple(per_request),
             tuple(sorted(problems)))
+
+
+def _read_profile(record: RunRecord, file: str, field: str) -> Profile | str:
+    """A profile of the record's, or why it cannot be read (`field` names it in an error about its path)."""
+    try:
+        return parse_profile(record.read_file(file, field=field, limit=MAX_PROFILE_BYTES), name=str(record.file(file)))
+    except FileNotFoundError:
+        return f"{file} is missing from the record"
+    except ProfileError as error:
+        return error.message
 
 
 def _probe_cpu(record: RunRecord) -> tuple[tuple[ProbeCpu, ...], tuple[str, ...]]:
@@ -178,16 +182,11 @@ def _probe_cpu(record: RunRecord) -> tuple[tuple[ProbeCpu, ...], tuple[str, ...]
             left_out["it does not name probes of its phase that no other profile names"].append(i + 1)
             continue
         claimed.update(entry.probes)
-        try:
-            data = record.read_file(entry.cpu.file, field=f"probe_profiles[{i}].cpu.file", limit=MAX_PROFILE_BYTES)
-            profile = parse_profile(data, name=str(record.file(entry.cpu.file)))
-        except FileNotFoundError:
-            left_out["its file is missing from the record"].append(i + 1)
-            continue
-        except ProfileError as error:
-            left_out[error.message].append(i + 1)
-            continue
-        found.append(ProbeCpu(entry.phase, profile, sum(probe.load.ok_count for probe in covered if probe)))
+        profile = _read_profile(record, entry.cpu.file, f"probe_profiles[{i}].cpu.file")
+        if isinstance(profile, str):
+            left_out[profile].append(i + 1)
+        else:
+            found.append(ProbeCpu(entry.phase, profile, sum(probe.load.ok_count for probe in covered if probe)))
     problems = tuple(f"capacity probes' profile{'s' * (len(n) > 1)} {', '.join(map(str, n))} of "
                      f"{len(record.probe_profiles)} left out: {reason}" for reason, n in left_out.items())
     return tuple(found), problems
